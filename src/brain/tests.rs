@@ -1,0 +1,508 @@
+//! Conversation tests in both languages, driven through the sans-IO core, and one real gRPC
+//! round trip through the embedded server and the gateway's client.
+
+use super::conversation::{Conversation, FALLBACK_INTENT};
+use super::playbook::Playbook;
+use crate::proto::dialog::{
+    bot_action::Action, caller_event::Event, BargeIn, BotAction, CallEnd, CallStart, CallerEvent, Dtmf,
+    Escalate, Hangup, Priority, Silence, Utterance,
+};
+use std::sync::OnceLock;
+
+fn pb() -> &'static Playbook {
+    static PB: OnceLock<Playbook> = OnceLock::new();
+    PB.get_or_init(|| Playbook::embedded().expect("embedded playbook"))
+}
+
+fn start(lang: &str) -> CallStart {
+    CallStart { call_id: "call-7".into(), caller: "13800138000".into(), language: lang.into(), ..Default::default() }
+}
+
+fn conv(lang: &str) -> Conversation<'static> {
+    let mut c = Conversation::new(pb(), &start(lang));
+    c.greeting();
+    c
+}
+
+fn utter(text: &str, lang: &str) -> CallerEvent {
+    CallerEvent {
+        event: Some(Event::Utterance(Utterance {
+            text: text.into(),
+            is_final: true,
+            confidence: 0.9,
+            language: lang.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+fn ev(e: Event) -> CallerEvent {
+    CallerEvent { event: Some(e) }
+}
+
+/// What one turn looked like, from the caller's and the gateway's point of view.
+#[derive(Debug, Default)]
+struct Turn {
+    intent: String,
+    sentiment: String,
+    confidence: f32,
+    slots: std::collections::HashMap<String, String>,
+    said: String,
+    language: String,
+    escalate: Option<Escalate>,
+    hangup: Option<Hangup>,
+}
+
+fn turn(actions: Vec<BotAction>) -> Turn {
+    let mut t = Turn::default();
+    let mut lasts = 0;
+    let mut seen_last = false;
+    for a in actions {
+        match a.action.expect("every action is set") {
+            Action::Annotate(an) => {
+                t.intent = an.intent;
+                t.sentiment = an.sentiment;
+                t.confidence = an.intent_confidence;
+                t.slots = an.slots;
+            }
+            Action::Say(s) => {
+                assert!(!seen_last, "a Say came after the chunk marked last");
+                assert!(!s.text.contains('{') && !s.text.contains('*'), "unrendered text: {}", s.text);
+                t.said.push_str(&s.text);
+                t.said.push(' ');
+                t.language = s.language;
+                if s.last {
+                    lasts += 1;
+                    seen_last = true;
+                }
+            }
+            Action::Escalate(e) => t.escalate = Some(e),
+            Action::Hangup(h) => t.hangup = Some(h),
+            other => panic!("unexpected action {other:?}"),
+        }
+    }
+    if !t.said.is_empty() {
+        assert_eq!(lasts, 1, "exactly one chunk must end the reply");
+    }
+    t
+}
+
+fn ask(c: &mut Conversation<'_>, text: &str, lang: &str) -> Turn {
+    turn(c.on_event(&utter(text, lang)))
+}
+
+#[test]
+fn greeting_in_the_fixed_language_or_in_both() {
+    let t = turn(Conversation::new(pb(), &start("zh-CN")).greeting());
+    assert!(t.said.contains("您好"), "{}", t.said);
+    assert_eq!(t.language, "zh");
+    let t = turn(Conversation::new(pb(), &start("en")).greeting());
+    assert!(t.said.starts_with("Hello"), "{}", t.said);
+    // Unknown language: both greetings, one turn (only the final chunk is `last`).
+    let t = turn(Conversation::new(pb(), &start("")).greeting());
+    assert!(t.said.contains("Hello") && t.said.contains("您好"), "{}", t.said);
+}
+
+#[test]
+fn every_answer_intent_in_english() {
+    let cases = [
+        ("What's my BALANCE?", "balance", "forty-two yuan fifty"),
+        ("why is my bill so high this month", "bill", "one hundred and fifty-six yuan"),
+        ("How much data do I have left?", "data_left", "three point two gigabytes"),
+        ("Can I buy a data pack?", "data_pack", "five gigabyte pack"),
+        ("I'd like to change my plan.", "plans", "Smart one twenty-eight"),
+        ("My internet is really slow", "broadband", "Is the light labelled L O S red?"),
+        ("I'm travelling abroad next week, how does roaming work", "roaming", "twenty-eight yuan a day"),
+        ("What are your opening hours?", "hours", "eight in the morning"),
+    ];
+    for (said, intent, expect) in cases {
+        let mut c = conv("en");
+        let t = ask(&mut c, said, "en");
+        assert_eq!(t.intent, intent, "{said}");
+        assert!(t.said.contains(expect), "{said} -> {}", t.said);
+        assert_eq!(t.language, "en");
+        assert!(t.confidence > 0.5 && t.confidence <= 1.0);
+        assert!(t.escalate.is_none() && t.hangup.is_none());
+    }
+}
+
+#[test]
+fn every_answer_intent_in_mandarin() {
+    let cases = [
+        ("帮我查余额", "balance", "四十二元五角"),
+        ("我的话费余额还有多少", "balance", "四十二元五角"),
+        ("为什么扣这么多钱？", "bill", "一百五十六元"),
+        ("我想看一下账单", "bill", "一百五十六元"),
+        ("我还剩多少流量", "data_left", "三点二个G"),
+        ("我想买个流量包", "data_pack", "五个G"),
+        ("有什么便宜的套餐吗", "plans", "智享一百二十八元套餐"),
+        ("宽带网速慢", "broadband", "红色的吗"),
+        ("我要出国，漫游怎么收费", "roaming", "二十八元"),
+        ("你们营业时间是几点", "hours", "早上八点"),
+    ];
+    for (said, intent, expect) in cases {
+        let mut c = conv("zh");
+        let t = ask(&mut c, said, "zh");
+        assert_eq!(t.intent, intent, "{said}");
+        assert!(t.said.contains(expect), "{said} -> {}", t.said);
+        assert_eq!(t.language, "zh");
+    }
+}
+
+#[test]
+fn traditional_characters_and_untagged_language_still_match() {
+    let mut c = conv("");
+    // Whisper sometimes writes traditional characters and may leave the language empty.
+    let t = ask(&mut c, "我想查一下餘額", "");
+    assert_eq!(t.intent, "balance");
+    assert_eq!(t.language, "zh");
+    assert!(t.said.contains("四十二元五角"));
+    // The caller switches to English mid-call: the bot follows.
+    let t = ask(&mut c, "and my BILL?", "");
+    assert_eq!(t.intent, "bill");
+    assert_eq!(t.language, "en");
+}
+
+#[test]
+fn more_specific_keyword_wins() {
+    let mut c = conv("zh");
+    assert_eq!(ask(&mut c, "流量包怎么买", "zh").intent, "data_pack");
+    let mut c = conv("en");
+    assert_eq!(ask(&mut c, "I need more data", "en").intent, "data_pack");
+}
+
+#[test]
+fn asking_for_a_person_escalates_in_both_languages() {
+    for (said, lang) in [
+        ("I want to speak to an agent.", "en"),
+        ("Representative!", "en"),
+        ("Can I talk to a real person please", "en"),
+        ("No, I want an agent", "en"),
+        ("转人工", "zh"),
+        ("我要人工服务", "zh"),
+    ] {
+        let mut c = conv(lang);
+        let t = ask(&mut c, said, lang);
+        assert_eq!(t.intent, "agent", "{said}");
+        let e = t.escalate.unwrap_or_else(|| panic!("{said}: no escalation"));
+        assert_eq!(e.reason, "explicit-request");
+        assert_eq!(e.priority, Priority::Normal as i32);
+        assert!(e.summary.contains("13800138000") && e.summary.contains(said.trim()), "{}", e.summary);
+        assert!(!t.said.is_empty(), "the caller hears that they are being connected");
+        assert!(c.escalated());
+    }
+}
+
+#[test]
+fn declining_a_person_does_not_escalate() {
+    for (said, lang) in [
+        ("I don't need an agent.", "en"),
+        ("i do not want to talk to a real person", "en"),
+        ("不用转人工", "zh"),
+        ("我不需要人工服务", "zh"),
+    ] {
+        let mut c = conv(lang);
+        let t = ask(&mut c, said, lang);
+        assert!(t.escalate.is_none(), "{said} escalated");
+        assert_eq!(t.intent, "agent-declined", "{said}");
+        assert!(!t.said.is_empty());
+        assert!(!c.escalated());
+    }
+    // Declining one thing while asking another answers the other.
+    let mut c = conv("zh");
+    let t = ask(&mut c, "不用转人工，我想查余额", "zh");
+    assert_eq!(t.intent, "balance");
+    assert!(t.escalate.is_none());
+    let mut c = conv("en");
+    let t = ask(&mut c, "I don't need an agent, just my balance", "en");
+    assert_eq!(t.intent, "balance");
+    assert!(t.escalate.is_none());
+}
+
+#[test]
+fn goodbye_says_goodbye_then_hangs_up() {
+    for (said, lang, expect) in [
+        ("Bye!", "en", "Goodbye"),
+        ("OK, that's all. Thanks", "en", "Goodbye"),
+        ("好的，再见", "zh", "再见"),
+        ("没有了，谢谢", "zh", "再见"),
+        ("不用了再见", "zh", "再见"),
+    ] {
+        let mut c = conv(lang);
+        let t = ask(&mut c, said, lang);
+        assert_eq!(t.intent, "goodbye", "{said}");
+        assert!(t.said.contains(expect), "{said} -> {}", t.said);
+        assert_eq!(t.hangup.expect("hangup").reason, "caller-goodbye");
+        assert!(c.is_finished());
+        // After hanging up the bot says nothing more.
+        assert!(c.on_event(&utter("hello?", lang)).is_empty());
+    }
+    // "Don't hang up" is not a goodbye.
+    let mut c = conv("en");
+    let t = ask(&mut c, "please don't hang up", "en");
+    assert!(t.hangup.is_none());
+    assert!(!c.is_finished());
+}
+
+#[test]
+fn repeated_misunderstanding_goes_to_a_person() {
+    for (lang, nonsense) in [("en", "purple elephants dancing"), ("zh", "今天天气怎么样")] {
+        let mut c = conv(lang);
+        let max = pb().max_fallbacks();
+        for i in 1..max {
+            let t = ask(&mut c, nonsense, lang);
+            assert_eq!(t.intent, FALLBACK_INTENT);
+            assert!(t.escalate.is_none(), "escalated after only {i} misses");
+            let expect = if lang == "en" { "Sorry, I didn't catch that" } else { "抱歉，我没有听清楚" };
+            assert!(t.said.contains(expect), "{}", t.said);
+        }
+        let t = ask(&mut c, nonsense, lang);
+        let e = t.escalate.expect("escalation after N misses");
+        assert_eq!(e.reason, "no-understanding");
+        assert!(e.summary.contains(nonsense));
+    }
+}
+
+#[test]
+fn an_understood_turn_resets_the_miss_count() {
+    let mut c = conv("en");
+    for _ in 1..pb().max_fallbacks() {
+        ask(&mut c, "blah blah", "en");
+    }
+    assert_eq!(ask(&mut c, "balance", "en").intent, "balance");
+    let t = ask(&mut c, "blah blah", "en");
+    assert!(t.escalate.is_none());
+}
+
+#[test]
+fn broadband_slot_flow_in_both_languages() {
+    let mut c = conv("en");
+    ask(&mut c, "my wifi keeps dropping", "en");
+    let t = ask(&mut c, "Yes, it's red.", "en");
+    assert_eq!(t.intent, "broadband");
+    assert_eq!(t.slots.get("modem_light").map(String::as_str), Some("red"));
+    assert!(t.said.contains("fiber signal is lost"), "{}", t.said);
+    assert_eq!(c.slots().get("modem_light").map(String::as_str), Some("red"));
+
+    let mut c = conv("zh");
+    ask(&mut c, "宽带上不了网", "zh");
+    let t = ask(&mut c, "不是红色的", "zh");
+    assert_eq!(t.slots.get("modem_light").map(String::as_str), Some("not-red"));
+    assert!(t.said.contains("断电"), "{}", t.said);
+
+    let mut c = conv("en");
+    ask(&mut c, "broadband problem", "en");
+    let t = ask(&mut c, "no it's not red", "en");
+    assert_eq!(t.slots.get("modem_light").map(String::as_str), Some("not-red"));
+}
+
+#[test]
+fn slot_question_is_repeated_then_abandoned_for_a_new_intent() {
+    let mut c = conv("en");
+    ask(&mut c, "internet is down", "en");
+    let t = ask(&mut c, "hmm let me see", "en");
+    assert_eq!(t.intent, FALLBACK_INTENT);
+    assert!(t.said.contains("L O S light"), "the question is asked again: {}", t.said);
+    // The caller changes the subject: answer it.
+    let t = ask(&mut c, "what's my balance", "en");
+    assert_eq!(t.intent, "balance");
+    // The slot is no longer pending: "yes" is not read as an answer to the modem question.
+    assert_eq!(ask(&mut c, "yes", "en").intent, FALLBACK_INTENT);
+}
+
+#[test]
+fn keypad_menu_and_zero_for_an_agent() {
+    let mut c = conv("en");
+    let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "1".into(), duration_ms: 80 }))));
+    assert_eq!(t.intent, "balance");
+    assert_eq!(t.confidence, 1.0);
+    let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "9".into(), duration_ms: 80 }))));
+    assert!(t.said.contains("Press one"), "{}", t.said);
+    // The slot flow takes digits too.
+    turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "4".into(), duration_ms: 80 }))));
+    let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "2".into(), duration_ms: 80 }))));
+    assert_eq!(t.slots.get("modem_light").map(String::as_str), Some("not-red"));
+    let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "0".into(), duration_ms: 80 }))));
+    assert_eq!(t.escalate.expect("0 escalates").reason, "explicit-request");
+
+    let mut c = conv("zh");
+    let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "7".into(), duration_ms: 80 }))));
+    assert!(t.said.contains("请按"), "menu in the caller's language: {}", t.said);
+}
+
+#[test]
+fn silence_reprompts_then_hangs_up() {
+    let mut c = conv("zh");
+    for _ in 0..pb().max_silences() {
+        let t = turn(c.on_event(&ev(Event::Silence(Silence { duration_ms: 8000 }))));
+        assert!(t.said.contains("您还在吗"), "{}", t.said);
+        assert!(t.hangup.is_none());
+    }
+    let t = turn(c.on_event(&ev(Event::Silence(Silence { duration_ms: 8000 }))));
+    assert_eq!(t.hangup.expect("hangup after silences").reason, "silence");
+    assert!(t.said.contains("再见"));
+}
+
+#[test]
+fn speaking_resets_the_silence_count() {
+    let mut c = conv("en");
+    for _ in 0..pb().max_silences() {
+        c.on_event(&ev(Event::Silence(Silence { duration_ms: 8000 })));
+    }
+    ask(&mut c, "balance", "en");
+    let t = turn(c.on_event(&ev(Event::Silence(Silence { duration_ms: 8000 }))));
+    assert!(t.hangup.is_none());
+}
+
+#[test]
+fn partial_utterances_get_no_reply() {
+    let mut c = conv("en");
+    let partial = CallerEvent {
+        event: Some(Event::Utterance(Utterance { text: "I want an agent".into(), is_final: false, ..Default::default() })),
+    };
+    assert!(c.on_event(&partial).is_empty());
+    assert!(!c.escalated());
+}
+
+#[test]
+fn barge_in_is_noted_for_the_agent() {
+    let mut c = conv("en");
+    ask(&mut c, "why is my bill so high", "en");
+    let heard = "Your May bill was one hundred and fifty-six yuan.";
+    assert!(c
+        .on_event(&ev(Event::BargeIn(BargeIn { heard_text: heard.into(), unheard_text: "That is...".into() })))
+        .is_empty());
+    let t = ask(&mut c, "This is ridiculous, I want a refund!", "en");
+    assert_eq!(t.intent, "dispute");
+    assert_eq!(t.sentiment, "angry");
+    let e = t.escalate.expect("refund goes to a person");
+    assert_eq!(e.reason, "risk-dispute");
+    assert_eq!(e.priority, Priority::High as i32);
+    assert!(e.summary.contains(heard), "{}", e.summary);
+    assert!(e.summary.contains("bill, dispute"), "{}", e.summary);
+}
+
+#[test]
+fn sentiment_is_reported() {
+    let mut c = conv("zh");
+    assert_eq!(ask(&mut c, "太离谱了，为什么扣这么多", "zh").sentiment, "angry");
+    assert_eq!(ask(&mut c, "好的谢谢，查一下余额", "zh").sentiment, "positive");
+    let mut c = conv("en");
+    assert_eq!(ask(&mut c, "balance", "en").sentiment, "neutral");
+}
+
+#[test]
+fn after_handoff_the_caller_is_kept_informed() {
+    let mut c = conv("en");
+    ask(&mut c, "agent", "en");
+    let t = ask(&mut c, "hello? agent?", "en");
+    assert!(t.escalate.is_none(), "a second escalation is not sent");
+    assert!(t.said.contains("connecting you"), "{}", t.said);
+    // Questions while waiting are still answered.
+    assert_eq!(ask(&mut c, "what's my balance", "en").intent, "balance");
+}
+
+#[test]
+fn call_end_finishes_the_conversation() {
+    let mut c = conv("en");
+    assert!(c.on_event(&ev(Event::End(CallEnd { reason: "caller-hangup".into() }))).is_empty());
+    assert!(c.is_finished());
+    assert!(c.on_event(&utter("balance", "en")).is_empty());
+}
+
+#[test]
+fn replies_are_split_into_sentence_chunks() {
+    let mut c = conv("en");
+    let actions = c.on_event(&utter("balance", "en"));
+    let says: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match &a.action {
+            Some(Action::Say(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(says.len() >= 2, "{says:?}");
+    assert!(says[..says.len() - 1].iter().all(|s| !s.last));
+    assert!(says.last().unwrap().last);
+    // The annotation comes first, so the gateway knows the intent before the audio starts.
+    assert!(matches!(actions[0].action, Some(Action::Annotate(_))));
+}
+
+#[tokio::test]
+async fn grpc_round_trip_through_the_embedded_server() {
+    use crate::dialog::DialogClient;
+    use std::time::Duration;
+
+    let (addr, server) = super::serve_embedded(pb().clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("bind");
+    assert!(addr.ip().is_loopback() && addr.port() != 0);
+    let client = DialogClient::connect(&format!("http://{addr}"), Duration::from_secs(2)).await.expect("connect");
+    let mut stream = client.open(start("en")).await.expect("open");
+
+    let mut greeting = String::new();
+    loop {
+        match stream.next_action().await.expect("greeting").expect("action").action {
+            Some(Action::Say(s)) => {
+                greeting.push_str(&s.text);
+                if s.last {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(greeting.starts_with("Hello, thanks for calling"), "{greeting}");
+
+    stream
+        .send(Event::Utterance(Utterance {
+            text: "What's my balance?".into(),
+            is_final: true,
+            confidence: 0.93,
+            language: "en".into(),
+            turn: 1,
+            ..Default::default()
+        }))
+        .await
+        .expect("send");
+    let mut intent = String::new();
+    let mut reply = String::new();
+    loop {
+        match stream.next_action().await.expect("reply").expect("action").action {
+            Some(Action::Annotate(a)) => intent = a.intent,
+            Some(Action::Say(s)) => {
+                reply.push_str(&s.text);
+                if s.last {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(intent, "balance");
+    assert!(reply.contains("Your balance is forty-two yuan fifty."), "{reply}");
+
+    stream.send(Event::Utterance(Utterance { text: "bye".into(), is_final: true, ..Default::default() })).await.unwrap();
+    let mut hung_up = false;
+    while let Some(a) = stream.next_action().await {
+        if let Some(Action::Hangup(h)) = a.unwrap().action {
+            assert_eq!(h.reason, "caller-goodbye");
+            hung_up = true;
+            break;
+        }
+    }
+    assert!(hung_up);
+    server.abort();
+}
+
+#[tokio::test]
+async fn grpc_stream_must_start_with_start() {
+    use crate::proto::dialog::dialog_client::DialogClient as Raw;
+    let (addr, server) = super::serve_embedded(pb().clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let mut raw = Raw::connect(format!("http://{addr}")).await.unwrap();
+    let first = utter("balance", "en");
+    let mut resp = raw.converse(tokio_stream::iter(vec![first])).await.unwrap().into_inner();
+    let status = resp.message().await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    server.abort();
+}

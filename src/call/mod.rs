@@ -1,0 +1,114 @@
+//! One task per call: the turn-taking loop and the shared services every call uses.
+//!
+//! The edge (SIP today, WebRTC later) answers the call and hands over a running media driver;
+//! from then on the call task owns the call. It listens (VAD + endpointing on 16 kHz frames),
+//! sends finished utterances to the whisper pool, forwards transcripts to the brain over the
+//! gRPC `Dialog` stream, and speaks the brain's replies. Other tasks talk to it only through
+//! channels ([`SignalEvent`] in, [`LegCommand`] out).
+
+mod speaker;
+mod task;
+mod turn;
+
+pub use task::spawn;
+
+use crate::config::Config;
+use crate::dialog::DialogClient;
+use crate::media::session::{MediaEvent, MediaHandle, MediaParams};
+use crate::proto::dialog::Channel;
+use crate::speech::stt::SttPool;
+use crate::speech::tts::Tts;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// What every call shares: configuration, the recognition pool, the synthesizer and the brain.
+pub struct CallServices {
+    pub config: Arc<Config>,
+    pub stt: SttPool,
+    pub tts: Tts,
+    pub brain: DialogClient,
+    active: AtomicUsize,
+    draining: AtomicBool,
+}
+
+impl CallServices {
+    pub fn new(config: Arc<Config>, stt: SttPool, tts: Tts, brain: DialogClient) -> Self {
+        CallServices { config, stt, tts, brain, active: AtomicUsize::new(0), draining: AtomicBool::new(false) }
+    }
+
+    /// Why a new call must be refused right now, if it must. Checked before answering, so a
+    /// caller hears a fast 503 instead of a slow, degraded bot.
+    pub fn admission_refusal(&self) -> Option<String> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Some("draining: not taking new calls".into());
+        }
+        let active = self.active.load(Ordering::Relaxed);
+        if active >= self.config.calls.max_concurrent {
+            return Some(format!("at capacity: {active} calls in progress"));
+        }
+        let depth = self.stt.queue_depth();
+        if depth >= self.config.speech.queue {
+            return Some(format!("speech recognition overloaded: {depth} utterances waiting"));
+        }
+        None
+    }
+
+    pub fn active_calls(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn set_draining(&self, on: bool) {
+        self.draining.store(on, Ordering::Relaxed);
+    }
+
+    /// A call that was never answered (the caller cancelled during the ring time) still leaves
+    /// a line in the log.
+    pub fn log_unanswered(&self, call_id: &str, reason: &str) {
+        tracing::info!(call_id, reason, outcome = "abandoned", "call ended");
+    }
+
+    fn enter(self: &Arc<Self>) -> ActiveGuard {
+        self.active.fetch_add(1, Ordering::Relaxed);
+        ActiveGuard(self.clone())
+    }
+}
+
+/// Keeps the active-call count right however a call task ends (even by panic or abort).
+struct ActiveGuard(Arc<CallServices>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A call the edge has answered, with its media already flowing.
+pub struct NewCall {
+    pub call_id: String,
+    /// The SIP Call-ID (or the WebRTC session id), for correlating with the peer's logs.
+    pub sip_call_id: String,
+    pub caller: String,
+    pub callee: String,
+    pub channel: Channel,
+    pub codec: String,
+    /// Fixed language for this call; `None` detects it per utterance.
+    pub language: Option<String>,
+    pub media: MediaHandle,
+    pub media_events: tokio::sync::mpsc::Receiver<MediaEvent>,
+}
+
+/// From the edge to the call.
+#[derive(Debug)]
+pub enum SignalEvent {
+    /// The caller hung up (BYE), cancelled, or the signaling failed.
+    Hangup { reason: String },
+    /// A re-INVITE changed the media (hold, resume, new address).
+    Media(MediaParams),
+}
+
+/// From the call to the edge.
+#[derive(Debug)]
+pub enum LegCommand {
+    /// End the call from our side (BYE), with a reason for the Reason header and the logs.
+    Hangup { reason: String },
+}

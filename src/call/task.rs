@@ -1,0 +1,645 @@
+//! The call task: owns one call from answer to hang-up.
+//!
+//! Every input (caller audio frames, DTMF, playout progress, transcripts, brain actions,
+//! signaling) arrives on a channel; the task handles one at a time, so no state is shared.
+//! The protocol-level pieces it drives (VAD, endpointing, turn timings) are sans-IO cores.
+
+use super::speaker::{SayJob, Speaker, SpeakerEvent};
+use super::turn::Turn;
+use super::{CallServices, LegCommand, NewCall, SignalEvent};
+use crate::dialog::{DialogError, DialogStream};
+use crate::media::endpoint::{EndpointConfig, EndpointEvent, Endpointer};
+use crate::media::session::{MediaCommand, MediaEvent, MediaStats, FRAME_16K};
+use crate::media::vad::Vad;
+use crate::proto::dialog::{bot_action, caller_event, BargeIn, BotAction, CallEnd, CallStart, Dtmf, TurnTimings, Utterance};
+use crate::speech::stt::{SttError, Transcript};
+use crate::speech::tts::Lang;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::time::sleep_until;
+
+/// Starts the task that owns `call`. The returned handle finishes when the call has ended
+/// and its final log line is written.
+pub fn spawn(
+    services: Arc<CallServices>,
+    call: NewCall,
+    signals: mpsc::Receiver<SignalEvent>,
+    leg: mpsc::Sender<LegCommand>,
+) -> tokio::task::JoinHandle<()> {
+    let guard = services.enter();
+    tokio::spawn(async move {
+        let _guard = guard;
+        CallTask::new(services, call, leg).run(signals).await;
+    })
+}
+
+/// Everything that can wake the call task, gathered so each is handled with `&mut self`.
+enum Input {
+    Media(Option<MediaEvent>),
+    Signal(Option<SignalEvent>),
+    Brain(Option<Result<BotAction, DialogError>>),
+    Recognized(u32, Result<Transcript, SttError>),
+    Speaker(SpeakerEvent),
+    ReplyOverdue,
+    HangupOverdue,
+    MaxDuration,
+}
+
+/// What the bot is saying right now.
+#[derive(Default)]
+struct BotVoice {
+    speaking: bool,
+    interruptible: bool,
+    /// The brain has sent the whole reply and the speaker queued all of it.
+    fully_queued: bool,
+    last_tag: Option<u64>,
+    /// Text of each queued chunk by tag, to tell the brain what the caller actually heard.
+    chunks: BTreeMap<u64, String>,
+    heard: Vec<String>,
+}
+
+struct CallTask {
+    services: Arc<CallServices>,
+    call_id: String,
+    caller: String,
+    callee: String,
+    channel: crate::proto::dialog::Channel,
+    codec: String,
+    sip_call_id: String,
+    fixed_language: Option<String>,
+    language: String,
+    media_commands: mpsc::Sender<MediaCommand>,
+    media_events: mpsc::Receiver<MediaEvent>,
+    /// Held, never read: dropping it stops the media driver, whatever way the task ends.
+    _media: crate::media::session::MediaHandle,
+    leg: mpsc::Sender<LegCommand>,
+
+    vad: Vad,
+    endpointer: Endpointer,
+    /// Caller audio clock: 20 ms per frame received.
+    frame_ms: u64,
+    preroll: VecDeque<Box<[i16; FRAME_16K]>>,
+    utterance: Option<Vec<i16>>,
+
+    tags: Arc<AtomicU64>,
+    speaker: Speaker,
+    speaker_tx: mpsc::Sender<SpeakerEvent>,
+    speaker_rx: mpsc::Receiver<SpeakerEvent>,
+    voice: BotVoice,
+
+    brain: Option<DialogStream>,
+    stt_tx: mpsc::Sender<(u32, Result<Transcript, SttError>)>,
+    stt_rx: mpsc::Receiver<(u32, Result<Transcript, SttError>)>,
+    turns_started: u32,
+    recognizing: BTreeMap<u32, Turn>,
+    answering: Option<Turn>,
+    /// Tags above this belong to the reply of `answering`.
+    reply_tag_floor: u64,
+    reply_deadline: Option<(Instant, bool)>,
+    hangup_pending: Option<(String, Instant)>,
+    escalated: Option<String>,
+    failure: Option<String>,
+    started: Instant,
+    turns_completed: u32,
+}
+
+impl CallTask {
+    fn new(services: Arc<CallServices>, call: NewCall, leg: mpsc::Sender<LegCommand>) -> CallTask {
+        let ep = &services.config.endpointing;
+        let endpointer = Endpointer::new(EndpointConfig {
+            speech_threshold: ep.speech_threshold,
+            start_ms: ep.start_ms,
+            end_silence_ms: ep.end_silence_ms,
+            min_utterance_ms: ep.min_utterance_ms,
+            max_utterance_ms: ep.max_utterance_ms,
+            preroll_ms: ep.preroll_ms,
+        });
+        let tags = Arc::new(AtomicU64::new(0));
+        let (speaker_tx, speaker_rx) = mpsc::channel(64);
+        let media_handle = call.media;
+        let media_commands = media_handle.commands.clone();
+        let media_events = call.media_events;
+        let speaker = Speaker::spawn(services.tts.clone(), media_commands.clone(), speaker_tx.clone(), tags.clone());
+        let (stt_tx, stt_rx) = mpsc::channel(8);
+        let language = call.language.clone().unwrap_or_else(|| "en".into());
+        CallTask {
+            call_id: call.call_id,
+            caller: call.caller,
+            callee: call.callee,
+            channel: call.channel,
+            codec: call.codec,
+            sip_call_id: call.sip_call_id,
+            fixed_language: call.language,
+            language,
+            media_commands,
+            media_events,
+            _media: media_handle,
+            leg,
+            vad: Vad::new(),
+            endpointer,
+            frame_ms: 0,
+            preroll: VecDeque::new(),
+            utterance: None,
+            tags,
+            speaker,
+            speaker_tx,
+            speaker_rx,
+            voice: BotVoice::default(),
+            brain: None,
+            stt_tx,
+            stt_rx,
+            turns_started: 0,
+            recognizing: BTreeMap::new(),
+            answering: None,
+            reply_tag_floor: 0,
+            reply_deadline: None,
+            hangup_pending: None,
+            escalated: None,
+            failure: None,
+            started: Instant::now(),
+            turns_completed: 0,
+            services,
+        }
+    }
+
+    async fn run(mut self, mut signals: mpsc::Receiver<SignalEvent>) {
+        tracing::info!(
+            call_id = %self.call_id, sip_call_id = %self.sip_call_id, caller = %self.caller,
+            callee = %self.callee, codec = %self.codec, channel = ?self.channel,
+            language = self.fixed_language.as_deref().unwrap_or("auto"), "call started"
+        );
+        self.open_brain().await;
+        let max_end = self.started + Duration::from_secs(self.services.config.calls.max_duration_secs);
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let end_reason = loop {
+            let reply_due = self.reply_deadline.map(|(t, _)| t).unwrap_or(far);
+            let hangup_due = self.hangup_pending.as_ref().map(|(_, t)| *t).unwrap_or(far);
+            let input = tokio::select! {
+                ev = self.media_events.recv() => Input::Media(ev),
+                sig = signals.recv() => Input::Signal(sig),
+                act = next_brain_action(&mut self.brain) => Input::Brain(act),
+                Some((turn, result)) = self.stt_rx.recv() => Input::Recognized(turn, result),
+                Some(ev) = self.speaker_rx.recv() => Input::Speaker(ev),
+                _ = sleep_until(reply_due.into()) => Input::ReplyOverdue,
+                _ = sleep_until(hangup_due.into()) => Input::HangupOverdue,
+                _ = sleep_until(max_end.into()) => Input::MaxDuration,
+            };
+            if let Some(end) = self.handle(input).await {
+                break end;
+            }
+        };
+        self.finish(end_reason).await;
+    }
+
+    async fn open_brain(&mut self) {
+        let start = CallStart {
+            call_id: self.call_id.clone(),
+            caller: self.caller.clone(),
+            callee: self.callee.clone(),
+            language: self.fixed_language.clone().unwrap_or_default(),
+            channel: self.channel as i32,
+            metadata: [("sip_call_id".to_string(), self.sip_call_id.clone()), ("codec".to_string(), self.codec.clone())]
+                .into_iter()
+                .collect(),
+        };
+        // The greeting is turn 0: its latency is measured from the moment the call started.
+        let mut greeting = Turn::new(0, Instant::now(), 0);
+        greeting.transcript_at = Some(greeting.speech_end);
+        self.answering = Some(greeting);
+        self.reply_deadline = Some((Instant::now() + self.reply_timeout(), false));
+        match self.services.brain.open(start).await {
+            Ok(stream) => self.brain = Some(stream),
+            Err(e) => {
+                tracing::error!(call_id = %self.call_id, error = %e, "brain unreachable at call start");
+                self.brain_lost(format!("brain unreachable: {e}")).await;
+            }
+        }
+    }
+
+    fn reply_timeout(&self) -> Duration {
+        Duration::from_millis(self.services.config.brain.reply_timeout_ms)
+    }
+
+    /// Handles one input; returns the end reason when the call is over.
+    async fn handle(&mut self, input: Input) -> Option<String> {
+        match input {
+            Input::Media(Some(ev)) => return self.on_media(ev).await,
+            Input::Media(None) => return Some("media-stopped".into()),
+            Input::Signal(Some(SignalEvent::Hangup { reason })) => return Some(reason),
+            Input::Signal(Some(SignalEvent::Media(params))) => {
+                let _ = self.media_commands.send(MediaCommand::Update(params)).await;
+            }
+            // The edge dropped its side: the dialog is gone.
+            Input::Signal(None) => return Some("signaling-gone".into()),
+            Input::Brain(Some(Ok(action))) => self.on_brain_action(action).await,
+            Input::Brain(Some(Err(e))) => {
+                tracing::error!(call_id = %self.call_id, error = %e, "brain stream failed mid-call");
+                self.brain = None;
+                self.brain_lost(format!("brain stream failed: {e}")).await;
+            }
+            Input::Brain(None) => {
+                // The brain closed the stream. After a hang-up that is expected; otherwise
+                // the caller must not be left in silence.
+                self.brain = None;
+                if self.hangup_pending.is_none() {
+                    self.brain_lost("brain closed the conversation".into()).await;
+                }
+            }
+            Input::Recognized(turn, result) => self.on_transcript(turn, result).await,
+            Input::Speaker(ev) => self.on_speaker(ev),
+            Input::ReplyOverdue => self.on_reply_overdue().await,
+            Input::HangupOverdue => {
+                let reason = self.hangup_pending.take().map(|(r, _)| r).unwrap_or_default();
+                return Some(reason);
+            }
+            Input::MaxDuration => {
+                self.failure.get_or_insert_with(|| "max-duration".into());
+                return Some("max-duration".into());
+            }
+        }
+        self.log_ready_turn();
+        None
+    }
+
+    async fn on_media(&mut self, ev: MediaEvent) -> Option<String> {
+        match ev {
+            MediaEvent::Frame(frame) => self.on_frame(frame).await,
+            MediaEvent::Dtmf { digit, duration_ms } => {
+                tracing::info!(call_id = %self.call_id, digit = %digit, duration_ms, "dtmf");
+                self.turns_started += 1;
+                let mut turn = Turn::new(self.turns_started, Instant::now(), duration_ms);
+                turn.transcript_at = Some(turn.speech_end);
+                turn.heard = format!("DTMF {digit}");
+                turn.language = self.language.clone();
+                self.start_answering(turn);
+                self.send_brain(caller_event::Event::Dtmf(Dtmf { digits: digit.to_string(), duration_ms })).await;
+            }
+            MediaEvent::PlayoutStarted { tag, at } => {
+                if tag > self.reply_tag_floor {
+                    if let Some(turn) = self.answering.as_mut() {
+                        turn.on_first_packet(at);
+                    }
+                }
+            }
+            MediaEvent::PlayoutFinished { tag, .. } => {
+                if let Some(text) = self.voice.chunks.remove(&tag) {
+                    self.voice.heard.push(text);
+                }
+                if self.voice.fully_queued && self.voice.last_tag == Some(tag) {
+                    self.reply_finished_playing();
+                }
+            }
+            MediaEvent::Timeout => {
+                self.failure.get_or_insert_with(|| "rtp-timeout".into());
+                tracing::warn!(call_id = %self.call_id, "no RTP from the caller: ending the call");
+                return Some("rtp-timeout".into());
+            }
+            MediaEvent::Stopped(_) => return Some("media-stopped".into()),
+        }
+        self.log_ready_turn();
+        None
+    }
+
+    async fn on_frame(&mut self, frame: Box<[i16; FRAME_16K]>) {
+        self.frame_ms += 20;
+        let prob = self.vad.frame(&frame[..]);
+        let event = self.endpointer.push(prob, self.frame_ms);
+        if let Some(buf) = self.utterance.as_mut() {
+            buf.extend_from_slice(&frame[..]);
+        }
+        let preroll_frames = (self.services.config.endpointing.preroll_ms / 20) as usize + 1;
+        let start_frames = (self.services.config.endpointing.start_ms / 20) as usize;
+        self.preroll.push_back(frame);
+        while self.preroll.len() > preroll_frames + start_frames {
+            self.preroll.pop_front();
+        }
+        if let Some(ev) = &event {
+            tracing::debug!(call_id = %self.call_id, event = ?ev, frame_ms = self.frame_ms, "endpoint");
+        }
+        match event {
+            Some(EndpointEvent::SpeechStart { .. }) => {
+                // The endpointer confirms speech `start_ms` after it began; the pre-roll keeps
+                // those frames and a little before them, so the first syllable is not lost.
+                let mut buf = Vec::with_capacity(16000 * 5);
+                for f in &self.preroll {
+                    buf.extend_from_slice(&f[..]);
+                }
+                self.utterance = Some(buf);
+                if self.voice.speaking && self.voice.interruptible {
+                    self.barge_in().await;
+                }
+            }
+            Some(EndpointEvent::SpeechEnd { start_ms, end_ms }) => {
+                let Some(mut audio) = self.utterance.take() else { return };
+                // Drop the trailing silence the endpointer waited through, keeping 200 ms so
+                // whisper hears a natural ending.
+                let trailing_ms = self.frame_ms.saturating_sub(end_ms).saturating_sub(200);
+                let cut = (trailing_ms as usize) * 16;
+                audio.truncate(audio.len().saturating_sub(cut));
+                let speech_end = Instant::now() - Duration::from_millis(self.frame_ms.saturating_sub(end_ms));
+                self.recognize(audio, speech_end, end_ms.saturating_sub(start_ms) as u32);
+            }
+            None => {}
+        }
+    }
+
+    fn recognize(&mut self, audio: Vec<i16>, speech_end: Instant, speech_ms: u32) {
+        self.turns_started += 1;
+        let turn = self.turns_started;
+        self.recognizing.insert(turn, Turn::new(turn, speech_end, speech_ms));
+        let language = if self.services.stt.is_multilingual() { self.fixed_language.clone() } else { Some("en".into()) };
+        let stt = self.services.stt.clone();
+        let tx = self.stt_tx.clone();
+        let samples: Vec<f32> = audio.iter().map(|&s| s as f32 / 32768.0).collect();
+        tokio::spawn(async move {
+            let result = stt.transcribe(samples, language).await;
+            let _ = tx.send((turn, result)).await;
+        });
+    }
+
+    async fn on_transcript(&mut self, turn_no: u32, result: Result<Transcript, SttError>) {
+        let Some(mut turn) = self.recognizing.remove(&turn_no) else { return };
+        let transcript = match result {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, turn = turn_no, error = %e, "recognition failed");
+                return;
+            }
+        };
+        let text = clean_transcript(&transcript.text);
+        if text.is_empty() {
+            tracing::debug!(call_id = %self.call_id, turn = turn_no, raw = %transcript.text, "no words recognized");
+            return;
+        }
+        turn.transcript_at = Some(Instant::now());
+        turn.heard = text.clone();
+        turn.language = transcript.language.clone();
+        turn.confidence = transcript.confidence;
+        self.language = transcript.language.clone();
+        let recognized_ms = turn.timings().transcript_ms.unwrap_or(0) as u32;
+        tracing::info!(
+            call_id = %self.call_id, turn = turn_no, language = %transcript.language, text = %text,
+            confidence = transcript.confidence, decode_ms = transcript.decode_ms, "recognized"
+        );
+        let speech_ms = turn.speech_ms;
+        self.start_answering(turn);
+        self.send_brain(caller_event::Event::Utterance(Utterance {
+            text,
+            is_final: true,
+            confidence: transcript.confidence,
+            language: transcript.language,
+            timings: Some(TurnTimings { speech_ms, recognized_ms }),
+            turn: turn_no,
+        }))
+        .await;
+    }
+
+    /// The caller has said (or keyed) something the brain must answer: that becomes the turn
+    /// whose reply is being timed.
+    fn start_answering(&mut self, turn: Turn) {
+        // A reply still owed for an earlier turn is superseded: log it as it stands.
+        if let Some(mut previous) = self.answering.take() {
+            if previous.mark_logged() {
+                log_turn(&self.call_id, &previous);
+            }
+        }
+        self.reply_tag_floor = self.tags.load(Ordering::Relaxed);
+        self.answering = Some(turn);
+        self.turns_completed += 1;
+        self.reply_deadline = Some((Instant::now() + self.reply_timeout(), false));
+    }
+
+    async fn on_brain_action(&mut self, action: BotAction) {
+        let Some(action) = action.action else { return };
+        match action {
+            bot_action::Action::Say(say) => {
+                self.reply_deadline = None;
+                let lang_code = if say.language.is_empty() { self.language.clone() } else { say.language.clone() };
+                let lang = lang_code.parse::<Lang>().unwrap_or(Lang::En);
+                if let Some(turn) = self.answering.as_mut() {
+                    turn.on_reply_text(&say.text, say.last, Instant::now());
+                }
+                if !say.text.trim().is_empty() {
+                    if !self.voice.speaking {
+                        self.voice = BotVoice { speaking: true, interruptible: say.interruptible, ..BotVoice::default() };
+                    }
+                    self.voice.fully_queued = false;
+                }
+                self.speaker.say(SayJob { text: say.text, lang, ends_reply: say.last }).await;
+            }
+            bot_action::Action::Hangup(h) => {
+                let reason = if h.reason.is_empty() { "bot-hangup".to_string() } else { h.reason };
+                tracing::info!(call_id = %self.call_id, %reason, "brain ends the call");
+                // Let the goodbye finish playing, but never wait forever.
+                let grace = if self.voice.speaking { Duration::from_secs(20) } else { Duration::from_millis(300) };
+                self.hangup_pending = Some((reason, Instant::now() + grace));
+            }
+            bot_action::Action::Escalate(e) => {
+                tracing::info!(
+                    call_id = %self.call_id, reason = %e.reason, summary = %e.summary, priority = e.priority,
+                    "escalation requested"
+                );
+                self.escalated = Some(e.reason);
+            }
+            bot_action::Action::Transfer(t) => {
+                tracing::info!(call_id = %self.call_id, target = %t.target, "transfer requested");
+            }
+            bot_action::Action::CollectDigits(c) => {
+                tracing::debug!(call_id = %self.call_id, max = c.max_digits, "brain collects digits");
+            }
+            bot_action::Action::Annotate(a) => {
+                tracing::info!(call_id = %self.call_id, intent = %a.intent, sentiment = %a.sentiment, "annotation");
+            }
+        }
+    }
+
+    fn on_speaker(&mut self, ev: SpeakerEvent) {
+        match ev {
+            SpeakerEvent::Queued { tag, text, at } => {
+                self.voice.chunks.insert(tag, text);
+                if tag > self.reply_tag_floor {
+                    if let Some(turn) = self.answering.as_mut() {
+                        turn.on_audio_synthesized(at);
+                    }
+                }
+            }
+            SpeakerEvent::ReplyQueued { last_tag } => {
+                self.voice.fully_queued = true;
+                self.voice.last_tag = last_tag.or(self.voice.last_tag);
+                if self.voice.last_tag.is_none() || self.voice.chunks.is_empty() {
+                    self.reply_finished_playing();
+                }
+            }
+            SpeakerEvent::Failed(e) => tracing::error!(call_id = %self.call_id, error = %e, "speech synthesis failed"),
+        }
+    }
+
+    fn reply_finished_playing(&mut self) {
+        self.voice.speaking = false;
+        if let Some((reason, _)) = self.hangup_pending.take() {
+            // Hang up right after the last word, not after the grace period.
+            self.hangup_pending = Some((reason, Instant::now()));
+        }
+    }
+
+    /// The caller spoke over the bot: stop talking at once and tell the brain what was heard.
+    async fn barge_in(&mut self) {
+        let _ = self.media_commands.send(MediaCommand::Flush).await;
+        self.speaker = Speaker::spawn(self.services.tts.clone(), self.media_commands.clone(), self.speaker_tx.clone(), self.tags.clone());
+        let heard = self.voice.heard.join(" ");
+        let unheard = self.voice.chunks.values().cloned().collect::<Vec<_>>().join(" ");
+        tracing::info!(call_id = %self.call_id, heard = %heard, unheard = %unheard, "barge-in");
+        self.voice = BotVoice::default();
+        self.send_brain(caller_event::Event::BargeIn(BargeIn { heard_text: heard, unheard_text: unheard })).await;
+    }
+
+    async fn on_reply_overdue(&mut self) {
+        let Some((_, filler_played)) = self.reply_deadline else { return };
+        if !filler_played {
+            // Principle: never dead air. A filler buys the brain one more period.
+            let filler = if self.language == "zh" { "请稍等。" } else { "One moment, please." };
+            tracing::warn!(call_id = %self.call_id, "brain is slow: playing a filler");
+            self.say_local(filler, false).await;
+            self.reply_deadline = Some((Instant::now() + self.reply_timeout(), true));
+        } else {
+            self.reply_deadline = None;
+            self.brain_lost("brain did not answer in time".into()).await;
+        }
+    }
+
+    /// The brain is gone or silent: apologize and end the call cleanly, with the reason logged.
+    async fn brain_lost(&mut self, why: String) {
+        self.failure.get_or_insert(why.clone());
+        self.reply_deadline = None;
+        let apology = if self.language == "zh" {
+            "抱歉，系统暂时出现问题，请稍后再拨。再见。"
+        } else {
+            "Sorry, we are having technical difficulties. Please call again later. Goodbye."
+        };
+        self.say_local(apology, true).await;
+        self.hangup_pending = Some(("brain-unavailable".into(), Instant::now() + Duration::from_secs(20)));
+        tracing::warn!(call_id = %self.call_id, reason = %why, "apologizing and hanging up");
+    }
+
+    /// Speaks a line the gateway itself owns (filler, apology), outside any brain reply.
+    async fn say_local(&mut self, text: &str, ends_reply: bool) {
+        let lang = self.language.parse::<Lang>().unwrap_or(Lang::En);
+        if !self.voice.speaking {
+            self.voice = BotVoice { speaking: true, interruptible: false, ..BotVoice::default() };
+        }
+        self.voice.fully_queued = false;
+        self.speaker.say(SayJob { text: text.to_string(), lang, ends_reply }).await;
+    }
+
+    async fn send_brain(&mut self, event: caller_event::Event) {
+        let Some(brain) = self.brain.as_ref() else { return };
+        if let Err(e) = brain.send(event).await {
+            tracing::error!(call_id = %self.call_id, error = %e, "cannot reach the brain");
+            self.brain = None;
+            self.brain_lost(format!("brain send failed: {e}")).await;
+        }
+    }
+
+    fn log_ready_turn(&mut self) {
+        if let Some(turn) = self.answering.as_mut() {
+            if turn.take_ready_to_log() {
+                log_turn(&self.call_id, turn);
+            }
+        }
+    }
+
+    async fn finish(mut self, reason: String) {
+        let caller_hung_up = matches!(reason.as_str(), "caller-hangup" | "caller-cancel" | "signaling-gone");
+        if !caller_hung_up {
+            let _ = self.leg.send(LegCommand::Hangup { reason: reason.clone() }).await;
+        }
+        if let Some(brain) = self.brain.take() {
+            let _ = brain.send(caller_event::Event::End(CallEnd { reason: reason.clone() })).await;
+        }
+        if let Some(mut turn) = self.answering.take() {
+            if turn.mark_logged() && (!turn.heard.is_empty() || !turn.reply.is_empty()) {
+                log_turn(&self.call_id, &turn);
+            }
+        }
+        let _ = self.media_commands.send(MediaCommand::Stop).await;
+        let stats = collect_media_stats(&mut self.media_events).await;
+        let outcome = if self.escalated.is_some() {
+            "escalated"
+        } else if self.failure.is_some() {
+            "failed"
+        } else if self.turns_completed == 0 && caller_hung_up {
+            "abandoned"
+        } else {
+            "contained"
+        };
+        tracing::info!(
+            call_id = %self.call_id, reason = %reason, outcome, turns = self.turns_completed,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            escalation = self.escalated.as_deref().unwrap_or(""), failure = self.failure.as_deref().unwrap_or(""),
+            packets_sent = stats.packets_sent, packets_received = stats.packets_received,
+            packets_ignored = stats.packets_ignored, packets_lost = stats.jitter.lost,
+            "call ended"
+        );
+    }
+}
+
+async fn next_brain_action(brain: &mut Option<DialogStream>) -> Option<Result<BotAction, DialogError>> {
+    match brain {
+        Some(b) => b.next_action().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits (briefly: the driver stops within one 20 ms tick) for the driver's final counters.
+async fn collect_media_stats(events: &mut mpsc::Receiver<MediaEvent>) -> MediaStats {
+    let deadline = tokio::time::sleep(Duration::from_millis(500));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(MediaEvent::Stopped(stats)) => return stats,
+                Some(_) => continue,
+                None => return MediaStats::default(),
+            },
+            _ = &mut deadline => return MediaStats::default(),
+        }
+    }
+}
+
+/// The structured line a person running the gateway reads to follow the conversation.
+fn log_turn(call_id: &str, turn: &Turn) {
+    let t = turn.timings();
+    tracing::info!(
+        call_id, turn = turn.number, language = %turn.language, heard = %turn.heard, reply = %turn.reply,
+        confidence = turn.confidence, speech_ms = turn.speech_ms,
+        transcript_ms = t.transcript_ms.unwrap_or(0), brain_ms = t.brain_ms.unwrap_or(0),
+        tts_ms = t.tts_ms.unwrap_or(0), first_rtp_ms = t.first_rtp_ms.unwrap_or(0),
+        "turn"
+    );
+}
+
+/// Whisper marks non-speech as "[BLANK_AUDIO]", "(music)" and the like; those are no words.
+fn clean_transcript(raw: &str) -> String {
+    let text = raw.trim();
+    let bracketed = |open: char, close: char| text.starts_with(open) && text.ends_with(close);
+    if text.is_empty() || bracketed('[', ']') || bracketed('(', ')') || bracketed('*', '*') {
+        return String::new();
+    }
+    text.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_transcript;
+
+    #[test]
+    fn non_speech_markers_are_not_words() {
+        assert_eq!(clean_transcript(" [BLANK_AUDIO] "), "");
+        assert_eq!(clean_transcript("(music)"), "");
+        assert_eq!(clean_transcript(" What is my balance? "), "What is my balance?");
+        assert_eq!(clean_transcript("我想查话费"), "我想查话费");
+    }
+}

@@ -1,0 +1,309 @@
+//! The TOML configuration file and its documented defaults.
+//!
+//! Every key has a default, so `frontline serve` runs with no file at all. `frontline.toml` at
+//! the top of the repository lists every key with its default and what it does; a unit test
+//! keeps that file and [`Config::default`] in step. Unknown keys are an error (a typo must not
+//! silently fall back to a default), and every error names the file and the key.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source} (pass an existing file to --config, or omit it to run on the built-in defaults)")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: key `{key}`: {message}")]
+    Invalid { path: PathBuf, key: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub speech: SpeechConfig,
+    pub tts: TtsConfig,
+    pub brain: BrainConfig,
+    pub endpointing: EndpointingConfig,
+    pub calls: CallsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// Address SIP listens on, for both UDP and TCP.
+    pub listen: SocketAddr,
+    /// Address written into SDP and Contact. Empty: the local address that routes to the caller.
+    pub public_ip: Option<IpAddr>,
+    /// Value of the User-Agent / Server header.
+    pub user_agent: String,
+    /// Ring time before answering (180 Ringing, then 200 OK after this many milliseconds).
+    pub answer_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtpConfig {
+    /// Inclusive range of UDP ports for per-call RTP sockets.
+    pub port_min: u16,
+    pub port_max: u16,
+    /// Hang up when no RTP has arrived for this long (a caller that vanished without a BYE).
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// Where `frontline models install` puts the models.
+    pub models_dir: PathBuf,
+    /// Whisper model: "base" (multilingual, Mandarin and English) or "tiny.en".
+    pub model: String,
+    /// Recognition worker threads (each decodes one utterance at a time).
+    pub workers: usize,
+    /// CPU threads each worker gives whisper.
+    pub threads_per_worker: usize,
+    /// Utterances that may wait for a worker before new calls are refused with 503.
+    pub queue: usize,
+    /// "auto" detects Mandarin or English per utterance; "en" or "zh" fixes it.
+    pub language: String,
+    /// Dialed number (Request-URI user) → fixed language, e.g. { "4001" = "zh" }.
+    pub language_by_number: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TtsConfig {
+    /// Speaking rate in words per minute (espeak-ng's default is 175).
+    pub rate_wpm: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrainConfig {
+    /// URL of an external brain serving `frontline.dialog.v1.Dialog`. Empty: the embedded
+    /// playbook brain, served by this process on `listen` and reached over real gRPC.
+    pub url: String,
+    /// Where the embedded brain listens. Loopback by default: it is not meant for other hosts.
+    pub listen: SocketAddr,
+    /// Playbook TOML for the embedded brain. Empty: the built-in telecom demo playbook.
+    pub playbook: Option<PathBuf>,
+    /// How long to wait for the brain at startup and for each reply before apologizing.
+    pub connect_timeout_ms: u64,
+    pub reply_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointingConfig {
+    /// VAD probability above which a 20 ms frame counts as speech.
+    pub speech_threshold: f32,
+    /// Speech needed before an utterance starts (shorter noises are ignored).
+    pub start_ms: u32,
+    /// Silence that ends an utterance.
+    pub end_silence_ms: u32,
+    /// Utterances shorter than this are dropped as noise.
+    pub min_utterance_ms: u32,
+    /// An utterance is cut here even if the caller keeps talking.
+    pub max_utterance_ms: u32,
+    /// Audio kept from before the detected start, so the first syllable is not clipped.
+    pub preroll_ms: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// Concurrent calls; the next INVITE gets 503 with Retry-After.
+    pub max_concurrent: usize,
+    /// Seconds suggested in Retry-After when refusing a call.
+    pub retry_after_secs: u32,
+    /// A call is ended politely after this long.
+    pub max_duration_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sip: SipConfig::default(),
+            rtp: RtpConfig::default(),
+            speech: SpeechConfig::default(),
+            tts: TtsConfig::default(),
+            brain: BrainConfig::default(),
+            endpointing: EndpointingConfig::default(),
+            calls: CallsConfig::default(),
+        }
+    }
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: "0.0.0.0:5060".parse().expect("literal address"),
+            public_ip: None,
+            user_agent: concat!("frontline/", env!("CARGO_PKG_VERSION")).to_string(),
+            answer_delay_ms: 0,
+        }
+    }
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig { port_min: 20000, port_max: 29999, timeout_secs: 30 }
+    }
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            models_dir: PathBuf::from("models"),
+            model: "base".into(),
+            workers: 1,
+            threads_per_worker: 2,
+            queue: 4,
+            language: "auto".into(),
+            language_by_number: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for TtsConfig {
+    fn default() -> Self {
+        TtsConfig { rate_wpm: 165 }
+    }
+}
+
+impl Default for BrainConfig {
+    fn default() -> Self {
+        BrainConfig {
+            url: String::new(),
+            listen: "127.0.0.1:50061".parse().expect("literal address"),
+            playbook: None,
+            connect_timeout_ms: 5000,
+            reply_timeout_ms: 4000,
+        }
+    }
+}
+
+impl Default for EndpointingConfig {
+    fn default() -> Self {
+        EndpointingConfig {
+            speech_threshold: 0.5,
+            start_ms: 200,
+            end_silence_ms: 700,
+            min_utterance_ms: 300,
+            max_utterance_ms: 15000,
+            preroll_ms: 200,
+        }
+    }
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig { max_concurrent: 16, retry_after_secs: 30, max_duration_secs: 1800 }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: ranges and the allowed values of string keys.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid { path: path.to_owned(), key, message };
+        if self.rtp.port_min == 0 || self.rtp.port_min > self.rtp.port_max {
+            return Err(invalid(
+                "rtp.port_min",
+                format!("the range {}..={} is empty; set 1 <= port_min <= port_max", self.rtp.port_min, self.rtp.port_max),
+            ));
+        }
+        if !matches!(self.speech.model.as_str(), "base" | "tiny.en") {
+            return Err(invalid("speech.model", format!("{:?} is not a model; use \"base\" or \"tiny.en\"", self.speech.model)));
+        }
+        if !is_language_setting(&self.speech.language) {
+            return Err(invalid("speech.language", format!("{:?}: use \"auto\", \"en\" or \"zh\"", self.speech.language)));
+        }
+        if let Some((number, lang)) =
+            self.speech.language_by_number.iter().find(|(_, l)| !matches!(l.as_str(), "en" | "zh"))
+        {
+            return Err(invalid("speech.language_by_number", format!("number {number:?} has {lang:?}: use \"en\" or \"zh\"")));
+        }
+        if self.speech.workers == 0 || self.speech.threads_per_worker == 0 {
+            return Err(invalid("speech.workers", "workers and threads_per_worker must be at least 1".into()));
+        }
+        if self.speech.model == "tiny.en" && (self.speech.language == "zh" || self.speech.language_by_number.values().any(|l| l == "zh")) {
+            return Err(invalid("speech.model", "tiny.en only understands English, but a Mandarin language is configured; use \"base\"".into()));
+        }
+        if self.calls.max_concurrent == 0 {
+            return Err(invalid("calls.max_concurrent", "must be at least 1".into()));
+        }
+        if self.endpointing.end_silence_ms < 100 || self.endpointing.max_utterance_ms < self.endpointing.min_utterance_ms {
+            return Err(invalid("endpointing.end_silence_ms", "end_silence_ms must be >= 100 and max_utterance_ms >= min_utterance_ms".into()));
+        }
+        Ok(())
+    }
+
+    /// The language fixed for a dialed number, else the global setting; `None` means detect.
+    pub fn language_for(&self, dialed: &str) -> Option<String> {
+        if let Some(lang) = self.speech.language_by_number.get(dialed) {
+            return Some(lang.clone());
+        }
+        match self.speech.language.as_str() {
+            "auto" => None,
+            fixed => Some(fixed.to_string()),
+        }
+    }
+}
+
+fn is_language_setting(s: &str) -> bool {
+    matches!(s, "auto" | "en" | "zh")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_example_file_matches_the_built_in_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("frontline.toml");
+        let loaded = Config::load(&path).expect("frontline.toml parses");
+        assert_eq!(loaded, Config::default(), "frontline.toml drifted from Config::default()");
+    }
+
+    #[test]
+    fn a_typo_in_a_key_is_an_error_naming_the_key() {
+        let err = toml::from_str::<Config>("[sip]\nlisten_addr = \"0.0.0.0:5060\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_file_and_key() {
+        let mut c = Config::default();
+        c.speech.language = "fr".into();
+        let err = c.validate(Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("speech.language"), "{err}");
+        let mut c = Config::default();
+        c.rtp.port_min = 30000;
+        c.rtp.port_max = 20000;
+        assert!(c.validate(Path::new("x.toml")).unwrap_err().to_string().contains("rtp.port_min"));
+    }
+
+    #[test]
+    fn language_per_dialed_number_overrides_the_global_setting() {
+        let mut c = Config::default();
+        c.speech.language_by_number.insert("4001".into(), "zh".into());
+        assert_eq!(c.language_for("4001").as_deref(), Some("zh"));
+        assert_eq!(c.language_for("ivr"), None);
+        c.speech.language = "en".into();
+        assert_eq!(c.language_for("ivr").as_deref(), Some("en"));
+    }
+}

@@ -1,0 +1,506 @@
+//! The SIP user agent (rsipstack): answers INVITEs and drives each call's dialog.
+//!
+//! rsipstack owns the transport and transaction layers (retransmissions, timers, ACK and
+//! CANCEL matching). This module is the thin policy on top: admission control, SDP
+//! offer/answer through [`crate::edge::sdp`], one signaling task per call that bridges the
+//! SIP dialog and the call task, and plain answers to requests outside any dialog.
+
+mod ports;
+
+pub use ports::RtpPortPool;
+
+use crate::call::{CallServices, LegCommand, NewCall, SignalEvent};
+use crate::edge::sdp::{self, Direction, Negotiated, SdpError};
+use crate::media::g711::G711;
+use crate::media::session::{self, MediaParams};
+use crate::proto::dialog::Channel;
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
+use rsipstack::transaction::{Transaction, TransactionReceiver};
+use rsipstack::transport::{udp::UdpConnection, TcpListenerConnection, TransportLayer};
+use rsipstack::EndpointBuilder;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    #[error("cannot listen for SIP on {addr} ({transport}): {message} (is another process using the port? pick another with --sip-port)")]
+    Bind { addr: SocketAddr, transport: &'static str, message: String },
+    #[error("SIP stack: {0}")]
+    Stack(String),
+}
+
+/// What the methods outside a dialog and the Allow header advertise.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+/// Codecs the gateway answers with, in its own order of preference (the offerer's order wins
+/// among these).
+const CODECS: [G711; 2] = [G711::Ulaw, G711::Alaw];
+
+/// The running SIP side of the gateway.
+pub struct SipServer {
+    pub local_addr: SocketAddr,
+    cancel: CancellationToken,
+}
+
+impl SipServer {
+    /// Binds UDP and TCP on `listen` and starts answering calls.
+    pub async fn start(listen: SocketAddr, services: Arc<CallServices>) -> Result<SipServer, SipError> {
+        let cancel = CancellationToken::new();
+        let transport = TransportLayer::new(cancel.clone());
+        let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
+            .await
+            .map_err(|e| SipError::Bind { addr: listen, transport: "udp", message: e.to_string() })?;
+        let local_addr = udp
+            .get_addr()
+            .get_socketaddr()
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        // TCP on the same port the UDP socket got (they differ only when port 0 was asked for).
+        let tcp_addr = SocketAddr::new(listen.ip(), local_addr.port());
+        let tcp = TcpListenerConnection::new(tcp_addr.into(), None)
+            .await
+            .map_err(|e| SipError::Bind { addr: tcp_addr, transport: "tcp", message: e.to_string() })?;
+        transport.add_transport(udp.into());
+        transport.add_transport(tcp.into());
+
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.clone())
+            .with_transport_layer(transport)
+            .with_user_agent(&services.config.sip.user_agent)
+            .build();
+        let incoming = endpoint.incoming_transactions().map_err(|e| SipError::Stack(e.to_string()))?;
+        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let (state_tx, state_rx) = dialogs.new_dialog_state_channel();
+        let edge = Arc::new(Edge {
+            services,
+            dialogs,
+            state_tx,
+            routes: Mutex::new(HashMap::new()),
+            ports: RtpPortPool::new(),
+            sip_port: local_addr.port(),
+            next_call: AtomicU64::new(1),
+        });
+        tokio::spawn(async move { endpoint.serve().await });
+        tokio::spawn(edge.clone().route_dialog_states(state_rx));
+        tokio::spawn(edge.accept_transactions(incoming));
+        Ok(SipServer { local_addr, cancel })
+    }
+
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+}
+
+/// What the per-call signaling task hears about its dialog.
+enum DialogNews {
+    State(DialogState),
+}
+
+struct Edge {
+    services: Arc<CallServices>,
+    dialogs: Arc<DialogLayer>,
+    state_tx: DialogStateSender,
+    /// Dialog id → the signaling task of that call. A registry, not call state: entries are
+    /// added when a call is answered and removed when its task ends.
+    routes: Mutex<HashMap<String, mpsc::Sender<DialogNews>>>,
+    ports: RtpPortPool,
+    sip_port: u16,
+    next_call: AtomicU64,
+}
+
+impl Edge {
+    async fn accept_transactions(self: Arc<Self>, mut incoming: TransactionReceiver) {
+        while let Some(tx) = incoming.recv().await {
+            let edge = self.clone();
+            tokio::spawn(async move { edge.on_transaction(tx).await });
+        }
+    }
+
+    async fn on_transaction(self: Arc<Self>, mut tx: Transaction) {
+        let in_dialog = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|to| to.tag().ok().flatten())
+            .is_some();
+        if in_dialog {
+            match self.dialogs.match_dialog(&tx) {
+                Some(rsipstack::dialog::dialog::Dialog::Invite(mut dialog)) => {
+                    if let Err(e) = dialog.handle(&mut tx).await {
+                        tracing::debug!(error = %e, method = %tx.original.method, "in-dialog request failed");
+                    }
+                }
+                _ if tx.original.method == Method::Ack => {} // ACK for a dialog already gone
+                _ => reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await,
+            }
+            return;
+        }
+        match tx.original.method {
+            Method::Invite => self.on_invite(tx).await,
+            Method::Options => {
+                // Keepalive and capability probe from trunks and proxies (RFC 3261 §11).
+                let headers = vec![
+                    Header::Other("Allow".into(), ALLOW.into()),
+                    Header::Other("Accept".into(), "application/sdp".into()),
+                ];
+                reply(&mut tx, StatusCode::OK, headers).await;
+            }
+            Method::Ack => {}
+            Method::Bye | Method::Cancel => reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await,
+            _ => {
+                let allow = vec![Header::Other("Allow".into(), ALLOW.into())];
+                reply(&mut tx, StatusCode::MethodNotAllowed, allow).await;
+            }
+        }
+    }
+
+    async fn on_invite(self: Arc<Self>, mut tx: Transaction) {
+        let services = self.services.clone();
+        // Admission control first: refusing early is cheaper for everyone than a call that
+        // cannot be served well.
+        if let Some(why) = services.admission_refusal() {
+            tracing::warn!(reason = %why, "refusing call");
+            let retry = services.config.calls.retry_after_secs.to_string();
+            let headers = vec![
+                Header::Other("Retry-After".into(), retry),
+                Header::Other("Warning".into(), format!("399 frontline \"{why}\"")),
+            ];
+            reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
+            return;
+        }
+        let body = String::from_utf8_lossy(&tx.original.body).to_string();
+        if body.trim().is_empty() {
+            // A late offer would need us to offer in the 200 and take the answer from the
+            // ACK; carriers and PBXs send early offers, so refuse clearly instead.
+            let w = "305 frontline \"INVITE without an SDP offer is not supported\"";
+            reply(&mut tx, StatusCode::NotAcceptableHere, vec![Header::Other("Warning".into(), w.into())]).await;
+            return;
+        }
+        let negotiated = match sdp::parse(&body).and_then(|offer| sdp::negotiate(&offer, &CODECS)) {
+            Ok(n) => n,
+            Err(e @ (SdpError::NoCommonCodec { .. } | SdpError::NoConnection { .. })) => {
+                tracing::info!(error = %e, "no usable codec offered");
+                let w = format!("304 frontline \"{}\"", e.to_string().replace('"', "'"));
+                reply(&mut tx, StatusCode::NotAcceptableHere, vec![Header::Other("Warning".into(), w)]).await;
+                return;
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "malformed SDP");
+                let w = format!("399 frontline \"malformed SDP: {}\"", e.to_string().replace('"', "'"));
+                reply(&mut tx, StatusCode::BadRequest, vec![Header::Other("Warning".into(), w)]).await;
+                return;
+            }
+        };
+        let local_ip = services.config.sip.public_ip.unwrap_or_else(|| local_ip_toward(negotiated.remote.ip()));
+        let (rtp_min, rtp_max) = (services.config.rtp.port_min, services.config.rtp.port_max);
+        let socket = match self.ports.bind(local_ip_for_bind(&services), rtp_min, rtp_max).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no RTP port available");
+                let headers = vec![Header::Other("Retry-After".into(), "5".into())];
+                reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
+                return;
+            }
+        };
+        let contact = format!("sip:frontline@{}:{}", uri_host(local_ip), self.sip_port);
+        let contact_uri = match rsipstack::sip::Uri::try_from(contact.as_str()) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build Contact");
+                reply(&mut tx, StatusCode::ServerInternalError, vec![]).await;
+                return;
+            }
+        };
+        let dialog = match self.dialogs.get_or_create_server_invite(&tx, self.state_tx.clone(), None, Some(contact_uri)) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create dialog");
+                reply(&mut tx, StatusCode::BadRequest, vec![]).await;
+                return;
+            }
+        };
+        let dialog_id = dialog.id();
+        let (news_tx, news_rx) = mpsc::channel(16);
+        self.routes.lock().expect("routes lock").insert(dialog_id.to_string(), news_tx);
+
+        // The INVITE server transaction runs on its own task: it sends 100 Trying, retransmits
+        // our final answer and delivers the ACK or a CANCEL into the dialog state machine.
+        let mut invite_dialog = dialog.clone();
+        tokio::spawn(async move {
+            if let Err(e) = invite_dialog.handle(&mut tx).await {
+                tracing::debug!(error = %e, "INVITE transaction ended with an error");
+            }
+        });
+
+        let request = dialog.initial_request();
+        let caller = request.from_header().ok().and_then(|f| f.uri().ok()).and_then(|u| u.user().map(str::to_owned)).unwrap_or_default();
+        let callee = request.uri.user().map(str::to_owned).unwrap_or_default();
+        let sip_call_id = request.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+        let seq = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let call_id = format!("fl-{}-{seq}", std::process::id());
+        tracing::info!(%call_id, %sip_call_id, %caller, %callee, codec = negotiated.codec.name(), remote = %negotiated.remote, "incoming call");
+
+        let edge = self.clone();
+        tokio::spawn(async move {
+            let leg = SignalingLeg { edge: edge.clone(), dialog, local_ip, call_id: call_id.clone() };
+            leg.run(news_rx, socket, negotiated, NewCallInfo { call_id, sip_call_id, caller, callee }).await;
+            edge.routes.lock().expect("routes lock").remove(&dialog_id.to_string());
+            edge.dialogs.remove_dialog(&dialog_id);
+        });
+    }
+
+    /// Delivers rsipstack's dialog state changes to the call they belong to.
+    async fn route_dialog_states(self: Arc<Self>, mut states: DialogStateReceiver) {
+        while let Some(state) = states.recv().await {
+            let id = match &state {
+                DialogState::Calling(id)
+                | DialogState::Trying(id)
+                | DialogState::Early(id, _)
+                | DialogState::WaitAck(id, _)
+                | DialogState::Confirmed(id, _)
+                | DialogState::Updated(id, _, _)
+                | DialogState::Publish(id, _, _)
+                | DialogState::Notify(id, _, _)
+                | DialogState::Refer(id, _, _)
+                | DialogState::Message(id, _, _)
+                | DialogState::Info(id, _, _)
+                | DialogState::Options(id, _, _)
+                | DialogState::Terminated(id, _) => id.to_string(),
+            };
+            let route = self.routes.lock().expect("routes lock").get(&id).cloned();
+            match route {
+                Some(r) => {
+                    let _ = r.send(DialogNews::State(state)).await;
+                }
+                None => answer_orphan_state(state).await,
+            }
+        }
+    }
+}
+
+/// A mid-dialog request for a dialog that has no call any more still gets an answer.
+async fn answer_orphan_state(state: DialogState) {
+    match state {
+        DialogState::Updated(_, _, h)
+        | DialogState::Info(_, _, h)
+        | DialogState::Message(_, _, h)
+        | DialogState::Notify(_, _, h)
+        | DialogState::Refer(_, _, h)
+        | DialogState::Publish(_, _, h) => {
+            let _ = h.reply(StatusCode::CallTransactionDoesNotExist).await;
+        }
+        DialogState::Options(_, _, h) => {
+            let _ = h.reply(StatusCode::OK).await;
+        }
+        _ => {}
+    }
+}
+
+struct NewCallInfo {
+    call_id: String,
+    sip_call_id: String,
+    caller: String,
+    callee: String,
+}
+
+/// One call's signaling: answers the INVITE, starts the call task, and relays between the
+/// dialog (BYE, CANCEL, re-INVITE) and the call (hang up).
+struct SignalingLeg {
+    edge: Arc<Edge>,
+    dialog: InviteDialog,
+    local_ip: IpAddr,
+    call_id: String,
+}
+
+impl SignalingLeg {
+    async fn run(self, mut news: mpsc::Receiver<DialogNews>, socket: tokio::net::UdpSocket, negotiated: Negotiated, info: NewCallInfo) {
+        let services = self.edge.services.clone();
+        let local_port = match socket.local_addr() {
+            Ok(a) => a.port(),
+            Err(e) => {
+                tracing::error!(error = %e, "RTP socket has no address");
+                let _ = self.dialog.reject(Some(StatusCode::ServerInternalError), None);
+                return;
+            }
+        };
+        let _ = self.dialog.ringing(None, None);
+        // Optional ring time before answering (some trunks expect to hear ringback); a CANCEL
+        // that arrives meanwhile ends the attempt here, and rsipstack answers it with 487.
+        let ring = Duration::from_millis(services.config.sip.answer_delay_ms);
+        if !ring.is_zero() {
+            let deadline = tokio::time::sleep(ring);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    _ = &mut deadline => break,
+                    n = news.recv() => match n {
+                        Some(DialogNews::State(DialogState::Terminated(_, reason))) => {
+                            tracing::info!(call_id = %self.call_id, ?reason, "caller gave up before the answer");
+                            services.log_unanswered(&info.call_id, &format!("{reason:?}"));
+                            return;
+                        }
+                        Some(DialogNews::State(other)) => self.answer_mid_dialog(other, None).await,
+                        None => return,
+                    },
+                }
+            }
+        }
+        let session_id = rand::random::<u32>() as u64;
+        let mut sdp_version = 1u64;
+        let answer = sdp::answer(&negotiated, self.local_ip, local_port, session_id, sdp_version);
+        let headers = vec![
+            Header::ContentType("application/sdp".into()),
+            Header::Other("Allow".into(), ALLOW.into()),
+        ];
+        if let Err(e) = self.dialog.accept(Some(headers), Some(answer.into_bytes())) {
+            tracing::warn!(call_id = %self.call_id, error = %e, "could not answer");
+            return;
+        }
+        let params = media_params(&negotiated);
+        let (media, media_events) = match session::start(socket, params.clone(), Duration::from_secs(services.config.rtp.timeout_secs)) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(call_id = %self.call_id, error = %e, "cannot start media");
+                let _ = self.dialog.bye().await;
+                return;
+            }
+        };
+        let (signal_tx, signal_rx) = mpsc::channel(8);
+        let (leg_tx, mut leg_rx) = mpsc::channel(4);
+        let language = services.config.language_for(&info.callee);
+        let call = NewCall {
+            call_id: info.call_id,
+            sip_call_id: info.sip_call_id,
+            caller: info.caller,
+            callee: info.callee,
+            channel: Channel::Sip,
+            codec: negotiated.codec.name().to_string(),
+            language,
+            media,
+            media_events,
+        };
+        let call_task = crate::call::spawn(services.clone(), call, signal_rx, leg_tx);
+        let mut current = negotiated;
+        let mut call_task_gone = false;
+        loop {
+            tokio::select! {
+                cmd = leg_rx.recv(), if !call_task_gone => match cmd {
+                    Some(LegCommand::Hangup { reason }) => {
+                        tracing::info!(call_id = %self.call_id, %reason, "sending BYE");
+                        if let Err(e) = self.dialog.bye_with_reason(reason).await {
+                            tracing::debug!(call_id = %self.call_id, error = %e, "BYE failed");
+                        }
+                        break;
+                    }
+                    // The call task ended without asking for a BYE (the caller hung up first):
+                    // keep answering the dialog until rsipstack reports it terminated.
+                    None => call_task_gone = true,
+                },
+                n = news.recv() => match n {
+                    Some(DialogNews::State(DialogState::Terminated(_, reason))) => {
+                        let reason = match reason {
+                            TerminatedReason::UacBye => "caller-hangup".to_string(),
+                            TerminatedReason::UacCancel => "caller-cancel".to_string(),
+                            TerminatedReason::Timeout => "sip-timeout".to_string(),
+                            other => format!("sip-{other:?}").to_lowercase(),
+                        };
+                        let _ = signal_tx.send(SignalEvent::Hangup { reason }).await;
+                        break;
+                    }
+                    Some(DialogNews::State(DialogState::Updated(_, req, handle))) if req.method == Method::Invite => {
+                        // re-INVITE: hold, resume, or a new address or codec.
+                        let body = String::from_utf8_lossy(&req.body).to_string();
+                        let result = if body.trim().is_empty() {
+                            Ok(current.clone()) // refresh without an offer: keep the session
+                        } else {
+                            sdp::parse(&body).and_then(|o| sdp::negotiate(&o, &CODECS))
+                        };
+                        match result {
+                            Ok(n) => {
+                                sdp_version += 1;
+                                let answer = sdp::answer(&n, self.local_ip, local_port, session_id, sdp_version);
+                                let headers = vec![Header::ContentType("application/sdp".into())];
+                                let _ = handle.respond(StatusCode::OK, Some(headers), Some(answer.into_bytes())).await;
+                                tracing::info!(call_id = %self.call_id, direction = ?n.direction, remote = %n.remote, "re-INVITE");
+                                let _ = signal_tx.send(SignalEvent::Media(media_params(&n))).await;
+                                current = n;
+                            }
+                            Err(e) => {
+                                // RFC 3261 §14.2: a failed re-INVITE leaves the session as it was.
+                                let w = format!("304 frontline \"{}\"", e.to_string().replace('"', "'"));
+                                let _ = handle.respond(StatusCode::NotAcceptableHere, Some(vec![Header::Other("Warning".into(), w)]), None).await;
+                            }
+                        }
+                    }
+                    Some(DialogNews::State(other)) => self.answer_mid_dialog(other, Some(&current)).await,
+                    None => break,
+                },
+            }
+        }
+        let _ = call_task.await;
+    }
+
+    /// Answers in-dialog requests the call does not need to know about.
+    async fn answer_mid_dialog(&self, state: DialogState, _current: Option<&Negotiated>) {
+        match state {
+            DialogState::Options(_, _, h) => {
+                let _ = h.respond(StatusCode::OK, Some(vec![Header::Other("Allow".into(), ALLOW.into())]), None).await;
+            }
+            DialogState::Updated(_, _, h) | DialogState::Info(_, _, h) | DialogState::Message(_, _, h) | DialogState::Notify(_, _, h) | DialogState::Publish(_, _, h) => {
+                // UPDATE without SDP support, INFO (DTMF arrives as RFC 4733), MESSAGE, NOTIFY.
+                let _ = h.reply(StatusCode::OK).await;
+            }
+            DialogState::Refer(_, _, h) => {
+                let _ = h.reply(StatusCode::Forbidden).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn media_params(n: &Negotiated) -> MediaParams {
+    MediaParams {
+        codec: n.codec,
+        pt: n.pt,
+        dtmf_pt: n.dtmf_pt,
+        remote: n.remote,
+        send: matches!(n.direction, Direction::SendRecv | Direction::SendOnly),
+        receive: matches!(n.direction, Direction::SendRecv | Direction::RecvOnly),
+    }
+}
+
+async fn reply(tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {
+    if let Err(e) = tx.reply_with(status, headers, None).await {
+        tracing::debug!(error = %e, "could not send reply");
+    }
+}
+
+/// The local address the kernel would use to reach `remote`: what goes into SDP and Contact
+/// when no public address is configured. No packet is sent.
+pub fn local_ip_toward(remote: IpAddr) -> IpAddr {
+    let bind: SocketAddr = if remote.is_ipv4() { "0.0.0.0:0".parse().expect("literal") } else { "[::]:0".parse().expect("literal") };
+    std::net::UdpSocket::bind(bind)
+        .and_then(|s| {
+            s.connect(SocketAddr::new(remote, 9))?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(remote)
+}
+
+fn local_ip_for_bind(services: &CallServices) -> IpAddr {
+    services.config.sip.listen.ip()
+}
+
+fn uri_host(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}

@@ -1,0 +1,21 @@
+//! frontline: a voice IVR gateway with an AI front line.
+//!
+//! The modules follow the path of a call (see `README.md`):
+//! `edge` (SIP signaling, SDP) → `media` (RTP, codecs, jitter, VAD, endpointing) → `call` (one
+//! task per call, the turn-taking state machine) → `speech` (whisper recognition, espeak-ng
+//! synthesis) and `dialog` (the gRPC client of the brain). `brain` is the embedded playbook brain
+//! that serves the same gRPC contract any external brain would.
+pub mod brain;
+pub mod call;
+pub mod config;
+pub mod dialog;
+pub mod edge;
+pub mod media;
+pub mod speech;
+
+/// Generated gRPC contracts (`proto/`).
+pub mod proto {
+    pub mod dialog {
+        tonic::include_proto!("frontline.dialog.v1");
+    }
+}

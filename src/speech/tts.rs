@@ -1,0 +1,744 @@
+//! Speech synthesis with the espeak-ng C library, on its own worker thread.
+//!
+//! espeak-ng keeps its state in process globals and is not thread-safe, so exactly one OS
+//! thread per process owns the library. Every [`Tts`] handle (clones, and handles from later
+//! [`Tts::new`] calls with the same files) talks to that thread over a bounded queue; the async
+//! side only enqueues and awaits, it never blocks. The worker serves jobs one sentence at a
+//! time, round-robin, so one long reply cannot starve the other calls' first sentences.
+//!
+//! espeak speaks at its native rate (22,050 Hz); audio is resampled to the gateway's 16 kHz.
+//! The library and data are espeak-ng 1.52 from the PyPI wheel `espeakng-loader` (Debian's 1.51
+//! reads Chinese characters wrongly), installed by `frontline models install`.
+
+mod ffi;
+mod split;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::media::resample::{ResampleError, Resampler};
+
+pub use split::split_sentences;
+
+/// Output sample rate of synthesis: the gateway's internal rate.
+pub const OUTPUT_RATE_HZ: u32 = 16_000;
+/// espeak's default speaking rate; set explicitly on every job so handles with different
+/// rates sharing the one engine do not leak settings into each other.
+pub const DEFAULT_RATE_WPM: u32 = 175;
+/// espeak accepts 80..=450 words per minute.
+pub const RATE_RANGE_WPM: std::ops::RangeInclusive<u32> = 80..=450;
+/// Longest text accepted in one request (characters). A reply longer than this is a bug
+/// upstream, and synthesizing it would hold the engine for minutes.
+pub const MAX_TEXT_CHARS: usize = 20_000;
+/// Jobs waiting for the engine before new requests are refused with [`TtsError::Busy`].
+const QUEUE_DEPTH: usize = 64;
+/// Jobs the worker interleaves at once; further jobs wait in the bounded queue.
+const MAX_ACTIVE_JOBS: usize = 16;
+/// espeak copies its data path into a fixed buffer; longer paths would be cut silently.
+const MAX_DATA_PATH_BYTES: usize = 150;
+
+const INSTALL_HINT: &str = "run `frontline models install`";
+
+/// Languages the gateway speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    /// Short code: "en" or "zh".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
+    }
+
+    /// The espeak-ng voice used for this language.
+    pub fn espeak_voice(self) -> &'static str {
+        match self {
+            Lang::En => "en-us",
+            Lang::Zh => "cmn",
+        }
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Lang {
+    type Err = TtsError;
+
+    /// Accepts BCP-47-ish tags ("en", "en-US", "en_GB", "zh", "zh-CN", "zh-Hans", "cmn",
+    /// "cmn-Hans-CN") and the English names, case-insensitively.
+    fn from_str(s: &str) -> Result<Lang, TtsError> {
+        let lower = s.trim().to_ascii_lowercase();
+        let primary = lower.split(['-', '_']).next().unwrap_or("");
+        match primary {
+            "en" | "eng" | "english" => Ok(Lang::En),
+            "zh" | "cmn" | "zho" | "chi" | "mandarin" | "chinese" => Ok(Lang::Zh),
+            _ => Err(TtsError::UnsupportedLanguage(s.to_string())),
+        }
+    }
+}
+
+/// Where espeak-ng lives and how fast it speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TtsConfig {
+    /// Path of `libespeak-ng.so` (1.52).
+    pub lib_path: PathBuf,
+    /// Path of the `espeak-ng-data` directory.
+    pub data_path: PathBuf,
+    /// Speaking rate in words per minute (80..=450); `None` for espeak's default (175).
+    pub rate_wpm: Option<u32>,
+}
+
+impl TtsConfig {
+    /// The layout `frontline models install` produces: the `espeakng-loader` wheel unpacked
+    /// into `espeak_dir` (normally `models/espeak-ng`).
+    pub fn from_install_dir(espeak_dir: &Path) -> TtsConfig {
+        let pkg = espeak_dir.join("espeakng_loader");
+        TtsConfig {
+            lib_path: pkg.join("libespeak-ng.so"),
+            data_path: pkg.join("espeak-ng-data"),
+            rate_wpm: None,
+        }
+    }
+}
+
+/// Why synthesis could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum TtsError {
+    #[error("espeak-ng library not found at {}; {INSTALL_HINT}", path.display())]
+    LibraryMissing { path: PathBuf },
+    #[error("espeak-ng data not found at {}; {INSTALL_HINT}", path.display())]
+    DataMissing { path: PathBuf },
+    #[error("espeak-ng data path {} is too long for espeak ({MAX_DATA_PATH_BYTES} bytes at most); install the models in a shorter directory", path.display())]
+    DataPathTooLong { path: PathBuf },
+    #[error("cannot load espeak-ng library {}: {source}; {INSTALL_HINT}", path.display())]
+    LoadLibrary {
+        path: PathBuf,
+        source: libloading::Error,
+    },
+    #[error("{} does not export {symbol} (not an espeak-ng library?): {source}", path.display())]
+    MissingSymbol {
+        symbol: &'static str,
+        path: PathBuf,
+        source: libloading::Error,
+    },
+    #[error("espeak-ng failed to initialize with data {} (code {code}); {INSTALL_HINT}", data_path.display())]
+    Initialize { data_path: PathBuf, code: i32 },
+    #[error("espeak-ng voice {voice:?} is unavailable in {} (code {code}); {INSTALL_HINT}", lib_path.display())]
+    VoiceUnavailable {
+        voice: String,
+        code: i32,
+        lib_path: PathBuf,
+    },
+    #[error("espeak-ng is already running in this process with {} and {}; it is process-global, so a second library or data set ({}) cannot be loaded", running_lib.display(), running_data.display(), requested.display())]
+    EngineConflict {
+        running_lib: PathBuf,
+        running_data: PathBuf,
+        requested: PathBuf,
+    },
+    #[error("speaking rate {0} wpm is outside espeak's range 80..=450")]
+    InvalidRate(u32),
+    #[error("unsupported language {0:?} (supported: en, zh)")]
+    UnsupportedLanguage(String),
+    #[error("text of {len} characters is too long to synthesize (max {MAX_TEXT_CHARS})")]
+    TextTooLong { len: usize },
+    #[error("speech synthesis queue is full; try again shortly")]
+    Busy,
+    #[error("the espeak-ng worker thread has stopped")]
+    EngineStopped,
+    #[error("cannot start the espeak-ng worker thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("espeak-ng synthesis failed (code {code})")]
+    Synthesis { code: i32 },
+    #[error("cannot resample espeak output to 16 kHz: {0}")]
+    Resample(#[from] ResampleError),
+}
+
+/// One synthesized sentence of a streamed reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TtsChunk {
+    /// The sentence as it appeared in the input (with its trailing whitespace).
+    pub text: String,
+    /// 16 kHz mono PCM.
+    pub pcm_16k: Vec<i16>,
+}
+
+/// Handle to the process's espeak-ng engine. Cheap to clone; all clones share the worker.
+#[derive(Clone)]
+pub struct Tts {
+    jobs: std_mpsc::SyncSender<Job>,
+    rate_wpm: u32,
+}
+
+impl fmt::Debug for Tts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tts")
+            .field("rate_wpm", &self.rate_wpm)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Job {
+    Whole {
+        text: String,
+        lang: Lang,
+        rate_wpm: u32,
+        reply: oneshot::Sender<Result<Vec<i16>, TtsError>>,
+    },
+    Stream {
+        sentences: VecDeque<String>,
+        lang: Lang,
+        rate_wpm: u32,
+        chunks: mpsc::Sender<Result<TtsChunk, TtsError>>,
+    },
+}
+
+/// The one engine of this process, started by the first successful [`Tts::new`].
+struct Engine {
+    lib_path: PathBuf,
+    data_path: PathBuf,
+    jobs: std_mpsc::SyncSender<Job>,
+}
+
+static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
+
+impl Tts {
+    /// Load espeak-ng (once per process), initialize it with the data directory and check
+    /// that the English ("en-us") and Mandarin ("cmn") voices load. Blocks briefly the first
+    /// time; call it at startup, not on the hot path.
+    pub fn new(cfg: TtsConfig) -> Result<Tts, TtsError> {
+        let rate_wpm = cfg.rate_wpm.unwrap_or(DEFAULT_RATE_WPM);
+        if !RATE_RANGE_WPM.contains(&rate_wpm) {
+            return Err(TtsError::InvalidRate(rate_wpm));
+        }
+        check_files(&cfg.lib_path, &cfg.data_path)?;
+        // Canonical paths so "models/x" and "/work/main/models/x" count as the same engine.
+        let lib_path = cfg
+            .lib_path
+            .canonicalize()
+            .unwrap_or_else(|_| cfg.lib_path.clone());
+        let data_path = cfg
+            .data_path
+            .canonicalize()
+            .unwrap_or_else(|_| cfg.data_path.clone());
+        if data_path.as_os_str().len() > MAX_DATA_PATH_BYTES {
+            return Err(TtsError::DataPathTooLong { path: data_path });
+        }
+
+        // Held across startup so concurrent first calls initialize the library only once.
+        let mut engine = ENGINE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(running) = engine.as_ref() {
+            if running.lib_path == lib_path && running.data_path == data_path {
+                return Ok(Tts {
+                    jobs: running.jobs.clone(),
+                    rate_wpm,
+                });
+            }
+            return Err(TtsError::EngineConflict {
+                running_lib: running.lib_path.clone(),
+                running_data: running.data_path.clone(),
+                requested: if running.lib_path != lib_path {
+                    lib_path
+                } else {
+                    data_path
+                },
+            });
+        }
+
+        let (jobs_tx, jobs_rx) = std_mpsc::sync_channel::<Job>(QUEUE_DEPTH);
+        let (ready_tx, ready_rx) = std_mpsc::channel::<Result<(), TtsError>>();
+        let (lib, data) = (lib_path.clone(), data_path.clone());
+        std::thread::Builder::new()
+            .name("espeak-ng".into())
+            .spawn(move || {
+                match start_engine(&lib, &data) {
+                    Ok((espeak, resampler)) => {
+                        let _ = ready_tx.send(Ok(()));
+                        run_worker(espeak, resampler, jobs_rx);
+                    }
+                    // The library (if loaded) stays mapped: unloading a half-initialized
+                    // espeak is not something its API supports.
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(TtsError::Spawn)?;
+        ready_rx.recv().map_err(|_| TtsError::EngineStopped)??;
+        tracing::info!(lib = %lib_path.display(), data = %data_path.display(), "espeak-ng ready");
+        *engine = Some(Engine {
+            lib_path,
+            data_path,
+            jobs: jobs_tx.clone(),
+        });
+        Ok(Tts {
+            jobs: jobs_tx,
+            rate_wpm,
+        })
+    }
+
+    /// This handle's speaking rate in words per minute.
+    pub fn rate_wpm(&self) -> u32 {
+        self.rate_wpm
+    }
+
+    /// Synthesize `text` in one piece: 16 kHz mono PCM. Empty text gives empty audio.
+    pub async fn synthesize(&self, text: &str, lang: Lang) -> Result<Vec<i16>, TtsError> {
+        check_text(text)?;
+        if text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, result) = oneshot::channel();
+        self.submit(Job::Whole {
+            text: text.to_string(),
+            lang,
+            rate_wpm: self.rate_wpm,
+            reply,
+        })?;
+        result.await.map_err(|_| TtsError::EngineStopped)?
+    }
+
+    /// Synthesize `text` sentence by sentence (see [`split_sentences`]). Chunks arrive in
+    /// order as each is ready, so playback can start after the first. Dropping the receiver
+    /// (barge-in) cancels the sentences not yet synthesized. Errors arrive as the last item.
+    pub fn synthesize_stream(
+        &self,
+        text: &str,
+        lang: Lang,
+    ) -> mpsc::Receiver<Result<TtsChunk, TtsError>> {
+        let sentences: VecDeque<String> = split_sentences(text)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        // One slot per sentence (plus one for an error): the worker never waits on a slow reader.
+        let (tx, rx) = mpsc::channel(sentences.len() + 1);
+        if let Err(e) = check_text(text) {
+            let _ = tx.try_send(Err(e));
+            return rx;
+        }
+        if sentences.is_empty() {
+            return rx; // closed at once: nothing to say
+        }
+        let job = Job::Stream {
+            sentences,
+            lang,
+            rate_wpm: self.rate_wpm,
+            chunks: tx.clone(),
+        };
+        if let Err(e) = self.submit(job) {
+            let _ = tx.try_send(Err(e));
+        }
+        rx
+    }
+
+    fn submit(&self, job: Job) -> Result<(), TtsError> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            std_mpsc::TrySendError::Full(_) => TtsError::Busy,
+            std_mpsc::TrySendError::Disconnected(_) => TtsError::EngineStopped,
+        })
+    }
+}
+
+fn check_text(text: &str) -> Result<(), TtsError> {
+    let len = text.chars().count();
+    if len > MAX_TEXT_CHARS {
+        return Err(TtsError::TextTooLong { len });
+    }
+    Ok(())
+}
+
+/// Fail early with the exact missing file, before dlopen or espeak report something vaguer
+/// (espeak may even "initialize" without its phoneme tables and then speak nothing).
+fn check_files(lib_path: &Path, data_path: &Path) -> Result<(), TtsError> {
+    if !lib_path.is_file() {
+        return Err(TtsError::LibraryMissing {
+            path: lib_path.to_path_buf(),
+        });
+    }
+    if !data_path.is_dir() {
+        return Err(TtsError::DataMissing {
+            path: data_path.to_path_buf(),
+        });
+    }
+    for file in [
+        "phontab",
+        "phonindex",
+        "phondata",
+        "intonations",
+        "en_dict",
+        "cmn_dict",
+        "lang/gmw/en-US",
+        "lang/sit/cmn",
+    ] {
+        let path = data_path.join(file);
+        if !path.is_file() {
+            return Err(TtsError::DataMissing { path });
+        }
+    }
+    Ok(())
+}
+
+fn start_engine(lib: &Path, data: &Path) -> Result<(ffi::Espeak, Resampler), TtsError> {
+    let mut espeak = ffi::Espeak::load(lib, data)?;
+    // Both voices must load now, not on a caller's first Mandarin sentence.
+    espeak.set_voice(Lang::Zh.espeak_voice())?;
+    espeak.set_voice(Lang::En.espeak_voice())?;
+    let resampler = Resampler::new(espeak.sample_rate(), OUTPUT_RATE_HZ)?;
+    Ok((espeak, resampler))
+}
+
+/// The worker: owns espeak for the life of the process.
+fn run_worker(mut espeak: ffi::Espeak, mut resampler: Resampler, jobs: std_mpsc::Receiver<Job>) {
+    let mut active: VecDeque<Job> = VecDeque::new();
+    loop {
+        if active.is_empty() {
+            match jobs.recv() {
+                Ok(job) => active.push_back(job),
+                Err(_) => return, // every handle dropped and the registry cleared
+            }
+        } else if active.len() < MAX_ACTIVE_JOBS {
+            // Admit at most one waiting job per sentence spoken: fair, and the bounded queue
+            // (not this list) stays the place where overload shows up.
+            if let Ok(job) = jobs.try_recv() {
+                active.push_back(job);
+            }
+        }
+        let Some(job) = active.pop_front() else {
+            continue;
+        };
+        match job {
+            Job::Whole {
+                text,
+                lang,
+                rate_wpm,
+                reply,
+            } => {
+                if reply.is_closed() {
+                    continue; // the caller gave up (call ended, barge-in)
+                }
+                let _ = reply.send(speak(&mut espeak, &mut resampler, &text, lang, rate_wpm));
+            }
+            Job::Stream {
+                mut sentences,
+                lang,
+                rate_wpm,
+                chunks,
+            } => {
+                if chunks.is_closed() {
+                    continue; // listener gone: drop the sentences nobody will hear
+                }
+                let Some(text) = sentences.pop_front() else {
+                    continue;
+                };
+                let result = speak(&mut espeak, &mut resampler, &text, lang, rate_wpm);
+                let failed = result.is_err();
+                // Capacity is one per sentence, so this never finds the channel full.
+                let _ = chunks.try_send(result.map(|pcm_16k| TtsChunk { text, pcm_16k }));
+                if !failed && !sentences.is_empty() {
+                    active.push_back(Job::Stream {
+                        sentences,
+                        lang,
+                        rate_wpm,
+                        chunks,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn speak(
+    espeak: &mut ffi::Espeak,
+    resampler: &mut Resampler,
+    text: &str,
+    lang: Lang,
+    rate_wpm: u32,
+) -> Result<Vec<i16>, TtsError> {
+    espeak.set_voice(lang.espeak_voice())?;
+    let native = espeak.synthesize(text, rate_wpm)?;
+    let expected =
+        (native.len() as u64 * OUTPUT_RATE_HZ as u64).div_ceil(espeak.sample_rate().max(1) as u64);
+    let mut out = Vec::with_capacity(expected as usize);
+    resampler.process(&native, &mut out);
+    resampler.flush(&mut out);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// The installed espeak-ng, or `None` (with the reason printed) so tests skip cleanly on
+    /// machines where `frontline models install` has not run.
+    fn installed() -> Option<Tts> {
+        match Tts::new(TtsConfig::from_install_dir(&espeak_dir())) {
+            Ok(tts) => Some(tts),
+            Err(e @ (TtsError::LibraryMissing { .. } | TtsError::DataMissing { .. })) => {
+                eprintln!("skipping espeak-ng test: {e}");
+                None
+            }
+            Err(e) => panic!("espeak-ng is installed but does not start: {e}"),
+        }
+    }
+
+    /// `models/espeak-ng` of this checkout, or `$FRONTLINE_ESPEAK_DIR`.
+    fn espeak_dir() -> PathBuf {
+        std::env::var_os("FRONTLINE_ESPEAK_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/espeak-ng"))
+    }
+
+    fn secs(pcm: &[i16]) -> f64 {
+        pcm.len() as f64 / OUTPUT_RATE_HZ as f64
+    }
+
+    fn rms(pcm: &[i16]) -> f64 {
+        (pcm.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / pcm.len().max(1) as f64).sqrt()
+    }
+
+    #[tokio::test]
+    async fn english_sentence_is_audible_speech_of_plausible_length() {
+        let Some(tts) = installed() else { return };
+        let pcm = tts
+            .synthesize("Thank you for calling. How can I help you today?", Lang::En)
+            .await
+            .unwrap();
+        let (d, r) = (secs(&pcm), rms(&pcm));
+        assert!((1.0..=4.0).contains(&d), "duration {d:.2} s");
+        assert!(r > 1000.0, "rms {r:.0}: too quiet to be speech");
+    }
+
+    #[tokio::test]
+    async fn mandarin_characters_are_spoken_as_mandarin() {
+        let Some(tts) = installed() else { return };
+        let t0 = Instant::now();
+        let pcm = tts
+            .synthesize("您好，请问有什么可以帮您？", Lang::Zh)
+            .await
+            .unwrap();
+        let (d, r) = (secs(&pcm), rms(&pcm));
+        // 12 syllables: ~2-3 s. Characters missing from the dictionary would be read out as
+        // names or code points and run far longer.
+        assert!((1.2..=4.0).contains(&d), "duration {d:.2} s");
+        assert!(r > 1000.0, "rms {r:.0}");
+        eprintln!("zh: {d:.2} s of audio in {:?}", t0.elapsed());
+    }
+
+    #[tokio::test]
+    async fn streamed_chunks_arrive_in_order_and_rejoin_the_text() {
+        let Some(tts) = installed() else { return };
+        let text =
+            "您好，请问有什么可以帮您？Your bill is 35.5 dollars. Would you like to pay now?";
+        let mut rx = tts.synthesize_stream(text, Lang::Zh);
+        let mut texts = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            let chunk = chunk.unwrap();
+            assert!(
+                secs(&chunk.pcm_16k) > 0.3,
+                "chunk {:?} is nearly empty",
+                chunk.text
+            );
+            texts.push(chunk.text);
+        }
+        assert_eq!(texts.len(), 4, "{texts:?}");
+        assert_eq!(texts.concat(), text);
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_share_one_engine_safely() {
+        let Some(tts) = installed() else { return };
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let tts = tts.clone();
+            let (text, lang) = if i % 2 == 0 {
+                ("Please hold the line.", Lang::En)
+            } else {
+                ("请稍等。", Lang::Zh)
+            };
+            tasks.push(tokio::spawn(
+                async move { tts.synthesize(text, lang).await },
+            ));
+        }
+        let mut lens = Vec::new();
+        for t in tasks {
+            lens.push(t.await.unwrap().unwrap().len());
+        }
+        // Same text, same length (espeak adds slight random variation, well under 2%), and the
+        // English and Mandarin lines stay distinct: interleaving must not mix voices or samples.
+        let close = |a: usize, b: usize| (a as f64 - b as f64).abs() < 0.02 * a as f64;
+        assert!(
+            close(lens[0], lens[2]) && close(lens[0], lens[4]),
+            "{lens:?}"
+        );
+        assert!(
+            close(lens[1], lens[3]) && close(lens[1], lens[5]),
+            "{lens:?}"
+        );
+        assert!(!close(lens[0], lens[1]), "{lens:?}");
+        assert!(lens.iter().all(|&n| n > 8000), "{lens:?}");
+    }
+
+    #[tokio::test]
+    async fn faster_rate_gives_shorter_audio() {
+        let Some(tts) = installed() else { return };
+        let fast = Tts::new(TtsConfig {
+            rate_wpm: Some(300),
+            ..TtsConfig::from_install_dir(&espeak_dir())
+        })
+        .unwrap();
+        let text = "Your payment has been received, thank you.";
+        let normal = tts.synthesize(text, Lang::En).await.unwrap();
+        let quick = fast.synthesize(text, Lang::En).await.unwrap();
+        assert!(
+            secs(&quick) < secs(&normal) * 0.8,
+            "{} vs {}",
+            secs(&quick),
+            secs(&normal)
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_text_gives_no_audio_and_no_chunks() {
+        let Some(tts) = installed() else { return };
+        assert!(tts.synthesize("   ", Lang::En).await.unwrap().is_empty());
+        assert!(tts.synthesize_stream("", Lang::Zh).recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn reports_synthesis_time_and_real_time_factor() {
+        let Some(tts) = installed() else { return };
+        for (text, lang) in [
+            ("Thank you for calling. How can I help you today?", Lang::En),
+            ("您好，请问有什么可以帮您？", Lang::Zh),
+        ] {
+            tts.synthesize(text, lang).await.unwrap(); // warm: voice switch, page cache
+            let runs = 5;
+            let t0 = Instant::now();
+            let mut audio = 0.0;
+            for _ in 0..runs {
+                audio += secs(&tts.synthesize(text, lang).await.unwrap());
+            }
+            let wall = t0.elapsed().as_secs_f64();
+            let rtf = wall / audio;
+            eprintln!(
+                "tts {lang}: {:.1} ms per sentence, {:.2} s audio, RTF {rtf:.3}",
+                wall * 1000.0 / runs as f64,
+                audio / runs as f64
+            );
+            assert!(
+                rtf < 0.5,
+                "synthesis slower than half real time: RTF {rtf:.3}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_library_error_names_the_path_and_the_fix() {
+        let cfg = TtsConfig {
+            lib_path: PathBuf::from("/nonexistent/espeak/libespeak-ng.so"),
+            data_path: PathBuf::from("/nonexistent/espeak/espeak-ng-data"),
+            rate_wpm: None,
+        };
+        let msg = Tts::new(cfg).unwrap_err().to_string();
+        assert!(msg.contains("/nonexistent/espeak/libespeak-ng.so"), "{msg}");
+        assert!(msg.contains("frontline models install"), "{msg}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_library_is_a_load_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("libespeak-ng.so");
+        std::fs::write(&lib, b"not an ELF file").unwrap();
+        let data = dir.path().join("espeak-ng-data");
+        for f in [
+            "phontab",
+            "phonindex",
+            "phondata",
+            "intonations",
+            "en_dict",
+            "cmn_dict",
+            "lang/gmw/en-US",
+            "lang/sit/cmn",
+        ] {
+            let p = data.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"").unwrap();
+        }
+        let err = Tts::new(TtsConfig {
+            lib_path: lib.clone(),
+            data_path: data,
+            rate_wpm: None,
+        })
+        .unwrap_err();
+        // Either refused as a second engine (another test started the real one first) or
+        // refused by dlopen; both must name the file.
+        assert!(
+            err.to_string()
+                .contains(&*lib.canonicalize().unwrap().to_string_lossy()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_voice_data_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let lib = dir.path().join("libespeak-ng.so");
+        std::fs::write(&lib, b"").unwrap();
+        let data = dir.path().join("espeak-ng-data");
+        std::fs::create_dir_all(&data).unwrap();
+        let msg = Tts::new(TtsConfig {
+            lib_path: lib,
+            data_path: data.clone(),
+            rate_wpm: None,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains(&*data.join("phontab").to_string_lossy()),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn rate_outside_espeak_range_is_rejected() {
+        let cfg = TtsConfig {
+            lib_path: "/x".into(),
+            data_path: "/y".into(),
+            rate_wpm: Some(1000),
+        };
+        assert!(matches!(Tts::new(cfg), Err(TtsError::InvalidRate(1000))));
+    }
+
+    #[test]
+    fn language_tags_parse() {
+        for s in ["en", "EN", "en-US", "en_GB", "english"] {
+            assert_eq!(s.parse::<Lang>().unwrap(), Lang::En, "{s}");
+        }
+        for s in ["zh", "zh-CN", "zh-Hans", "cmn", "cmn-Hans-CN", "Mandarin"] {
+            assert_eq!(s.parse::<Lang>().unwrap(), Lang::Zh, "{s}");
+        }
+        assert!(matches!(
+            "fr".parse::<Lang>(),
+            Err(TtsError::UnsupportedLanguage(_))
+        ));
+        assert_eq!(Lang::Zh.as_str(), "zh");
+        assert_eq!(Lang::En.to_string(), "en");
+    }
+}
