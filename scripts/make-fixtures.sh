@@ -43,7 +43,10 @@ synth en_cancel  en-us 150 "I want to cancel my contract."
 # Mandarin. Debian's espeak-ng 1.51 reads Chinese characters wrongly (as English-ish
 # pinyin with digits), but its cmn-latn-pinyin voice reads tone-numbered pinyin
 # correctly. Syllables of one word are written together so they are spoken as one
-# word (no pause between them), with tone sandhi applied by espeak.
-synth zh_balance cmn-latn-pinyin 150 "wo3 xiang3 cha2yi2xia4 hua4fei4 yu2e2"   # 我想查一下话费余额
-synth zh_data    cmn-latn-pinyin 150 "wo3 zhe4ge4yue4 hai2 sheng4 duo1shao3 liu2liang4"  # 我这个月还剩多少流量
-synth zh_agent   cmn-latn-pinyin 150 "wo3 yao4 zhuan3 ren2gong1"   # 我要转人工
+# word (no pause between them), with tone sandhi applied by espeak. The 1.52 library
+# (PyPI espeakng-loader) reading characters scored no better with whisper, so the
+# fixtures need only the Debian package. Speeds were picked per sentence by measured
+# whisper-base character error rate (see audio-fixtures/README.md).
+synth zh_balance cmn-latn-pinyin 150 "wo3 xiang3 cha2yi2xia4 hua4fei4 yu2e2"            # 我想查一下话费余额
+synth zh_data    cmn-latn-pinyin 120 "wo3 zhe4ge4yue4 hai2 sheng4 duo1shao3 liu2liang4"  # 我这个月还剩多少流量
+synth zh_agent   cmn-latn-pinyin 150 "wo3 yao4 zhao3 ren2gong1 ke4fu2"                   # 我要找人工客服

@@ -256,10 +256,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let sip = SipServer::start(config.sip.listen, services.clone()).await?;
     let sip_addr = sip.local_addr;
     let dial_host = if sip_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { sip_addr.ip().to_string() };
+    let dial = format!("sip:ivr@{dial_host}:{}", sip_addr.port());
     tracing::info!(
-        sip = %sip_addr, transports = "udp,tcp", brain = %brain_url, model = %config.speech.model,
-        startup_ms = started.elapsed().as_millis() as u64, model_load_ms,
-        "ready: dial sip:ivr@{dial_host}:{} (e.g. baresip -e \"/dial sip:ivr@{dial_host}:{}\")", sip_addr.port(), sip_addr.port()
+        %dial, example = %format!("baresip -e \"/dial {dial}\""), sip = %sip_addr, transports = "udp,tcp",
+        brain = %brain_url, model = %config.speech.model, startup_ms = started.elapsed().as_millis() as u64,
+        model_load_ms, "ready"
     );
 
     shutdown_signal().await;

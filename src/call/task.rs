@@ -353,6 +353,13 @@ impl CallTask {
         let language = if self.services.stt.is_multilingual() { self.fixed_language.clone() } else { Some("en".into()) };
         let stt = self.services.stt.clone();
         let tx = self.stt_tx.clone();
+        if let Some(dir) = std::env::var_os("FRONTLINE_UTTERANCE_DIR") {
+            // Diagnostics: exactly what the recognizer hears, one WAV per utterance.
+            let path = std::path::Path::new(&dir).join(format!("{}-{turn}.wav", self.call_id));
+            if let Err(e) = crate::media::wav::write_16k_mono(&path, &audio) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write utterance");
+            }
+        }
         let samples: Vec<f32> = audio.iter().map(|&s| s as f32 / 32768.0).collect();
         tokio::spawn(async move {
             let result = stt.transcribe(samples, language).await;

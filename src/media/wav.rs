@@ -37,6 +37,17 @@ pub fn read_16k_mono(path: &Path) -> Result<Vec<i16>, WavError> {
     Ok(if spec.sample_rate == 16000 { mono } else { resample_all(&mono, spec.sample_rate, 16000) })
 }
 
+/// Writes 16 kHz mono 16-bit PCM.
+pub fn write_16k_mono(path: &Path, pcm: &[i16]) -> Result<(), WavError> {
+    let err = |e: hound::Error| WavError::Read { path: path.to_owned(), message: e.to_string() };
+    let spec = hound::WavSpec { channels: 1, sample_rate: 16000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = hound::WavWriter::create(path, spec).map_err(err)?;
+    for &s in pcm {
+        w.write_sample(s).map_err(err)?;
+    }
+    w.finalize().map_err(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,8 +29,9 @@ const MIN_SAMPLES: usize = SAMPLE_RATE * 11 / 10;
 /// single-segment, no-context decode does not do well. Utterances are endpointed far earlier.
 const MAX_SAMPLES: usize = SAMPLE_RATE * 30;
 
-/// Without a prompt in simplified characters, whisper often writes Mandarin in traditional ones.
-const ZH_PROMPT: &str = "以下是普通话的句子。";
+// Simplified characters need the prompt (without it whisper often writes traditional ones);
+// naming the contact center's topics biases recognition toward the words callers use there.
+const ZH_PROMPT: &str = "以下是普通话的句子，关于话费余额、账单、流量、套餐、宽带、漫游和人工客服。";
 
 #[derive(Debug, Clone)]
 pub struct SttConfig {

@@ -279,6 +279,10 @@ impl Gateway {
         if !extra_args.contains(&"--log-format") {
             args.extend(["--log-format".into(), "json".into()]);
         }
+        // The embedded brain's default port is fixed; tests run gateways side by side.
+        if !extra_args.contains(&"--brain-port") && !extra_args.contains(&"--brain") {
+            args.extend(["--brain-port".into(), "0".into()]);
+        }
         if !extra_args.contains(&"--models") {
             args.extend(["--models".into(), models_dir().display().to_string()]);
         }
@@ -822,6 +826,22 @@ fn baresip_setup(role: &str, speech: &Path, lead_s: f64, tail_s: f64, codecs: &s
     BaresipSetup { dir, sip_port, cons_port, record_dir }
 }
 
+/// baresip's log without the once-a-tick "[0:00:03] audio=64000/64000 (bit/s)" status
+/// line, which it rewrites with carriage returns and which would bury everything else.
+fn baresip_log(setup: &BaresipSetup) -> String {
+    let raw = fs::read_to_string(setup.dir.path().join("baresip.log")).unwrap_or_default();
+    raw.lines()
+        .map(|line| {
+            line.split('\r')
+                .filter(|part| !(part.trim_start().starts_with('[') && part.contains("audio=")))
+                .collect::<Vec<_>>()
+                .join("")
+        })
+        .filter(|line| !line.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn baresip_command(setup: &BaresipSetup) -> Command {
     let mut cmd = Command::new("baresip");
     cmd.arg("-f")
@@ -949,7 +969,7 @@ pub fn run_baresip_call_with(gateway_sip_port: u16, speech: &Path, opts: Baresip
     baresip_command_udp(setup.cons_port, "/quit");
     let (status, killed) = wait_with_timeout(&mut child, Duration::from_secs(5));
 
-    let log = fs::read_to_string(setup.dir.path().join("baresip.log")).unwrap_or_default();
+    let log = baresip_log(&setup);
     BaresipCall {
         heard_wav: find_dump(&setup.record_dir, "dec"),
         sent_wav: find_dump(&setup.record_dir, "enc"),
@@ -998,7 +1018,7 @@ impl BaresipAgent {
     }
 
     pub fn log(&self) -> String {
-        fs::read_to_string(self.setup.dir.path().join("baresip.log")).unwrap_or_default()
+        baresip_log(&self.setup)
     }
 
     /// True once the agent reports an answered call.

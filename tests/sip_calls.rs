@@ -1,0 +1,310 @@
+//! The first real call, end to end: the real gateway binary answers real SIP peers (sipp,
+//! baresip), recognizes their speech with whisper, asks the embedded brain over gRPC, and
+//! speaks the reply as RTP. Assertions are on what a caller or operator would notice: the
+//! words recognized, the digits received, the reply audible in what the peer recorded, and
+//! the SIP answers on the wire.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Long enough for whisper on a loaded 2-core machine, short enough to keep CI brisk.
+const REPLY_MS: u64 = 10_000;
+
+fn text_field(ev: &Value, name: &str) -> String {
+    event_field(ev, name).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn u64_field(ev: &Value, name: &str) -> u64 {
+    event_field(ev, name).and_then(Value::as_u64).unwrap_or_default()
+}
+
+/// Runs the gateway's own recognizer on a recording (what a peer heard).
+fn transcribe(wav: &Path, language: &str) -> String {
+    let out = Command::new(frontline_bin())
+        .args(["transcribe", "--models"])
+        .arg(models_dir())
+        .args(["--language", language])
+        .arg(wav)
+        .output()
+        .expect("run frontline transcribe");
+    assert!(out.status.success(), "transcribe failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("transcribe prints JSON");
+    v["text"].as_str().unwrap_or_default().to_string()
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Share of the reply's words that a listener's transcript contains.
+fn heard_share(reply: &str, transcript: &str) -> f64 {
+    let reply_words = words(reply);
+    let heard = words(transcript);
+    let found = reply_words.iter().filter(|w| heard.contains(w)).count();
+    found as f64 / reply_words.len().max(1) as f64
+}
+
+/// Share of the reply's Chinese characters found in a listener's transcript.
+fn heard_share_cjk(reply: &str, transcript: &str) -> f64 {
+    let han = |c: &char| ('\u{4e00}'..='\u{9fff}').contains(c);
+    let reply_chars: Vec<char> = reply.chars().filter(han).collect();
+    let found = reply_chars.iter().filter(|c| transcript.contains(**c)).count();
+    found as f64 / reply_chars.len().max(1) as f64
+}
+
+/// Streams `fixture` from sipp as `codec` (sending `dtmf` afterwards, if any) and returns
+/// the gateway with its events and sipp's result.
+fn sipp_call(fixture_name: &str, codec: &str, dtmf: Option<&str>) -> (Gateway, SippResult) {
+    let gw = Gateway::start(&[]);
+    let dir = temp_dir("sipp-audio-");
+    let (pt, file) = match codec {
+        "PCMU" => ("0", dir.path().join("speech.ulaw")),
+        _ => ("8", dir.path().join("speech.alaw")),
+    };
+    match codec {
+        "PCMU" => to_ulaw(&fixture(fixture_name), &file),
+        _ => to_alaw(&fixture(fixture_name), &file),
+    }
+    let audio_ms = g711_duration(&file).as_millis().to_string();
+    let mut vars = vec![
+        ("AUDIO".to_string(), file.display().to_string()),
+        ("PT".to_string(), pt.to_string()),
+        ("CODEC".to_string(), codec.to_string()),
+        ("AUDIO_MS".to_string(), audio_ms),
+        ("REPLY_MS".to_string(), REPLY_MS.to_string()),
+    ];
+    let scenario = match dtmf {
+        Some(d) => {
+            vars.push(("DTMF".to_string(), d.to_string()));
+            "uac_stream_dtmf.xml"
+        }
+        None => "uac_stream.xml",
+    };
+    let result = run_sipp_with(
+        &sipp_scenario(scenario),
+        gw.sip_port(),
+        SippOptions { vars, capture_rx: true, ..SippOptions::default() },
+    );
+    assert!(result.success(), "sipp call failed:\n{}\n--- gateway ---\n{}", result.report(), gw.log_tail(40));
+    (gw, result)
+}
+
+fn ended(gw: &Gateway) -> Value {
+    gw.wait_for_message("call ended", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no \"call ended\" event\n{}", gw.log_tail(40)))
+}
+
+#[test]
+fn sipp_pcmu_call_is_recognized_answered_and_takes_dtmf() {
+    let (gw, sipp) = sipp_call("en_balance.wav", "PCMU", Some("19#"));
+    let end = ended(&gw);
+
+    let recognized = gw.events("recognized");
+    let said = recognized.first().map(|e| text_field(e, "text")).unwrap_or_default();
+    let wer = word_error_rate("What is my account balance?", &said);
+    assert!(wer <= 0.2, "recognized {said:?} (WER {wer:.2})\n{}", gw.log_tail(40));
+    assert_eq!(recognized.first().map(|e| text_field(e, "language")).as_deref(), Some("en"));
+
+    let digits: String = gw.events("dtmf").iter().map(|e| text_field(e, "digit")).collect();
+    assert_eq!(digits, "19#", "DTMF digits as the gateway received them");
+
+    let turn = gw
+        .events("turn")
+        .into_iter()
+        .find(|t| !text_field(t, "heard").is_empty() && !text_field(t, "heard").starts_with("DTMF"))
+        .unwrap_or_else(|| panic!("no turn for the spoken question\n{}", gw.log_tail(40)));
+    assert!(text_field(&turn, "reply").to_lowercase().contains("balance"), "reply: {}", text_field(&turn, "reply"));
+
+    assert_eq!(text_field(&end, "reason"), "caller-hangup");
+    assert!(u64_field(&end, "packets_sent") > 100, "reply audio went out as RTP: {end}");
+    assert_eq!(u64_field(&end, "packets_ignored"), 20, "sipp's 20 PT-97 filler packets are ignored, nothing else");
+
+    // What sipp received: real, audible speech, not silence.
+    let rx = sipp.rx_wav.as_ref().expect("sipp received RTP from the gateway");
+    assert!(wav_rms_dbfs(rx) > -40.0, "the reply is audible: {:.1} dBFS", wav_rms_dbfs(rx));
+}
+
+#[test]
+fn sipp_pcma_call_is_answered_in_pcma() {
+    let (gw, sipp) = sipp_call("en_data.wav", "PCMA", None);
+    ended(&gw);
+    let started = gw.wait_for_message("call started", Duration::from_secs(1)).expect("call started");
+    assert_eq!(text_field(&started, "codec"), "PCMA");
+    let said = gw.events("recognized").first().map(|e| text_field(e, "text")).unwrap_or_default();
+    let wer = word_error_rate("How much data do I have left this month?", &said);
+    assert!(wer <= 0.2, "recognized {said:?} (WER {wer:.2})");
+    let turn = gw.events("turn").into_iter().find(|t| !text_field(t, "heard").is_empty()).expect("a turn");
+    assert!(text_field(&turn, "reply").to_lowercase().contains("data"), "reply: {}", text_field(&turn, "reply"));
+    let rx = sipp.rx_wav.as_ref().expect("sipp received RTP");
+    assert!(wav_rms_dbfs(rx) > -40.0);
+}
+
+#[test]
+fn baresip_caller_hears_the_spoken_reply() {
+    let gw = Gateway::start(&["--language", "en"]);
+    let call = run_baresip_call(gw.sip_port(), &fixture("en_balance.wav"), Duration::from_secs(16));
+    assert!(call.established(), "baresip call was not answered:\n{}", call.log);
+    ended(&gw);
+    let turn = gw
+        .events("turn")
+        .into_iter()
+        .find(|t| u64_field(t, "turn") >= 1)
+        .unwrap_or_else(|| panic!("no answered turn\n{}", gw.log_tail(40)));
+    let reply = text_field(&turn, "reply");
+    // Close the loop on real audio: transcribe what baresip recorded with the same model.
+    let heard = transcribe(call.heard(), "en");
+    let share = heard_share(&reply, &heard);
+    assert!(share >= 0.6, "reply {reply:?}, baresip heard {heard:?} ({:.0}% of the words)", share * 100.0);
+}
+
+#[test]
+fn mandarin_caller_is_understood_and_answered_in_mandarin() {
+    let gw = Gateway::start(&[]);
+    let call = run_baresip_call(gw.sip_port(), &fixture("zh_balance.wav"), Duration::from_secs(18));
+    assert!(call.established(), "baresip call was not answered:\n{}", call.log);
+    ended(&gw);
+    let recognized = gw.events("recognized");
+    let first = recognized.first().unwrap_or_else(|| panic!("nothing recognized\n{}", gw.log_tail(40)));
+    assert_eq!(text_field(first, "language"), "zh", "language detected per utterance");
+    let said = text_field(first, "text");
+    assert!(said.contains("余额") || char_error_rate("我想查一下话费余额", &said) <= 0.5, "recognized {said:?}");
+    let turn = gw.events("turn").into_iter().find(|t| u64_field(t, "turn") >= 1).expect("an answered turn");
+    let reply = text_field(&turn, "reply");
+    assert!(reply.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "reply in Mandarin: {reply:?}");
+    let heard = transcribe(call.heard(), "zh");
+    let share = heard_share_cjk(&reply, &heard);
+    assert!(share >= 0.3, "reply {reply:?}, baresip heard {heard:?} ({:.0}% of the characters)", share * 100.0);
+}
+
+#[test]
+fn an_offer_without_a_usable_codec_gets_488() {
+    let gw = Gateway::start(&[]);
+    let result = run_sipp(&sipp_scenario("uac_g729_488.xml"), gw.sip_port(), &[]);
+    assert!(result.success(), "expected 488:\n{}", result.report());
+    assert!(gw.events("call started").is_empty());
+}
+
+#[test]
+fn cancel_while_ringing_ends_the_attempt_with_a_record() {
+    let gw = Gateway::start(&["--answer-delay-ms", "3000"]);
+    let result = run_sipp(&sipp_scenario("uac_cancel.xml"), gw.sip_port(), &[]);
+    assert!(result.success(), "CANCEL flow failed:\n{}", result.report());
+    assert!(result.logs.contains("outcome=cancelled"), "the CANCEL won the race: {}", result.logs);
+    let ended = gw.wait_for_message("call ended", Duration::from_secs(5)).expect("the abandoned call is logged");
+    assert_eq!(text_field(&ended, "outcome"), "abandoned");
+    assert!(gw.events("call started").is_empty(), "no call was started");
+}
+
+#[test]
+fn hold_and_resume_by_reinvite_and_in_dialog_options() {
+    let gw = Gateway::start(&[]);
+    let result = run_sipp(&sipp_scenario("uac_hold.xml"), gw.sip_port(), &[]);
+    assert!(result.success(), "hold/resume failed:\n{}\n{}", result.report(), gw.log_tail(30));
+    let reinvites = gw.events("re-INVITE");
+    let directions: Vec<String> = reinvites.iter().map(|e| text_field(e, "direction")).collect();
+    assert_eq!(directions, ["RecvOnly", "SendRecv"], "what the gateway answered to hold and resume");
+    let end = ended(&gw);
+    assert_eq!(text_field(&end, "reason"), "caller-hangup");
+}
+
+fn sip_request(method: &str, port: u16, transport: &str, body: &str, extra: &str) -> String {
+    format!(
+        "{method} sip:ivr@127.0.0.1:{port} SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} 127.0.0.1:5999;branch=z9hG4bK-{method}-{nonce}\r\n\
+         From: <sip:probe@127.0.0.1:5999>;tag=probe{nonce}\r\n\
+         To: <sip:ivr@127.0.0.1:{port}>\r\n\
+         Call-ID: probe-{nonce}@127.0.0.1\r\n\
+         CSeq: 1 {method}\r\n\
+         Contact: <sip:probe@127.0.0.1:5999>\r\n\
+         Max-Forwards: 70\r\n{extra}\
+         Content-Length: {len}\r\n\r\n{body}",
+        nonce = std::process::id() as u64 * 1000 + body.len() as u64 + method.len() as u64,
+        len = body.len()
+    )
+}
+
+fn udp_exchange(port: u16, request: &[u8]) -> Option<String> {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    sock.send_to(request, ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.recv(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        // Skip provisional responses: the final one is what the test is about.
+        if !text.starts_with("SIP/2.0 1") {
+            return Some(text);
+        }
+    }
+}
+
+#[test]
+fn options_garbage_and_malformed_sdp_get_protocol_answers() {
+    let gw = Gateway::start(&[]);
+    let port = gw.sip_port();
+
+    // Garbage is dropped (RFC 3261 §18.3 allows it) and must not disturb the gateway.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(b"\x00\x01 not SIP at all \xff\xfe\r\n\r\n", ("127.0.0.1", port)).unwrap();
+    sock.send_to(b"INVITE sip:x SIP/2.0\r\nVia: broken\r\n\r\n", ("127.0.0.1", port)).unwrap();
+
+    let reply = udp_exchange(port, sip_request("OPTIONS", port, "UDP", "", "").as_bytes()).expect("OPTIONS answered");
+    assert!(reply.starts_with("SIP/2.0 200"), "{reply}");
+    assert!(reply.contains("INVITE") && reply.to_lowercase().contains("allow:"), "OPTIONS lists what we allow: {reply}");
+
+    let bad_sdp = "v=0\r\nthis is not sdp\r\n";
+    let extra = "Content-Type: application/sdp\r\n";
+    let reply = udp_exchange(port, sip_request("INVITE", port, "UDP", bad_sdp, extra).as_bytes()).expect("INVITE answered");
+    assert!(reply.starts_with("SIP/2.0 400"), "malformed SDP gets 400: {reply}");
+    assert!(reply.contains("Warning:"), "with a reason: {reply}");
+
+    // Over TCP too.
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("SIP over TCP");
+    tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    tcp.write_all(sip_request("OPTIONS", port, "TCP", "", "").as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = tcp.read(&mut buf).expect("TCP reply");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
+
+    assert!(gw.exited().is_none(), "the gateway survived bad input");
+}
+
+#[test]
+fn startup_errors_name_the_problem_and_the_fix() {
+    let out = Command::new(frontline_bin())
+        .args(["serve", "--sip-port", "0", "--models", "/nonexistent-models"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent-models") && err.contains("frontline models install"), "{err}");
+
+    let out = Command::new(frontline_bin())
+        .args(["serve", "--sip-port", "0", "--brain", "http://127.0.0.1:9"])
+        .arg("--models")
+        .arg(models_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the brain") && err.contains("127.0.0.1:9"), "{err}");
+
+    let dir = temp_dir("cfg-");
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[speech]\nlanguag = \"en\"\n").unwrap();
+    let out = Command::new(frontline_bin()).args(["serve", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("languag"), "{err}");
+}
