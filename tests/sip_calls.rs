@@ -25,13 +25,24 @@ fn u64_field(ev: &Value, name: &str) -> u64 {
     event_field(ev, name).and_then(Value::as_u64).unwrap_or_default()
 }
 
-/// Runs the gateway's own recognizer on a recording (what a peer heard).
+/// Runs the gateway's own recognizer on a recording (what a peer heard). A call recording is
+/// mostly silence (the caller's own turn, waiting for the hang-up), which makes whisper's
+/// single-window decode give up, so pauses longer than 0.4 s are squeezed out first.
 fn transcribe(wav: &Path, language: &str) -> String {
+    let dir = temp_dir("heard-");
+    let squeezed = dir.path().join("speech-only.wav");
+    let sox = Command::new("sox")
+        .arg(wav)
+        .arg(&squeezed)
+        .args(["silence", "-l", "1", "0.05", "0.5%", "-1", "0.4", "0.5%"])
+        .status()
+        .expect("run sox");
+    assert!(sox.success(), "sox could not squeeze {}", wav.display());
     let out = Command::new(frontline_bin())
         .args(["transcribe", "--models"])
         .arg(models_dir())
         .args(["--language", language])
-        .arg(wav)
+        .arg(&squeezed)
         .output()
         .expect("run frontline transcribe");
     assert!(out.status.success(), "transcribe failed: {}", String::from_utf8_lossy(&out.stderr));
