@@ -8,7 +8,7 @@ use super::speaker::{SayJob, Speaker, SpeakerEvent};
 use super::turn::Turn;
 use super::{CallServices, LegCommand, NewCall, SignalEvent};
 use crate::dialog::{DialogError, DialogStream};
-use crate::media::endpoint::{EndpointConfig, EndpointEvent, Endpointer};
+use crate::media::endpoint::{EndpointEvent, Endpointer};
 use crate::media::session::{MediaCommand, MediaEvent, MediaStats, FRAME_16K};
 use crate::media::vad::Vad;
 use crate::proto::dialog::{bot_action, caller_event, BargeIn, BotAction, CallEnd, CallStart, Dtmf, TurnTimings, Utterance};
@@ -108,15 +108,7 @@ struct CallTask {
 
 impl CallTask {
     fn new(services: Arc<CallServices>, call: NewCall, leg: mpsc::Sender<LegCommand>) -> CallTask {
-        let ep = &services.config.endpointing;
-        let endpointer = Endpointer::new(EndpointConfig {
-            speech_threshold: ep.speech_threshold,
-            start_ms: ep.start_ms,
-            end_silence_ms: ep.end_silence_ms,
-            min_utterance_ms: ep.min_utterance_ms,
-            max_utterance_ms: ep.max_utterance_ms,
-            preroll_ms: ep.preroll_ms,
-        });
+        let endpointer = Endpointer::new(services.config.endpointing);
         let tags = Arc::new(AtomicU64::new(0));
         let (speaker_tx, speaker_rx) = mpsc::channel(64);
         let media_handle = call.media;

@@ -5,6 +5,7 @@
 //! keeps that file and [`Config::default`] in step. Unknown keys are an error (a typo must not
 //! silently fall back to a default), and every error names the file and the key.
 
+use crate::media::endpoint::EndpointConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -28,7 +29,7 @@ pub struct Config {
     pub speech: SpeechConfig,
     pub tts: TtsConfig,
     pub brain: BrainConfig,
-    pub endpointing: EndpointingConfig,
+    pub endpointing: EndpointConfig,
     pub calls: CallsConfig,
 }
 
@@ -98,23 +99,6 @@ pub struct BrainConfig {
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct EndpointingConfig {
-    /// VAD probability above which a 20 ms frame counts as speech.
-    pub speech_threshold: f32,
-    /// Speech needed before an utterance starts (shorter noises are ignored).
-    pub start_ms: u32,
-    /// Silence that ends an utterance.
-    pub end_silence_ms: u32,
-    /// Utterances shorter than this are dropped as noise.
-    pub min_utterance_ms: u32,
-    /// An utterance is cut here even if the caller keeps talking.
-    pub max_utterance_ms: u32,
-    /// Audio kept from before the detected start, so the first syllable is not clipped.
-    pub preroll_ms: u32,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
 pub struct CallsConfig {
     /// Concurrent calls; the next INVITE gets 503 with Retry-After.
     pub max_concurrent: usize,
@@ -132,7 +116,7 @@ impl Default for Config {
             speech: SpeechConfig::default(),
             tts: TtsConfig::default(),
             brain: BrainConfig::default(),
-            endpointing: EndpointingConfig::default(),
+            endpointing: EndpointConfig::default(),
             calls: CallsConfig::default(),
         }
     }
@@ -183,19 +167,6 @@ impl Default for BrainConfig {
             playbook: None,
             connect_timeout_ms: 5000,
             reply_timeout_ms: 4000,
-        }
-    }
-}
-
-impl Default for EndpointingConfig {
-    fn default() -> Self {
-        EndpointingConfig {
-            speech_threshold: 0.5,
-            start_ms: 200,
-            end_silence_ms: 700,
-            min_utterance_ms: 300,
-            max_utterance_ms: 15000,
-            preroll_ms: 200,
         }
     }
 }

@@ -15,7 +15,9 @@ const FRAME_MS: u64 = 20;
 /// Longest silence tolerated inside a not-yet-confirmed onset.
 pub const ONSET_GAP_MS: u64 = 60;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Also the `[endpointing]` table of the config file (`frontline.toml` documents each key).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EndpointConfig {
     /// Probability at or above which a frame is speech.
     pub speech_threshold: f32,
@@ -36,9 +38,11 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
             speech_threshold: 0.5,
-            start_ms: 100,
-            end_silence_ms: 600,
-            min_utterance_ms: 200,
+            // 200 ms of speech before an utterance (and a barge-in) starts: a click or a
+            // cough is shorter.
+            start_ms: 200,
+            end_silence_ms: 700,
+            min_utterance_ms: 300,
             max_utterance_ms: 15_000,
             preroll_ms: 200,
         }

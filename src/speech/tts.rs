@@ -365,6 +365,11 @@ fn check_text(text: &str) -> Result<(), TtsError> {
 
 /// Fail early with the exact missing file, before dlopen or espeak report something vaguer
 /// (espeak may even "initialize" without its phoneme tables and then speak nothing).
+/// Files of espeak-ng-data that both voices need. Checked before `espeak_Initialize`, which
+/// exits the whole process when its data is missing instead of returning an error.
+const REQUIRED_DATA_FILES: [&str; 8] =
+    ["phontab", "phonindex", "phondata", "intonations", "en_dict", "cmn_dict", "lang/gmw/en-US", "lang/sit/cmn"];
+
 fn check_files(lib_path: &Path, data_path: &Path) -> Result<(), TtsError> {
     if !lib_path.is_file() {
         return Err(TtsError::LibraryMissing {
@@ -376,16 +381,7 @@ fn check_files(lib_path: &Path, data_path: &Path) -> Result<(), TtsError> {
             path: data_path.to_path_buf(),
         });
     }
-    for file in [
-        "phontab",
-        "phonindex",
-        "phondata",
-        "intonations",
-        "en_dict",
-        "cmn_dict",
-        "lang/gmw/en-US",
-        "lang/sit/cmn",
-    ] {
+    for file in REQUIRED_DATA_FILES {
         let path = data_path.join(file);
         if !path.is_file() {
             return Err(TtsError::DataMissing { path });
@@ -667,16 +663,7 @@ mod tests {
         let lib = dir.path().join("libespeak-ng.so");
         std::fs::write(&lib, b"not an ELF file").unwrap();
         let data = dir.path().join("espeak-ng-data");
-        for f in [
-            "phontab",
-            "phonindex",
-            "phondata",
-            "intonations",
-            "en_dict",
-            "cmn_dict",
-            "lang/gmw/en-US",
-            "lang/sit/cmn",
-        ] {
+        for f in REQUIRED_DATA_FILES {
             let p = data.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, b"").unwrap();
