@@ -25,13 +25,84 @@ pub const SAMPLE_RATE: usize = 16_000;
 /// utterances ("yes", "是") are padded with trailing silence up to this length.
 const MIN_SAMPLES: usize = SAMPLE_RATE * 11 / 10;
 
+/// The encoder context (in 20 ms positions) for `samples` of audio: the audio plus a margin,
+/// rounded up to a multiple of 64. whisper always encodes a 30 s window (1500 positions); an
+/// utterance of 2 s needs a tenth of that, and the encoder dominates the cost of a decode.
+fn encoder_ctx(samples: usize) -> i32 {
+    const FULL: usize = 1500;
+    let positions = samples.div_ceil(SAMPLE_RATE / 50) + 64;
+    positions.div_ceil(64).saturating_mul(64).min(FULL) as i32
+}
+
+/// Drops sentences that repeat the one before them. Greedy decoding without temperature
+/// fallback sometimes loops ("How much data do I have left? How much data do I have left? ...")
+/// until it runs out of tokens; a caller never says the same sentence twice in one breath
+/// often enough for this to cost real words.
+fn collapse_repeats(text: &str) -> String {
+    let mut out = String::new();
+    let mut last = "";
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| matches!(c, '.' | '?' | '!' | '。' | '？' | '！'))
+            .map(|(i, c)| i + c.len_utf8())
+            .unwrap_or(rest.len());
+        let sentence = rest[..end].trim();
+        let words = sentence.trim_end_matches(|c: char| !c.is_alphanumeric());
+        // The loop cut off by the token limit: an unfinished restart of the previous sentence.
+        let cut_off_restart = end == rest.len() && !last.is_empty() && last.starts_with(words);
+        if !sentence.is_empty() && words != last && !cut_off_restart {
+            if !out.is_empty() && sentence.is_ascii() {
+                out.push(' ');
+            }
+            out.push_str(sentence);
+            last = words;
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Collapses a unit of 2 to 40 characters repeated three or more times in a row to one copy:
+/// the decoding loops that have no sentence punctuation ("我说了,我说了,我说了,...").
+fn collapse_loops(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out: Vec<char> = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    'scan: while i < chars.len() {
+        for unit in 2..=40.min((chars.len() - i) / 3) {
+            let first = &chars[i..i + unit];
+            let mut copies = 1;
+            while i + (copies + 1) * unit <= chars.len() && &chars[i + copies * unit..i + (copies + 1) * unit] == first {
+                copies += 1;
+            }
+            if copies >= 3 {
+                out.extend_from_slice(first);
+                i += copies * unit;
+                // A cut-off partial copy at the very end belongs to the loop too.
+                let rest = &chars[i..];
+                if rest.len() < unit && first.starts_with(rest) {
+                    i = chars.len();
+                }
+                continue 'scan;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    let collapsed: String = out.into_iter().collect();
+    collapsed.trim_end_matches([',', '，', '、', ' ']).to_string()
+}
+
 /// whisper's receptive field is 30 s; longer input would be cut into several windows, which a
 /// single-segment, no-context decode does not do well. Utterances are endpointed far earlier.
 const MAX_SAMPLES: usize = SAMPLE_RATE * 30;
 
-// Simplified characters need the prompt (without it whisper often writes traditional ones);
-// naming the contact center's topics biases recognition toward the words callers use there.
-const ZH_PROMPT: &str = "以下是普通话的句子，关于话费余额、账单、流量、套餐、宽带、漫游和人工客服。";
+/// Without a prompt in simplified characters, whisper often writes Mandarin in traditional
+/// ones. Keep it content-free: a prompt naming the contact center's topics was tried and made
+/// whisper copy its words into transcripts of unrelated speech.
+const ZH_PROMPT: &str = "以下是普通话的句子。";
 
 #[derive(Debug, Clone)]
 pub struct SttConfig {
@@ -43,12 +114,15 @@ pub struct SttConfig {
     pub queue: usize,
     /// CPU threads whisper uses inside one decode.
     pub threads_per_worker: usize,
+    /// Encode only as much of whisper's 30 s window as the utterance needs (see
+    /// [`encoder_ctx`]); false runs the full window, as whisper was trained.
+    pub trim_encoder: bool,
 }
 
 impl SttConfig {
-    /// One worker using two threads and a short queue: suits a small host.
+    /// One worker using two threads, a short queue and the trimmed encoder: suits a small host.
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
-        SttConfig { model_path: model_path.into(), workers: 1, queue: 4, threads_per_worker: 2 }
+        SttConfig { model_path: model_path.into(), workers: 1, queue: 4, threads_per_worker: 2, trim_encoder: true }
     }
 }
 
@@ -157,7 +231,7 @@ impl SttPool {
             let state = ctx
                 .create_state()
                 .map_err(|e| model_load_error(format!("cannot create a decoder state: {e}")))?;
-            let worker = Worker::new(state, cfg.threads_per_worker, multilingual, eot);
+            let worker = Worker::new(state, cfg.threads_per_worker, cfg.trim_encoder, multilingual, eot);
             let rx = Arc::clone(&rx);
             let shared_w = Arc::downgrade(&shared);
             std::thread::Builder::new()
@@ -205,6 +279,7 @@ impl SttPool {
 struct Worker {
     state: WhisperState,
     threads: usize,
+    trim_encoder: bool,
     multilingual: bool,
     eot: i32,
     /// Decode settings per language, built once: whisper-rs leaks the C strings it makes for
@@ -214,7 +289,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(state: WhisperState, threads: usize, multilingual: bool, eot: i32) -> Self {
+    fn new(state: WhisperState, threads: usize, trim_encoder: bool, multilingual: bool, eot: i32) -> Self {
         let base = |lang: Lang| {
             let mut p = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
             p.set_n_threads(threads as i32);
@@ -239,7 +314,7 @@ impl Worker {
             }
             p
         };
-        Worker { state, threads, multilingual, eot, params_en: base(Lang::En), params_zh: base(Lang::Zh) }
+        Worker { state, threads, trim_encoder, multilingual, eot, params_en: base(Lang::En), params_zh: base(Lang::Zh) }
     }
 
     fn run(mut self, rx: Arc<Mutex<Receiver<Job>>>, shared: std::sync::Weak<Shared>) {
@@ -294,6 +369,9 @@ impl Worker {
         // A runaway repetition loop is cut off at a generous per-second budget (speech runs at
         // roughly 3-5 tokens per second in either language).
         params.set_max_tokens((audio.len() / SAMPLE_RATE * 12).max(32) as i32);
+        if self.trim_encoder {
+            params.set_audio_ctx(encoder_ctx(audio.len()));
+        }
         self.state.full(params, &audio).map_err(|e| dec("decode", e))?;
 
         let mut text = String::new();
@@ -312,7 +390,7 @@ impl Worker {
             }
         }
         Ok(Transcript {
-            text: text.trim().to_string(),
+            text: collapse_loops(&collapse_repeats(text.trim())),
             language: lang.code().to_string(),
             confidence: if p_count == 0 { 0.0 } else { p_sum / p_count as f32 },
             audio_ms,
@@ -323,6 +401,11 @@ impl Worker {
     /// Runs whisper's language identification and keeps only Mandarin vs English: callers speak
     /// one of the two, and a third language winning (often Cantonese or Japanese on accented
     /// Mandarin) would only produce a transcript the brain cannot use.
+    ///
+    /// Cost: whisper.cpp runs the encoder for detection with the context size the state's
+    /// previous decode used (it applies `audio_ctx` only after detecting), so with a trimmed
+    /// encoder detection is as cheap as the previous utterance's decode, and looks at no more
+    /// than that many seconds of this one: plenty to tell Mandarin from English.
     fn detect(&mut self, audio: &[f32]) -> Result<Lang, whisper_rs::WhisperError> {
         self.state.pcm_to_mel(audio, self.threads)?;
         let (_, probs) = self.state.lang_detect(0, self.threads)?;
@@ -338,6 +421,28 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decoding_loop_keeps_one_copy_of_the_sentence() {
+        let looped = "How much data do I have left? How much data do I have left? How much data do I have left";
+        assert_eq!(collapse_repeats(looped), "How much data do I have left?");
+        assert_eq!(collapse_repeats("我要查余额。我要查余额。"), "我要查余额。");
+        assert_eq!(collapse_repeats("What is my account balance? What is my"), "What is my account balance?");
+        assert_eq!(collapse_repeats("Yes. No. Yes."), "Yes. No. Yes.");
+        assert_eq!(collapse_repeats("What is my balance?"), "What is my balance?");
+        assert_eq!(collapse_loops("我说了,我说了,我说了,我说了,我"), "我说了");
+        // Where the loop is taken to start is arbitrary; what matters is one copy of it.
+        assert_eq!(collapse_loops("我说你能不能说我能不能说我能不能说我能不能说").chars().count(), 8);
+        assert_eq!(collapse_loops("No, no. I said no."), "No, no. I said no.");
+        assert_eq!(collapse_loops("我要查余额"), "我要查余额");
+    }
+
+    #[test]
+    fn the_encoder_context_covers_the_audio_and_never_exceeds_the_window() {
+        assert_eq!(encoder_ctx(SAMPLE_RATE * 2), 192, "2 s = 100 positions + 64 margin, rounded up to 64");
+        assert_eq!(encoder_ctx(SAMPLE_RATE * 30), 1500);
+        assert!(encoder_ctx(SAMPLE_RATE * 5) as usize >= 250);
+    }
     use std::path::Path;
 
     fn models_dir() -> PathBuf {
@@ -385,7 +490,7 @@ mod tests {
             return;
         };
         let t0 = Instant::now();
-        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 2, threads_per_worker: 2 }).unwrap();
+        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 2, threads_per_worker: 2, trim_encoder: true }).unwrap();
         eprintln!("base: model load {} ms", t0.elapsed().as_millis());
         assert!(pool.is_multilingual());
         let t = rt().block_on(pool.transcribe(audio.clone(), None)).unwrap();
@@ -406,7 +511,7 @@ mod tests {
             return;
         };
         let t0 = Instant::now();
-        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 2, threads_per_worker: 2 }).unwrap();
+        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 2, threads_per_worker: 2, trim_encoder: true }).unwrap();
         eprintln!("tiny.en: model load {} ms", t0.elapsed().as_millis());
         assert!(!pool.is_multilingual());
         // An English-only model says "en" whatever it is asked.
@@ -434,7 +539,7 @@ mod tests {
     #[test]
     fn full_queue_answers_overloaded_at_once() {
         let Some(path) = model("ggml-tiny.en.bin").or_else(|| model("ggml-base.bin")) else { return };
-        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2 }).unwrap();
+        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2, trim_encoder: true }).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let results = rt.block_on(async {
             // One decoding + one queued is the capacity; the rest must be refused immediately.
@@ -489,7 +594,7 @@ mod tests {
         for (name, lang) in [("ggml-base.bin", None), ("ggml-base.bin", Some("en")), ("ggml-tiny.en.bin", None)] {
             let Some(path) = model(name) else { continue };
             let t0 = Instant::now();
-            let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2 }).unwrap();
+            let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2, trim_encoder: true }).unwrap();
             let load_ms = t0.elapsed().as_millis();
             let mut times: Vec<u32> = (0..3)
                 .map(|_| rt().block_on(pool.transcribe(audio.clone(), lang.map(String::from))).unwrap().decode_ms)
