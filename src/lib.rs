@@ -12,6 +12,8 @@ pub mod dialog;
 pub mod edge;
 pub mod media;
 pub mod speech;
+pub mod sim;
+pub mod triage;
 
 /// Generated gRPC contracts (`proto/`).
 pub mod proto {

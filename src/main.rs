@@ -44,6 +44,21 @@ enum Command {
     Brain(BrainArgs),
     /// Transcribe a WAV file with the gateway's recognizer and print the text.
     Transcribe(TranscribeArgs),
+    /// Speak a line with the gateway's voice into a WAV file (16 kHz), to preview prompts.
+    Say(SayArgs),
+    /// Talk to the brain and triage with typed or scripted turns, no audio.
+    Chat(frontline::sim::ChatArgs),
+    /// Score a part of the pipeline against a labelled set.
+    Eval {
+        #[command(subcommand)]
+        what: EvalWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalWhat {
+    /// Precision, recall and F1 of triage on labelled dialogs (JSON Lines, see eval/README.md).
+    Triage(frontline::sim::EvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -124,6 +139,26 @@ struct TranscribeArgs {
     /// en, zh, or auto.
     #[arg(long, default_value = "auto")]
     language: String,
+    /// Run whisper's full 30 s encoder window instead of one sized to the audio.
+    #[arg(long)]
+    full_encoder: bool,
+}
+
+#[derive(Args)]
+struct SayArgs {
+    /// The text to speak.
+    text: String,
+    /// en or zh.
+    #[arg(long, default_value = "en")]
+    language: String,
+    /// Output WAV file.
+    #[arg(long, short)]
+    out: PathBuf,
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    /// Speaking rate in words per minute (default: tts.rate_wpm's default).
+    #[arg(long)]
+    rate_wpm: Option<u32>,
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
@@ -151,6 +186,15 @@ fn main() -> std::process::ExitCode {
             Command::Models { command: ModelsCommand::Install { models, model } } => install_models(&models, &model),
             Command::Brain(args) => brain(args).await,
             Command::Transcribe(args) => transcribe(args).await,
+            Command::Say(args) => say(args).await,
+            Command::Chat(args) => {
+                init_chat_logging();
+                frontline::sim::chat(args).await.map_err(Into::into)
+            }
+            Command::Eval { what: EvalWhat::Triage(args) } => {
+                init_chat_logging();
+                frontline::sim::eval_triage(args).await.map_err(Into::into)
+            }
         }
     });
     match result {
@@ -171,6 +215,13 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(false).init(),
     }
+}
+
+/// Chat and eval print their results on stdout; log lines (an unknown language) go to stderr.
+fn init_chat_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 fn install_models(dir: &Path, which: &str) -> Result<()> {
@@ -232,6 +283,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         workers: config.speech.workers,
         queue: config.speech.queue,
         threads_per_worker: config.speech.threads_per_worker,
+        trim_encoder: config.speech.trim_encoder,
     })?;
     let model_load_ms = t.elapsed().as_millis() as u64;
     tracing::info!(model = %model_path.display(), model_load_ms, workers = config.speech.workers, "speech recognition ready");
@@ -313,7 +365,7 @@ async fn transcribe(args: TranscribeArgs) -> Result<()> {
     if pcm.is_empty() {
         bail!("{}: no audio samples", args.file.display());
     }
-    let stt = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2 })?;
+    let stt = SttPool::new(SttConfig { trim_encoder: !args.full_encoder, ..SttConfig::new(path) })?;
     let language = match args.language.as_str() {
         "auto" => None,
         l => Some(l.to_string()),
@@ -324,5 +376,16 @@ async fn transcribe(args: TranscribeArgs) -> Result<()> {
         "{}",
         serde_json::json!({"text": t.text, "language": t.language, "confidence": t.confidence, "audio_ms": t.audio_ms, "decode_ms": t.decode_ms})
     );
+    Ok(())
+}
+
+async fn say(args: SayArgs) -> Result<()> {
+    let lang: frontline::speech::tts::Lang = args.language.parse().map_err(|e| anyhow::anyhow!("--language: {e}"))?;
+    let rate = args.rate_wpm.unwrap_or(frontline::config::Config::default().tts.rate_wpm);
+    let dir = ModelDir::new(&args.models);
+    let tts = Tts::new(TtsConfig { rate_wpm: Some(rate), ..TtsConfig::from_install_dir(&dir.espeak_dir()) })?;
+    let pcm = tts.synthesize(&args.text, lang).await?;
+    frontline::media::wav::write_16k_mono(&args.out, &pcm)?;
+    println!("{}: {:.2} s", args.out.display(), pcm.len() as f64 / 16000.0);
     Ok(())
 }

@@ -31,6 +31,8 @@ pub struct Config {
     pub brain: BrainConfig,
     pub endpointing: EndpointConfig,
     pub calls: CallsConfig,
+    /// When a caller goes to a person: see `crate::triage`.
+    pub triage: crate::triage::TriageConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -71,6 +73,9 @@ pub struct SpeechConfig {
     pub queue: usize,
     /// "auto" detects Mandarin or English per utterance; "en" or "zh" fixes it.
     pub language: String,
+    /// Encode only as much of whisper's 30 s window as each utterance needs: several times
+    /// faster on short utterances. false runs the full window, as whisper was trained.
+    pub trim_encoder: bool,
     /// Dialed number (Request-URI user) → fixed language, e.g. { "4001" = "zh" }.
     pub language_by_number: BTreeMap<String, String>,
 }
@@ -118,6 +123,7 @@ impl Default for Config {
             brain: BrainConfig::default(),
             endpointing: EndpointConfig::default(),
             calls: CallsConfig::default(),
+            triage: crate::triage::TriageConfig::default(),
         }
     }
 }
@@ -148,6 +154,7 @@ impl Default for SpeechConfig {
             threads_per_worker: 2,
             queue: 4,
             language: "auto".into(),
+            trim_encoder: true,
             language_by_number: BTreeMap::new(),
         }
     }
@@ -214,6 +221,9 @@ impl Config {
         if self.speech.model == "tiny.en" && (self.speech.language == "zh" || self.speech.language_by_number.values().any(|l| l == "zh")) {
             return Err(invalid("speech.model", "tiny.en only understands English, but a Mandarin language is configured; use \"base\"".into()));
         }
+        if let Err(e) = self.triage.validate() {
+            return Err(invalid(e.key, e.message));
+        }
         if self.calls.max_concurrent == 0 {
             return Err(invalid("calls.max_concurrent", "must be at least 1".into()));
         }
@@ -266,6 +276,17 @@ mod tests {
         c.rtp.port_min = 30000;
         c.rtp.port_max = 20000;
         assert!(c.validate(Path::new("x.toml")).unwrap_err().to_string().contains("rtp.port_min"));
+    }
+
+    #[test]
+    fn a_malformed_triage_table_names_the_key() {
+        let err = toml::from_str::<Config>("[triage.ambiguity]\nmax_fallback = 2\n").unwrap_err();
+        assert!(err.to_string().contains("max_fallback"), "{err}");
+        let mut c: Config = toml::from_str("[triage.ambiguity]\nlow_confidence = 2.0\n").unwrap();
+        let err = c.validate(Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("triage.ambiguity.low_confidence"), "{err}");
+        c.triage.ambiguity.low_confidence = 0.5;
+        assert!(c.validate(Path::new("x.toml")).is_ok());
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! The simulator end to end: embedded brain over real gRPC, triage, scoring.
+
+use super::*;
+
+async fn sim() -> Simulator {
+    Simulator::start(Playbook::embedded().unwrap(), TriageConfig::default()).await.unwrap()
+}
+
+fn eval_file(name: &str) -> Vec<Dialog> {
+    read_script(&Path::new(env!("CARGO_MANIFEST_DIR")).join("eval").join(name)).unwrap()
+}
+
+#[test]
+fn scripts_accept_text_keypad_silence_and_annotated_turns() {
+    let text = r#"
+// a comment line
+{"id": "a", "lang": "en", "turns": ["Hi.", {"dtmf": "0"}, {"silence_ms": 8000}, {"text": "hm", "confidence": 0.2, "loudness_dbfs": -20}], "expect": {"escalate_at": 1, "reason": "explicit"}}
+"#;
+    let d = parse_script(text, Path::new("x.jsonl")).unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].turns[1], TurnInput::Dtmf(DtmfTurn { dtmf: "0".into() }));
+    assert_eq!(d[0].turns[2], TurnInput::Silence(SilenceTurn { silence_ms: 8000 }));
+    assert!(matches!(&d[0].turns[3], TurnInput::Utterance(u) if u.confidence == Some(0.2)));
+    let err = parse_script("\n{\"id\": \"b\", \"turns\": [], \"expect\": {\"escalate_at\": 0, \"reason\": \"anger\"}}", Path::new("x.jsonl"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("x.jsonl:2") && err.contains("anger"), "{err}");
+}
+
+#[tokio::test]
+async fn the_issue_examples_run_through_the_real_pipeline() {
+    let s = sim().await;
+    let text = r#"{"id": "zh-dispute-1", "lang": "zh", "turns": ["为什么多扣了我二十块？", "我根本没有订这个业务，必须退给我。"], "expect": {"escalate_at": 1, "reason": "risk"}}
+{"id": "en-dtmf", "lang": "en", "turns": ["Hi there.", {"dtmf": "0"}], "expect": {"escalate_at": 1, "reason": "explicit"}}
+{"id": "en-quiet", "lang": "en", "turns": ["Hello?", {"silence_ms": 8000}, "Sorry, what is my balance?"], "expect": {"escalate_at": null}}"#;
+    let d = parse_script(text, Path::new("x")).unwrap();
+    let o = s.run(&d[0], "1").await.unwrap();
+    assert_eq!((o.escalated_at, o.reason.as_deref()), (Some(1), Some("risk")));
+    assert!(o.evidence.iter().all(|e| e.turn == 1) && !o.evidence.is_empty());
+    let o = s.run(&d[1], "1").await.unwrap();
+    assert_eq!((o.escalated_at, o.reason.as_deref()), (Some(1), Some("explicit")));
+    assert!(o.replies[1].contains("colleague"), "{:?}", o.replies);
+    let o = s.run(&d[2], "1").await.unwrap();
+    assert_eq!(o.escalated_at, None);
+    assert_eq!(o.replies.len(), 3);
+    assert!(o.replies[2].contains("forty-two yuan fifty"), "{:?}", o.replies);
+    // The JSON line has the fields the issue names.
+    let v: serde_json::Value = serde_json::to_value(&o).unwrap();
+    for k in ["id", "escalated_at", "reason", "evidence", "replies"] {
+        assert!(v.get(k).is_some(), "{k}");
+    }
+}
+
+#[tokio::test]
+async fn the_brain_mistaking_a_mention_for_a_request_is_overruled() {
+    let s = sim().await;
+    let d: Dialog = serde_json::from_str(r#"{"id": "m", "lang": "en", "turns": ["Where is the nearest authorized agent store?"]}"#).unwrap();
+    let o = s.run(&d, "1").await.unwrap();
+    assert_eq!(o.escalated_at, None);
+    assert_eq!(o.overruled.len(), 1, "{o:?}");
+}
+
+#[tokio::test]
+async fn unknown_language_falls_back_to_the_default() {
+    let s = sim().await;
+    assert_eq!(s.language(Some("fr")), "en");
+    assert_eq!(s.language(Some("zh")), "zh");
+    let d: Dialog = serde_json::from_str(r#"{"id": "f", "lang": "fr", "turns": ["What is my balance?"]}"#).unwrap();
+    let o = s.run(&d, "1").await.unwrap();
+    assert_eq!(o.lang, "en");
+    assert!(o.replies[0].contains("balance"));
+}
+
+#[tokio::test]
+async fn vip_callers_escalate_before_the_first_turn() {
+    let cfg = TriageConfig { vip_numbers: vec!["13900000000".into()], ..TriageConfig::default() };
+    let s = Simulator::start(Playbook::embedded().unwrap(), cfg).await.unwrap();
+    let d: Dialog = serde_json::from_str(r#"{"id": "v", "lang": "zh", "caller": "+86 139 0000 0000", "turns": ["查余额"]}"#).unwrap();
+    let o = s.run(&d, "1").await.unwrap();
+    assert_eq!((o.escalated_at, o.code.as_deref()), (Some(0), Some("vip")));
+}
+
+/// The held-out split, never tuned on. Measured when the set was written: en F1 1.000, zh F1
+/// 0.857 (two false alarms, see eval/README.md); the floors leave a margin below that.
+#[tokio::test]
+async fn held_out_split_scores_above_the_floor() {
+    let s = sim().await;
+    let dialogs = eval_file("triage-test.jsonl");
+    assert!(dialogs.len() >= 40);
+    let r = run_eval(&s, &dialogs).await.unwrap();
+    let table = r.table();
+    let en = r.get("en").unwrap();
+    let zh = r.get("zh").unwrap();
+    assert!(en.f1() >= 0.85, "{table}");
+    assert!(zh.f1() >= 0.80, "{table}");
+    assert!(r.get("all").unwrap().reason_right as f64 >= 0.9 * r.get("all").unwrap().correct as f64, "{table}");
+}
+
+#[tokio::test]
+async fn dev_split_is_balanced_as_the_issue_asks() {
+    let mut all = eval_file("triage-dev.jsonl");
+    all.extend(eval_file("triage-test.jsonl"));
+    assert!(all.len() >= 80);
+    let zh = all.iter().filter(|d| d.lang.as_deref() == Some("zh")).count();
+    let escalating = all.iter().filter(|d| d.expect.as_ref().is_some_and(|e| e.escalate_at.is_some())).count();
+    assert!((zh as f64 / all.len() as f64 - 0.5).abs() < 0.05, "zh {zh} of {}", all.len());
+    let share = escalating as f64 / all.len() as f64;
+    assert!((0.2..=0.3).contains(&share), "{share}");
+}
+
+#[test]
+fn scoring_counts_premature_late_and_the_next_turn() {
+    let d = |id: &str, at: Option<u32>| Dialog {
+        id: id.into(),
+        lang: Some("en".into()),
+        caller: None,
+        turns: vec![],
+        expect: Some(Expect { escalate_at: at, reason: Some("risk".into()) }),
+        note: None,
+    };
+    let o = |id: &str, at: Option<u32>| Outcome {
+        id: id.into(),
+        lang: "en".into(),
+        escalated_at: at,
+        reason: at.map(|_| "risk".into()),
+        code: None,
+        priority: None,
+        evidence: vec![],
+        replies: vec![],
+        overruled: vec![],
+    };
+    let pairs = vec![
+        (d("exact", Some(2)), o("exact", Some(2))),
+        (d("next", Some(2)), o("next", Some(3))),
+        (d("early", Some(2)), o("early", Some(1))),
+        (d("late", Some(2)), o("late", Some(4))),
+        (d("miss", Some(2)), o("miss", None)),
+        (d("fa", None), o("fa", Some(0))),
+        (d("tn", None), o("tn", None)),
+    ];
+    let r = score(&pairs);
+    let en = r.get("en").unwrap();
+    assert_eq!((en.correct, en.premature, en.late, en.missed, en.false_alarm), (2, 1, 1, 1, 1));
+    assert_eq!((en.expected, en.escalated), (5, 5));
+    assert!((en.precision() - 0.4).abs() < 1e-9 && (en.recall() - 0.4).abs() < 1e-9);
+}

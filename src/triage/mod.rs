@@ -1,0 +1,651 @@
+//! Triage: the policy that decides when a caller should leave the AI for a person.
+//!
+//! Sans-IO: one [`Triage`] per call is fed what happened (the caller's words with their
+//! recognition confidence and loudness, keypad digits, silences, the brain's annotations and
+//! escalation proposals) and answers [`Decision::Continue`] or [`Decision::Escalate`]. It never
+//! reads a clock or a socket; durations arrive as milliseconds. The call task (or `frontline
+//! chat`) owns the I/O and acts on the decision.
+//!
+//! Triggers, each switchable and tunable in `[triage]` ([`TriageConfig`]):
+//! - **explicit**: the caller asks for a person (words or the keypad); a declined request ("不用
+//!   转人工") or a mere mention ("an authorized agent store") does not count;
+//! - **risk**: the caller's demand conflicts with company rules (disputed charges, services never
+//!   ordered, cancel/port threats, complaints, regulators, legal threats, fraud, a lost phone, a
+//!   vulnerable caller). A question about a bill is not a risk: explaining bills is the AI's job;
+//! - **emotion**: anger or distress words, the brain's sentiment over several turns, refusals in
+//!   a row, shouting (loudness well above the caller's own earlier level);
+//! - **ambiguity**: the brain not understanding N times, the same intent looping, low-confidence
+//!   recognition K times in a row, the caller repeating themselves, long silences;
+//! - **other**: the brain's own escalation, a cap on AI turns, VIP numbers.
+//!
+//! When one utterance fires several triggers, the reason is picked in the order risk, emotion,
+//! explicit, ambiguity (routing to the risk desk matters more than how the caller asked), and the
+//! evidence lists all of them. A call escalates once; later events answer
+//! [`Decision::AlreadyEscalated`].
+
+pub mod config;
+mod lexicon;
+
+pub use config::{
+    AmbiguityConfig, BrainProposalConfig, EmotionConfig, ExplicitConfig, NegationConfig, RiskConfig, TriageConfig,
+    TriageConfigError, Words,
+};
+
+use crate::brain::text::NegationWindow;
+use lexicon::{Kw, Negation, Scan};
+use std::sync::Arc;
+
+/// The family of reasons, as routing and the eval see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    Explicit,
+    Emotion,
+    Ambiguity,
+    Risk,
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 5] =
+        [Category::Explicit, Category::Emotion, Category::Ambiguity, Category::Risk, Category::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Explicit => "explicit",
+            Category::Emotion => "emotion",
+            Category::Ambiguity => "ambiguity",
+            Category::Risk => "risk",
+            Category::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The category of a reason code the brain sent ("explicit-request", "risk-dispute",
+    /// "no-understanding", ...).
+    pub fn of_brain_reason(reason: &str) -> Category {
+        let r = reason.trim().to_ascii_lowercase();
+        if r.starts_with("explicit") {
+            Category::Explicit
+        } else if r.starts_with("risk") {
+            Category::Risk
+        } else if r.starts_with("emotion") {
+            Category::Emotion
+        } else if r.starts_with("ambiguity") || r == "no-understanding" {
+            Category::Ambiguity
+        } else {
+            Category::Other
+        }
+    }
+}
+
+/// How soon an agent should pick the call up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    /// The same priority in the dialog contract.
+    pub fn to_proto(self) -> crate::proto::dialog::Priority {
+        use crate::proto::dialog::Priority as P;
+        match self {
+            Priority::Low => P::Low,
+            Priority::Normal => P::Normal,
+            Priority::High => P::High,
+            Priority::Urgent => P::Urgent,
+        }
+    }
+}
+
+/// One thing that contributed to a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evidence {
+    /// The turn it happened in, as numbered by whoever feeds the triage.
+    pub turn: u32,
+    /// What fired: a trigger name and, for words, the word (`risk-dispute: 退款`).
+    pub trigger: String,
+    /// The caller's words around it (the normalized clause), the digit, or the silence.
+    pub text: String,
+}
+
+/// A decision to hand the caller to a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalation {
+    pub category: Category,
+    /// Reason code: "explicit-request", "risk-dispute", "emotion-anger", "vip", ...
+    pub code: String,
+    pub priority: Priority,
+    /// The turn the decision was taken in.
+    pub turn: u32,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Continue,
+    Escalate(Escalation),
+    /// This call was already handed over (see [`Triage::escalation`]); nothing new is decided.
+    AlreadyEscalated,
+}
+
+/// One final recognition result.
+#[derive(Debug, Clone, Copy)]
+pub struct UtteranceInput<'a> {
+    pub turn: u32,
+    pub text: &'a str,
+    /// Recognized language tag ("en", "zh", or ""). Matching does not depend on it.
+    pub language: &'a str,
+    /// Recognition confidence 0..1.
+    pub confidence: f32,
+    /// Mean loudness of the utterance in dBFS, when the gateway measured it.
+    pub loudness_dbfs: Option<f32>,
+    /// Silence between the end of the bot's turn and this utterance.
+    pub silence_before_ms: u32,
+}
+
+/// A risk lexicon and what it is reported as.
+#[derive(Debug)]
+struct RiskLexicon {
+    code: &'static str,
+    priority: Priority,
+    kws: Vec<Kw>,
+}
+
+/// The config's word lists, normalized once per call.
+#[derive(Debug)]
+struct Lexicons {
+    negation: Negation,
+    explicit: Vec<Kw>,
+    explicit_not: Vec<Kw>,
+    anger: Vec<Kw>,
+    distress: Vec<Kw>,
+    distress_not: Vec<Kw>,
+    refusals: Vec<Kw>,
+    refusals_not: Vec<Kw>,
+    risks: Vec<RiskLexicon>,
+    risk_not: Vec<Kw>,
+}
+
+impl Lexicons {
+    fn new(c: &TriageConfig) -> Self {
+        use lexicon::*;
+        let m = |builtin: &[&'static [&'static str]], extra: &Words| compile(c.merged(builtin, extra));
+        let r = &c.risk;
+        let risk = |code, priority, builtin: &[&'static [&'static str]], extra: &Words| RiskLexicon {
+            code,
+            priority,
+            kws: m(builtin, extra),
+        };
+        Lexicons {
+            negation: Negation {
+                cues: m(&[NEGATION_EN, NEGATION_ZH], &c.negation.words).into_iter().map(|k| k.norm).collect(),
+                window: NegationWindow { words: c.negation.window_words, chars: c.negation.window_chars },
+            },
+            explicit: m(&[EXPLICIT_EN, EXPLICIT_ZH], &c.explicit.words),
+            explicit_not: m(&[EXPLICIT_NOT_EN, EXPLICIT_NOT_ZH], &c.explicit.not_words),
+            anger: m(&[ANGER_EN, ANGER_ZH], &c.emotion.anger),
+            distress: m(&[DISTRESS_EN, DISTRESS_ZH], &c.emotion.distress),
+            distress_not: m(&[DISTRESS_NOT_EN, DISTRESS_NOT_ZH], &Words::default()),
+            refusals: m(&[REFUSAL_EN, REFUSAL_ZH], &c.emotion.refusals),
+            refusals_not: m(&[REFUSAL_NOT], &Words::default()),
+            // Listed from the most to the least specific: the first that fires names the reason.
+            risks: vec![
+                risk("risk-fraud", Priority::Urgent, &[RISK_FRAUD_EN, RISK_FRAUD_ZH], &r.fraud),
+                risk("risk-lost-phone", Priority::Urgent, &[RISK_LOST_EN, RISK_LOST_ZH], &r.lost_phone),
+                risk("risk-vulnerable", Priority::High, &[RISK_VULNERABLE_EN, RISK_VULNERABLE_ZH], &r.vulnerable),
+                risk("risk-legal", Priority::Urgent, &[RISK_LEGAL_EN, RISK_LEGAL_ZH], &r.legal),
+                risk("risk-regulator", Priority::Urgent, &[RISK_REGULATOR_EN, RISK_REGULATOR_ZH], &r.regulator),
+                risk("risk-unordered", Priority::High, &[RISK_UNORDERED_EN, RISK_UNORDERED_ZH], &r.unordered),
+                risk("risk-dispute", Priority::High, &[RISK_DISPUTE_EN, RISK_DISPUTE_ZH], &r.dispute),
+                risk("risk-cancel", Priority::High, &[RISK_CANCEL_EN, RISK_CANCEL_ZH], &r.cancel),
+                risk("risk-complaint", Priority::High, &[RISK_COMPLAINT_EN, RISK_COMPLAINT_ZH], &r.complaint),
+            ],
+            risk_not: m(&[RISK_NOT_EN, RISK_NOT_ZH], &r.not_words),
+        }
+    }
+}
+
+/// What triage's own word detectors concluded about one turn, kept so a brain proposal for the
+/// same turn can be double-checked.
+#[derive(Debug, Clone, Copy)]
+struct TurnVerdict {
+    turn: u32,
+    explicit: bool,
+    risk: bool,
+}
+
+/// One call's triage state.
+#[derive(Debug)]
+pub struct Triage {
+    cfg: Arc<TriageConfig>,
+    lex: Lexicons,
+    caller: String,
+    decided: Vec<Escalation>,
+    overruled: Vec<Evidence>,
+    caller_turns: u32,
+    last_verdict: Option<TurnVerdict>,
+    // emotion
+    upset: Vec<Evidence>,
+    refusals: Vec<Evidence>,
+    loudness_sum: f32,
+    loudness_n: u32,
+    // ambiguity
+    fallbacks: Vec<Evidence>,
+    same_intent: Option<(String, Vec<Evidence>)>,
+    low_confidence: Vec<Evidence>,
+    history: Vec<Vec<String>>,
+    repeats: Vec<Evidence>,
+    long_silences: Vec<Evidence>,
+}
+
+/// A trigger that fired, before it becomes (part of) an escalation.
+#[derive(Debug)]
+struct Fired {
+    category: Category,
+    code: &'static str,
+    priority: Priority,
+    evidence: Vec<Evidence>,
+}
+
+impl Triage {
+    pub fn new(cfg: Arc<TriageConfig>, caller_number: &str) -> Triage {
+        Triage {
+            lex: Lexicons::new(&cfg),
+            cfg,
+            caller: caller_number.to_string(),
+            decided: Vec::new(),
+            overruled: Vec::new(),
+            caller_turns: 0,
+            last_verdict: None,
+            upset: Vec::new(),
+            refusals: Vec::new(),
+            loudness_sum: 0.0,
+            loudness_n: 0,
+            fallbacks: Vec::new(),
+            same_intent: None,
+            low_confidence: Vec::new(),
+            history: Vec::new(),
+            repeats: Vec::new(),
+            long_silences: Vec::new(),
+        }
+    }
+
+    /// Escalations decided on this call (at most one), for the call record.
+    pub fn decisions(&self) -> &[Escalation] {
+        &self.decided
+    }
+
+    /// The escalation of this call, once decided.
+    pub fn escalation(&self) -> Option<&Escalation> {
+        self.decided.first()
+    }
+
+    /// Brain proposals triage overruled (a mention or a declined request the brain took for a
+    /// request), for the record.
+    pub fn overruled(&self) -> &[Evidence] {
+        &self.overruled
+    }
+
+    /// Call start: VIP numbers go to a person at once.
+    pub fn on_call_start(&mut self) -> Decision {
+        if !self.decided.is_empty() {
+            return Decision::AlreadyEscalated;
+        }
+        if self.cfg.enabled && self.cfg.is_vip(&self.caller) {
+            let ev = Evidence { turn: 0, trigger: "vip".into(), text: self.caller.clone() };
+            return self.decide(0, vec![Fired { category: Category::Other, code: "vip", priority: Priority::High, evidence: vec![ev] }]);
+        }
+        Decision::Continue
+    }
+
+    /// A final recognition result.
+    pub fn on_utterance(&mut self, u: &UtteranceInput) -> Decision {
+        if !self.decided.is_empty() {
+            return Decision::AlreadyEscalated;
+        }
+        if !self.cfg.enabled {
+            return Decision::Continue;
+        }
+        self.caller_turns += 1;
+        let clauses = lexicon::clauses(u.text);
+        let mut fired = Vec::new();
+        let turn = u.turn;
+        let ev = |trigger: String, text: &str| Evidence { turn, trigger, text: text.to_string() };
+        let neg = &self.lex.negation;
+
+        // Risk.
+        let mut risk_found = false;
+        if self.cfg.risk.enabled {
+            for r in &self.lex.risks {
+                let s = lexicon::scan(&clauses, &r.kws, &self.lex.risk_not, Some(neg));
+                if !s.found.is_empty() {
+                    risk_found = true;
+                    let evidence = s.found.iter().map(|f| ev(format!("{}: {}", r.code, f.kw), &f.clause)).collect();
+                    fired.push(Fired { category: Category::Risk, code: r.code, priority: r.priority, evidence });
+                }
+            }
+        }
+
+        // Emotion.
+        if self.cfg.emotion.enabled {
+            let e = &self.cfg.emotion;
+            let s = lexicon::scan(&clauses, &self.lex.distress, &self.lex.distress_not, Some(neg));
+            if !s.found.is_empty() {
+                fired.push(words_fired(Category::Emotion, "emotion-distress", Priority::Urgent, &s, turn));
+            }
+            let s = lexicon::scan(&clauses, &self.lex.anger, &[], Some(neg));
+            if !s.found.is_empty() {
+                fired.push(words_fired(Category::Emotion, "emotion-anger", Priority::High, &s, turn));
+            }
+            if let Some(db) = u.loudness_dbfs.filter(|d| d.is_finite()) {
+                let baseline = (self.loudness_n > 0).then(|| self.loudness_sum / self.loudness_n as f32);
+                match baseline {
+                    Some(b) if e.shout_db > 0.0 && self.loudness_n >= e.shout_baseline_turns.max(1) && db >= b + e.shout_db => {
+                        let text = format!("{db:.1} dBFS vs the caller's usual {b:.1} dBFS: {}", u.text.trim());
+                        fired.push(Fired {
+                            category: Category::Emotion,
+                            code: "emotion-shouting",
+                            priority: Priority::High,
+                            evidence: vec![ev("emotion-shouting".into(), &text)],
+                        });
+                    }
+                    // Shouting is not folded into the baseline: the next shout must still stand out.
+                    _ => {
+                        self.loudness_sum += db;
+                        self.loudness_n += 1;
+                    }
+                }
+            }
+            if e.max_refusals > 0 {
+                let s = lexicon::scan(&clauses, &self.lex.refusals, &self.lex.refusals_not, None);
+                match s.found.first() {
+                    Some(f) => self.refusals.push(ev(format!("emotion-refusals: {}", f.kw), &f.clause)),
+                    None => self.refusals.clear(),
+                }
+                if self.refusals.len() as u32 >= e.max_refusals {
+                    fired.push(Fired {
+                        category: Category::Emotion,
+                        code: "emotion-refusals",
+                        priority: Priority::Normal,
+                        evidence: self.refusals.clone(),
+                    });
+                }
+            }
+        }
+
+        // Explicit request.
+        let mut explicit_found = false;
+        if self.cfg.explicit.enabled {
+            let s = lexicon::scan(&clauses, &self.lex.explicit, &self.lex.explicit_not, Some(neg));
+            if !s.found.is_empty() {
+                explicit_found = true;
+                fired.push(words_fired(Category::Explicit, "explicit-request", Priority::Normal, &s, turn));
+            }
+        }
+        self.last_verdict = Some(TurnVerdict { turn, explicit: explicit_found, risk: risk_found });
+
+        // Ambiguity.
+        if self.cfg.ambiguity.enabled {
+            let a = &self.cfg.ambiguity;
+            if u.confidence < a.low_confidence {
+                self.low_confidence.push(ev(format!("ambiguity-low-confidence: {:.2}", u.confidence), u.text.trim()));
+            } else {
+                self.low_confidence.clear();
+            }
+            if a.max_low_confidence > 0 && self.low_confidence.len() as u32 >= a.max_low_confidence {
+                fired.push(Fired {
+                    category: Category::Ambiguity,
+                    code: "ambiguity-low-confidence",
+                    priority: Priority::Normal,
+                    evidence: self.low_confidence.clone(),
+                });
+            }
+            let toks = lexicon::tokens(&clauses);
+            // Short answers ("yes", "不是") repeat naturally; only sentences count.
+            if toks.len() >= 3 {
+                let best = self.history.iter().map(|h| lexicon::similarity(&toks, h)).fold(0.0f32, f32::max);
+                if best >= a.repeat_similarity {
+                    self.repeats.push(ev(format!("ambiguity-repeat: {:.2}", best), u.text.trim()));
+                }
+                self.history.push(toks);
+            }
+            if a.max_repeats > 0 && self.repeats.len() as u32 >= a.max_repeats {
+                fired.push(Fired {
+                    category: Category::Ambiguity,
+                    code: "ambiguity-repeat",
+                    priority: Priority::Normal,
+                    evidence: self.repeats.clone(),
+                });
+            }
+            if let Some(f) = self.long_silence(turn, u.silence_before_ms) {
+                fired.push(f);
+            }
+        }
+
+        if let Some(f) = self.turn_cap(turn, u.text) {
+            fired.push(f);
+        }
+        self.decide(turn, fired)
+    }
+
+    /// A keypad digit.
+    pub fn on_dtmf(&mut self, turn: u32, digit: char) -> Decision {
+        if !self.decided.is_empty() {
+            return Decision::AlreadyEscalated;
+        }
+        if !self.cfg.enabled {
+            return Decision::Continue;
+        }
+        self.caller_turns += 1;
+        let mut fired = Vec::new();
+        let explicit = self.cfg.explicit.enabled && self.cfg.explicit.dtmf.contains(digit);
+        self.last_verdict = Some(TurnVerdict { turn, explicit, risk: false });
+        if explicit {
+            fired.push(Fired {
+                category: Category::Explicit,
+                code: "explicit-request",
+                priority: Priority::Normal,
+                evidence: vec![Evidence { turn, trigger: "explicit-dtmf".into(), text: format!("keypad {digit}") }],
+            });
+        }
+        if let Some(f) = self.turn_cap(turn, &format!("keypad {digit}")) {
+            fired.push(f);
+        }
+        self.decide(turn, fired)
+    }
+
+    /// The caller said nothing for `ms` after the bot's turn.
+    pub fn on_silence(&mut self, turn: u32, ms: u32) -> Decision {
+        if !self.decided.is_empty() {
+            return Decision::AlreadyEscalated;
+        }
+        if !self.cfg.enabled || !self.cfg.ambiguity.enabled {
+            return Decision::Continue;
+        }
+        let fired = self.long_silence(turn, ms).into_iter().collect();
+        self.decide(turn, fired)
+    }
+
+    /// The brain's reading of a turn (Annotate): the intent it matched and the caller's mood.
+    pub fn on_brain(&mut self, turn: u32, intent: &str, sentiment: &str) -> Decision {
+        if !self.decided.is_empty() {
+            return Decision::AlreadyEscalated;
+        }
+        if !self.cfg.enabled {
+            return Decision::Continue;
+        }
+        let mut fired = Vec::new();
+        let e = &self.cfg.emotion;
+        if e.enabled && e.brain_sentiment_turns > 0 && e.brain_sentiments.iter().any(|s| s == sentiment) {
+            self.upset.push(Evidence { turn, trigger: "emotion-brain-sentiment".into(), text: sentiment.to_string() });
+            if self.upset.len() as u32 >= e.brain_sentiment_turns {
+                fired.push(Fired {
+                    category: Category::Emotion,
+                    code: "emotion-brain-sentiment",
+                    priority: Priority::High,
+                    evidence: self.upset.clone(),
+                });
+            }
+        }
+        let a = &self.cfg.ambiguity;
+        // A silence reprompt says nothing about understanding; it neither counts nor resets.
+        if a.enabled && intent != "silence" {
+            let ev = Evidence { turn, trigger: format!("brain intent: {intent}"), text: intent.to_string() };
+            if intent == a.fallback_intent {
+                self.fallbacks.push(ev);
+                self.same_intent = None;
+                if a.max_fallbacks > 0 && self.fallbacks.len() as u32 >= a.max_fallbacks {
+                    fired.push(Fired {
+                        category: Category::Ambiguity,
+                        code: "ambiguity-not-understood",
+                        priority: Priority::Normal,
+                        evidence: self.fallbacks.clone(),
+                    });
+                }
+            } else {
+                self.fallbacks.clear();
+                match &mut self.same_intent {
+                    Some((name, evs)) if name == intent => evs.push(ev),
+                    _ => self.same_intent = Some((intent.to_string(), vec![ev])),
+                }
+                if let Some((_, evs)) = &self.same_intent {
+                    if a.max_same_intent > 0 && evs.len() as u32 >= a.max_same_intent {
+                        fired.push(Fired {
+                            category: Category::Ambiguity,
+                            code: "ambiguity-intent-loop",
+                            priority: Priority::Normal,
+                            evidence: evs.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        self.decide(turn, fired)
+    }
+
+    /// The brain proposed a handoff (its Escalate action).
+    pub fn on_brain_escalate(&mut self, turn: u32, reason: &str, summary: &str) -> Decision {
+        if !self.decided.is_empty() {
+            return Decision::AlreadyEscalated;
+        }
+        if !self.cfg.brain.follow {
+            return Decision::Continue;
+        }
+        let category = Category::of_brain_reason(reason);
+        let ev = Evidence { turn, trigger: format!("brain escalate: {reason}"), text: summary.to_string() };
+        // The brain spots keywords; triage also knows mentions and declines. When triage read the
+        // same turn and found no such request, the brain's proposal is overruled.
+        if self.cfg.enabled && self.cfg.brain.overrule.iter().any(|r| r == reason) {
+            if let Some(v) = self.last_verdict.filter(|v| v.turn == turn) {
+                let own = match category {
+                    Category::Explicit if self.cfg.explicit.enabled => Some(v.explicit),
+                    Category::Risk if self.cfg.risk.enabled => Some(v.risk),
+                    _ => None,
+                };
+                if own == Some(false) {
+                    self.overruled.push(ev);
+                    return Decision::Continue;
+                }
+            }
+        }
+        let priority = match category {
+            Category::Risk => Priority::High,
+            _ => Priority::Normal,
+        };
+        let code: &'static str = match category {
+            Category::Explicit => "explicit-request",
+            Category::Risk => "risk-brain",
+            Category::Emotion => "emotion-brain",
+            Category::Ambiguity => "ambiguity-not-understood",
+            Category::Other => "brain-proposed",
+        };
+        self.decide(turn, vec![Fired { category, code, priority, evidence: vec![ev] }])
+    }
+
+    fn long_silence(&mut self, turn: u32, ms: u32) -> Option<Fired> {
+        let a = &self.cfg.ambiguity;
+        if a.max_long_silences == 0 || ms < a.long_silence_ms {
+            return None;
+        }
+        self.long_silences.push(Evidence { turn, trigger: "ambiguity-silence".into(), text: format!("{ms} ms of silence") });
+        (self.long_silences.len() as u32 >= a.max_long_silences).then(|| Fired {
+            category: Category::Ambiguity,
+            code: "ambiguity-silence",
+            priority: Priority::Normal,
+            evidence: self.long_silences.clone(),
+        })
+    }
+
+    fn turn_cap(&self, turn: u32, text: &str) -> Option<Fired> {
+        let cap = self.cfg.max_ai_turns;
+        (cap > 0 && self.caller_turns >= cap).then(|| Fired {
+            category: Category::Other,
+            code: "max-ai-turns",
+            priority: Priority::Normal,
+            evidence: vec![Evidence { turn, trigger: format!("max-ai-turns: {cap}"), text: text.trim().to_string() }],
+        })
+    }
+
+    /// Picks the reason among what fired this turn; keeps everyone's evidence.
+    fn decide(&mut self, turn: u32, mut fired: Vec<Fired>) -> Decision {
+        if fired.is_empty() {
+            return Decision::Continue;
+        }
+        let rank = |c: Category| match c {
+            Category::Risk => 0,
+            Category::Emotion => 1,
+            Category::Explicit => 2,
+            Category::Ambiguity => 3,
+            Category::Other => 4,
+        };
+        // Stable: within a category the first detector listed wins.
+        fired.sort_by_key(|f| rank(f.category));
+        let upset = fired.iter().any(|f| f.category == Category::Emotion);
+        let first = &fired[0];
+        let mut priority = fired.iter().map(|f| f.priority).max().unwrap_or(first.priority);
+        // An upset caller should not wait in the normal queue, whatever the reason.
+        if upset {
+            priority = priority.max(Priority::High);
+        }
+        let esc = Escalation {
+            category: first.category,
+            code: first.code.to_string(),
+            priority,
+            turn,
+            evidence: fired.iter().flat_map(|f| f.evidence.iter().cloned()).collect(),
+        };
+        self.decided.push(esc.clone());
+        Decision::Escalate(esc)
+    }
+}
+
+fn words_fired(category: Category, code: &'static str, priority: Priority, s: &Scan, turn: u32) -> Fired {
+    Fired {
+        category,
+        code,
+        priority,
+        evidence: s
+            .found
+            .iter()
+            .map(|f| Evidence { turn, trigger: format!("{code}: {}", f.kw), text: f.clause.clone() })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

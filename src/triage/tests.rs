@@ -1,0 +1,305 @@
+//! Per-trigger tests in Mandarin and English, including the traps a naive keyword spotter
+//! falls into (declined requests, mere mentions, bill questions, polite frustration).
+
+use super::*;
+
+fn cfg() -> Arc<TriageConfig> {
+    Arc::new(TriageConfig::default())
+}
+
+fn utter(turn: u32, text: &str) -> UtteranceInput<'_> {
+    UtteranceInput { turn, text, language: "", confidence: 0.9, loudness_dbfs: None, silence_before_ms: 0 }
+}
+
+/// Feeds the texts as turns 0.. and returns the first escalation with its turn.
+fn run(texts: &[&str]) -> Option<Escalation> {
+    let mut t = Triage::new(cfg(), "13800138000");
+    for (i, text) in texts.iter().enumerate() {
+        if let Decision::Escalate(e) = t.on_utterance(&utter(i as u32, text)) {
+            return Some(e);
+        }
+    }
+    None
+}
+
+fn code_of(texts: &[&str]) -> Option<String> {
+    run(texts).map(|e| e.code)
+}
+
+#[test]
+fn explicit_requests_fire_in_both_languages() {
+    for s in ["转人工", "我要人工客服", "帮我轉人工！", "I want to speak to an agent.", "REPRESENTATIVE", "Can I talk to a real person?", "Agent please"] {
+        let e = run(&[s]).unwrap_or_else(|| panic!("{s:?} must escalate"));
+        assert_eq!(e.category, Category::Explicit, "{s:?}");
+        assert_eq!(e.code, "explicit-request");
+        assert_eq!(e.evidence[0].turn, 0);
+    }
+}
+
+#[test]
+fn declined_requests_and_mentions_do_not_fire() {
+    for s in [
+        "不用转人工，我就查个余额",
+        "不需要人工，谢谢",
+        "I don't need an agent, just my balance.",
+        "No need for a representative.",
+        "Where is the nearest authorized agent store?",
+        "你们的人工智能挺好用的",
+        "我想找一下附近的代理点",
+        "The agent told me last week my plan would be cheaper.",
+        "Is this a real person?",
+    ] {
+        assert_eq!(code_of(&[s]), None, "{s:?} must not escalate");
+    }
+}
+
+#[test]
+fn dtmf_zero_is_a_request_and_other_digits_are_not() {
+    let mut t = Triage::new(cfg(), "1");
+    assert_eq!(t.on_dtmf(0, '1'), Decision::Continue);
+    match t.on_dtmf(1, '0') {
+        Decision::Escalate(e) => {
+            assert_eq!(e.category, Category::Explicit);
+            assert_eq!(e.evidence[0].text, "keypad 0");
+            assert_eq!(e.turn, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Once handed over, nothing fires again.
+    assert_eq!(t.on_dtmf(2, '0'), Decision::AlreadyEscalated);
+    assert_eq!(t.decisions().len(), 1);
+}
+
+#[test]
+fn risk_fires_on_disputes_but_not_on_bill_questions() {
+    // The example: a question, then a dispute with a refund demand.
+    let e = run(&["为什么多扣了我二十块？", "我根本没有订这个业务，必须退给我。"]).expect("dispute");
+    assert_eq!((e.category, e.turn), (Category::Risk, 1));
+    assert!(e.evidence.iter().any(|ev| ev.trigger.contains("没有订")), "{:?}", e.evidence);
+    for s in [
+        "Why did my bill go up this month?",
+        "Why was I charged more than last month?",
+        "为什么这个月话费涨了？",
+        "我的账单怎么比上个月多了三十块",
+        "I don't want a refund, I just want to understand the charges.",
+    ] {
+        assert_eq!(code_of(&[s]), None, "{s:?} is a question, not a risk");
+    }
+}
+
+#[test]
+fn each_risk_has_its_own_code() {
+    let cases = [
+        ("I never ordered this service.", "risk-unordered"),
+        ("I was charged twice, I want a refund.", "risk-dispute"),
+        ("我要携号转网", "risk-cancel"),
+        ("Cancel my contract, I'm switching carriers.", "risk-cancel"),
+        ("我要去工信部投诉你们", "risk-regulator"),
+        ("I'll file a complaint with the FCC.", "risk-regulator"),
+        ("My lawyer will hear about this.", "risk-legal"),
+        ("我要起诉你们", "risk-legal"),
+        ("Someone opened a line in my name, it's identity theft.", "risk-fraud"),
+        ("有人冒用我的身份证办了卡", "risk-fraud"),
+        ("I lost my phone yesterday.", "risk-lost-phone"),
+        ("我手机丢了，帮我挂失", "risk-lost-phone"),
+        ("My mother has dementia and signed up for this.", "risk-vulnerable"),
+        ("我爸爸去世了，想处理他的号码", "risk-vulnerable"),
+        ("我要投诉", "risk-complaint"),
+    ];
+    for (s, code) in cases {
+        let e = run(&[s]).unwrap_or_else(|| panic!("{s:?} must escalate"));
+        assert_eq!((e.category, e.code.as_str()), (Category::Risk, code), "{s:?}");
+        assert!(e.priority >= Priority::High, "{s:?}");
+    }
+}
+
+#[test]
+fn traditional_characters_are_folded() {
+    assert_eq!(code_of(&["我根本沒有訂這個業務"]).as_deref(), Some("risk-unordered"));
+    assert_eq!(code_of(&["幫我轉人工"]).as_deref(), Some("explicit-request"));
+}
+
+#[test]
+fn anger_and_distress_fire_but_polite_frustration_does_not() {
+    let e = run(&["This is ridiculous, I'm fed up with you people."]).unwrap();
+    assert_eq!((e.category, e.code.as_str()), (Category::Emotion, "emotion-anger"));
+    assert!(e.priority >= Priority::High);
+    assert_eq!(code_of(&["你们这什么破公司，气死我了"]).as_deref(), Some("emotion-anger"));
+    let e = run(&["救命，我被困在电梯里了"]).unwrap();
+    assert_eq!((e.code.as_str(), e.priority), ("emotion-distress", Priority::Urgent));
+    for s in [
+        "It's a little frustrating, but I understand.",
+        "I'm not angry, just confused about the data.",
+        "网速有点慢，有点烦，不过没关系",
+        "It's not an emergency, I just want to check my data.",
+        "我想设置一下紧急联系人",
+    ] {
+        assert_eq!(code_of(&[s]), None, "{s:?}");
+    }
+}
+
+#[test]
+fn repeated_refusals_escalate_but_one_no_does_not() {
+    assert_eq!(code_of(&["No.", "My internet is slow."]), None);
+    assert_eq!(code_of(&["No.", "No, that's wrong.", "Nope."]).as_deref(), Some("emotion-refusals"));
+    assert_eq!(code_of(&["不对", "不是这个", "不行"]).as_deref(), Some("emotion-refusals"));
+    // "是不是" asks a question; it is not a refusal.
+    assert_eq!(code_of(&["是不是要收费", "是不是要换套餐", "是不是太贵了"]), None);
+}
+
+#[test]
+fn shouting_is_measured_against_the_callers_own_level() {
+    let mut t = Triage::new(cfg(), "1");
+    let mut u = utter(0, "What is my balance");
+    u.loudness_dbfs = Some(-30.0);
+    assert_eq!(t.on_utterance(&u), Decision::Continue);
+    let mut u = utter(1, "And my data");
+    u.loudness_dbfs = Some(-26.0);
+    assert_eq!(t.on_utterance(&u), Decision::Continue, "a little louder is not shouting");
+    let mut u = utter(2, "Why is it still not working");
+    u.loudness_dbfs = Some(-12.0);
+    match t.on_utterance(&u) {
+        Decision::Escalate(e) => assert_eq!(e.code, "emotion-shouting"),
+        other => panic!("{other:?}"),
+    }
+    // A loud line on the very first turn has nothing to compare with.
+    let mut t = Triage::new(cfg(), "1");
+    let mut u = utter(0, "Hello");
+    u.loudness_dbfs = Some(-5.0);
+    assert_eq!(t.on_utterance(&u), Decision::Continue);
+}
+
+#[test]
+fn brain_sentiment_needs_two_upset_turns() {
+    let mut t = Triage::new(cfg(), "1");
+    assert_eq!(t.on_brain(0, "bill", "angry"), Decision::Continue);
+    match t.on_brain(1, "bill", "angry") {
+        Decision::Escalate(e) => assert_eq!(e.code, "emotion-brain-sentiment"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ambiguity_fallbacks_low_confidence_repeats_and_silences() {
+    let mut t = Triage::new(cfg(), "1");
+    assert_eq!(t.on_brain(0, "fallback", "neutral"), Decision::Continue);
+    assert_eq!(t.on_brain(1, "fallback", "neutral"), Decision::Continue);
+    assert!(matches!(t.on_brain(2, "fallback", "neutral"), Decision::Escalate(e) if e.code == "ambiguity-not-understood" && e.evidence.len() == 3));
+    // An understood turn in between resets the count.
+    let mut t = Triage::new(cfg(), "1");
+    t.on_brain(0, "fallback", "neutral");
+    t.on_brain(1, "fallback", "neutral");
+    t.on_brain(2, "balance", "neutral");
+    assert_eq!(t.on_brain(3, "fallback", "neutral"), Decision::Continue);
+    // The same intent over and over: its answer is not helping.
+    let mut t = Triage::new(cfg(), "1");
+    t.on_brain(0, "broadband", "negative");
+    t.on_brain(1, "broadband", "negative");
+    assert!(matches!(t.on_brain(2, "broadband", "negative"), Decision::Escalate(e) if e.code == "ambiguity-intent-loop"));
+
+    let mut t = Triage::new(cfg(), "1");
+    for i in 0..2 {
+        let mut u = utter(i, "mumble");
+        u.confidence = 0.2;
+        assert_eq!(t.on_utterance(&u), Decision::Continue);
+    }
+    let mut u = utter(2, "mumble");
+    u.confidence = 0.3;
+    assert!(matches!(t.on_utterance(&u), Decision::Escalate(e) if e.code == "ambiguity-low-confidence"));
+
+    let e = run(&["我的宽带从昨天开始就上不了网", "我说我的宽带从昨天开始就上不了网", "宽带从昨天开始就上不了网啊"]).unwrap();
+    assert_eq!((e.code.as_str(), e.turn), ("ambiguity-repeat", 2));
+    let e = run(&["My internet has been down since yesterday", "I said my internet has been down since yesterday", "My internet has been down since yesterday!"]).unwrap();
+    assert_eq!(e.code, "ambiguity-repeat");
+
+    let mut t = Triage::new(cfg(), "1");
+    assert_eq!(t.on_silence(0, 8000), Decision::Continue, "one long silence is not enough");
+    assert_eq!(t.on_silence(1, 3000), Decision::Continue, "a short pause does not count");
+    assert!(matches!(t.on_silence(2, 9000), Decision::Escalate(e) if e.code == "ambiguity-silence"));
+}
+
+#[test]
+fn vip_turn_cap_and_brain_proposals() {
+    let c = Arc::new(TriageConfig { vip_numbers: vec!["138 0013 8000".into()], ..TriageConfig::default() });
+    let mut t = Triage::new(c.clone(), "+8613800138000");
+    assert!(matches!(t.on_call_start(), Decision::Escalate(e) if e.code == "vip" && e.category == Category::Other));
+    let mut t = Triage::new(c, "13900000000");
+    assert_eq!(t.on_call_start(), Decision::Continue);
+
+    let c = Arc::new(TriageConfig { max_ai_turns: 3, ..TriageConfig::default() });
+    let mut t = Triage::new(c, "1");
+    t.on_utterance(&utter(0, "balance"));
+    t.on_utterance(&utter(1, "data"));
+    assert!(matches!(t.on_utterance(&utter(2, "plans")), Decision::Escalate(e) if e.code == "max-ai-turns"));
+
+    // The brain proposes; triage follows, mapping the reason to a category.
+    let mut t = Triage::new(cfg(), "1");
+    assert!(matches!(t.on_brain_escalate(4, "risk-dispute", "caller disputes"), Decision::Escalate(e) if e.category == Category::Risk));
+    let mut t = Triage::new(cfg(), "1");
+    assert!(matches!(t.on_brain_escalate(4, "callback-requested", "s"), Decision::Escalate(e) if e.category == Category::Other));
+    // ... but overrules an "explicit-request" it can see was only a mention.
+    let mut t = Triage::new(cfg(), "1");
+    assert_eq!(t.on_utterance(&utter(0, "Is there an authorized agent store near me?")), Decision::Continue);
+    assert_eq!(t.on_brain_escalate(0, "explicit-request", "s"), Decision::Continue);
+    assert_eq!(t.overruled().len(), 1);
+}
+
+#[test]
+fn every_trigger_can_be_switched_off() {
+    let mut c = TriageConfig::default();
+    c.explicit.enabled = false;
+    c.risk.enabled = false;
+    c.emotion.enabled = false;
+    let c = Arc::new(c);
+    for s in ["转人工", "我要退款", "气死我了"] {
+        let mut t = Triage::new(c.clone(), "1");
+        assert_eq!(t.on_utterance(&utter(0, s)), Decision::Continue, "{s}");
+    }
+    let mut t = Triage::new(c, "1");
+    assert_eq!(t.on_dtmf(0, '0'), Decision::Continue);
+    let c = Arc::new(TriageConfig { enabled: false, ..TriageConfig::default() });
+    let mut t = Triage::new(c, "1");
+    assert_eq!(t.on_utterance(&utter(0, "I want a refund, get me an agent")), Decision::Continue);
+}
+
+#[test]
+fn configured_words_extend_the_lexicons() {
+    let mut c = TriageConfig::default();
+    c.explicit.words.en.push("a colleague of yours".into());
+    c.risk.regulator.zh.push("12300".into());
+    let c = Arc::new(c);
+    let mut t = Triage::new(c.clone(), "1");
+    assert!(matches!(t.on_utterance(&utter(0, "Put me through to a colleague of yours")), Decision::Escalate(e) if e.category == Category::Explicit));
+    let mut t = Triage::new(c, "1");
+    assert!(matches!(t.on_utterance(&utter(0, "我打12300")), Decision::Escalate(e) if e.code == "risk-regulator"));
+}
+
+#[test]
+fn several_triggers_in_one_turn_pick_risk_and_keep_all_evidence() {
+    let e = run(&["This is a rip off, I want a refund, get me an agent!"]).unwrap();
+    assert_eq!(e.category, Category::Risk);
+    assert!(e.priority >= Priority::High);
+    let triggers: Vec<&str> = e.evidence.iter().map(|v| v.trigger.as_str()).collect();
+    assert!(triggers.iter().any(|t| t.starts_with("emotion-anger")), "{triggers:?}");
+    assert!(triggers.iter().any(|t| t.starts_with("explicit-request")), "{triggers:?}");
+}
+
+#[test]
+fn malformed_values_name_the_key() {
+    let mut c = TriageConfig::default();
+    c.ambiguity.low_confidence = 1.5;
+    assert_eq!(c.validate().unwrap_err().key, "triage.ambiguity.low_confidence");
+    let mut c = TriageConfig::default();
+    c.explicit.dtmf = "x".into();
+    assert_eq!(c.validate().unwrap_err().key, "triage.explicit.dtmf");
+    let mut c = TriageConfig::default();
+    c.risk.legal.en.push("!!".into());
+    assert_eq!(c.validate().unwrap_err().key, "triage.risk.legal");
+    let mut c = TriageConfig::default();
+    c.emotion.brain_sentiments.push("grumpy".into());
+    assert_eq!(c.validate().unwrap_err().key, "triage.emotion.brain_sentiments");
+    // An unknown key is a parse error that names it.
+    let err = toml::from_str::<TriageConfig>("[explicit]\nenable = true\n").unwrap_err();
+    assert!(err.to_string().contains("enable"), "{err}");
+    assert!(TriageConfig::default().validate().is_ok());
+}
