@@ -400,3 +400,39 @@ fn startup_errors_name_the_problem_and_the_fix() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("languag"), "{err}");
 }
+
+#[test]
+fn a_brain_lost_mid_call_gets_the_caller_an_apology_and_a_clean_hang_up() {
+    // The brain runs as its own process, as an external one would, and dies mid-call.
+    let brain_port = free_udp_port();
+    let mut brain = Command::new(frontline_bin())
+        .args(["brain", "--listen", &format!("127.0.0.1:{brain_port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start frontline brain");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", brain_port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "brain did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let gw = Gateway::start(&["--brain", &format!("http://127.0.0.1:{brain_port}"), "--language", "en"]);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        let _ = brain.kill();
+        let _ = brain.wait();
+    });
+    let opts = BaresipCallOptions { hangup_after: Duration::from_secs(25), ..BaresipCallOptions::default() };
+    let call = run_baresip_call_with(gw.sip_port(), &fixture("en_balance.wav"), opts);
+    killer.join().unwrap();
+    assert!(call.established(), "{}", call.log);
+    let end = ended(&gw);
+    assert_eq!(text_field(&end, "reason"), "brain-unavailable", "{end}");
+    assert_eq!(text_field(&end, "outcome"), "failed");
+    assert!(!text_field(&end, "failure").is_empty(), "the reason is logged: {end}");
+    assert!(call.log.contains("closed") || call.log.to_lowercase().contains("terminated"), "the gateway hung up on baresip:\n{}", call.log);
+    let heard = transcribe(call.heard(), "en");
+    for word in ["difficulties", "call again"] {
+        assert!(heard.to_lowercase().contains(word), "the caller heard the apology: {heard:?}");
+    }
+}

@@ -408,7 +408,10 @@ impl CallTask {
         self.reply_tag_floor = self.tags.load(Ordering::Relaxed);
         self.answering = Some(turn);
         self.turns_completed += 1;
-        self.reply_deadline = Some((Instant::now() + self.reply_timeout(), false));
+        // With the brain gone the call is already saying goodbye: no reply is owed.
+        if self.brain.is_some() {
+            self.reply_deadline = Some((Instant::now() + self.reply_timeout(), false));
+        }
     }
 
     async fn on_brain_action(&mut self, action: BotAction) {
@@ -511,6 +514,12 @@ impl CallTask {
 
     /// The brain is gone or silent: apologize and end the call cleanly, with the reason logged.
     async fn brain_lost(&mut self, why: String) {
+        self.brain = None;
+        if self.hangup_pending.is_some() {
+            // Already saying goodbye (the brain hung up, or an earlier failure): once is enough.
+            tracing::warn!(call_id = %self.call_id, reason = %why, "brain lost while the call is ending");
+            return;
+        }
         self.failure.get_or_insert(why.clone());
         self.reply_deadline = None;
         let apology = if self.language == "zh" {
