@@ -10,6 +10,7 @@ pub mod call;
 pub mod config;
 pub mod dialog;
 pub mod edge;
+pub mod handoff;
 pub mod media;
 pub mod speech;
 pub mod sim;

@@ -114,6 +114,9 @@ struct ServeArgs {
     /// Ring time in milliseconds before answering.
     #[arg(long)]
     answer_delay_ms: Option<u64>,
+    /// A human agent's SIP URI for handoffs (repeat for a pool; replaces handoff.agents).
+    #[arg(long = "agent", value_name = "URI")]
+    agents: Vec<String>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
 }
@@ -267,6 +270,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(d) = args.answer_delay_ms {
         config.sip.answer_delay_ms = d;
+    }
+    if !args.agents.is_empty() {
+        config.handoff.agents = args.agents;
     }
     config.validate(args.config.as_deref().unwrap_or(Path::new("(command line)")))?;
     init_logging(args.log_format);

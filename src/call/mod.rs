@@ -6,6 +6,7 @@
 //! gRPC `Dialog` stream, and speaks the brain's replies. Other tasks talk to it only through
 //! channels ([`SignalEvent`] in, [`LegCommand`] out).
 
+mod listener;
 mod speaker;
 mod task;
 mod turn;
@@ -18,22 +19,76 @@ use crate::media::session::{MediaEvent, MediaHandle, MediaParams};
 use crate::proto::dialog::Channel;
 use crate::speech::stt::SttPool;
 use crate::speech::tts::Tts;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use crate::handoff::AgentPool;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-/// What every call shares: configuration, the recognition pool, the synthesizer and the brain.
+/// What every call shares: configuration, the recognition pool, the synthesizer, the brain,
+/// and the way out to a human agent.
 pub struct CallServices {
     pub config: Arc<Config>,
     pub stt: SttPool,
     pub tts: Tts,
     pub brain: DialogClient,
+    /// Set once the SIP edge is up: it places the calls to agents.
+    pub dialer: OnceLock<Arc<dyn AgentDialer>>,
+    /// Which agent rings next; shared by every call so round-robin and least-busy hold.
+    pub agents: Mutex<AgentPool>,
     active: AtomicUsize,
     draining: AtomicBool,
 }
 
+/// A call to place to an agent for a warm handoff.
+#[derive(Debug, Clone)]
+pub struct AgentDial {
+    pub call_id: String,
+    pub target: String,
+    /// Context headers (already encoded) the agent's phone or desktop can show.
+    pub headers: Vec<(String, String)>,
+    pub ring_timeout: Duration,
+}
+
+/// How the call to the agent went.
+pub enum DialOutcome {
+    Answered(AgentLeg),
+    /// `status` is the SIP final response (486, 603, ...) when one came; none when the agent
+    /// never answered in time or could not be reached.
+    Failed { status: Option<u16>, reason: String },
+}
+
+/// A live call leg to an agent.
+pub struct AgentLeg {
+    pub media: MediaHandle,
+    pub media_events: tokio::sync::mpsc::Receiver<MediaEvent>,
+    /// Ask the edge to hang the agent up (BYE).
+    pub hangup: tokio::sync::mpsc::Sender<()>,
+    /// Resolves when the agent's side ended (their BYE, or after our hang-up).
+    pub ended: tokio::sync::oneshot::Receiver<String>,
+    pub codec: String,
+}
+
+/// Places calls to agents: implemented by the SIP edge, so the call task (shared by every
+/// edge) can bridge a caller to an agent without knowing SIP.
+pub trait AgentDialer: Send + Sync {
+    fn dial(&self, request: AgentDial) -> Pin<Box<dyn Future<Output = DialOutcome> + Send + '_>>;
+}
+
 impl CallServices {
     pub fn new(config: Arc<Config>, stt: SttPool, tts: Tts, brain: DialogClient) -> Self {
-        CallServices { config, stt, tts, brain, active: AtomicUsize::new(0), draining: AtomicBool::new(false) }
+        let agents = Mutex::new(AgentPool::new(config.handoff.agents.clone(), config.handoff.strategy));
+        CallServices {
+            config,
+            stt,
+            tts,
+            brain,
+            dialer: OnceLock::new(),
+            agents,
+            active: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+        }
     }
 
     /// Why a new call must be refused right now, if it must. Checked before answering, so a

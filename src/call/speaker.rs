@@ -17,6 +17,14 @@ pub struct SayJob {
     pub lang: Lang,
     /// The brain's `last` flag: this job ends the bot's reply.
     pub ends_reply: bool,
+    /// Audio to queue as it is instead of synthesizing `text` (hold audio); `text` labels it.
+    pub audio: Option<Vec<i16>>,
+}
+
+impl SayJob {
+    pub fn speak(text: impl Into<String>, lang: Lang, ends_reply: bool) -> SayJob {
+        SayJob { text: text.into(), lang, ends_reply, audio: None }
+    }
 }
 
 #[derive(Debug)]
@@ -41,7 +49,14 @@ impl Speaker {
         let task = tokio::spawn(async move {
             let mut last_tag = None;
             while let Some(job) = rx.recv().await {
-                if !job.text.trim().is_empty() {
+                if let Some(pcm) = job.audio {
+                    let tag = tags.fetch_add(1, Ordering::Relaxed) + 1;
+                    last_tag = Some(tag);
+                    if media.send(MediaCommand::Play { pcm_16k: pcm, tag }).await.is_err() {
+                        return;
+                    }
+                    let _ = events.send(SpeakerEvent::Queued { tag, text: job.text, at: Instant::now() }).await;
+                } else if !job.text.trim().is_empty() {
                     let mut chunks = tts.synthesize_stream(&job.text, job.lang);
                     while let Some(chunk) = chunks.recv().await {
                         match chunk {

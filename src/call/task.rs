@@ -4,17 +4,20 @@
 //! signaling) arrives on a channel; the task handles one at a time, so no state is shared.
 //! The protocol-level pieces it drives (VAD, endpointing, turn timings) are sans-IO cores.
 
+mod handoff;
+
+use super::listener::{Heard, Listener};
 use super::speaker::{SayJob, Speaker, SpeakerEvent};
 use super::turn::Turn;
-use super::{CallServices, LegCommand, NewCall, SignalEvent};
+use super::{CallServices, DialOutcome, LegCommand, NewCall, SignalEvent};
 use crate::dialog::{DialogError, DialogStream};
-use crate::media::endpoint::{EndpointEvent, Endpointer};
+use crate::handoff::TranscriptLine;
 use crate::media::session::{MediaCommand, MediaEvent, MediaStats, FRAME_16K};
-use crate::media::vad::Vad;
+use crate::triage::{Triage, UtteranceInput};
 use crate::proto::dialog::{bot_action, caller_event, BargeIn, BotAction, CallEnd, CallStart, Dtmf, TurnTimings, Utterance};
 use crate::speech::stt::{SttError, Transcript};
 use crate::speech::tts::Lang;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,12 +39,21 @@ pub fn spawn(
     })
 }
 
+/// Whose words a transcript holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Agent,
+}
+
 /// Everything that can wake the call task, gathered so each is handled with `&mut self`.
 enum Input {
     Media(Option<MediaEvent>),
     Signal(Option<SignalEvent>),
     Brain(Option<Result<BotAction, DialogError>>),
-    Recognized(u32, Result<Transcript, SttError>),
+    Recognized(Side, u32, Result<Transcript, SttError>),
+    AgentDialed(DialOutcome),
+    Agent(handoff::AgentInput),
     Speaker(SpeakerEvent),
     ReplyOverdue,
     HangupOverdue,
@@ -77,12 +89,7 @@ struct CallTask {
     _media: crate::media::session::MediaHandle,
     leg: mpsc::Sender<LegCommand>,
 
-    vad: Vad,
-    endpointer: Endpointer,
-    /// Caller audio clock: 20 ms per frame received.
-    frame_ms: u64,
-    preroll: VecDeque<Box<[i16; FRAME_16K]>>,
-    utterance: Option<Vec<i16>>,
+    listener: Listener,
 
     tags: Arc<AtomicU64>,
     speaker: Speaker,
@@ -91,8 +98,18 @@ struct CallTask {
     voice: BotVoice,
 
     brain: Option<DialogStream>,
-    stt_tx: mpsc::Sender<(u32, Result<Transcript, SttError>)>,
-    stt_rx: mpsc::Receiver<(u32, Result<Transcript, SttError>)>,
+    stt_tx: mpsc::Sender<(Side, u32, Result<Transcript, SttError>)>,
+    stt_rx: mpsc::Receiver<(Side, u32, Result<Transcript, SttError>)>,
+    triage: Triage,
+    /// What was said so far, by whom: the transcript in the handoff packet.
+    history: Vec<TranscriptLine>,
+    intent: String,
+    slots: BTreeMap<String, String>,
+    sentiments: Vec<String>,
+    handoff: handoff::Handoff,
+    hold_loops: u32,
+    dial_tx: mpsc::Sender<DialOutcome>,
+    dial_rx: mpsc::Receiver<DialOutcome>,
     turns_started: u32,
     recognizing: BTreeMap<u32, Turn>,
     answering: Option<Turn>,
@@ -101,6 +118,8 @@ struct CallTask {
     reply_deadline: Option<(Instant, bool)>,
     hangup_pending: Option<(String, Instant)>,
     escalated: Option<String>,
+    /// The brain's own summary, when it proposed an escalation.
+    brain_summary: String,
     failure: Option<String>,
     started: Instant,
     turns_completed: u32,
@@ -108,7 +127,9 @@ struct CallTask {
 
 impl CallTask {
     fn new(services: Arc<CallServices>, call: NewCall, leg: mpsc::Sender<LegCommand>) -> CallTask {
-        let endpointer = Endpointer::new(services.config.endpointing);
+        let listener = Listener::new(services.config.endpointing);
+        let triage = Triage::new(Arc::new(services.config.triage.clone()), &call.caller);
+        let (dial_tx, dial_rx) = mpsc::channel(2);
         let tags = Arc::new(AtomicU64::new(0));
         let (speaker_tx, speaker_rx) = mpsc::channel(64);
         let media_handle = call.media;
@@ -130,11 +151,7 @@ impl CallTask {
             media_events,
             _media: media_handle,
             leg,
-            vad: Vad::new(),
-            endpointer,
-            frame_ms: 0,
-            preroll: VecDeque::new(),
-            utterance: None,
+            listener,
             tags,
             speaker,
             speaker_tx,
@@ -143,6 +160,15 @@ impl CallTask {
             brain: None,
             stt_tx,
             stt_rx,
+            triage,
+            history: Vec::new(),
+            intent: String::new(),
+            slots: BTreeMap::new(),
+            sentiments: Vec::new(),
+            handoff: handoff::Handoff::Idle,
+            hold_loops: 0,
+            dial_tx,
+            dial_rx,
             turns_started: 0,
             recognizing: BTreeMap::new(),
             answering: None,
@@ -150,6 +176,7 @@ impl CallTask {
             reply_deadline: None,
             hangup_pending: None,
             escalated: None,
+            brain_summary: String::new(),
             failure: None,
             started: Instant::now(),
             turns_completed: 0,
@@ -164,6 +191,8 @@ impl CallTask {
             language = self.fixed_language.as_deref().unwrap_or("auto"), "call started"
         );
         self.open_brain().await;
+        let vip = self.triage.on_call_start();
+        self.on_triage(vip, false).await;
         let max_end = self.started + Duration::from_secs(self.services.config.calls.max_duration_secs);
         let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
         let end_reason = loop {
@@ -173,7 +202,9 @@ impl CallTask {
                 ev = self.media_events.recv() => Input::Media(ev),
                 sig = signals.recv() => Input::Signal(sig),
                 act = next_brain_action(&mut self.brain) => Input::Brain(act),
-                Some((turn, result)) = self.stt_rx.recv() => Input::Recognized(turn, result),
+                Some((who, turn, result)) = self.stt_rx.recv() => Input::Recognized(who, turn, result),
+                Some(outcome) = self.dial_rx.recv() => Input::AgentDialed(outcome),
+                agent = handoff::next_agent_input(&mut self.handoff) => Input::Agent(agent),
                 Some(ev) = self.speaker_rx.recv() => Input::Speaker(ev),
                 _ = sleep_until(reply_due.into()) => Input::ReplyOverdue,
                 _ = sleep_until(hangup_due.into()) => Input::HangupOverdue,
@@ -240,7 +271,14 @@ impl CallTask {
                     self.brain_lost("brain closed the conversation".into()).await;
                 }
             }
-            Input::Recognized(turn, result) => self.on_transcript(turn, result).await,
+            Input::Recognized(Side::Caller, turn, result) => self.on_transcript(turn, result).await,
+            Input::Recognized(Side::Agent, _, result) => self.on_agent_transcript(result),
+            Input::AgentDialed(outcome) => self.on_agent_dialed(outcome).await,
+            Input::Agent(input) => {
+                if let Some(end) = self.on_agent_input(input).await {
+                    return Some(end);
+                }
+            }
             Input::Speaker(ev) => self.on_speaker(ev),
             Input::ReplyOverdue => self.on_reply_overdue().await,
             Input::HangupOverdue => {
@@ -266,7 +304,12 @@ impl CallTask {
                 turn.transcript_at = Some(turn.speech_end);
                 turn.heard = format!("DTMF {digit}");
                 turn.language = self.language.clone();
+                if !self.handoff.is_idle() {
+                    return None; // keypad presses during a handoff are the agent's business
+                }
+                let decision = self.triage.on_dtmf(turn.number, digit);
                 self.start_answering(turn);
+                self.on_triage(decision, false).await;
                 self.send_brain(caller_event::Event::Dtmf(Dtmf { digits: digit.to_string(), duration_ms })).await;
             }
             MediaEvent::PlayoutStarted { tag, at } => {
@@ -278,6 +321,7 @@ impl CallTask {
             }
             MediaEvent::PlayoutFinished { tag, .. } => {
                 if let Some(text) = self.voice.chunks.remove(&tag) {
+                    self.on_playout_finished_handoff(&text).await;
                     self.voice.heard.push(text);
                 }
                 if self.voice.fully_queued && self.voice.last_tag == Some(tag) {
@@ -296,58 +340,40 @@ impl CallTask {
     }
 
     async fn on_frame(&mut self, frame: Box<[i16; FRAME_16K]>) {
-        self.frame_ms += 20;
-        let prob = self.vad.frame(&frame[..]);
-        let event = self.endpointer.push(prob, self.frame_ms);
-        if let Some(buf) = self.utterance.as_mut() {
-            buf.extend_from_slice(&frame[..]);
-        }
-        let preroll_frames = (self.services.config.endpointing.preroll_ms / 20) as usize + 1;
-        let start_frames = (self.services.config.endpointing.start_ms / 20) as usize;
-        self.preroll.push_back(frame);
-        while self.preroll.len() > preroll_frames + start_frames {
-            self.preroll.pop_front();
-        }
-        if let Some(ev) = &event {
-            tracing::debug!(call_id = %self.call_id, event = ?ev, frame_ms = self.frame_ms, "endpoint");
-        }
-        match event {
-            Some(EndpointEvent::SpeechStart { .. }) => {
-                // The endpointer confirms speech `start_ms` after it began; the pre-roll keeps
-                // those frames and a little before them, so the first syllable is not lost.
-                let mut buf = Vec::with_capacity(16000 * 5);
-                for f in &self.preroll {
-                    buf.extend_from_slice(&f[..]);
-                }
-                self.utterance = Some(buf);
-                if self.voice.speaking && self.voice.interruptible {
+        self.relay_to_agent(&frame);
+        match self.listener.push(frame) {
+            Some(Heard::Started) => {
+                if self.voice.speaking && self.voice.interruptible && self.handoff.is_idle() {
                     self.barge_in().await;
                 }
             }
-            Some(EndpointEvent::SpeechEnd { start_ms, end_ms }) => {
-                let Some(mut audio) = self.utterance.take() else { return };
-                // Drop the trailing silence the endpointer waited through, keeping 200 ms so
-                // whisper hears a natural ending.
-                let trailing_ms = self.frame_ms.saturating_sub(end_ms).saturating_sub(200);
-                let cut = (trailing_ms as usize) * 16;
-                audio.truncate(audio.len().saturating_sub(cut));
-                let speech_end = Instant::now() - Duration::from_millis(self.frame_ms.saturating_sub(end_ms));
-                self.recognize(audio, speech_end, end_ms.saturating_sub(start_ms) as u32);
+            Some(Heard::Finished(u)) => {
+                let speech_end = Instant::now() - Duration::from_millis(u.ended_ms_ago);
+                let mut turn = Turn::new(0, speech_end, u.speech_ms);
+                turn.loudness_dbfs = Some(u.loudness_dbfs);
+                turn.silence_before_ms = u.silence_before_ms;
+                self.recognize(u.audio, turn);
             }
             None => {}
         }
     }
 
-    fn recognize(&mut self, audio: Vec<i16>, speech_end: Instant, speech_ms: u32) {
+    fn recognize(&mut self, audio: Vec<i16>, mut turn: Turn) {
         self.turns_started += 1;
-        let turn = self.turns_started;
-        self.recognizing.insert(turn, Turn::new(turn, speech_end, speech_ms));
+        turn.number = self.turns_started;
+        let turn_no = turn.number;
+        self.recognizing.insert(turn_no, turn);
+        self.transcribe(Side::Caller, turn_no, audio);
+    }
+
+    /// Sends one side's utterance to the recognizer; the result comes back as an input.
+    fn transcribe(&mut self, who: Side, turn: u32, audio: Vec<i16>) {
         let language = if self.services.stt.is_multilingual() { self.fixed_language.clone() } else { Some("en".into()) };
         let stt = self.services.stt.clone();
         let tx = self.stt_tx.clone();
         if let Some(dir) = std::env::var_os("FRONTLINE_UTTERANCE_DIR") {
             // Diagnostics: exactly what the recognizer hears, one WAV per utterance.
-            let path = std::path::Path::new(&dir).join(format!("{}-{turn}.wav", self.call_id));
+            let path = std::path::Path::new(&dir).join(format!("{}-{who:?}-{turn}.wav", self.call_id));
             if let Err(e) = crate::media::wav::write_16k_mono(&path, &audio) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot write utterance");
             }
@@ -355,7 +381,7 @@ impl CallTask {
         let samples: Vec<f32> = audio.iter().map(|&s| s as f32 / 32768.0).collect();
         tokio::spawn(async move {
             let result = stt.transcribe(samples, language).await;
-            let _ = tx.send((turn, result)).await;
+            let _ = tx.send((who, turn, result)).await;
         });
     }
 
@@ -378,12 +404,26 @@ impl CallTask {
         turn.language = transcript.language.clone();
         turn.confidence = transcript.confidence;
         self.language = transcript.language.clone();
+        self.history.push(TranscriptLine { turn: turn_no, speaker: "caller".into(), text: text.clone() });
+        if !self.handoff.is_idle() {
+            // Handed over (or being handed over): the AI only keeps the record now.
+            tracing::info!(call_id = %self.call_id, speaker = "caller", text = %text, "transcript");
+            return;
+        }
         let recognized_ms = turn.timings().transcript_ms.unwrap_or(0) as u32;
         tracing::info!(
             call_id = %self.call_id, turn = turn_no, language = %transcript.language, text = %text,
             confidence = transcript.confidence, decode_ms = transcript.decode_ms, "recognized"
         );
         let speech_ms = turn.speech_ms;
+        let decision = self.triage.on_utterance(&UtteranceInput {
+            turn: turn_no,
+            text: &text,
+            language: &transcript.language,
+            confidence: transcript.confidence,
+            loudness_dbfs: turn.loudness_dbfs,
+            silence_before_ms: turn.silence_before_ms,
+        });
         self.start_answering(turn);
         self.send_brain(caller_event::Event::Utterance(Utterance {
             text,
@@ -394,6 +434,22 @@ impl CallTask {
             turn: turn_no,
         }))
         .await;
+        // The brain still hears the utterance (its annotations and summary feed the handoff
+        // packet); the caller is handed over after the bridging line.
+        self.on_triage(decision, false).await;
+    }
+
+    fn on_agent_transcript(&mut self, result: Result<Transcript, SttError>) {
+        match result {
+            Ok(t) => {
+                let text = clean_transcript(&t.text);
+                if !text.is_empty() {
+                    tracing::info!(call_id = %self.call_id, speaker = "agent", text = %text, "transcript");
+                    self.history.push(TranscriptLine { turn: self.turns_started, speaker: "agent".into(), text });
+                }
+            }
+            Err(e) => tracing::warn!(call_id = %self.call_id, error = %e, "agent speech not recognized"),
+        }
     }
 
     /// The caller has said (or keyed) something the brain must answer: that becomes the turn
@@ -417,6 +473,9 @@ impl CallTask {
     async fn on_brain_action(&mut self, action: BotAction) {
         let Some(action) = action.action else { return };
         match action {
+            bot_action::Action::Say(say) if !self.handoff.is_idle() => {
+                tracing::debug!(call_id = %self.call_id, text = %say.text, "brain speaks during a handoff: not played");
+            }
             bot_action::Action::Say(say) => {
                 self.reply_deadline = None;
                 let lang_code = if say.language.is_empty() { self.language.clone() } else { say.language.clone() };
@@ -430,7 +489,7 @@ impl CallTask {
                     }
                     self.voice.fully_queued = false;
                 }
-                self.speaker.say(SayJob { text: say.text, lang, ends_reply: say.last }).await;
+                self.speaker.say(SayJob::speak(say.text, lang, say.last)).await;
             }
             bot_action::Action::Hangup(h) => {
                 let reason = if h.reason.is_empty() { "bot-hangup".to_string() } else { h.reason };
@@ -442,9 +501,12 @@ impl CallTask {
             bot_action::Action::Escalate(e) => {
                 tracing::info!(
                     call_id = %self.call_id, reason = %e.reason, summary = %e.summary, priority = e.priority,
-                    "escalation requested"
+                    "brain proposes escalation"
                 );
-                self.escalated = Some(e.reason);
+                self.brain_summary = e.summary.clone();
+                let decision = self.triage.on_brain_escalate(self.turns_started, &e.reason, &e.summary);
+                // The brain announced the transfer in its own reply.
+                self.on_triage(decision, true).await;
             }
             bot_action::Action::Transfer(t) => {
                 tracing::info!(call_id = %self.call_id, target = %t.target, "transfer requested");
@@ -454,6 +516,15 @@ impl CallTask {
             }
             bot_action::Action::Annotate(a) => {
                 tracing::info!(call_id = %self.call_id, intent = %a.intent, sentiment = %a.sentiment, "annotation");
+                let decision = self.triage.on_brain(self.turns_started, &a.intent, &a.sentiment);
+                if !a.intent.is_empty() {
+                    self.intent = a.intent.clone();
+                }
+                if !a.sentiment.is_empty() {
+                    self.sentiments.push(a.sentiment.clone());
+                }
+                self.slots.extend(a.slots);
+                self.on_triage(decision, false).await;
             }
         }
     }
@@ -488,9 +559,14 @@ impl CallTask {
     }
 
     /// The caller spoke over the bot: stop talking at once and tell the brain what was heard.
+    /// Drops whatever the speaker had not queued yet, by starting a fresh one.
+    fn replace_speaker(&mut self) {
+        self.speaker = Speaker::spawn(self.services.tts.clone(), self.media_commands.clone(), self.speaker_tx.clone(), self.tags.clone());
+    }
+
     async fn barge_in(&mut self) {
         let _ = self.media_commands.send(MediaCommand::Flush).await;
-        self.speaker = Speaker::spawn(self.services.tts.clone(), self.media_commands.clone(), self.speaker_tx.clone(), self.tags.clone());
+        self.replace_speaker();
         let heard = self.voice.heard.join(" ");
         let unheard = self.voice.chunks.values().cloned().collect::<Vec<_>>().join(" ");
         tracing::info!(call_id = %self.call_id, heard = %heard, unheard = %unheard, "barge-in");
@@ -539,7 +615,7 @@ impl CallTask {
             self.voice = BotVoice { speaking: true, interruptible: false, ..BotVoice::default() };
         }
         self.voice.fully_queued = false;
-        self.speaker.say(SayJob { text: text.to_string(), lang, ends_reply }).await;
+        self.speaker.say(SayJob::speak(text, lang, ends_reply)).await;
     }
 
     async fn send_brain(&mut self, event: caller_event::Event) {
@@ -555,11 +631,15 @@ impl CallTask {
         if let Some(turn) = self.answering.as_mut() {
             if turn.take_ready_to_log() {
                 log_turn(&self.call_id, turn);
+                if !turn.reply.is_empty() {
+                    self.history.push(TranscriptLine { turn: turn.number, speaker: "bot".into(), text: turn.reply.clone() });
+                }
             }
         }
     }
 
     async fn finish(mut self, reason: String) {
+        self.release_agent().await;
         let caller_hung_up = matches!(reason.as_str(), "caller-hangup" | "caller-cancel" | "signaling-gone");
         if !caller_hung_up {
             let _ = self.leg.send(LegCommand::Hangup { reason: reason.clone() }).await;

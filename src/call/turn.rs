@@ -21,6 +21,10 @@ pub struct Turn {
     pub rtp_first_at: Option<Instant>,
     pub reply: String,
     pub reply_complete: bool,
+    /// Mean loudness of the caller's utterance (the shouting cue in triage).
+    pub loudness_dbfs: Option<f32>,
+    /// Silence before the caller started speaking.
+    pub silence_before_ms: u32,
     logged: bool,
 }
 
@@ -48,6 +52,8 @@ impl Turn {
             rtp_first_at: None,
             reply: String::new(),
             reply_complete: false,
+            loudness_dbfs: None,
+            silence_before_ms: 0,
             logged: false,
         }
     }

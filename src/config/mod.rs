@@ -33,6 +33,8 @@ pub struct Config {
     pub calls: CallsConfig,
     /// When a caller goes to a person: see `crate::triage`.
     pub triage: crate::triage::TriageConfig,
+    /// How a caller reaches a person once triage decides: see `crate::handoff`.
+    pub handoff: crate::handoff::HandoffConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -124,6 +126,7 @@ impl Default for Config {
             endpointing: EndpointConfig::default(),
             calls: CallsConfig::default(),
             triage: crate::triage::TriageConfig::default(),
+            handoff: crate::handoff::HandoffConfig::default(),
         }
     }
 }
@@ -224,6 +227,9 @@ impl Config {
         if let Err(e) = self.triage.validate() {
             return Err(invalid(e.key, e.message));
         }
+        if let Err(e) = self.handoff.validate() {
+            return Err(invalid(e.key, e.message));
+        }
         if self.calls.max_concurrent == 0 {
             return Err(invalid("calls.max_concurrent", "must be at least 1".into()));
         }
@@ -287,6 +293,15 @@ mod tests {
         assert!(err.contains("x.toml") && err.contains("triage.ambiguity.low_confidence"), "{err}");
         c.triage.ambiguity.low_confidence = 0.5;
         assert!(c.validate(Path::new("x.toml")).is_ok());
+    }
+
+    #[test]
+    fn a_bad_agent_uri_names_file_and_key() {
+        let c: Config = toml::from_str("[handoff]\nagents = [\"agent@10.0.0.7\"]\n").unwrap();
+        let err = c.validate(Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("handoff.agents") && err.contains("agent@10.0.0.7"), "{err}");
+        let err = toml::from_str::<Config>("[handoff]\nmode = \"transfer\"\n").unwrap_err();
+        assert!(err.to_string().contains("transfer"), "{err}");
     }
 
     #[test]

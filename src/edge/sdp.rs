@@ -454,6 +454,22 @@ pub fn negotiate(offer: &SessionDescription, prefer: &[G711]) -> Result<Negotiat
 
 /// Writes the answer: the chosen codec only, telephone-event when offered, our address, and
 /// the direction mirroring the offer. Other offered streams are rejected with port 0.
+/// An offer for an outgoing call (the agent leg of a handoff): `codecs` in our order of
+/// preference plus telephone-event on `dtmf_pt`, send and receive.
+pub fn offer(local_ip: IpAddr, local_port: u16, session_id: u64, codecs: &[G711], dtmf_pt: u8) -> String {
+    let ip_kind = if local_ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut s = String::with_capacity(320);
+    let pts: Vec<String> = codecs.iter().map(|c| c.payload_type().to_string()).collect();
+    let _ = write!(s, "v=0\r\no=frontline {session_id} 1 IN {ip_kind} {local_ip}\r\ns=frontline\r\n");
+    let _ = write!(s, "c=IN {ip_kind} {local_ip}\r\nt=0 0\r\n");
+    let _ = write!(s, "m=audio {local_port} RTP/AVP {} {dtmf_pt}\r\n", pts.join(" "));
+    for c in codecs {
+        let _ = write!(s, "a=rtpmap:{} {}/8000\r\n", c.payload_type(), c.name());
+    }
+    let _ = write!(s, "a=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n");
+    s
+}
+
 pub fn answer(n: &Negotiated, local_ip: IpAddr, local_port: u16, session_id: u64, version: u64) -> String {
     let ip_kind = if local_ip.is_ipv4() { "IP4" } else { "IP6" };
     let mut s = String::with_capacity(320);
@@ -668,5 +684,15 @@ m=audio 5002 RTP/AVP 8 0\r\n";
         // A host name instead of an IP parses, but cannot be used without DNS.
         let sdp = SIPP_OFFER.replace("c=IN IP4 127.0.1.1", "c=IN IP4 pbx.example.com");
         assert!(matches!(negotiate(&parse(&sdp).unwrap(), &BOTH), Err(SdpError::NoConnection { .. })));
+    }
+
+    #[test]
+    fn our_own_offer_parses_and_negotiates_in_our_order() {
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let text = offer(ip, 30000, 7, &[G711::Ulaw, G711::Alaw], 101);
+        let n = negotiate(&parse(&text).unwrap(), &[G711::Ulaw, G711::Alaw]).unwrap();
+        assert_eq!((n.codec, n.pt, n.dtmf_pt), (G711::Ulaw, 0, Some(101)));
+        assert_eq!(n.remote, "10.1.2.3:30000".parse().unwrap());
+        assert_eq!(n.direction, Direction::SendRecv);
     }
 }

@@ -46,6 +46,9 @@ pub enum MediaCommand {
     Flush,
     /// A re-INVITE changed the stream (hold, resume, new address or codec).
     Update(MediaParams),
+    /// 20 ms of live audio from the other leg of a bridge. Unlike `Play` it streams through
+    /// one resampler, so consecutive frames join without a seam.
+    Live(Box<[i16; FRAME_16K]>),
     /// End of call: the driver sends `Stopped` with its counters and exits.
     Stop,
 }
@@ -120,6 +123,8 @@ struct Driver {
     jitter: JitterBuffer,
     dtmf: DtmfAssembler,
     up: Resampler,
+    /// Streams live bridged audio down to the wire rate.
+    live_down: Resampler,
     playout: Playout,
     stats: MediaStats,
     // Scratch buffers reused on every packet so the hot path does not allocate.
@@ -143,6 +148,7 @@ impl Driver {
             jitter: JitterBuffer::new(),
             dtmf: DtmfAssembler::new(),
             up: Resampler::new(8000, 16000).expect("fixed 8k→16k ratio is supported"),
+            live_down: Resampler::new(16000, 8000).expect("fixed 16k→8k ratio is supported"),
             playout: Playout { samples: VecDeque::new(), segments: VecDeque::new() },
             stats: MediaStats::default(),
             pcm_8k: Vec::with_capacity(FRAME_8K * 2),
@@ -185,6 +191,18 @@ impl Driver {
                         self.playout.samples.clear();
                         self.playout.segments.clear();
                         self.talkspurt_start = true;
+                    }
+                    Some(MediaCommand::Live(frame)) => {
+                        self.pcm_8k.clear();
+                        self.live_down.process(&frame[..], &mut self.pcm_8k);
+                        // A bridge must not build latency: if the other leg runs ahead of our
+                        // clock, drop the oldest audio beyond 100 ms.
+                        let limit = FRAME_8K * 5;
+                        self.playout.samples.extend(self.pcm_8k.iter().copied());
+                        if self.playout.segments.is_empty() && self.playout.samples.len() > limit {
+                            let excess = self.playout.samples.len() - limit;
+                            self.playout.samples.drain(..excess);
+                        }
                     }
                     Some(MediaCommand::Update(p)) => {
                         if p.remote != self.params.remote {

@@ -113,7 +113,7 @@ impl Priority {
 }
 
 /// One thing that contributed to a decision.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Evidence {
     /// The turn it happened in, as numbered by whoever feeds the triage.
     pub turn: u32,

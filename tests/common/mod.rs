@@ -129,8 +129,13 @@ pub fn free_port_block(count: u16) -> u16 {
         Ordering::SeqCst,
     );
     for _ in 0..2_000 {
-        let off = BLOCK_CURSOR.fetch_add(span, Ordering::SeqCst) % (BLOCK_HIGH - BLOCK_LOW - span);
-        let base = (BLOCK_LOW + off / 4 * 4) as u16;
+        // One modulus for every block size, and no block across the end of the range: blocks
+        // handed out in one process never overlap until the cursor has gone all the way round.
+        let off = BLOCK_CURSOR.fetch_add(span, Ordering::SeqCst) % (BLOCK_HIGH - BLOCK_LOW) / 4 * 4;
+        if off + span > BLOCK_HIGH - BLOCK_LOW {
+            continue;
+        }
+        let base = (BLOCK_LOW + off) as u16;
         if (base..base + span as u16).all(port_free) {
             return base;
         }

@@ -5,6 +5,7 @@
 //! offer/answer through [`crate::edge::sdp`], one signaling task per call that bridges the
 //! SIP dialog and the call task, and plain answers to requests outside any dialog.
 
+mod agent;
 mod ports;
 
 pub use ports::RtpPortPool;
@@ -87,6 +88,10 @@ impl SipServer {
             next_call: AtomicU64::new(1),
         });
         tokio::spawn(async move { endpoint.serve().await });
+        let dialer: Arc<dyn crate::call::AgentDialer> = Arc::new(agent::SipDialer { edge: edge.clone() });
+        if edge.services.dialer.set(dialer).is_err() {
+            tracing::warn!("a second SIP edge started; agent calls go through the first");
+        }
         tokio::spawn(edge.clone().route_dialog_states(state_rx));
         tokio::spawn(edge.accept_transactions(incoming));
         Ok(SipServer { local_addr, cancel })

@@ -1,0 +1,155 @@
+//! Triage and warm handoff against real peers: a baresip caller asks for a person; the gateway
+//! rings a real agent (baresip auto-answering, or sipp playing a busy agent), bridges the
+//! media, or falls back when nobody can take the call.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn text_field(ev: &Value, name: &str) -> String {
+    event_field(ev, name).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn transcribe(wav: &Path) -> String {
+    let dir = temp_dir("agent-heard-");
+    let squeezed = dir.path().join("speech-only.wav");
+    let ok = Command::new("sox")
+        .arg(wav)
+        .arg(&squeezed)
+        .args(["silence", "-l", "1", "0.05", "0.5%", "-1", "0.4", "0.5%"])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let out = Command::new(frontline_bin())
+        .args(["transcribe", "--language", "en", "--full-encoder", "--models"])
+        .arg(models_dir())
+        .arg(&squeezed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["text"].as_str().unwrap_or_default().to_string()
+}
+
+/// The caller asks for a person, waits through the bridging, then says something the agent
+/// must hear: "What is my account balance?".
+fn caller_script(dir: &Path) -> PathBuf {
+    let out = dir.join("caller.wav");
+    let ok = Command::new("sox")
+        .arg(fixture("en_agent.wav"))
+        .arg("-p")
+        .arg("pad")
+        .arg("0")
+        .arg("9")
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|child| {
+            Command::new("sox")
+                .args(["-", "-r", "16000"])
+                .arg(fixture("en_balance.wav"))
+                .arg(&out)
+                .stdin(child.stdout.unwrap())
+                .status()
+        })
+        .unwrap()
+        .success();
+    assert!(ok, "building the caller's script");
+    out
+}
+
+#[test]
+fn a_caller_asking_for_a_person_is_bridged_to_the_agent_who_hears_them() {
+    let dir = temp_dir("handoff-");
+    let agent = BaresipAgent::start(&fixture("en_data.wav"));
+    let gw = Gateway::start(&["--language", "en", "--agent", &agent.uri()]);
+    let opts = BaresipCallOptions { hangup_after: Duration::from_secs(26), ..BaresipCallOptions::default() };
+    let call = run_baresip_call_with(gw.sip_port(), &caller_script(dir.path()), opts);
+    assert!(call.established(), "{}", call.log);
+    gw.wait_for_message("call ended", Duration::from_secs(15)).expect("call ended");
+
+    let escalation = gw.wait_for_message("escalation", Duration::from_secs(1)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+    assert_eq!(text_field(&escalation, "category"), "explicit", "{escalation}");
+    let bridged = gw.wait_for_message("bridged", Duration::from_secs(1)).unwrap_or_else(|| panic!("not bridged\n{}", gw.log_tail(40)));
+    eprintln!("decision to bridge: {} ms", event_field(&bridged, "decision_to_bridge_ms").unwrap());
+    assert!(agent.answered(), "the agent answered:\n{}", agent.log());
+
+    // The agent heard the caller's words spoken after the bridge.
+    let heard = transcribe(&agent.heard_wav().expect("the agent recorded the call"));
+    assert!(word_error_rate("What is my account balance?", &heard) <= 0.5 || heard.to_lowercase().contains("balance"), "agent heard {heard:?}");
+
+    // The handoff packet is stored with the call, with the caller's words and the reason.
+    let packet = gw.wait_for_message("handoff packet", Duration::from_secs(1)).expect("packet logged");
+    let packet: Value = serde_json::from_str(&text_field(&packet, "packet")).unwrap();
+    assert_eq!(packet["code"], "explicit-request");
+    assert!(packet["transcript"].as_array().unwrap().iter().any(|l| l["speaker"] == "caller"));
+    assert!(!packet["summary"].as_str().unwrap().is_empty());
+}
+
+/// sipp as an agent on a fixed port, in the background.
+fn sipp_agent(scenario: &str, port: u16, dir: &Path) -> Child {
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(sipp_scenario(scenario))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin", "-trace_err", "-trace_logs"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp agent")
+}
+
+fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn read_logs(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_logs.log") || e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_busy_agent_gets_the_context_headers_and_the_caller_a_callback() {
+    let dir = temp_dir("busy-agent-");
+    let agent_port = free_udp_port();
+    let mut agent = sipp_agent("uas_agent_busy.xml", agent_port, dir.path());
+    let callbacks = dir.path().join("callbacks.jsonl");
+    let config = dir.path().join("frontline.toml");
+    std::fs::write(&config, format!("[handoff]\nagents = [\"sip:agent@127.0.0.1:{agent_port}\"]\ncallbacks_file = \"{}\"\n", callbacks.display())).unwrap();
+    let gw = Gateway::start(&["--language", "en", "--config", config.to_str().unwrap()]);
+    let opts = BaresipCallOptions { hangup_after: Duration::from_secs(25), ..BaresipCallOptions::default() };
+    let call = run_baresip_call_with(gw.sip_port(), &fixture("en_agent.wav"), opts);
+    assert!(call.established(), "{}", call.log);
+    let status = wait_exit(&mut agent, Duration::from_secs(5));
+    let logs = read_logs(dir.path());
+    assert!(status.is_some_and(|s| s.success()), "the agent's INVITE lacked the context headers ({status:?}):\n{logs}");
+    assert!(logs.contains("reason=explicit-request"), "{logs}");
+
+    let end = gw.wait_for_message("call ended", Duration::from_secs(15)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+    assert_eq!(text_field(&end, "reason"), "handoff-fallback", "the gateway ended the call politely: {end}");
+    assert_eq!(text_field(&end, "outcome"), "escalated");
+    let line = std::fs::read_to_string(&callbacks).expect("callback request stored");
+    let request: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    assert_eq!(request["number"], "caller");
+    assert_eq!(request["reason"], "explicit-request");
+    let heard = transcribe(call.heard()).to_lowercase();
+    assert!(heard.contains("call you back") || heard.contains("busy"), "the caller was told: {heard:?}");
+}
