@@ -6,6 +6,7 @@
 //! gRPC `Dialog` stream, and speaks the brain's replies. Other tasks talk to it only through
 //! channels ([`SignalEvent`] in, [`LegCommand`] out).
 
+pub mod events;
 mod listener;
 mod speaker;
 mod task;
@@ -37,6 +38,7 @@ pub struct CallServices {
     pub dialer: OnceLock<Arc<dyn AgentDialer>>,
     /// Which agent rings next; shared by every call so round-robin and least-busy hold.
     pub agents: Mutex<AgentPool>,
+    pub events: events::CallEvents,
     active: AtomicUsize,
     draining: AtomicBool,
 }
@@ -86,6 +88,7 @@ impl CallServices {
             brain,
             dialer: OnceLock::new(),
             agents,
+            events: events::CallEvents::new(),
             active: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
         }

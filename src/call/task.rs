@@ -9,6 +9,7 @@ mod handoff;
 use super::listener::{Heard, Listener};
 use super::speaker::{SayJob, Speaker, SpeakerEvent};
 use super::turn::Turn;
+use super::events::{now_ms, CallEvent};
 use super::{CallServices, DialOutcome, LegCommand, NewCall, SignalEvent};
 use crate::dialog::{DialogError, DialogStream};
 use crate::handoff::TranscriptLine;
@@ -190,6 +191,13 @@ impl CallTask {
             callee = %self.callee, codec = %self.codec, channel = ?self.channel,
             language = self.fixed_language.as_deref().unwrap_or("auto"), "call started"
         );
+        self.services.events.publish(CallEvent::Started {
+            call_id: self.call_id.clone(),
+            caller: self.caller.clone(),
+            callee: self.callee.clone(),
+            channel: format!("{:?}", self.channel).to_lowercase(),
+            at_ms: now_ms(),
+        });
         self.open_brain().await;
         let vip = self.triage.on_call_start();
         self.on_triage(vip, false).await;
@@ -404,7 +412,7 @@ impl CallTask {
         turn.language = transcript.language.clone();
         turn.confidence = transcript.confidence;
         self.language = transcript.language.clone();
-        self.history.push(TranscriptLine { turn: turn_no, speaker: "caller".into(), text: text.clone() });
+        self.said("caller", turn_no, &text);
         if !self.handoff.is_idle() {
             // Handed over (or being handed over): the AI only keeps the record now.
             tracing::info!(call_id = %self.call_id, speaker = "caller", text = %text, "transcript");
@@ -445,11 +453,23 @@ impl CallTask {
                 let text = clean_transcript(&t.text);
                 if !text.is_empty() {
                     tracing::info!(call_id = %self.call_id, speaker = "agent", text = %text, "transcript");
-                    self.history.push(TranscriptLine { turn: self.turns_started, speaker: "agent".into(), text });
+                    self.said("agent", self.turns_started, &text);
                 }
             }
             Err(e) => tracing::warn!(call_id = %self.call_id, error = %e, "agent speech not recognized"),
         }
+    }
+
+    /// Records words said on the call, for the handoff packet and whoever watches the call.
+    fn said(&mut self, speaker: &str, turn: u32, text: &str) {
+        self.history.push(TranscriptLine { turn, speaker: speaker.into(), text: text.into() });
+        self.services.events.publish(CallEvent::Said {
+            call_id: self.call_id.clone(),
+            speaker: speaker.into(),
+            text: text.into(),
+            language: self.language.clone(),
+            at_ms: now_ms(),
+        });
     }
 
     /// The caller has said (or keyed) something the brain must answer: that becomes the turn
@@ -631,8 +651,9 @@ impl CallTask {
         if let Some(turn) = self.answering.as_mut() {
             if turn.take_ready_to_log() {
                 log_turn(&self.call_id, turn);
-                if !turn.reply.is_empty() {
-                    self.history.push(TranscriptLine { turn: turn.number, speaker: "bot".into(), text: turn.reply.clone() });
+                let (number, reply) = (turn.number, turn.reply.clone());
+                if !reply.is_empty() {
+                    self.said("bot", number, &reply);
                 }
             }
         }
@@ -671,6 +692,12 @@ impl CallTask {
             packets_ignored = stats.packets_ignored, packets_lost = stats.jitter.lost,
             "call ended"
         );
+        self.services.events.publish(CallEvent::Ended {
+            call_id: self.call_id.clone(),
+            reason: reason.clone(),
+            outcome: outcome.to_string(),
+            at_ms: now_ms(),
+        });
     }
 }
 

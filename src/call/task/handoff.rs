@@ -6,6 +6,7 @@
 //! transcribing both sides; or no agent → the configured fallback. Never dead air.
 
 use super::{CallTask, Side};
+use crate::call::events::{now_ms, CallEvent};
 use crate::call::listener::{Heard, Listener};
 use crate::call::speaker::SayJob;
 use crate::call::{AgentDial, AgentLeg, DialOutcome};
@@ -13,7 +14,7 @@ use crate::handoff::{append_callback, hold_audio_16k, line, CallbackRequest, Fal
 use crate::media::session::{MediaCommand, MediaEvent, FRAME_16K};
 use crate::speech::tts::Lang;
 use crate::triage::{Decision, Escalation};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Label of queued hold audio, to recognise its playout events.
 const HOLD: &str = "(hold audio)";
@@ -52,10 +53,6 @@ pub(in crate::call) async fn next_agent_input(handoff: &mut Handoff) -> AgentInp
         },
         _ => std::future::pending().await,
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl CallTask {
@@ -104,6 +101,7 @@ impl CallTask {
         self.reply_deadline = None;
         let packet = self.packet(&esc);
         self.store_packet(&packet);
+        self.services.events.publish(CallEvent::Escalated { call_id: self.call_id.clone(), packet: Box::new(packet.clone()), at_ms: now_ms() });
         let agent = self.services.agents.lock().expect("agent pool lock").pick(&[]);
         let (Some(agent), Some(_)) = (agent, self.services.dialer.get()) else {
             self.fallback("no agent is configured (handoff.agents, --agent)").await;
@@ -171,6 +169,7 @@ impl CallTask {
                 let _ = self.media_commands.send(MediaCommand::Flush).await;
                 self.replace_speaker();
                 self.services.agents.lock().expect("agent pool lock").busy(&agent);
+                self.services.events.publish(CallEvent::Bridged { call_id: self.call_id.clone(), agent: agent.clone(), at_ms: now_ms() });
                 let listener = Listener::new(self.services.config.endpointing);
                 self.handoff = Handoff::Bridged(Box::new(Bridge { agent, leg, listener }));
             }
