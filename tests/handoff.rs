@@ -153,3 +153,24 @@ fn a_busy_agent_gets_the_context_headers_and_the_caller_a_callback() {
     let heard = transcribe(call.heard()).to_lowercase();
     assert!(heard.contains("call you back") || heard.contains("busy"), "the caller was told: {heard:?}");
 }
+
+#[test]
+fn a_cold_handoff_refers_the_caller_who_calls_the_agent_itself() {
+    let dir = temp_dir("cold-");
+    let agent = BaresipAgent::start(&fixture("en_data.wav"));
+    let config = dir.path().join("frontline.toml");
+    std::fs::write(&config, format!("[handoff]\nmode = \"cold\"\nagents = [\"{}\"]\n", agent.uri())).unwrap();
+    let gw = Gateway::start(&["--language", "en", "--config", config.to_str().unwrap()]);
+    let opts = BaresipCallOptions { hangup_after: Duration::from_secs(26), ..BaresipCallOptions::default() };
+    let call = run_baresip_call_with(gw.sip_port(), &caller_script(dir.path()), opts);
+    assert!(call.established(), "{}", call.log);
+    let transferred = gw.wait_for_message("transferred", Duration::from_secs(5)).unwrap_or_else(|| panic!("no transfer\n{}\n{}", gw.log_tail(30), call.log));
+    eprintln!("decision to transfer: {} ms", event_field(&transferred, "decision_to_transfer_ms").unwrap());
+    let end = gw.wait_for_message("call ended", Duration::from_secs(5)).expect("call ended");
+    assert_eq!(text_field(&end, "reason"), "transferred");
+    // The caller's own phone called the agent, who heard the caller (baresip plays its
+    // audio file from the start on the new call).
+    assert!(agent.answered(), "the agent answered the transferee:\n{}", agent.log());
+    let heard = transcribe(&agent.heard_wav().expect("the agent recorded the call")).to_lowercase();
+    assert!(heard.contains("person") || heard.contains("account"), "agent heard {heard:?}");
+}

@@ -162,6 +162,9 @@ pub enum SignalEvent {
     Hangup { reason: String },
     /// A re-INVITE changed the media (hold, resume, new address).
     Media(MediaParams),
+    /// How a cold transfer (REFER) is going: the status of the transferee's call to the
+    /// target, from the NOTIFYs (RFC 3515), or the REFER's own rejection.
+    Transfer { status: u16, done: bool },
 }
 
 /// From the call to the edge.
@@ -169,4 +172,6 @@ pub enum SignalEvent {
 pub enum LegCommand {
     /// End the call from our side (BYE), with a reason for the Reason header and the logs.
     Hangup { reason: String },
+    /// Cold handoff: ask the caller's side to call `target` itself (REFER).
+    Refer { target: String },
 }

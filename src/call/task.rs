@@ -109,6 +109,8 @@ struct CallTask {
     sentiments: Vec<String>,
     handoff: handoff::Handoff,
     hold_loops: u32,
+    /// Cold handoff waiting for the bridging line to finish: the REFER target.
+    refer_pending: Option<String>,
     dial_tx: mpsc::Sender<DialOutcome>,
     dial_rx: mpsc::Receiver<DialOutcome>,
     turns_started: u32,
@@ -168,6 +170,7 @@ impl CallTask {
             sentiments: Vec::new(),
             handoff: handoff::Handoff::Idle,
             hold_loops: 0,
+            refer_pending: None,
             dial_tx,
             dial_rx,
             turns_started: 0,
@@ -260,6 +263,11 @@ impl CallTask {
             Input::Media(Some(ev)) => return self.on_media(ev).await,
             Input::Media(None) => return Some("media-stopped".into()),
             Input::Signal(Some(SignalEvent::Hangup { reason })) => return Some(reason),
+            Input::Signal(Some(SignalEvent::Transfer { status, done })) => {
+                if let Some(end) = self.on_transfer(status, done).await {
+                    return Some(end);
+                }
+            }
             Input::Signal(Some(SignalEvent::Media(params))) => {
                 let _ = self.media_commands.send(MediaCommand::Update(params)).await;
             }
@@ -572,6 +580,7 @@ impl CallTask {
 
     fn reply_finished_playing(&mut self) {
         self.voice.speaking = false;
+        self.send_pending_refer();
         if let Some((reason, _)) = self.hangup_pending.take() {
             // Hang up right after the last word, not after the grace period.
             self.hangup_pending = Some((reason, Instant::now()));

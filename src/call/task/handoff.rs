@@ -10,7 +10,8 @@ use crate::call::events::{now_ms, CallEvent};
 use crate::call::listener::{Heard, Listener};
 use crate::call::speaker::SayJob;
 use crate::call::{AgentDial, AgentLeg, DialOutcome};
-use crate::handoff::{append_callback, hold_audio_16k, line, CallbackRequest, Fallback, HandoffPacket, LineKind};
+use crate::call::LegCommand;
+use crate::handoff::{append_callback, hold_audio_16k, line, CallbackRequest, Fallback, HandoffMode, HandoffPacket, LineKind};
 use crate::media::session::{MediaCommand, MediaEvent, FRAME_16K};
 use crate::speech::tts::Lang;
 use crate::triage::{Decision, Escalation};
@@ -23,6 +24,8 @@ pub(in crate::call) enum Handoff {
     Idle,
     Ringing { agent: String, tried: Vec<String>, decided_at: Instant, headers: Vec<(String, String)> },
     Bridged(Box<Bridge>),
+    /// Cold handoff: the caller's side was asked (REFER) to call the agent itself.
+    Transferring { agent: String, decided_at: Instant },
     /// The fallback ran; the call ends or stays with the AI without another handoff.
     Over,
 }
@@ -107,11 +110,22 @@ impl CallTask {
             self.fallback("no agent is configured (handoff.agents, --agent)").await;
             return;
         };
-        // The caller hears that a person is coming, then hold audio until one answers.
         let lang = self.lang();
+        let cold = self.services.config.handoff.mode == HandoffMode::Cold;
         if !brain_announced {
-            self.say_local(line(LineKind::Bridging, &self.language), false).await;
+            // A cold transfer waits for this line to finish playing, so it ends a reply.
+            self.say_local(line(LineKind::Bridging, &self.language), cold).await;
         }
+        if cold {
+            // The trunk routes the call itself: REFER once the caller has heard the line.
+            self.handoff = Handoff::Transferring { agent: agent.clone(), decided_at: Instant::now() };
+            self.refer_pending = Some(agent);
+            if !self.voice.speaking {
+                self.send_pending_refer();
+            }
+            return;
+        }
+        // The caller hears that a person is coming, then hold audio until one answers.
         self.queue_hold(lang).await;
         let headers = packet.sip_headers();
         self.handoff = Handoff::Ringing { agent: agent.clone(), tried: vec![agent.clone()], decided_at: Instant::now(), headers };
@@ -263,6 +277,35 @@ impl CallTask {
         let path = dir.join(format!("{}.json", self.call_id));
         if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, json)) {
             tracing::error!(call_id = %self.call_id, path = %path.display(), error = %e, "cannot store the handoff packet");
+        }
+    }
+
+    pub(super) fn send_pending_refer(&mut self) {
+        if let Some(target) = self.refer_pending.take() {
+            if self.leg.try_send(LegCommand::Refer { target }).is_err() {
+                tracing::error!(call_id = %self.call_id, "signaling is gone: cannot transfer");
+            }
+        }
+    }
+
+    /// Returns the end reason once the transfer succeeded.
+    pub(super) async fn on_transfer(&mut self, status: u16, done: bool) -> Option<String> {
+        let Handoff::Transferring { agent, decided_at } = &self.handoff else { return None };
+        let elapsed_ms = decided_at.elapsed().as_millis() as u64;
+        match status {
+            200..=299 if done => {
+                tracing::info!(call_id = %self.call_id, agent = %agent, status, decision_to_transfer_ms = elapsed_ms, "transferred");
+                Some("transferred".into())
+            }
+            100..=299 => {
+                tracing::info!(call_id = %self.call_id, agent = %agent, status, "transfer in progress");
+                None
+            }
+            _ => {
+                let reason = format!("transfer to {agent} failed with {status}");
+                self.fallback(&reason).await;
+                None
+            }
         }
     }
 

@@ -396,6 +396,10 @@ impl SignalingLeg {
         loop {
             tokio::select! {
                 cmd = leg_rx.recv(), if !call_task_gone => match cmd {
+                    Some(LegCommand::Refer { target }) => {
+                        let status = self.refer(&target).await;
+                        let _ = signal_tx.send(SignalEvent::Transfer { status, done: status >= 300 }).await;
+                    }
                     Some(LegCommand::Hangup { reason }) => {
                         tracing::info!(call_id = %self.call_id, %reason, "sending BYE");
                         if let Err(e) = self.dialog.bye_with_reason(reason).await {
@@ -443,12 +447,42 @@ impl SignalingLeg {
                             }
                         }
                     }
+                    Some(DialogNews::State(DialogState::Notify(_, req, handle))) => {
+                        // Progress of a transfer we asked for: the body is a sipfrag whose
+                        // status line is the transferee's call to the target.
+                        let _ = handle.reply(StatusCode::OK).await;
+                        let body = String::from_utf8_lossy(&req.body).to_string();
+                        if let Some(status) = sipfrag_status(&body) {
+                            tracing::info!(call_id = %self.call_id, status, "transfer progress");
+                            let _ = signal_tx.send(SignalEvent::Transfer { status, done: status >= 200 }).await;
+                        }
+                    }
                     Some(DialogNews::State(other)) => self.answer_mid_dialog(other, Some(&current)).await,
                     None => break,
                 },
             }
         }
         let _ = call_task.await;
+    }
+
+    /// Sends REFER; returns its final status (202 when the caller's side accepted it).
+    async fn refer(&self, target: &str) -> u16 {
+        let uri = match rsipstack::sip::Uri::try_from(target) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, %target, error = %e, "cannot REFER to a malformed URI");
+                return 400;
+            }
+        };
+        tracing::info!(call_id = %self.call_id, %target, "REFER");
+        match self.dialog.refer(uri, None, None).await {
+            Ok(Some(resp)) => resp.status_code.code(),
+            Ok(None) => 408,
+            Err(e) => {
+                tracing::warn!(call_id = %self.call_id, error = %e, "REFER failed");
+                500
+            }
+        }
     }
 
     /// Answers in-dialog requests the call does not need to know about.
@@ -467,6 +501,16 @@ impl SignalingLeg {
             _ => {}
         }
     }
+}
+
+/// The status code of a `message/sipfrag` body's status line ("SIP/2.0 200 OK").
+fn sipfrag_status(body: &str) -> Option<u16> {
+    let line = body.lines().next()?.trim();
+    let mut parts = line.split_whitespace();
+    if parts.next()? != "SIP/2.0" {
+        return None;
+    }
+    parts.next()?.parse().ok()
 }
 
 fn media_params(n: &Negotiated) -> MediaParams {
@@ -507,5 +551,19 @@ fn uri_host(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sipfrag_status;
+
+    #[test]
+    fn transfer_progress_is_read_from_the_sipfrag() {
+        assert_eq!(sipfrag_status("SIP/2.0 200 OK\r\n"), Some(200));
+        assert_eq!(sipfrag_status("SIP/2.0 180 Ringing"), Some(180));
+        assert_eq!(sipfrag_status("SIP/2.0 486 Busy Here\r\nContent-Length: 0\r\n"), Some(486));
+        assert_eq!(sipfrag_status("garbage"), None);
+        assert_eq!(sipfrag_status(""), None);
     }
 }
