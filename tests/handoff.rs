@@ -174,3 +174,24 @@ fn a_cold_handoff_refers_the_caller_who_calls_the_agent_itself() {
     let heard = transcribe(&agent.heard_wav().expect("the agent recorded the call")).to_lowercase();
     assert!(heard.contains("person") || heard.contains("account"), "agent heard {heard:?}");
 }
+
+#[test]
+fn an_agent_who_never_answers_is_cancelled_and_the_caller_returns_to_the_ai() {
+    let dir = temp_dir("no-answer-");
+    let agent_port = free_udp_port();
+    let mut agent = sipp_agent("uas_agent_no_answer.xml", agent_port, dir.path());
+    let config = dir.path().join("frontline.toml");
+    std::fs::write(&config, format!("[handoff]\nagents = [\"sip:agent@127.0.0.1:{agent_port}\"]\nring_timeout_secs = 5\nfallback = \"ai\"\n")).unwrap();
+    let gw = Gateway::start(&["--language", "en", "--config", config.to_str().unwrap()]);
+    let opts = BaresipCallOptions { hangup_after: Duration::from_secs(22), ..BaresipCallOptions::default() };
+    let call = run_baresip_call_with(gw.sip_port(), &fixture("en_agent.wav"), opts);
+    assert!(call.established(), "{}", call.log);
+    let status = wait_exit(&mut agent, Duration::from_secs(5));
+    assert!(status.is_some_and(|s| s.success()), "the agent's INVITE was not CANCELled cleanly ({status:?}):\n{}", read_logs(dir.path()));
+    let fallback = gw.wait_for_message("handoff fallback", Duration::from_secs(5)).unwrap_or_else(|| panic!("{}", gw.log_tail(30)));
+    assert!(text_field(&fallback, "reason").contains("no answer"), "{fallback}");
+    let end = gw.wait_for_message("call ended", Duration::from_secs(15)).expect("call ended");
+    assert_eq!(text_field(&end, "reason"), "caller-hangup", "the call stayed with the AI until the caller left: {end}");
+    let heard = transcribe(call.heard()).to_lowercase();
+    assert!(heard.contains("colleagues") && heard.contains("meantime"), "the caller heard the apology and the way back: {heard:?}");
+}

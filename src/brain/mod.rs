@@ -3,14 +3,17 @@
 //! - [`playbook`]: loads and validates what a service designer writes (`assets/playbook.toml`);
 //! - [`conversation`]: the sans-IO dialog core, one per call;
 //! - [`server`]: the tonic service and [`serve_embedded`], one task per stream;
+//! - [`suggest`]: sans-IO suggested answers for a human agent (the `Suggest` rpc);
 //! - [`text`]: normalization and keyword matching shared by the above.
 pub mod conversation;
 pub mod playbook;
 pub mod server;
+pub mod suggest;
 pub mod text;
 
 pub use conversation::Conversation;
 pub use playbook::{Playbook, PlaybookError};
+pub use suggest::{suggest, SuggestError};
 pub use server::{default_addr, serve_embedded, serve_embedded_with_shutdown, BrainError, PlaybookBrain};
 
 #[cfg(test)]

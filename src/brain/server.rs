@@ -9,8 +9,9 @@ use super::playbook::Playbook;
 use crate::proto::dialog::{
     caller_event::Event,
     dialog_server::{Dialog, DialogServer},
-    BotAction, CallerEvent,
+    BotAction, CallerEvent, SuggestReply, SuggestRequest,
 };
+use super::suggest::suggest;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -123,6 +124,25 @@ impl Dialog for PlaybookBrain {
         let (tx, rx) = mpsc::channel(ACTIONS_BUFFER);
         tokio::spawn(drive(self.playbook.clone(), inbound, tx));
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn suggest(&self, request: Request<SuggestRequest>) -> Result<Response<SuggestReply>, Status> {
+        let req = request.into_inner();
+        let lang = super::playbook::primary_language(&req.language);
+        if !req.language.trim().is_empty() && !self.playbook.supports(&lang) {
+            tracing::info!(
+                call_id = %req.call_id, language = %req.language, default = %self.playbook.default_language(),
+                "brain: suggestions asked in an unsupported language; answering in the default"
+            );
+        }
+        // Pure CPU over a few dozen short lines: cheap enough to run on the runtime thread.
+        match suggest(&self.playbook, &req) {
+            Ok(suggestions) => {
+                tracing::debug!(call_id = %req.call_id, count = suggestions.len(), "brain: suggestions");
+                Ok(Response::new(SuggestReply { suggestions }))
+            }
+            Err(e) => Err(Status::invalid_argument(e.to_string())),
+        }
     }
 }
 

@@ -10,8 +10,10 @@
 //! broke the contract (a bug to log; the call ends the same way but the cause is not the network).
 
 use crate::proto::dialog::{
-    caller_event, dialog_client::DialogClient as GrpcClient, BotAction, CallStart, CallerEvent,
+    caller_event, dialog_client::DialogClient as GrpcClient, BotAction, CallStart, CallerEvent, SuggestRequest,
 };
+/// One suggested answer for the human agent: `text`, the `intent` it answers, and a 0..1 `score`.
+pub use crate::proto::dialog::Suggestion;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -20,6 +22,10 @@ use tonic::{Code, Status, Streaming};
 
 /// Caller events buffered per call before `send` waits for the brain to read.
 const EVENTS_BUFFER: usize = 32;
+
+/// How long the agent console waits for suggestions: a panel that lags the conversation by
+/// more than a couple of seconds is noise, so a slow brain is reported rather than waited on.
+pub const SUGGEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DialogError {
@@ -36,6 +42,13 @@ pub enum DialogError {
     /// does not implement the service).
     #[error("the brain broke the dialog contract: {0}")]
     Protocol(String),
+    /// The brain does not implement an optional rpc (an external brain written before
+    /// `Suggest` existed): the feature is off for this brain, the calls are unaffected.
+    #[error("the brain at {url} does not support {rpc}")]
+    Unsupported { url: String, rpc: &'static str },
+    /// The brain refused the request as malformed (e.g. too long a transcript).
+    #[error("the brain rejected the request: {0}")]
+    Rejected(String),
 }
 
 impl DialogError {
@@ -115,6 +128,49 @@ impl DialogClient {
                 other => other,
             })?;
         Ok(DialogStream { sender: DialogSender { tx }, inbound: response.into_inner() })
+    }
+}
+
+impl DialogClient {
+    /// Asks the brain what a human agent could say next on `call_id` (see the `Suggest` rpc):
+    /// `transcript` holds recent caller lines, latest last. Best suggestion first; an empty list
+    /// means the brain has nothing to offer. Gives up after [`SUGGEST_TIMEOUT`].
+    pub async fn suggest(
+        &self,
+        call_id: &str,
+        language: &str,
+        intent: &str,
+        transcript: &[String],
+    ) -> Result<Vec<Suggestion>, DialogError> {
+        let mut request = tonic::Request::new(SuggestRequest {
+            call_id: call_id.to_string(),
+            language: language.to_string(),
+            intent: intent.to_string(),
+            transcript: transcript.to_vec(),
+        });
+        // Sent as grpc-timeout too, so the brain can stop working on an answer nobody awaits.
+        request.set_timeout(SUGGEST_TIMEOUT);
+        let mut grpc = self.inner.clone();
+        let reply = tokio::time::timeout(SUGGEST_TIMEOUT, grpc.suggest(request))
+            .await
+            .map_err(|_| DialogError::Unreachable {
+                url: self.url.clone(),
+                detail: format!("Suggest did not answer within {} ms", SUGGEST_TIMEOUT.as_millis()),
+            })?
+            .map_err(|status| match status.code() {
+                Code::Unimplemented => DialogError::Unsupported { url: self.url.clone(), rpc: "Suggest" },
+                Code::InvalidArgument => DialogError::Rejected(status.message().to_string()),
+                Code::DeadlineExceeded => DialogError::Unreachable {
+                    url: self.url.clone(),
+                    detail: format!("Suggest did not answer within {} ms", SUGGEST_TIMEOUT.as_millis()),
+                },
+                // A unary call has no stream to break: a transport failure means unreachable.
+                _ => match DialogError::from_status(status) {
+                    DialogError::StreamBroken(detail) => DialogError::Unreachable { url: self.url.clone(), detail },
+                    other => other,
+                },
+            })?;
+        Ok(reply.into_inner().suggestions)
     }
 }
 
@@ -258,6 +314,50 @@ mod tests {
         s.send(caller_event::Event::End(CallEnd { reason: "caller-hangup".into() })).await.unwrap();
         // After `end` the brain closes its side: the stream ends cleanly, not with an error.
         assert!(s.next_action().await.is_none());
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn suggest_round_trip_in_both_languages() {
+        let (addr, server) = serve_embedded(Playbook::embedded().unwrap(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let client = DialogClient::connect(&format!("http://{addr}"), Duration::from_secs(2)).await.unwrap();
+        let lines = vec!["I was charged twenty yuan I never agreed to".to_string(), "and how much data is left?".to_string()];
+        let s = client.suggest("c-1", "en", "dispute", &lines).await.unwrap();
+        let names: Vec<&str> = s.iter().map(|x| x.intent.as_str()).collect();
+        assert_eq!(names, ["data_left", "bill"]);
+        assert!(s[0].text.contains("three point two gigabytes"), "{}", s[0].text);
+        assert!(s[0].score > s[1].score);
+        let s = client.suggest("c-2", "zh-CN", "bill", &["我的账单为什么扣这么多".to_string()]).await.unwrap();
+        assert_eq!(s[0].intent, "bill");
+        assert!(s[0].text.contains("一百五十六元"), "{}", s[0].text);
+        // Nothing known yet: greeting-level help, still over the real gRPC hop.
+        let s = client.suggest("c-3", "", "", &[]).await.unwrap();
+        assert!(s[0].text.contains("How can I help"), "{}", s[0].text);
+        // A malformed request is refused with the reason, and is not an outage.
+        let too_many: Vec<String> = (0..51).map(|i| format!("line {i}")).collect();
+        let e = client.suggest("c-4", "en", "", &too_many).await.unwrap_err();
+        assert!(matches!(e, DialogError::Rejected(ref m) if m.contains("51 lines")), "{e}");
+        assert!(!e.is_brain_down());
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn suggest_on_a_brain_without_it_is_unsupported() {
+        // A gRPC server that implements nothing: what an external brain predating Suggest answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_routes(tonic::service::Routes::default())
+                .serve_with_incoming(incoming),
+        );
+        let url = format!("http://{addr}");
+        let client = DialogClient::connect(&url, Duration::from_secs(2)).await.unwrap();
+        let e = client.suggest("c-1", "en", "bill", &[]).await.unwrap_err();
+        assert!(matches!(e, DialogError::Unsupported { rpc: "Suggest", .. }), "{e:?}");
+        assert!(!e.is_brain_down());
+        assert!(e.to_string().contains("does not support Suggest"), "{e}");
         server.abort();
     }
 
