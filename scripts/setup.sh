@@ -42,6 +42,8 @@ packages=(
   pocketsphinx-testdata
   # python (models are unpacked from PyPI wheels)
   python3 python3-pip
+  # the agent console's browser test (tests/console.rs): headless Debian chromium
+  chromium
 )
 
 # installed PKG: dpkg says the package is fully installed (not just known/removed).
@@ -75,6 +77,16 @@ log "sipp:      $(sipp -v 2>&1 | grep -o 'v[0-9][0-9.]*' | head -n1 || true)"
 log "baresip:   $(dpkg-query -W -f='${Version}' baresip-core)"
 log "espeak-ng: $(espeak-ng --version | awk '{print $4}')"
 log "sox:       $(dpkg-query -W -f='${Version}' sox)"
+
+# The console test drives chromium with playwright-core (never a browser download: it uses
+# /usr/bin/chromium), installed into the gitignored tests/console/node_modules at the version
+# pinned in tests/console/package.json.
+if [[ -d "$root/tests/console/node_modules/playwright-core" ]]; then
+  log "playwright-core already installed in tests/console"
+else
+  log "installing playwright-core into tests/console/node_modules"
+  (cd "$root/tests/console" && npm install --no-audit --no-fund --loglevel=error)
+fi
 
 if ((fetch_real)); then
   log "fetching pinned real-speech fixtures"

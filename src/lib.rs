@@ -4,13 +4,14 @@
 //! `edge` (SIP signaling, SDP) → `media` (RTP, codecs, jitter, VAD, endpointing) → `call` (one
 //! task per call, the turn-taking state machine) → `speech` (whisper recognition, espeak-ng
 //! synthesis) and `dialog` (the gRPC client of the brain). `brain` is the embedded playbook brain
-//! that serves the same gRPC contract any external brain would.
+//! that serves the same gRPC contract any external brain would. `http` serves the agent console.
 pub mod brain;
 pub mod call;
 pub mod config;
 pub mod dialog;
 pub mod edge;
 pub mod handoff;
+pub mod http;
 pub mod media;
 pub mod speech;
 pub mod sim;

@@ -117,6 +117,9 @@ struct ServeArgs {
     /// A human agent's SIP URI for handoffs (repeat for a pool; replaces handoff.agents).
     #[arg(long = "agent", value_name = "URI")]
     agents: Vec<String>,
+    /// Port of the agent console and its API (overrides http.listen's port; 0 picks a free one).
+    #[arg(long)]
+    http_port: Option<u16>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
 }
@@ -274,6 +277,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if !args.agents.is_empty() {
         config.handoff.agents = args.agents;
     }
+    if let Some(p) = args.http_port {
+        config.http.listen.set_port(p);
+    }
     config.validate(args.config.as_deref().unwrap_or(Path::new("(command line)")))?;
     init_logging(args.log_format);
 
@@ -315,8 +321,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let sip_addr = sip.local_addr;
     let dial_host = if sip_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { sip_addr.ip().to_string() };
     let dial = format!("sip:ivr@{dial_host}:{}", sip_addr.port());
+    let (http_addr, _http_task) = frontline::http::serve(config.http.listen, services.clone()).await?;
     tracing::info!(
         %dial, example = %format!("baresip -e \"/dial {dial}\""), sip = %sip_addr, transports = "udp,tcp",
+        http = %http_addr,
         brain = %brain_url, model = %config.speech.model, startup_ms = started.elapsed().as_millis() as u64,
         model_load_ms, "ready"
     );

@@ -14,28 +14,6 @@ fn text_field(ev: &Value, name: &str) -> String {
     event_field(ev, name).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-fn transcribe(wav: &Path) -> String {
-    let dir = temp_dir("agent-heard-");
-    let squeezed = dir.path().join("speech-only.wav");
-    let ok = Command::new("sox")
-        .arg(wav)
-        .arg(&squeezed)
-        .args(["silence", "-l", "1", "0.05", "0.5%", "-1", "0.4", "0.5%"])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let out = Command::new(frontline_bin())
-        .args(["transcribe", "--language", "en", "--full-encoder", "--models"])
-        .arg(models_dir())
-        .arg(&squeezed)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["text"].as_str().unwrap_or_default().to_string()
-}
-
 /// The caller asks for a person, waits through the bridging, then says something the agent
 /// must hear: "What is my account balance?".
 fn caller_script(dir: &Path) -> PathBuf {
@@ -79,7 +57,7 @@ fn a_caller_asking_for_a_person_is_bridged_to_the_agent_who_hears_them() {
     assert!(agent.answered(), "the agent answered:\n{}", agent.log());
 
     // The agent heard the caller's words spoken after the bridge.
-    let heard = transcribe(&agent.heard_wav().expect("the agent recorded the call"));
+    let heard = transcribe_recording(&agent.heard_wav().expect("the agent recorded the call"), "en");
     assert!(word_error_rate("What is my account balance?", &heard) <= 0.5 || heard.to_lowercase().contains("balance"), "agent heard {heard:?}");
 
     // The handoff packet is stored with the call, with the caller's words and the reason.
@@ -150,7 +128,7 @@ fn a_busy_agent_gets_the_context_headers_and_the_caller_a_callback() {
     let request: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
     assert_eq!(request["number"], "caller");
     assert_eq!(request["reason"], "explicit-request");
-    let heard = transcribe(call.heard()).to_lowercase();
+    let heard = transcribe_recording(call.heard(), "en").to_lowercase();
     assert!(heard.contains("call you back") || heard.contains("busy"), "the caller was told: {heard:?}");
 }
 
@@ -171,7 +149,7 @@ fn a_cold_handoff_refers_the_caller_who_calls_the_agent_itself() {
     // The caller's own phone called the agent, who heard the caller (baresip plays its
     // audio file from the start on the new call).
     assert!(agent.answered(), "the agent answered the transferee:\n{}", agent.log());
-    let heard = transcribe(&agent.heard_wav().expect("the agent recorded the call")).to_lowercase();
+    let heard = transcribe_recording(&agent.heard_wav().expect("the agent recorded the call"), "en").to_lowercase();
     assert!(heard.contains("person") || heard.contains("account"), "agent heard {heard:?}");
 }
 
@@ -192,6 +170,6 @@ fn an_agent_who_never_answers_is_cancelled_and_the_caller_returns_to_the_ai() {
     assert!(text_field(&fallback, "reason").contains("no answer"), "{fallback}");
     let end = gw.wait_for_message("call ended", Duration::from_secs(15)).expect("call ended");
     assert_eq!(text_field(&end, "reason"), "caller-hangup", "the call stayed with the AI until the caller left: {end}");
-    let heard = transcribe(call.heard()).to_lowercase();
+    let heard = transcribe_recording(call.heard(), "en").to_lowercase();
     assert!(heard.contains("colleagues") && heard.contains("meantime"), "the caller heard the apology and the way back: {heard:?}");
 }

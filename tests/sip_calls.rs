@@ -25,33 +25,6 @@ fn u64_field(ev: &Value, name: &str) -> u64 {
     event_field(ev, name).and_then(Value::as_u64).unwrap_or_default()
 }
 
-/// Runs the gateway's own recognizer on a recording (what a peer heard), with whisper's full
-/// encoder window: the most accurate decode is the fairest judge of what was audible. A call
-/// recording is
-/// mostly silence (the caller's own turn, waiting for the hang-up), which makes whisper's
-/// single-window decode give up, so pauses longer than 0.4 s are squeezed out first.
-fn transcribe(wav: &Path, language: &str) -> String {
-    let dir = temp_dir("heard-");
-    let squeezed = dir.path().join("speech-only.wav");
-    let sox = Command::new("sox")
-        .arg(wav)
-        .arg(&squeezed)
-        .args(["silence", "-l", "1", "0.05", "0.5%", "-1", "0.4", "0.5%"])
-        .status()
-        .expect("run sox");
-    assert!(sox.success(), "sox could not squeeze {}", wav.display());
-    let out = Command::new(frontline_bin())
-        .args(["transcribe", "--models"])
-        .arg(models_dir())
-        .args(["--language", language, "--full-encoder"])
-        .arg(&squeezed)
-        .output()
-        .expect("run frontline transcribe");
-    assert!(out.status.success(), "transcribe failed: {}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).expect("transcribe prints JSON");
-    v["text"].as_str().unwrap_or_default().to_string()
-}
-
 fn words(s: &str) -> Vec<String> {
     s.to_lowercase()
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
@@ -87,7 +60,7 @@ fn reference_rendering(reply: &str, language: &str) -> String {
         .status()
         .expect("run sox");
     assert!(sox.success());
-    transcribe(&telephone, language)
+    transcribe_recording(&telephone, language)
 }
 
 /// Share of the reply's words that a listener's transcript contains.
@@ -234,7 +207,7 @@ fn baresip_caller_hears_the_spoken_reply() {
         .unwrap_or_else(|| panic!("no answered turn\n{}", gw.log_tail(40)));
     let reply = text_field(&turn, "reply");
     // Close the loop on real audio: transcribe what baresip recorded with the same model.
-    let heard = transcribe(call.heard(), "en");
+    let heard = transcribe_recording(call.heard(), "en");
     let reference = reference_rendering(&reply, "en");
     let (share, expected) = (heard_share(&reply, &heard), heard_share(&reply, &reference));
     assert!(
@@ -431,7 +404,7 @@ fn a_brain_lost_mid_call_gets_the_caller_an_apology_and_a_clean_hang_up() {
     assert_eq!(text_field(&end, "outcome"), "failed");
     assert!(!text_field(&end, "failure").is_empty(), "the reason is logged: {end}");
     assert!(call.log.contains("closed") || call.log.to_lowercase().contains("terminated"), "the gateway hung up on baresip:\n{}", call.log);
-    let heard = transcribe(call.heard(), "en");
+    let heard = transcribe_recording(call.heard(), "en");
     for word in ["difficulties", "call again"] {
         assert!(heard.to_lowercase().contains(word), "the caller heard the apology: {heard:?}");
     }

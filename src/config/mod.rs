@@ -35,6 +35,15 @@ pub struct Config {
     pub triage: crate::triage::TriageConfig,
     /// How a caller reaches a person once triage decides: see `crate::handoff`.
     pub handoff: crate::handoff::HandoffConfig,
+    /// The HTTP port: the agent console and its JSON/SSE API.
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the agent console (HTTP) listens on. Port 0 picks a free port.
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -127,7 +136,14 @@ impl Default for Config {
             calls: CallsConfig::default(),
             triage: crate::triage::TriageConfig::default(),
             handoff: crate::handoff::HandoffConfig::default(),
+            http: HttpConfig::default(),
         }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: "0.0.0.0:8080".parse().expect("literal address") }
     }
 }
 

@@ -252,6 +252,8 @@ pub struct Gateway {
     logs: Arc<Logs>,
     pumps: Vec<JoinHandle<()>>,
     args: Vec<String>,
+    /// The agent console's address, from the "ready" event.
+    http_addr: Option<std::net::SocketAddr>,
 }
 
 /// How long to wait for the "ready" event: model loading dominates start-up.
@@ -291,6 +293,10 @@ impl Gateway {
         if !extra_args.contains(&"--models") {
             args.extend(["--models".into(), models_dir().display().to_string()]);
         }
+        // The console's default port 8080 is fixed too.
+        if !extra_args.contains(&"--http-port") {
+            args.extend(["--http-port".into(), "0".into()]);
+        }
         args.extend(extra_args.iter().map(|s| s.to_string()));
 
         let mut child = Command::new(frontline_bin())
@@ -310,20 +316,20 @@ impl Gateway {
             pump(child.stdout.take().unwrap(), logs.clone(), "stdout"),
             pump(child.stderr.take().unwrap(), logs.clone(), "stderr"),
         ];
-        let gw = Gateway {
+        let mut gw = Gateway {
             child: Mutex::new(child),
             sip_port,
             rtp_ports,
             logs,
             pumps,
             args,
+            http_addr: None,
         };
 
         let timeout = ready_timeout();
-        if gw
-            .wait_for(|ev| event_message(ev) == Some("ready"), timeout)
-            .is_none()
-        {
+        if let Some(ready) = gw.wait_for(|ev| event_message(ev) == Some("ready"), timeout) {
+            gw.http_addr = event_field(&ready, "http").and_then(Value::as_str).and_then(|s| s.parse().ok());
+        } else {
             let exited = gw.child.lock().unwrap().try_wait().ok().flatten();
             panic!(
                 "frontline did not log \"ready\" within {timeout:?} ({}); args: {:?}\n--- last log lines ---\n{}",
@@ -340,6 +346,14 @@ impl Gateway {
 
     pub fn sip_port(&self) -> u16 {
         self.sip_port
+    }
+
+    /// `http://127.0.0.1:PORT` of the agent console (the address from the "ready" event, with
+    /// an unspecified listen address replaced by loopback).
+    pub fn http_url(&self) -> String {
+        let addr = self.http_addr.unwrap_or_else(|| panic!("the \"ready\" event had no http address\n{}", self.log_tail(20)));
+        let ip = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+        format!("http://{ip}:{}", addr.port())
     }
 
     /// The RTP port range given to the gateway (inclusive).
@@ -1099,6 +1113,30 @@ pub fn char_error_rate(reference: &str, hypothesis: &str) -> f64 {
     let r = normalize_chars(reference);
     let h = normalize_chars(hypothesis);
     edit_distance(&r, &h) as f64 / r.len().max(1) as f64
+}
+
+/// Runs the gateway's own recognizer on a recording (what a peer heard), with whisper's full
+/// encoder window: the most accurate decode is the fairest judge of what was audible. A call
+/// recording is mostly silence (the other side's turns, waiting for the hang-up), which makes
+/// whisper's single-window decode give up, so pauses longer than 0.4 s are squeezed out first.
+pub fn transcribe_recording(wav: &Path, language: &str) -> String {
+    let dir = temp_dir("heard-");
+    let squeezed = dir.path().join("speech-only.wav");
+    run_checked(
+        Command::new("sox")
+            .arg(wav)
+            .arg(&squeezed)
+            .args(["silence", "-l", "1", "0.05", "0.5%", "-1", "0.4", "0.5%"]),
+    );
+    let out = Command::new(frontline_bin())
+        .args(["transcribe", "--full-encoder", "--language", language, "--models"])
+        .arg(models_dir())
+        .arg(&squeezed)
+        .output()
+        .expect("run frontline transcribe");
+    assert!(out.status.success(), "transcribe failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("transcribe prints JSON");
+    v["text"].as_str().unwrap_or_default().to_string()
 }
 
 #[cfg(test)]
