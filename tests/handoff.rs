@@ -173,3 +173,32 @@ fn an_agent_who_never_answers_is_cancelled_and_the_caller_returns_to_the_ai() {
     let heard = transcribe_recording(call.heard(), "en").to_lowercase();
     assert!(heard.contains("colleagues") && heard.contains("meantime"), "the caller heard the apology and the way back: {heard:?}");
 }
+
+#[test]
+fn a_sipp_caller_goes_through_a_warm_transfer_and_hangs_up_on_the_agent() {
+    let agent = BaresipAgent::start(&fixture("en_data.wav"));
+    let gw = Gateway::start(&["--language", "en", "--agent", &agent.uri()]);
+    let dir = temp_dir("sipp-warm-");
+    let audio = dir.path().join("request.ulaw");
+    to_ulaw(&fixture("en_agent.wav"), &audio);
+    let vars = vec![
+        ("AUDIO".to_string(), audio.display().to_string()),
+        ("PT".to_string(), "0".to_string()),
+        ("CODEC".to_string(), "PCMU".to_string()),
+        ("AUDIO_MS".to_string(), g711_duration(&audio).as_millis().to_string()),
+        ("REPLY_MS".to_string(), "12000".to_string()),
+    ];
+    let sipp = run_sipp_with(&sipp_scenario("uac_stream.xml"), gw.sip_port(), SippOptions { vars, capture_rx: true, ..SippOptions::default() });
+    assert!(sipp.success(), "{}\n{}", sipp.report(), gw.log_tail(30));
+    let bridged = gw.wait_for_message("bridged", Duration::from_secs(1)).unwrap_or_else(|| panic!("not bridged\n{}", gw.log_tail(30)));
+    assert_eq!(text_field(&bridged, "codec"), "PCMU");
+    let at = |msg: &str| gw.wait_for_message(msg, Duration::from_secs(1)).map(|e| e["timestamp"].as_str().unwrap_or_default().to_string());
+    eprintln!("escalation {:?}, INVITE to the agent {:?}, bridged {:?}", at("escalation"), at("ringing agent"), bridged["timestamp"]);
+    let end = gw.wait_for_message("call ended", Duration::from_secs(10)).expect("call ended");
+    assert_eq!(text_field(&end, "reason"), "caller-hangup");
+    assert_eq!(text_field(&end, "outcome"), "escalated");
+    // While bridged, sipp heard the agent (baresip plays its fixture to the caller).
+    let rx = sipp.rx_wav.as_ref().expect("sipp received audio");
+    let heard = transcribe_recording(rx, "en").to_lowercase();
+    assert!(heard.contains("data") || heard.contains("month"), "the caller heard the agent: {heard:?}");
+}
