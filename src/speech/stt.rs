@@ -34,6 +34,21 @@ fn encoder_ctx(samples: usize) -> i32 {
     positions.div_ceil(64).saturating_mul(64).min(FULL) as i32
 }
 
+/// Lowers this thread's CPU priority (nice 10): a decode may take both cores for a while,
+/// but the 20 ms media ticks must never wait behind it, or callers hear gaps. Whisper's own
+/// compute threads are spawned from this one and inherit the priority. Raising nice never
+/// needs privileges; if it fails anyway, decoding just runs at normal priority.
+fn yield_cpu_to_media() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread, no pointers involved.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        if libc::setpriority(libc::PRIO_PROCESS, tid, 10) != 0 {
+            tracing::debug!("could not lower the recognition thread's priority");
+        }
+    }
+}
+
 /// Drops sentences that repeat the one before them. Greedy decoding without temperature
 /// fallback sometimes loops ("How much data do I have left? How much data do I have left? ...")
 /// until it runs out of tokens; a caller never says the same sentence twice in one breath
@@ -236,7 +251,10 @@ impl SttPool {
             let shared_w = Arc::downgrade(&shared);
             std::thread::Builder::new()
                 .name(format!("stt-{i}"))
-                .spawn(move || worker.run(rx, shared_w))
+                .spawn(move || {
+                    yield_cpu_to_media();
+                    worker.run(rx, shared_w)
+                })
                 .map_err(|e| SttError::Config(format!("cannot start worker thread: {e}")))?;
         }
         Ok(SttPool { shared })
