@@ -118,6 +118,8 @@ const MAX_SAMPLES: usize = SAMPLE_RATE * 30;
 /// ones. Keep it content-free: a prompt naming the contact center's topics was tried and made
 /// whisper copy its words into transcripts of unrelated speech.
 const ZH_PROMPT: &str = "以下是普通话的句子。";
+/// The part of the prompt that shows it leaked into a transcript.
+const ZH_PROMPT_CORE: &str = "普通话的句子";
 
 #[derive(Debug, Clone)]
 pub struct SttConfig {
@@ -304,6 +306,8 @@ struct Worker {
     /// the language and prompt on every `set_*` call, so they are set once and cloned per job.
     params_en: FullParams<'static, 'static>,
     params_zh: FullParams<'static, 'static>,
+    /// Mandarin without the prompt, for when the prompt leaks into a transcript.
+    params_zh_plain: FullParams<'static, 'static>,
 }
 
 impl Worker {
@@ -332,7 +336,18 @@ impl Worker {
             }
             p
         };
-        Worker { state, threads, trim_encoder, multilingual, eot, params_en: base(Lang::En), params_zh: base(Lang::Zh) }
+        let mut params_zh_plain = base(Lang::En);
+        params_zh_plain.set_language(Some(Lang::Zh.code()));
+        Worker {
+            state,
+            threads,
+            trim_encoder,
+            multilingual,
+            eot,
+            params_en: base(Lang::En),
+            params_zh: base(Lang::Zh),
+            params_zh_plain,
+        }
     }
 
     fn run(mut self, rx: Arc<Mutex<Receiver<Job>>>, shared: std::sync::Weak<Shared>) {
@@ -386,17 +401,43 @@ impl Worker {
         };
         // A runaway repetition loop is cut off at a generous per-second budget (speech runs at
         // roughly 3-5 tokens per second in either language).
-        params.set_max_tokens((audio.len() / SAMPLE_RATE * 12).max(32) as i32);
+        let max_tokens = (audio.len() / SAMPLE_RATE * 12).max(32) as i32;
+        params.set_max_tokens(max_tokens);
         if self.trim_encoder {
             params.set_audio_ctx(encoder_ctx(audio.len()));
         }
-        self.state.full(params, &audio).map_err(|e| dec("decode", e))?;
+        let (mut text, mut confidence) = self.decode_once(params, &audio).map_err(|e| dec("decode", e))?;
+        if lang == Lang::Zh && text.contains(ZH_PROMPT_CORE) {
+            // Whisper sometimes copies its prompt into the transcript in place of the words
+            // it heard. Decode again without the prompt: traditional characters are a smaller
+            // harm than words the caller never said.
+            let mut plain = self.params_zh_plain.clone();
+            plain.set_max_tokens(max_tokens);
+            if self.trim_encoder {
+                plain.set_audio_ctx(encoder_ctx(audio.len()));
+            }
+            (text, confidence) = self.decode_once(plain, &audio).map_err(|e| dec("decode without prompt", e))?;
+        }
+        Ok(Transcript {
+            text: collapse_loops(&collapse_repeats(text.trim())),
+            language: lang.code().to_string(),
+            confidence,
+            audio_ms,
+            decode_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+        })
+    }
 
+    /// Runs whisper's language identification and keeps only Mandarin vs English: callers speak
+    /// one of the two, and a third language winning (often Cantonese or Japanese on accented
+    /// Mandarin) would only produce a transcript the brain cannot use.
+    /// One decode: the text, and the mean probability of its text tokens.
+    fn decode_once(&mut self, params: FullParams<'static, 'static>, audio: &[f32]) -> Result<(String, f32), whisper_rs::WhisperError> {
+        self.state.full(params, audio)?;
         let mut text = String::new();
         let mut p_sum = 0.0f32;
         let mut p_count = 0usize;
         for seg in self.state.as_iter() {
-            text.push_str(&seg.to_str_lossy().map_err(|e| dec("segment text", e))?);
+            text.push_str(&seg.to_str_lossy()?);
             for t in 0..seg.n_tokens() {
                 if let Some(tok) = seg.get_token(t) {
                     // Ids from end-of-text upward are control tokens (language, task, timestamps).
@@ -407,18 +448,9 @@ impl Worker {
                 }
             }
         }
-        Ok(Transcript {
-            text: collapse_loops(&collapse_repeats(text.trim())),
-            language: lang.code().to_string(),
-            confidence: if p_count == 0 { 0.0 } else { p_sum / p_count as f32 },
-            audio_ms,
-            decode_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
-        })
+        Ok((text, if p_count == 0 { 0.0 } else { p_sum / p_count as f32 }))
     }
 
-    /// Runs whisper's language identification and keeps only Mandarin vs English: callers speak
-    /// one of the two, and a third language winning (often Cantonese or Japanese on accented
-    /// Mandarin) would only produce a transcript the brain cannot use.
     ///
     /// Cost: whisper.cpp runs the encoder for detection with the context size the state's
     /// previous decode used (it applies `audio_ctx` only after detecting), so with a trimmed
