@@ -2,11 +2,10 @@
 //!
 //! Matching reuses the brain's normalization ([`crate::brain::text`]): lowercase, punctuation
 //! split into clauses, full-width folded, common traditional characters simplified, Chinese
-//! keywords as substrings and other keywords on word boundaries. Two things are added here:
-//! - *exclusions*: phrases that contain a trigger word without being a trigger ("an authorized
-//!   agent store", "人工智能"); a hit inside an exclusion span in the same clause is dropped;
-//! - a few more traditional → simplified folds for words only triage looks for (订, 骗, 诈...),
-//!   since whisper sometimes writes Mandarin in traditional characters.
+//! keywords as substrings and other keywords on word boundaries; its one traditional → simplified
+//! table covers triage's words too (订, 骗, 诈...). Added here are *exclusions*: phrases that
+//! contain a trigger word without being a trigger ("an authorized agent store", "人工智能"); a
+//! hit inside an exclusion span in the same clause is dropped.
 
 use crate::brain::text::{self, NegationWindow};
 
@@ -25,81 +24,16 @@ pub(crate) fn compile<'a>(lists: impl IntoIterator<Item = &'a str>) -> Vec<Kw> {
     lists
         .into_iter()
         .filter_map(|raw| {
-            let norm = text::normalize_keyword(&fold_extra(raw))?;
+            let norm = text::normalize_keyword(raw)?;
             Some(Kw { raw: raw.to_string(), cjk: text::has_cjk(&norm), norm })
         })
         .collect()
 }
 
-/// Characters the brain's table does not fold but that appear in triage words.
-fn fold_char(c: char) -> char {
-    match c {
-        '訂' => '订',
-        '騙' => '骗',
-        '詐' => '诈',
-        '盜' => '盗',
-        '竊' => '窃',
-        '報' => '报',
-        '協' => '协',
-        '師' => '师',
-        '訟' => '讼',
-        '銷' => '销',
-        '戶' => '户',
-        '攜' => '携',
-        '氣' => '气',
-        '夠' => '够',
-        '讓' => '让',
-        '聯' => '联',
-        '電' => '电',
-        '動' => '动',
-        '隨' => '随',
-        '無' => '无',
-        '幫' => '帮',
-        '嗎' => '吗',
-        '殘' => '残',
-        '醫' => '医',
-        '院' => '院',
-        '頭' => '头',
-        '歲' => '岁',
-        '壞' => '坏',
-        '聽' => '听',
-        '懂' => '懂',
-        '丟' => '丢',
-        '偷' => '偷',
-        '掛' => '挂',
-        '錯' => '错',
-        '兩' => '两',
-        '啟' => '启',
-        '啓' => '启',
-        '綁' => '绑',
-        '爛' => '烂',
-        '垃' => '垃',
-        '圾' => '圾',
-        '麵' => '面',
-        '裏' => '里',
-        '後' => '后',
-        '訴' => '诉',
-        '讀' => '读',
-        '認' => '认',
-        '識' => '识',
-        '證' => '证',
-        '權' => '权',
-        '顧' => '顾',
-        '當' => '当',
-        '專' => '专',
-        '業' => '业',
-        other => other,
-    }
-}
-
-/// Applies [`fold_char`] to a whole text before [`text::normalize`].
-pub(crate) fn fold_extra(s: &str) -> String {
-    s.chars().map(fold_char).collect()
-}
 
 /// Normalized clauses of an utterance.
 pub(crate) fn clauses(s: &str) -> Vec<String> {
-    text::normalize(&fold_extra(s))
+    text::normalize(s)
 }
 
 /// One keyword occurrence that survived exclusions and negation.
