@@ -302,10 +302,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let tts = Tts::new(TtsConfig { rate_wpm: Some(config.tts.rate_wpm), ..TtsConfig::from_install_dir(&dir.espeak_dir()) })?;
 
     let brain_url = if config.brain.url.is_empty() {
-        let playbook = match &config.brain.playbook {
-            Some(p) => Playbook::load(p)?,
-            None => Playbook::embedded()?,
-        };
+        let playbook = Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
         let (addr, _task) = serve_embedded(playbook, config.brain.listen)
             .await
             .with_context(|| format!("starting the embedded brain on {} (brain.listen; --brain-port 0 picks a free port)", config.brain.listen))?;
@@ -358,10 +355,7 @@ async fn shutdown_signal() {
 
 async fn brain(args: BrainArgs) -> Result<()> {
     init_logging(LogFormat::Text);
-    let playbook = match &args.playbook {
-        Some(p) => Playbook::load(p)?,
-        None => Playbook::embedded()?,
-    };
+    let playbook = Playbook::load_or_embedded(args.playbook.as_deref())?;
     let (addr, task) = serve_embedded(playbook, args.listen).await?;
     tracing::info!(%addr, "playbook brain serving frontline.dialog.v1.Dialog");
     tokio::select! {

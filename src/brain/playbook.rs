@@ -230,6 +230,14 @@ impl Playbook {
         Self::parse(EMBEDDED_PLAYBOOK, "assets/playbook.toml (embedded)")
     }
 
+    /// The designer's playbook at `path` when one is given, else the embedded one.
+    pub fn load_or_embedded(path: Option<&Path>) -> Result<Self, PlaybookError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Self::embedded(),
+        }
+    }
+
     /// Parses `s`, naming it `origin` in errors.
     pub fn parse(s: &str, origin: &str) -> Result<Self, PlaybookError> {
         let raw: RawPlaybook = toml::from_str(s).map_err(|e| PlaybookError::Parse {

@@ -224,10 +224,7 @@ impl Simulator {
 
     /// From the command line's `--playbook` and `--config`.
     pub async fn from_paths(playbook: Option<&Path>, config: Option<&Path>) -> Result<Simulator, SimError> {
-        let pb = match playbook {
-            Some(p) => Playbook::load(p)?,
-            None => Playbook::embedded()?,
-        };
+        let pb = Playbook::load_or_embedded(playbook)?;
         let triage = match config {
             Some(p) => Config::load(p)?.triage,
             None => TriageConfig::default(),
