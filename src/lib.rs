@@ -13,6 +13,7 @@ pub mod edge;
 pub mod handoff;
 pub mod http;
 pub mod media;
+pub mod redact;
 pub mod speech;
 pub mod sim;
 pub mod triage;

@@ -37,6 +37,8 @@ pub struct Config {
     pub handoff: crate::handoff::HandoffConfig,
     /// The HTTP port: the agent console and its JSON/SSE API.
     pub http: HttpConfig,
+    /// Card and ID numbers masked in transcripts, records, logs and LLM prompts: see `crate::redact`.
+    pub redaction: crate::redact::RedactionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -137,6 +139,7 @@ impl Default for Config {
             triage: crate::triage::TriageConfig::default(),
             handoff: crate::handoff::HandoffConfig::default(),
             http: HttpConfig::default(),
+            redaction: crate::redact::RedactionConfig::default(),
         }
     }
 }
