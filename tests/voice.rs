@@ -258,7 +258,7 @@ fn reports_memory_added_by_the_piper_voice() {
     let dir = temp_dir("voice-rss-");
     let mut peaks = Vec::new();
     for voice in ["espeak", "piper"] {
-        let child = std::process::Command::new(frontline_bin())
+        let mut child = std::process::Command::new(frontline_bin())
             .args(["say", "--voice", voice, "--models"])
             .arg(models_dir())
             .arg("-o")
@@ -267,27 +267,32 @@ fn reports_memory_added_by_the_piper_voice() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let (ok, peak_kb) = wait_with_peak_rss(child.id());
-        assert!(ok, "frontline say --voice {voice} failed");
+        // VmHWM is the child's own high-water mark (getrusage's maxrss would include this
+        // test process, which the child was spawned from); sampled until the child exits.
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_kb = 0;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            peak_kb = peak_kb.max(status_kb(&status_file, "VmHWM:"));
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert!(status.success(), "frontline say --voice {voice} failed");
         peaks.push((voice, peak_kb));
     }
     eprintln!("peak RSS of `frontline say`: {peaks:?} (KB); Piper adds {} MB", (peaks[1].1 - peaks[0].1) / 1024);
     assert!(peaks[1].1 > peaks[0].1);
 }
 
-/// Reaps child `pid` with wait4, which reports that one child's peak RSS (KB).
-fn wait_with_peak_rss(pid: u32) -> (bool, u64) {
-    // SAFETY: wait4 writes only the status and the rusage struct it is given; the child is
-    // ours and not waited for elsewhere.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut status = 0;
-    let r = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    (r > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, usage.ru_maxrss as u64)
+fn rss_kb() -> u64 {
+    status_kb("/proc/self/status", "VmRSS:")
 }
 
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A "Key:   123 kB" line of a /proc status file, in KB (0 when unreadable).
+fn status_kb(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
 }

@@ -619,5 +619,6 @@ mod tests {
         }
         assert!(dir.espeak_lib().is_file());
         assert!(dir.espeak_data().join("phontab").is_file());
+        assert!(dir.piper_config(1).is_installed());
     }
 }
