@@ -151,6 +151,30 @@ fn english_falls_back_to_espeak_when_piper_is_not_configured_or_installed() {
         assert!(rt.block_on(tts.synthesize("Goodbye.", Lang::En)).unwrap().len() > 4000);
     }
 
+    // Installed and loaded, but synthesis fails (ids the model has no embedding for): the
+    // sentence is spoken by espeak instead.
+    if models().piper_config(1).is_installed() {
+        let dir = temp_dir("voice-badids-");
+        let model = dir.path().join("en_US-joe-medium.onnx");
+        std::os::unix::fs::symlink(models().piper_voice(), &model).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(models().piper_config(1).config_path()).unwrap()).unwrap();
+        for (symbol, ids) in json["phoneme_id_map"].as_object_mut().unwrap() {
+            if !["_", "^", "$"].contains(&symbol.as_str()) {
+                *ids = serde_json::json!([100_000]);
+            }
+        }
+        std::fs::write(dir.path().join("en_US-joe-medium.onnx.json"), json.to_string()).unwrap();
+        let failing = PiperConfig { model_path: model, onnxruntime_path: models().onnxruntime_lib(), threads: 1 };
+        let tts = Tts::new(config(EnglishVoice::Piper, failing)).unwrap();
+        assert!(tts.piper().is_some(), "the model itself loads");
+        let text = "Please hold the line.";
+        let fallback = rt.block_on(tts.synthesize(text, Lang::En)).unwrap();
+        let espeak_pcm = rt.block_on(espeak().synthesize(text, Lang::En)).unwrap();
+        let ratio = fallback.len() as f64 / espeak_pcm.len() as f64;
+        assert!((0.98..=1.02).contains(&ratio), "fallback {} vs espeak {} samples", fallback.len(), espeak_pcm.len());
+    }
+
     // Mandarin is espeak's whatever the English voice.
     if let Some(piper) = piper() {
         assert!(piper.voice_id(Lang::Zh).starts_with("espeak:cmn"), "{}", piper.voice_id(Lang::Zh));
