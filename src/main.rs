@@ -9,7 +9,7 @@ use frontline::dialog::DialogClient;
 use frontline::edge::sip::SipServer;
 use frontline::speech::models::{self, ModelDir, WhisperModel};
 use frontline::speech::stt::{SttConfig, SttPool};
-use frontline::speech::tts::{Tts, TtsConfig};
+use frontline::speech::tts::{EnglishVoice, Lang, Tts, TtsConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -165,6 +165,18 @@ struct SayArgs {
     /// Speaking rate in words per minute (default: tts.rate_wpm's default).
     #[arg(long)]
     rate_wpm: Option<u32>,
+    /// English voice: auto, piper or espeak (default: tts.english_voice's default).
+    #[arg(long, value_parser = parse_english_voice)]
+    voice: Option<EnglishVoice>,
+}
+
+fn parse_english_voice(s: &str) -> Result<EnglishVoice, String> {
+    match s {
+        "auto" => Ok(EnglishVoice::Auto),
+        "piper" => Ok(EnglishVoice::Piper),
+        "espeak" => Ok(EnglishVoice::Espeak),
+        _ => Err(format!("{s:?}: use auto, piper or espeak")),
+    }
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
@@ -299,10 +311,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })?;
     let model_load_ms = t.elapsed().as_millis() as u64;
     tracing::info!(model = %model_path.display(), model_load_ms, workers = config.speech.workers, "speech recognition ready");
-    let tts = Tts::new(TtsConfig { rate_wpm: Some(config.tts.rate_wpm), ..TtsConfig::from_install_dir(&dir.espeak_dir()) })?;
+    let tts = Tts::new(TtsConfig {
+        rate_wpm: Some(config.tts.rate_wpm),
+        english_voice: config.tts.english_voice,
+        piper: Some(dir.piper_config(config.tts.piper_threads)),
+        ..TtsConfig::from_install_dir(&dir.espeak_dir())
+    })?;
+    // Fixed lines are synthesized in the background so they later play at once; the brain's
+    // greeting joins them when the brain is the embedded playbook (else on its first use).
+    let prompts = frontline::call::prompts::fixed_prompts();
+    let mut greetings = Vec::new();
 
     let brain_url = if config.brain.url.is_empty() {
         let playbook = Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
+        greetings = [Lang::En, Lang::Zh].map(|l| (l, playbook.prompts().greeting.get(l.as_str()).to_string())).to_vec();
         let (addr, _task) = serve_embedded(playbook, config.brain.listen)
             .await
             .with_context(|| format!("starting the embedded brain on {} (brain.listen; --brain-port 0 picks a free port)", config.brain.listen))?;
@@ -312,6 +334,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let brain = DialogClient::connect(&brain_url, Duration::from_millis(config.brain.connect_timeout_ms)).await?;
 
+    let prewarm_tts = tts.clone();
+    tokio::spawn(async move {
+        // The greeting first: it is the first thing every caller hears.
+        let mut all: Vec<(Lang, &str)> = greetings.iter().map(|(l, t)| (*l, t.as_str())).collect();
+        all.extend(prompts);
+        let t = Instant::now();
+        let sentences = prewarm_tts.prewarm(&all).await;
+        let (lines, samples, _, _) = prewarm_tts.cache_stats();
+        tracing::info!(sentences, lines, cache_kb = samples * 2 / 1024, prewarm_ms = t.elapsed().as_millis() as u64, "fixed prompts pre-synthesized");
+    });
     let config = Arc::new(config);
     let services = Arc::new(CallServices::new(config.clone(), stt, tts, brain));
     let sip = SipServer::start(config.sip.listen, services.clone()).await?;
@@ -391,7 +423,13 @@ async fn say(args: SayArgs) -> Result<()> {
     let lang: frontline::speech::tts::Lang = args.language.parse().map_err(|e| anyhow::anyhow!("--language: {e}"))?;
     let rate = args.rate_wpm.unwrap_or(frontline::config::Config::default().tts.rate_wpm);
     let dir = ModelDir::new(&args.models);
-    let tts = Tts::new(TtsConfig { rate_wpm: Some(rate), ..TtsConfig::from_install_dir(&dir.espeak_dir()) })?;
+    let english_voice = args.voice.unwrap_or(frontline::config::Config::default().tts.english_voice);
+    let tts = Tts::new(TtsConfig {
+        rate_wpm: Some(rate),
+        english_voice,
+        piper: Some(dir.piper_config(frontline::config::Config::default().tts.piper_threads)),
+        ..TtsConfig::from_install_dir(&dir.espeak_dir())
+    })?;
     let pcm = tts.synthesize(&args.text, lang).await?;
     frontline::media::wav::write_16k_mono(&args.out, &pcm)?;
     println!("{}: {:.2} s", args.out.display(), pcm.len() as f64 / 16000.0);

@@ -8,6 +8,7 @@
 
 pub mod events;
 mod listener;
+pub mod prompts;
 mod speaker;
 mod task;
 mod turn;

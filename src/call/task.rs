@@ -606,7 +606,7 @@ impl CallTask {
         let Some((_, filler_played)) = self.reply_deadline else { return };
         if !filler_played {
             // Principle: never dead air. A filler buys the brain one more period.
-            let filler = if self.language == "zh" { "请稍等。" } else { "One moment, please." };
+            let filler = super::prompts::filler(&self.language);
             tracing::warn!(call_id = %self.call_id, "brain is slow: playing a filler");
             self.say_local(filler, false).await;
             self.reply_deadline = Some((Instant::now() + self.reply_timeout(), true));
@@ -626,11 +626,7 @@ impl CallTask {
         }
         self.failure.get_or_insert(why.clone());
         self.reply_deadline = None;
-        let apology = if self.language == "zh" {
-            "抱歉，系统暂时出现问题，请稍后再拨。再见。"
-        } else {
-            "Sorry, we are having technical difficulties. Please call again later. Goodbye."
-        };
+        let apology = super::prompts::apology(&self.language);
         self.say_local(apology, true).await;
         self.hangup_pending = Some(("brain-unavailable".into(), Instant::now() + Duration::from_secs(20)));
         tracing::warn!(call_id = %self.call_id, reason = %why, "apologizing and hanging up");

@@ -98,6 +98,11 @@ pub struct SpeechConfig {
 pub struct TtsConfig {
     /// Speaking rate in words per minute (espeak-ng's default is 175).
     pub rate_wpm: u32,
+    /// English voice: "auto" (the neural Piper voice when installed, else espeak-ng),
+    /// "piper" (missing files are a startup error) or "espeak". Mandarin is always espeak-ng.
+    pub english_voice: crate::speech::tts::EnglishVoice,
+    /// onnxruntime threads for one Piper sentence.
+    pub piper_threads: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -184,7 +189,7 @@ impl Default for SpeechConfig {
 
 impl Default for TtsConfig {
     fn default() -> Self {
-        TtsConfig { rate_wpm: 165 }
+        TtsConfig { rate_wpm: 165, english_voice: crate::speech::tts::EnglishVoice::Auto, piper_threads: 1 }
     }
 }
 
@@ -248,6 +253,9 @@ impl Config {
         }
         if let Err(e) = self.handoff.validate() {
             return Err(invalid(e.key, e.message));
+        }
+        if !(1..=16).contains(&self.tts.piper_threads) {
+            return Err(invalid("tts.piper_threads", format!("{} is outside 1..=16", self.tts.piper_threads)));
         }
         if self.calls.max_concurrent == 0 {
             return Err(invalid("calls.max_concurrent", "must be at least 1".into()));

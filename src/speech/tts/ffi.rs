@@ -45,6 +45,9 @@ type FnSynth = unsafe extern "C" fn(
     *mut c_void,
 ) -> c_int;
 type FnSynchronize = unsafe extern "C" fn() -> c_int;
+type FnTextToPhonemes = unsafe extern "C" fn(*mut *const c_void, c_int, c_int) -> *const c_char;
+// espeak_TextToPhonemes phonememode: bit 1 set = IPA as UTF-8 (what piper voices are trained on).
+const PHONEMES_IPA: c_int = 0x02;
 
 thread_local! {
     /// Samples delivered by the synth callback. In synchronous mode espeak calls the callback
@@ -72,6 +75,7 @@ pub(super) struct Espeak {
     set_parameter: FnSetParameter,
     synth: FnSynth,
     synchronize: FnSynchronize,
+    text_to_phonemes: FnTextToPhonemes,
     sample_rate: u32,
     current_voice: Option<&'static str>,
     lib_path: PathBuf,
@@ -107,6 +111,7 @@ impl Espeak {
             set_parameter: symbol(&lib, lib_path, "espeak_SetParameter")?,
             synth: symbol(&lib, lib_path, "espeak_Synth")?,
             synchronize: symbol(&lib, lib_path, "espeak_Synchronize")?,
+            text_to_phonemes: symbol(&lib, lib_path, "espeak_TextToPhonemes")?,
             sample_rate: 0,
             current_voice: None,
             lib_path: lib_path.to_path_buf(),
@@ -196,6 +201,39 @@ impl Espeak {
             return Err(TtsError::Synthesis { code });
         }
         Ok(pcm)
+    }
+}
+
+impl Espeak {
+    /// IPA phonemes of `text` with the current voice, words separated by spaces. espeak hands
+    /// back one clause per call and advances the text pointer (null at the end); its clause
+    /// punctuation is lost, so callers pass one clause at a time and keep their own.
+    pub(super) fn phonemize_ipa(&mut self, text: &str) -> String {
+        let text = CString::new(text.replace('\0', "")).unwrap_or_default();
+        let mut cursor: *const c_void = text.as_ptr() as *const c_void;
+        let mut out = String::new();
+        // Bounded: espeak always advances, but a library bug must not hang the TTS thread.
+        for _ in 0..=text.as_bytes().len() {
+            if cursor.is_null() {
+                break;
+            }
+            // SAFETY: `cursor` points into `text` (NUL-terminated, alive for the loop); espeak
+            // returns a pointer to its own static buffer, valid until the next call, copied at once.
+            let piece = unsafe { (self.text_to_phonemes)(&mut cursor, CHARS_UTF8 as c_int, PHONEMES_IPA) };
+            if piece.is_null() {
+                break;
+            }
+            // SAFETY: espeak returns a NUL-terminated string.
+            let piece = unsafe { std::ffi::CStr::from_ptr(piece) }.to_string_lossy();
+            let piece = piece.trim();
+            if !piece.is_empty() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(piece);
+            }
+        }
+        out
     }
 }
 

@@ -1,0 +1,52 @@
+//! The lines the gateway itself says (not the brain): filler, apology, and the handoff lines.
+//! Listed in one place so startup can pre-synthesize them all (see `Tts::prewarm`): they
+//! matter most exactly when something is slow or broken.
+
+use crate::handoff::{line, LineKind};
+use crate::speech::tts::Lang;
+
+/// Said when the brain is slow to answer: never dead air.
+pub fn filler(lang: &str) -> &'static str {
+    if lang == "zh" {
+        "请稍等。"
+    } else {
+        "One moment, please."
+    }
+}
+
+/// Said when the brain is gone, before hanging up.
+pub fn apology(lang: &str) -> &'static str {
+    if lang == "zh" {
+        "抱歉，系统暂时出现问题，请稍后再拨。再见。"
+    } else {
+        "Sorry, we are having technical difficulties. Please call again later. Goodbye."
+    }
+}
+
+const HANDOFF_LINES: [LineKind; 6] =
+    [LineKind::Bridging, LineKind::Hold, LineKind::NoAgent, LineKind::CallbackTaken, LineKind::BackToAi, LineKind::Goodbye];
+
+/// Every fixed gateway line in both languages.
+pub fn fixed_prompts() -> Vec<(Lang, &'static str)> {
+    let mut out = Vec::new();
+    for (lang, code) in [(Lang::En, "en"), (Lang::Zh, "zh")] {
+        out.push((lang, filler(code)));
+        out.push((lang, apology(code)));
+        out.extend(HANDOFF_LINES.iter().map(|&kind| (lang, line(kind, code))));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_is_listed_once_per_language() {
+        let all = fixed_prompts();
+        assert_eq!(all.len(), 2 * (2 + HANDOFF_LINES.len()));
+        assert!(all.contains(&(Lang::Zh, "请稍等。")));
+        assert!(all.contains(&(Lang::En, line(LineKind::Hold, "en"))));
+        assert!(all.iter().filter(|(l, _)| *l == Lang::Zh).all(|(_, t)| !t.is_ascii()));
+    }
+}
