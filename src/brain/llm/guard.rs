@@ -67,10 +67,60 @@ impl LeakGuard {
     }
 }
 
-/// The first number written in digits in `chunk` that `facts` do not contain, if any.
+/// The first figure in `chunk` that `facts` do not contain, if any: a number written in digits,
+/// or a price written in words ("one hundred and fifty yuan", "一百五十元"), which is how the
+/// prompt asks the model to write them.
 pub fn ungrounded_figure(chunk: &str, facts: &str) -> Option<String> {
     let facts_digits: HashSet<String> = digit_runs(facts).into_iter().collect();
-    digit_runs(chunk).into_iter().find(|d| !facts_digits.contains(d))
+    if let Some(d) = digit_runs(chunk).into_iter().find(|d| !facts_digits.contains(d)) {
+        return Some(d);
+    }
+    let facts_words = words(&facts.replace('-', " ")).join(" ");
+    let facts_cjk: String = cjk_chars(facts).into_iter().collect();
+    spelled_prices(chunk).into_iter().find(|p| {
+        if p.chars().any(text::is_cjk) {
+            !facts_cjk.contains(p.as_str())
+        } else {
+            !format!(" {facts_words} ").contains(&format!(" {p} "))
+        }
+    })
+}
+
+const NUMBER_WORDS: &[&str] = &[
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty",
+    "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "and", "point", "a",
+];
+const CURRENCY_WORDS: &[&str] = &["yuan", "dollar", "dollars", "rmb", "euro", "euros", "cents", "kuai"];
+const CJK_NUMERALS: &str = "〇零一二三四五六七八九十百千万两点";
+
+/// Number phrases directly before a currency word, normalized ("forty two yuan").
+fn spelled_prices(chunk: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // "forty-two" normalizes to "forty two"; the phrase is compared the same way.
+    let w: Vec<String> = words(&chunk.replace('-', " "));
+    for (i, word) in w.iter().enumerate() {
+        if !CURRENCY_WORDS.contains(&word.as_str()) {
+            continue;
+        }
+        let start = (0..i).rev().take_while(|&j| NUMBER_WORDS.contains(&w[j].as_str())).last();
+        if let Some(s) = start {
+            let phrase: Vec<&str> = w[s..i].iter().map(String::as_str).skip_while(|x| *x == "and" || *x == "a").collect();
+            if !phrase.is_empty() {
+                out.push(format!("{} {word}", phrase.join(" ")));
+            }
+        }
+    }
+    let c: Vec<char> = chunk.chars().collect();
+    for (i, ch) in c.iter().enumerate() {
+        if *ch == '元' || *ch == '块' {
+            let n = c[..i].iter().rev().take_while(|x| CJK_NUMERALS.contains(**x)).count();
+            if n > 0 {
+                out.push(c[i - n..=i].iter().collect());
+            }
+        }
+    }
+    out
 }
 
 /// Maximal runs of digits, with inner '.' or ',' kept ("3.2", "1,200").
@@ -116,6 +166,12 @@ mod tests {
         let facts = "balance: 42.50 yuan; plan 128 yuan";
         assert_eq!(ungrounded_figure("Your balance is 42.50 yuan.", facts), None);
         assert_eq!(ungrounded_figure("The plan costs 99 yuan.", facts), Some("99".into()));
-        assert_eq!(ungrounded_figure("It is forty-two yuan.", facts), None);
+        assert_eq!(ungrounded_figure("It is 42.50 yuan, or so.", facts), None);
+        let facts = "balance: forty-two yuan fifty; 套餐月费一百二十八元";
+        assert_eq!(ungrounded_figure("Your balance is forty-two yuan fifty.", facts), None);
+        assert_eq!(ungrounded_figure("It can be as low as one hundred and fifty dollars.", facts), Some("one hundred and fifty dollars".into()));
+        assert_eq!(ungrounded_figure("套餐月费一百二十八元。", facts), None);
+        assert_eq!(ungrounded_figure("只要九十九元。", facts), Some("九十九元".into()));
+        assert_eq!(ungrounded_figure("Prices are in yuan.", facts), None);
     }
 }
