@@ -197,7 +197,7 @@ fn a_chat_with_the_llm_brain_streams_grounded_replies_runs_tools_and_escalates_b
     let deadline = frontline::brain::llm::LlmConfig::default().reply_deadline_ms;
     assert!(first_chunks.iter().all(|ms| *ms < deadline), "first chunks {first_chunks:?} ms, deadline {deadline} ms");
     let chunks = logged_numbers(&log, "chunks");
-    assert!(chunks.iter().any(|n| *n >= 1), "turns answered with chunks {chunks:?}");
+    assert!(chunks.iter().any(|n| *n >= 2), "no reply came as several chunks: {chunks:?}");
 
     // The balance lookup ran against the demo account and its figure was in the facts.
     assert!(
