@@ -221,6 +221,17 @@ fn a_chat_with_the_llm_brain_streams_grounded_replies_runs_tools_and_escalates_b
         assert!(!reply_words.contains(&w.join(" ")), "the reply leaked {:?}: {injected}", w.join(" "));
     }
     assert!(!injected.contains("facts:"), "{injected}");
+
+    // Suggested answers for the agent console: within the gateway's Suggest deadline, never
+    // empty (the LLM's, or the playbook's when the LLM is too slow).
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let suggestions = rt.block_on(async {
+        let client = frontline::dialog::DialogClient::connect(&brain.addr, Duration::from_secs(5)).await.unwrap();
+        client.suggest("llm-suggest", "en", "bill", &["why is my bill so high".to_string()]).await
+    });
+    let suggestions = suggestions.expect("Suggest answered within the gateway's deadline");
+    eprintln!("suggestions: {suggestions:?}");
+    assert!(!suggestions.is_empty() && suggestions.iter().all(|s| !s.text.trim().is_empty()), "{suggestions:?}");
 }
 
 /// A sipp caller streams `speech` to a gateway whose embedded brain is the LLM brain.

@@ -27,6 +27,23 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 const ACTIONS_BUFFER: usize = 32;
+/// Kept from the caller's Suggest deadline to answer with the playbook's suggestions.
+const SUGGEST_MARGIN: Duration = Duration::from_millis(300);
+
+/// A `grpc-timeout` header value: digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    let (n, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
 
 /// Why the LLM brain cannot start; names the setting to fix.
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +186,9 @@ impl Dialog for LlmBrain {
     /// The LLM's suggestions, grounded in the FAQ; the playbook's when the LLM fails or is slow
     /// (an agent's panel must never stay empty because a model is down).
     async fn suggest(&self, request: Request<SuggestRequest>) -> Result<Response<SuggestReply>, Status> {
+        // The caller's own deadline (the gateway gives Suggest two seconds): the playbook's
+        // answer must still arrive in time when the LLM does not.
+        let asked = request.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
         let req = request.into_inner();
         let s = &self.shared;
         // The playbook's checks are the contract's limits; its answers are the fallback.
@@ -191,7 +211,10 @@ impl Dialog for LlmBrain {
             "seed": s.cfg.seed,
             "max_tokens": 120,
         });
-        let budget = Duration::from_millis(s.cfg.reply_deadline_ms);
+        let budget = match asked {
+            Some(t) => t.saturating_sub(SUGGEST_MARGIN),
+            None => Duration::from_millis(s.cfg.filler_after_ms),
+        };
         let text = match tokio::time::timeout(budget, s.complete(body)).await {
             Ok(Ok(t)) => t.content,
             Ok(Err(e)) => {
@@ -230,4 +253,19 @@ pub async fn serve_llm(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, JoinHandle<Result<(), BrainError>>), BrainError> {
     serve_dialog(brain.into_service(), addr, shutdown, "llm brain").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit_and_garbage_does_not() {
+        assert_eq!(parse_grpc_timeout("2000m"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_grpc_timeout("1500000u"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_grpc_timeout(""), None);
+        assert_eq!(parse_grpc_timeout("12x"), None);
+        assert_eq!(parse_grpc_timeout("m"), None);
+    }
 }
