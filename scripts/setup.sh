@@ -44,6 +44,10 @@ packages=(
   # python (models are unpacked from PyPI wheels)
   python3 python3-pip
 )
+# Test-only: the LLM brain's tests build llama-cpp-python in a venv (scripts/setup-llm.sh).
+if ((for_tests)); then
+  packages+=(python3-venv)
+fi
 # Test-only: the agent console's browser test (tests/console.rs) drives headless Debian chromium.
 if ((for_tests)); then
   packages+=(chromium)
@@ -93,5 +97,7 @@ if ((for_tests)); then
   fi
   log "fetching pinned real-speech fixtures"
   "$root/scripts/fetch-real-speech.sh"
+  # The slow part (first run only, then cached): llama.cpp built by pip + SmolLM2-135M.
+  "$root/scripts/setup-llm.sh"
 fi
 log "done"

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use frontline::brain::llm::{serve_llm, LlmBrain};
 use frontline::brain::{serve_embedded, Playbook};
 use frontline::call::CallServices;
 use frontline::config::Config;
@@ -40,7 +41,8 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
-    /// Serve only the embedded playbook brain (the Dialog gRPC contract), for other gateways.
+    /// Serve only a brain (the Dialog gRPC contract) for other gateways: the playbook, or an LLM
+    /// with --llm-url URL --model NAME (API key from $FRONTLINE_LLM_API_KEY).
     Brain(BrainArgs),
     /// Transcribe a WAV file with the gateway's recognizer and print the text.
     Transcribe(TranscribeArgs),
@@ -132,6 +134,17 @@ struct BrainArgs {
     /// Playbook TOML; default: the built-in telecom demo.
     #[arg(long)]
     playbook: Option<PathBuf>,
+    /// Serve the LLM brain backed by this OpenAI-compatible chat-completions API (ending in /v1,
+    /// e.g. http://127.0.0.1:8000/v1). The API key is read from the environment variable named
+    /// by brain.llm.api_key_env (default FRONTLINE_LLM_API_KEY). Without it: the playbook brain.
+    #[arg(long, value_name = "URL")]
+    llm_url: Option<String>,
+    /// The LLM's model name, as the server lists it at /v1/models (with --llm-url).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Config file whose [brain] (and [redaction]) tables to use; flags override.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -322,7 +335,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let prompts = frontline::call::prompts::fixed_prompts();
     let mut greetings = Vec::new();
 
-    let brain_url = if config.brain.url.is_empty() {
+    let brain_url = if config.brain.url.is_empty() && config.brain.kind == "llm" {
+        let playbook = Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
+        let llm = LlmBrain::start(config.brain.llm.clone(), config.redaction.clone(), playbook).await?;
+        let (addr, _task) = serve_llm(llm, config.brain.listen, std::future::pending())
+            .await
+            .with_context(|| format!("starting the LLM brain on {} (brain.listen; --brain-port 0 picks a free port)", config.brain.listen))?;
+        format!("http://{addr}")
+    } else if config.brain.url.is_empty() {
         let playbook = Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
         greetings = [Lang::En, Lang::Zh].map(|l| (l, playbook.prompts().greeting.get(l.as_str()).to_string())).to_vec();
         let (addr, _task) = serve_embedded(playbook, config.brain.listen)
@@ -387,9 +407,28 @@ async fn shutdown_signal() {
 
 async fn brain(args: BrainArgs) -> Result<()> {
     init_logging(LogFormat::Text);
-    let playbook = Playbook::load_or_embedded(args.playbook.as_deref())?;
-    let (addr, task) = serve_embedded(playbook, args.listen).await?;
-    tracing::info!(%addr, "playbook brain serving frontline.dialog.v1.Dialog");
+    let config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    let playbook = Playbook::load_or_embedded(args.playbook.as_deref().or(config.brain.playbook.as_deref()))?;
+    let mut llm = config.brain.llm.clone();
+    if let Some(u) = args.llm_url {
+        llm.url = u;
+    }
+    if let Some(m) = args.model {
+        llm.model = m;
+    }
+    let (_addr, task) = if !llm.url.is_empty() || config.brain.kind == "llm" {
+        let brain = LlmBrain::start(llm, config.redaction.clone(), playbook).await?;
+        let served = serve_llm(brain, args.listen, std::future::pending()).await?;
+        tracing::info!(addr = %served.0, "LLM brain serving frontline.dialog.v1.Dialog");
+        served
+    } else {
+        let served = serve_embedded(playbook, args.listen).await?;
+        tracing::info!(addr = %served.0, "playbook brain serving frontline.dialog.v1.Dialog");
+        served
+    };
     tokio::select! {
         _ = shutdown_signal() => {}
         _ = task => {}

@@ -4,8 +4,10 @@
 //! - [`conversation`]: the sans-IO dialog core, one per call;
 //! - [`server`]: the tonic service and [`serve_embedded`], one task per stream;
 //! - [`suggest`]: sans-IO suggested answers for a human agent (the `Suggest` rpc);
-//! - [`text`]: normalization and keyword matching shared by the above.
+//! - [`text`]: normalization and keyword matching shared by the above;
+//! - [`llm`]: the LLM brain (an OpenAI-compatible API behind the same contract).
 pub mod conversation;
+pub mod llm;
 pub mod playbook;
 pub mod server;
 pub mod suggest;
@@ -14,7 +16,7 @@ pub mod text;
 pub use conversation::Conversation;
 pub use playbook::{Playbook, PlaybookError};
 pub use suggest::{suggest, SuggestError};
-pub use server::{default_addr, serve_embedded, serve_embedded_with_shutdown, BrainError, PlaybookBrain};
+pub use server::{default_addr, serve_embedded, serve_dialog, serve_embedded_with_shutdown, BrainError, PlaybookBrain};
 
 #[cfg(test)]
 mod tests;

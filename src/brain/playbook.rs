@@ -207,6 +207,8 @@ pub struct Playbook {
     negation_window: NegationWindow,
     sentiment: Vec<(&'static str, Vec<Keyword>)>,
     intents: Vec<Intent>,
+    /// The demo account ([account.<language>]): what lookups (the LLM brain's CRM tools) answer.
+    account: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Playbook {
@@ -280,6 +282,10 @@ impl Playbook {
     }
     pub fn negation_window(&self) -> NegationWindow {
         self.negation_window
+    }
+    /// A demo account value as it is spoken in `lang` (e.g. "balance" → "forty-two yuan fifty").
+    pub fn account_field(&self, lang: &str, field: &str) -> Option<&str> {
+        self.account.get(lang).and_then(|a| a.get(field)).map(String::as_str)
     }
     pub fn sentiment_lexicon(&self) -> &[(&'static str, Vec<Keyword>)] {
         &self.sentiment
@@ -487,6 +493,7 @@ impl Compiler<'_> {
             },
             sentiment,
             intents,
+            account: raw.account.clone(),
         })
     }
 

@@ -162,6 +162,18 @@ pub async fn serve_embedded_with_shutdown(
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, JoinHandle<Result<(), BrainError>>), BrainError> {
+    serve_dialog(PlaybookBrain::new(playbook).into_service(), addr, shutdown, "embedded playbook brain").await
+}
+
+/// Serves any `Dialog` implementation (the playbook brain, the LLM brain) on `addr`, stopping
+/// gracefully when `shutdown` resolves. The listener is bound before this returns, so a client
+/// may connect immediately; `what` names the brain in the log line.
+pub async fn serve_dialog<S: Dialog>(
+    service: DialogServer<S>,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    what: &'static str,
+) -> Result<(SocketAddr, JoinHandle<Result<(), BrainError>>), BrainError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| BrainError::Bind { addr, source })?;
@@ -170,8 +182,7 @@ pub async fn serve_embedded_with_shutdown(
         .map_err(|source| BrainError::Bind { addr, source })?;
     // Bot replies are small frames the caller is waiting for: Nagle would hold them back.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let service = PlaybookBrain::new(playbook).into_service();
-    tracing::info!(%bound, "embedded playbook brain listening");
+    tracing::info!(%bound, "{what} listening");
     let handle = tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(service)

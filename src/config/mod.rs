@@ -118,6 +118,10 @@ pub struct BrainConfig {
     /// How long to wait for the brain at startup and for each reply before apologizing.
     pub connect_timeout_ms: u64,
     pub reply_timeout_ms: u64,
+    /// The embedded brain: "playbook" (offline, the default) or "llm" (see [brain.llm]).
+    pub kind: String,
+    /// The LLM brain's server and bounds (used when kind = "llm", and by `frontline brain --llm-url`).
+    pub llm: crate::brain::llm::LlmConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -201,6 +205,8 @@ impl Default for BrainConfig {
             playbook: None,
             connect_timeout_ms: 5000,
             reply_timeout_ms: 4000,
+            kind: "playbook".to_string(),
+            llm: crate::brain::llm::LlmConfig::default(),
         }
     }
 }
@@ -256,6 +262,17 @@ impl Config {
         }
         if !(1..=16).contains(&self.tts.piper_threads) {
             return Err(invalid("tts.piper_threads", format!("{} is outside 1..=16", self.tts.piper_threads)));
+        }
+        match self.brain.kind.as_str() {
+            "playbook" => {}
+            // An external brain (url) answers instead: its own settings are its business.
+            "llm" if self.brain.url.is_empty() => {
+                if let Err((key, message)) = self.brain.llm.validate() {
+                    return Err(invalid(key, message));
+                }
+            }
+            "llm" => {}
+            other => return Err(invalid("brain.kind", format!("{other:?}: use \"playbook\" or \"llm\""))),
         }
         if self.calls.max_concurrent == 0 {
             return Err(invalid("calls.max_concurrent", "must be at least 1".into()));

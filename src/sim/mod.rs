@@ -72,6 +72,10 @@ pub struct ChatArgs {
     /// Caller number (for VIP numbers).
     #[arg(long, default_value = "13800138000")]
     pub caller: String,
+    /// Talk to this brain (e.g. `frontline brain --llm-url ...` at http://127.0.0.1:50061)
+    /// instead of a playbook brain started for the chat.
+    #[arg(long, value_name = "URL")]
+    pub brain: Option<String>,
 }
 
 /// `frontline eval triage FILE`.
@@ -203,12 +207,15 @@ pub struct Simulator {
     triage: Arc<TriageConfig>,
     languages: Vec<String>,
     default_language: String,
-    _server: tokio::task::JoinHandle<Result<(), BrainError>>,
+    /// The playbook brain started for this simulator; None for an external brain.
+    _server: Option<tokio::task::JoinHandle<Result<(), BrainError>>>,
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self._server.abort();
+        if let Some(s) = &self._server {
+            s.abort();
+        }
     }
 }
 
@@ -219,7 +226,19 @@ impl Simulator {
         let default_language = playbook.default_language().to_string();
         let (addr, server) = serve_embedded(playbook, crate::brain::default_addr()).await?;
         let client = DialogClient::connect(&format!("http://{addr}"), Duration::from_secs(5)).await?;
-        Ok(Simulator { client, triage: Arc::new(triage), languages, default_language, _server: server })
+        Ok(Simulator { client, triage: Arc::new(triage), languages, default_language, _server: Some(server) })
+    }
+
+    /// Talks to the brain at `url`; the playbook only names the languages to offer.
+    pub async fn connect(url: &str, playbook: &Playbook, triage: TriageConfig) -> Result<Simulator, SimError> {
+        let client = DialogClient::connect(url, Duration::from_secs(5)).await?;
+        Ok(Simulator {
+            client,
+            triage: Arc::new(triage),
+            languages: playbook.languages().to_vec(),
+            default_language: playbook.default_language().to_string(),
+            _server: None,
+        })
     }
 
     /// From the command line's `--playbook` and `--config`.
@@ -484,7 +503,17 @@ fn utterance_event(text: &str, confidence: f32) -> Event {
 
 /// `frontline chat`: a script, or typed turns from stdin.
 pub async fn chat(args: ChatArgs) -> Result<(), SimError> {
-    let sim = Simulator::from_paths(args.playbook.as_deref(), args.config.as_deref()).await?;
+    let sim = match &args.brain {
+        Some(url) => {
+            let pb = Playbook::load_or_embedded(args.playbook.as_deref())?;
+            let triage = match &args.config {
+                Some(p) => Config::load(p)?.triage,
+                None => TriageConfig::default(),
+            };
+            Simulator::connect(url, &pb, triage).await?
+        }
+        None => Simulator::from_paths(args.playbook.as_deref(), args.config.as_deref()).await?,
+    };
     let mut out = std::io::stdout();
     if let Some(path) = &args.script {
         for mut d in read_script(path)? {
