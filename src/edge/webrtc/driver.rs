@@ -120,6 +120,13 @@ impl Driver {
                 },
             }
         }
+        // The call record's loss counters, in the SIP driver's terms.
+        let rx = self.receiver.stats;
+        self.stats.jitter.received = rx.packets;
+        self.stats.jitter.lost = rx.fec_frames + rx.plc_frames;
+        self.stats.jitter.concealed = rx.fec_frames + rx.plc_frames;
+        self.stats.jitter.late = rx.late;
+        tracing::info!(fec_frames = rx.fec_frames, plc_frames = rx.plc_frames, late = rx.late, undecodable = rx.undecodable, "webrtc media stopped");
         let _ = events.send(MediaEvent::Stopped(self.stats.clone())).await;
     }
 
