@@ -82,6 +82,15 @@ impl OpusReceiver {
         }
     }
 
+    /// A packet of another payload type on the same stream (RFC 4733 events share the audio's
+    /// sequence numbers): it takes its number, so the audio that resumes after it is no loss.
+    pub fn skip(&mut self, seq: u16) {
+        let ahead = self.expected_seq.map_or(0, |e| seq.wrapping_sub(e));
+        if ahead < 0x8000 {
+            self.expected_seq = Some(seq.wrapping_add(1));
+        }
+    }
+
     /// One frame's worth (20 ms) of decoder output; `payload` empty asks for PLC.
     fn decode_into(&mut self, payload: &[u8], fec: bool, out: &mut Vec<i16>) -> bool {
         // FEC and PLC produce exactly as many samples as the buffer asks for: one frame.
@@ -166,6 +175,20 @@ mod tests {
         assert_eq!(out.len(), 8 * FRAME_16K, "the gap is filled, nothing doubled");
         assert_eq!(rx.stats.fec_frames + rx.stats.plc_frames, 1);
         assert_eq!(rx.stats.late, 1);
+    }
+
+    #[test]
+    fn keypad_packets_in_the_sequence_are_not_loss() {
+        let mut tx = OpusSender::new().unwrap();
+        let mut rx = OpusReceiver::new().unwrap();
+        let f = tone(1)[0];
+        let mut out = Vec::new();
+        rx.push(1, tx.encode(&f).unwrap(), &mut out);
+        rx.skip(2);
+        rx.skip(3);
+        rx.push(4, tx.encode(&f).unwrap(), &mut out);
+        assert_eq!((rx.stats.fec_frames, rx.stats.plc_frames), (0, 0));
+        assert_eq!(out.len(), 2 * FRAME_16K);
     }
 
     #[test]

@@ -181,6 +181,7 @@ impl Driver {
             }
             self.pcm.drain(..whole);
         } else if self.types.dtmf.is_some_and(|(pt, _)| pt == p.pt) {
+            self.receiver.skip(p.seq);
             if let Some(d) = self.dtmf.push(p.ssrc, p.ts, &p.payload, now_ms) {
                 let _ = events.try_send(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
             }

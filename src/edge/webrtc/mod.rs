@@ -24,7 +24,7 @@ pub use peer::{CallError, WebrtcEdge};
 use crate::call::CallServices;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -118,8 +118,7 @@ async fn ice_config(State(edge): State<Arc<WebrtcEdge>>) -> Response {
     Json(json!({ "iceServers": servers })).into_response()
 }
 
-async fn post_offer(State(edge): State<Arc<WebrtcEdge>>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    debug_assert_eq!(method, Method::POST);
+async fn post_offer(State(edge): State<Arc<WebrtcEdge>>, headers: HeaderMap, body: Bytes) -> Response {
     let origin = match origin_allowed(&edge, &headers) {
         Ok(o) => o,
         Err(r) => return r,

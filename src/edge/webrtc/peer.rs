@@ -137,7 +137,13 @@ impl WebrtcEdge {
                 let session = format!("{:032x}", rand::random::<u128>());
                 let types = InboundTypes { opus: summary.opus_pt, dtmf: summary.dtmf };
                 let rtp_timeout = Duration::from_secs(services.config.rtp.timeout_secs);
-                let (media, media_events) = driver::start(out, rtp_rx, types, rtp_timeout).map_err(|e| CallError::Internal(e.to_string()))?;
+                let (media, media_events) = match driver::start(out, rtp_rx, types, rtp_timeout) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = pc.close().await;
+                        return Err(CallError::Internal(e.to_string()));
+                    }
+                };
                 let (close_tx, close_rx) = mpsc::channel(1);
                 self.sessions.lock().expect("sessions lock").insert(session.clone(), close_tx);
                 tracing::info!(%call_id, channel = "webrtc", codec = "opus", "incoming call");
