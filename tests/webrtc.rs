@@ -245,9 +245,11 @@ fn a_browser_caller_asking_for_a_person_reaches_a_sip_agent_who_hears_them() {
     assert_eq!(text_field(&escalation, "category"), "explicit", "{escalation}");
     gw.wait_for_message("bridged", Duration::from_secs(1)).unwrap_or_else(|| panic!("not bridged\n{}", gw.log_tail(40)));
     assert!(agent.answered(), "the agent answered:\n{}", agent.log());
-    // Opus from the browser, G.711 to the agent: the agent heard the caller's words.
+    // Opus from the browser, G.711 to the agent: the agent heard the caller's words (the
+    // same bar as the SIP caller's handoff test).
     let heard = transcribe_recording(&agent.heard_wav().expect("the agent recorded the call"), "en");
-    assert!(heard.to_lowercase().contains("balance"), "agent heard {heard:?}; page: {page}");
+    let wer = word_error_rate("What is my account balance?", &heard);
+    assert!(wer <= 0.5 || heard.to_lowercase().contains("balance"), "agent heard {heard:?} (WER {wer:.2}); captions: {}", page["captions"]);
 }
 
 #[test]
