@@ -50,3 +50,19 @@ impl WebrtcConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WebrtcConfig;
+
+    #[test]
+    fn ice_server_urls_must_be_stun_or_turn() {
+        assert!(WebrtcConfig::default().validate().is_ok());
+        let bad = WebrtcConfig { ice_servers: vec!["stun:ok.example:3478".into(), "https://nope.example".into()], ..Default::default() };
+        let (key, message) = bad.validate().unwrap_err();
+        assert_eq!(key, "webrtc.ice_servers");
+        assert!(message.contains("https://nope.example"), "{message}");
+        let none = WebrtcConfig { udp_bind: vec![], ..Default::default() };
+        assert_eq!(none.validate().unwrap_err().0, "webrtc.udp_bind");
+    }
+}

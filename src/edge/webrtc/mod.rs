@@ -63,26 +63,46 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// Whether a request from `Origin` may use the API: same-origin pages, the configured origin,
-/// and clients that send no Origin (curl, SIP-side tools) may; other web pages may not. The
-/// check is on the server too because a cross-origin POST with a "simple" content type would
-/// skip the browser's preflight.
+/// What the origin policy says about one request.
+#[derive(Debug, PartialEq, Eq)]
+enum OriginVerdict {
+    /// No Origin header (curl, tests, native apps) or the gateway's own page: no CORS headers.
+    SameOrigin,
+    /// The configured other origin: answer with CORS headers naming it.
+    Cross,
+    Refused,
+}
+
+/// Same-origin pages, the configured origin (or any, with "*") and clients that send no
+/// Origin may use the API; other web pages may not. Checked on the server too, because a
+/// cross-origin POST with a "simple" content type would skip the browser's preflight.
+fn origin_verdict(allowed: &str, origin: Option<&str>, host: &str) -> OriginVerdict {
+    let Some(origin) = origin else { return OriginVerdict::SameOrigin };
+    if origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host) {
+        return OriginVerdict::SameOrigin;
+    }
+    if allowed == "*" || (!allowed.is_empty() && allowed.trim_end_matches('/') == origin) {
+        return OriginVerdict::Cross;
+    }
+    OriginVerdict::Refused
+}
+
+/// The origin to name in CORS headers (none for same-origin), or the 403 for a refused one.
 fn origin_allowed(edge: &WebrtcEdge, headers: &HeaderMap) -> Result<Option<HeaderValue>, Response> {
-    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(None) };
-    let allowed = &edge.services().config.webrtc.allowed_origin;
-    let origin_str = origin.to_str().unwrap_or("");
-    if allowed == "*" || (!allowed.is_empty() && allowed.trim_end_matches('/') == origin_str) {
-        return Ok(Some(origin.clone()));
-    }
+    let origin = headers.get(header::ORIGIN);
+    let origin_str = origin.map(|o| o.to_str().unwrap_or("\u{fffd}"));
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let same = origin_str.strip_prefix("http://").or_else(|| origin_str.strip_prefix("https://")) == Some(host);
-    if same {
-        return Ok(None);
+    match origin_verdict(&edge.services().config.webrtc.allowed_origin, origin_str, host) {
+        OriginVerdict::SameOrigin => Ok(None),
+        OriginVerdict::Cross => Ok(origin.cloned()),
+        OriginVerdict::Refused => Err(error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "origin {:?} may not place calls here; set [webrtc] allowed_origin to it in the gateway's config",
+                origin_str.unwrap_or_default()
+            ),
+        )),
     }
-    Err(error(
-        StatusCode::FORBIDDEN,
-        format!("origin {origin_str:?} may not place calls here; set [webrtc] allowed_origin to it in the gateway's config"),
-    ))
 }
 
 fn with_cors(mut r: Response, origin: Option<HeaderValue>) -> Response {
@@ -171,4 +191,25 @@ async fn delete_session(State(edge): State<Arc<WebrtcEdge>>, Path(session): Path
         error(StatusCode::NOT_FOUND, "no such WebRTC session (already ended?)")
     };
     with_cors(r, origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{origin_verdict, OriginVerdict::*};
+
+    #[test]
+    fn the_gateways_own_page_and_non_browsers_may_call() {
+        assert_eq!(origin_verdict("", None, "gw:8080"), SameOrigin);
+        assert_eq!(origin_verdict("", Some("http://gw:8080"), "gw:8080"), SameOrigin);
+        assert_eq!(origin_verdict("", Some("https://gw:8080"), "gw:8080"), SameOrigin);
+    }
+
+    #[test]
+    fn other_sites_need_the_configured_origin() {
+        assert_eq!(origin_verdict("", Some("http://evil.example"), "gw:8080"), Refused);
+        assert_eq!(origin_verdict("https://shop.example", Some("https://shop.example"), "gw:8080"), Cross);
+        assert_eq!(origin_verdict("https://shop.example/", Some("https://shop.example"), "gw:8080"), Cross);
+        assert_eq!(origin_verdict("https://shop.example", Some("http://shop.example"), "gw:8080"), Refused);
+        assert_eq!(origin_verdict("*", Some("http://anything.example"), "gw:8080"), Cross);
+    }
 }
