@@ -25,52 +25,6 @@ fn u64_field(ev: &Value, name: &str) -> u64 {
     event_field(ev, name).and_then(Value::as_u64).unwrap_or_default()
 }
 
-fn words(s: &str) -> Vec<String> {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// What the reply's own audio sounds like to whisper when it never crossed the network: our
-/// voice renders it, G.711 µ-law encodes and decodes it, and the same model transcribes it.
-/// A listener on the call should do about as well; how well depends on espeak and whisper,
-/// not on the gateway, so the tests compare against this instead of a fixed bar.
-fn reference_rendering(reply: &str, language: &str) -> String {
-    let dir = temp_dir("reference-");
-    let spoken = dir.path().join("spoken.wav");
-    let out = Command::new(frontline_bin())
-        .args(["say", "--models"])
-        .arg(models_dir())
-        .args(["--language", language, "-o"])
-        .arg(&spoken)
-        .arg(reply)
-        .output()
-        .expect("run frontline say");
-    assert!(out.status.success(), "say failed: {}", String::from_utf8_lossy(&out.stderr));
-    let telephone = dir.path().join("telephone.wav");
-    let sox = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "sox '{}' -r 8000 -e mu-law -t wav - | sox - -e signed -b 16 '{}'",
-            spoken.display(),
-            telephone.display()
-        ))
-        .status()
-        .expect("run sox");
-    assert!(sox.success());
-    transcribe_recording(&telephone, language)
-}
-
-/// Share of the reply's words that a listener's transcript contains.
-fn heard_share(reply: &str, transcript: &str) -> f64 {
-    let reply_words = words(reply);
-    let heard = words(transcript);
-    let found = reply_words.iter().filter(|w| heard.contains(w)).count();
-    found as f64 / reply_words.len().max(1) as f64
-}
-
 /// Loudness in dB of each 20 ms of a WAV file (any rate), floored at -60 dB.
 fn envelope(wav: &Path) -> Vec<f64> {
     let mut r = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{}: {e}", wav.display()));

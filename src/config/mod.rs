@@ -39,6 +39,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Card and ID numbers masked in transcripts, records, logs and LLM prompts: see `crate::redact`.
     pub redaction: crate::redact::RedactionConfig,
+    /// Browser callers: see `crate::edge::webrtc`.
+    pub webrtc: crate::edge::webrtc::WebrtcConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -149,6 +151,7 @@ impl Default for Config {
             handoff: crate::handoff::HandoffConfig::default(),
             http: HttpConfig::default(),
             redaction: crate::redact::RedactionConfig::default(),
+            webrtc: crate::edge::webrtc::WebrtcConfig::default(),
         }
     }
 }
@@ -273,6 +276,9 @@ impl Config {
             }
             "llm" => {}
             other => return Err(invalid("brain.kind", format!("{other:?}: use \"playbook\" or \"llm\""))),
+        }
+        if let Err((key, message)) = self.webrtc.validate() {
+            return Err(invalid(key, message));
         }
         if self.calls.max_concurrent == 0 {
             return Err(invalid("calls.max_concurrent", "must be at least 1".into()));

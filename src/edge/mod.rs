@@ -1,3 +1,4 @@
-//! Where calls arrive: SIP signaling and SDP negotiation.
+//! Where calls arrive: SIP signaling and SDP negotiation, and browsers over WebRTC.
 pub mod sdp;
 pub mod sip;
+pub mod webrtc;

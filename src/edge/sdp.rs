@@ -533,7 +533,7 @@ a=fmtp:101 0-11,16\r\n";
         assert_eq!(n.codec, G711::Ulaw);
         assert_eq!(n.pt, 0);
         assert_eq!(n.dtmf_pt, Some(101));
-        assert_eq!(n.remote, "127.0.1.1:6000".parse().unwrap());
+        assert_eq!(n.remote, "127.0.1.1:6000".parse::<SocketAddr>().unwrap());
         assert_eq!(n.direction, Direction::SendRecv);
         assert_eq!(n.ptime_ms, 20);
 
@@ -562,7 +562,7 @@ a=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n"
         let sdp = "v=0\no=- 1 1 IN IP4 192.0.2.10\ns=call\nt=0 0\nm=audio 5004 RTP/AVP 8\nc=IN IP4 192.0.2.10\n";
         let n = negotiate(&parse(sdp).unwrap(), &BOTH).unwrap();
         assert_eq!((n.codec, n.pt, n.dtmf_pt), (G711::Alaw, 8, None));
-        assert_eq!(n.remote, "192.0.2.10:5004".parse().unwrap());
+        assert_eq!(n.remote, "192.0.2.10:5004".parse::<SocketAddr>().unwrap());
         let a = answer(&n, ip("192.0.2.1"), 30000, 5, 2);
         assert!(a.contains("m=audio 30000 RTP/AVP 8\r\n"));
         assert!(a.contains("a=rtpmap:8 PCMA/8000\r\n"));
@@ -633,7 +633,7 @@ m=audio 9 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;use
         let sdp = "v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP4 203.0.113.1\r\nt=0 0\r\n\
 m=audio 7078 RTP/AVP 0\r\nc=IN IP6 2001:db8::2\r\na=ptime:30\r\n";
         let n = negotiate(&parse(sdp).unwrap(), &BOTH).unwrap();
-        assert_eq!(n.remote, "[2001:db8::2]:7078".parse().unwrap());
+        assert_eq!(n.remote, "[2001:db8::2]:7078".parse::<SocketAddr>().unwrap());
         assert_eq!(n.ptime_ms, 30);
         let a = answer(&n, ip("2001:db8::1"), 4000, 1, 1);
         assert!(a.contains("c=IN IP6 2001:db8::1\r\n"), "{a}");
@@ -692,7 +692,7 @@ m=audio 5002 RTP/AVP 8 0\r\n";
         let text = offer(ip, 30000, 7, &[G711::Ulaw, G711::Alaw], 101);
         let n = negotiate(&parse(&text).unwrap(), &[G711::Ulaw, G711::Alaw]).unwrap();
         assert_eq!((n.codec, n.pt, n.dtmf_pt), (G711::Ulaw, 0, Some(101)));
-        assert_eq!(n.remote, "10.1.2.3:30000".parse().unwrap());
+        assert_eq!(n.remote, "10.1.2.3:30000".parse::<SocketAddr>().unwrap());
         assert_eq!(n.direction, Direction::SendRecv);
     }
 }

@@ -1,7 +1,7 @@
 //! The agent console: a plain web page (no build step; `assets/console/`) and the small JSON
 //! and Server-Sent Events API it reads, served on the gateway's HTTP port (8080 by default).
 //!
-//! - `GET /console` the page (`/` redirects to it)
+//! - `GET /console` the page (`/` is the WebRTC caller page: `crate::edge::webrtc`)
 //! - `GET /api/calls` live and recently ended calls: stage, caller, handoff packet, transcript
 //! - `GET /api/calls/{id}` one of them
 //! - `GET /api/calls/{id}/handoff` the handoff packet (404 with a reason when there is none)
@@ -21,7 +21,7 @@ use crate::dialog::DialogError;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::stream::{Stream, StreamExt};
@@ -87,8 +87,9 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
 }
 
 fn router(app: App) -> Router {
+    // The WebRTC edge serves `/` (the caller page) and its signaling routes.
+    let webrtc = crate::edge::webrtc::router(app.services.clone());
     Router::new()
-        .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(|| async { page(PAGE_HTML, "text/html; charset=utf-8") }))
         .route("/console/console.js", get(|| async { page(PAGE_JS, "text/javascript; charset=utf-8") }))
         .route("/console/console.css", get(|| async { page(PAGE_CSS, "text/css; charset=utf-8") }))
@@ -98,6 +99,7 @@ fn router(app: App) -> Router {
         .route("/api/calls/{id}/suggestions", get(suggestions))
         .route("/api/events", get(events))
         .with_state(app)
+        .merge(webrtc)
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response {

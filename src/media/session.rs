@@ -86,6 +86,14 @@ pub struct MediaHandle {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl MediaHandle {
+    /// For a driver other than this one (the WebRTC edge): its command channel, the local
+    /// port it reports (0 when it has no single one), and its task, aborted on drop.
+    pub fn from_parts(commands: mpsc::Sender<MediaCommand>, local_port: u16, task: tokio::task::JoinHandle<()>) -> MediaHandle {
+        MediaHandle { commands, local_port, task }
+    }
+}
+
 impl Drop for MediaHandle {
     fn drop(&mut self) {
         self.task.abort();

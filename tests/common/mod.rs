@@ -1139,6 +1139,53 @@ pub fn transcribe_recording(wav: &Path, language: &str) -> String {
     v["text"].as_str().unwrap_or_default().to_string()
 }
 
+/// Shared by the call tests that judge a reply by ear (SIP and WebRTC callers).
+pub fn words(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// What the reply's own audio sounds like to whisper when it never crossed the network: our
+/// voice renders it, G.711 µ-law encodes and decodes it, and the same model transcribes it.
+/// A listener on the call should do about as well; how well depends on espeak and whisper,
+/// not on the gateway, so the tests compare against this instead of a fixed bar.
+pub fn reference_rendering(reply: &str, language: &str) -> String {
+    let dir = temp_dir("reference-");
+    let spoken = dir.path().join("spoken.wav");
+    let out = Command::new(frontline_bin())
+        .args(["say", "--models"])
+        .arg(models_dir())
+        .args(["--language", language, "-o"])
+        .arg(&spoken)
+        .arg(reply)
+        .output()
+        .expect("run frontline say");
+    assert!(out.status.success(), "say failed: {}", String::from_utf8_lossy(&out.stderr));
+    let telephone = dir.path().join("telephone.wav");
+    let sox = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "sox '{}' -r 8000 -e mu-law -t wav - | sox - -e signed -b 16 '{}'",
+            spoken.display(),
+            telephone.display()
+        ))
+        .status()
+        .expect("run sox");
+    assert!(sox.success());
+    transcribe_recording(&telephone, language)
+}
+
+/// Share of the reply's words that a listener's transcript contains.
+pub fn heard_share(reply: &str, transcript: &str) -> f64 {
+    let reply_words = words(reply);
+    let heard = words(transcript);
+    let found = reply_words.iter().filter(|w| heard.contains(w)).count();
+    found as f64 / reply_words.len().max(1) as f64
+}
+
 #[cfg(test)]
 mod harness_tests {
     use super::*;

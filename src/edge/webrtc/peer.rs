@@ -1,0 +1,335 @@
+//! One browser call: the peer connection (webrtc-rs), its media driver, and the signaling leg
+//! that relays between the connection's state, the HTTP session (DELETE) and the call task.
+
+use super::driver::{self, InboundTypes, Inbound, Outbound};
+use super::offer::{self, OfferError};
+use crate::call::{CallServices, LegCommand, NewCall, SignalEvent};
+use crate::proto::dialog::Channel;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_TELEPHONE_EVENT};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::MediaStreamTrack;
+use webrtc::peer_connection::{
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceGatheringState, RTCIceServer, RTCPeerConnectionState, RTCSessionDescription, Registry,
+};
+
+/// Non-trickle ICE: the answer carries every candidate, so gathering must finish first. Host
+/// candidates are immediate; this bounds the wait for STUN/TURN ones.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why an offer got no call.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Admission control said no (503 + Retry-After).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Offer(#[from] OfferError),
+    /// webrtc-rs could not apply the offer (missing ICE credentials or DTLS fingerprint...).
+    #[error("the offer cannot be negotiated: {0}")]
+    Negotiation(String),
+    #[error("internal error setting up the call: {0}")]
+    Internal(String),
+}
+
+/// What the HTTP layer returns for an accepted offer.
+pub struct Answer {
+    /// Secret, unguessable id of the HTTP session: knowing it is what allows DELETE.
+    pub session: String,
+    pub call_id: String,
+    pub sdp: String,
+}
+
+/// The WebRTC edge: every browser session in progress.
+pub struct WebrtcEdge {
+    services: Arc<CallServices>,
+    /// Session id → its leg's hang-up trigger. A registry, not call state.
+    sessions: Mutex<HashMap<String, mpsc::Sender<()>>>,
+    next_call: AtomicU64,
+}
+
+impl WebrtcEdge {
+    pub fn new(services: Arc<CallServices>) -> Arc<WebrtcEdge> {
+        Arc::new(WebrtcEdge { services, sessions: Mutex::new(HashMap::new()), next_call: AtomicU64::new(1) })
+    }
+
+    pub fn services(&self) -> &Arc<CallServices> {
+        &self.services
+    }
+
+    /// Ends the session (the caller pressed hang-up). False when there is no such session.
+    pub fn hang_up(&self, session: &str) -> bool {
+        let trigger = self.sessions.lock().expect("sessions lock").get(session).cloned();
+        match trigger {
+            Some(t) => t.try_send(()).is_ok() || t.is_closed(),
+            None => false,
+        }
+    }
+
+    /// Answers an offer and starts the call.
+    pub async fn answer(self: &Arc<Self>, offer_sdp: &str) -> Result<Answer, CallError> {
+        let services = self.services.clone();
+        if let Some(why) = services.admission_refusal() {
+            tracing::warn!(reason = %why, channel = "webrtc", "refusing call");
+            return Err(CallError::Refused(why));
+        }
+        let summary = offer::check(offer_sdp)?;
+        let (news_tx, news_rx) = mpsc::unbounded_channel();
+        let (rtp_tx, rtp_rx) = mpsc::channel(256);
+        let gathered = Arc::new(Notify::new());
+        let handler = Arc::new(PeerEvents { news: news_tx, rtp: rtp_tx, gathered: gathered.clone() });
+
+        let opus = RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: summary.opus_pt,
+        };
+        let internal = |e: webrtc::error::Error| CallError::Internal(e.to_string());
+        let mut media = MediaEngine::default();
+        media.register_codec(opus.clone(), RtpCodecKind::Audio).map_err(internal)?;
+        if let Some((pt, rate)) = summary.dtmf {
+            let events = RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: MIME_TYPE_TELEPHONE_EVENT.to_owned(),
+                    clock_rate: rate,
+                    channels: 1,
+                    sdp_fmtp_line: "0-16".to_owned(),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: pt,
+            };
+            media.register_codec(events, RtpCodecKind::Audio).map_err(internal)?;
+        }
+        let registry = register_default_interceptors(Registry::new(), &mut media).map_err(internal)?;
+        let cfg = &services.config.webrtc;
+        let ice_servers = if cfg.ice_servers.is_empty() {
+            vec![]
+        } else {
+            vec![RTCIceServer { urls: cfg.ice_servers.clone(), username: cfg.turn_username.clone(), credential: cfg.turn_credential.clone() }]
+        };
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(cfg.udp_bind.clone())
+            .build()
+            .await
+            .map_err(internal)?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        match self.negotiate(&pc, offer_sdp, &opus, &gathered).await {
+            Ok((sdp, out)) => {
+                let seq = self.next_call.fetch_add(1, Ordering::Relaxed);
+                let call_id = format!("fl-{}-w{seq}", std::process::id());
+                let session = format!("{:032x}", rand::random::<u128>());
+                let types = InboundTypes { opus: summary.opus_pt, dtmf: summary.dtmf };
+                let rtp_timeout = Duration::from_secs(services.config.rtp.timeout_secs);
+                let (media, media_events) = match driver::start(out, rtp_rx, types, rtp_timeout) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let _ = pc.close().await;
+                        return Err(CallError::Internal(e.to_string()));
+                    }
+                };
+                let (close_tx, close_rx) = mpsc::channel(1);
+                self.sessions.lock().expect("sessions lock").insert(session.clone(), close_tx);
+                tracing::info!(%call_id, channel = "webrtc", codec = "opus", "incoming call");
+                let call = NewCall {
+                    call_id: call_id.clone(),
+                    sip_call_id: session.clone(),
+                    caller: "browser".into(),
+                    callee: String::new(),
+                    channel: Channel::Webrtc,
+                    codec: "opus".into(),
+                    language: services.config.language_for(""),
+                    media,
+                    media_events,
+                };
+                let edge = self.clone();
+                let leg = Leg { pc, call_id: call_id.clone(), grace: Duration::from_millis(cfg.disconnect_grace_ms) };
+                let session_key = session.clone();
+                tokio::spawn(async move {
+                    leg.run(edge.services.clone(), call, news_rx, close_rx).await;
+                    edge.sessions.lock().expect("sessions lock").remove(&session_key);
+                });
+                Ok(Answer { session, call_id, sdp })
+            }
+            Err(e) => {
+                let _ = pc.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies the offer, adds the bot's track and returns the complete answer.
+    async fn negotiate(&self, pc: &Arc<dyn PeerConnection>, offer_sdp: &str, opus: &RTCRtpCodecParameters, gathered: &Notify) -> Result<(String, Outbound), CallError> {
+        let internal = |e: webrtc::error::Error| CallError::Internal(e.to_string());
+        let ssrc = rand::random::<u32>();
+        let track = Arc::new(
+            TrackLocalStaticSample::new(
+                Instant::now(),
+                MediaStreamTrack::new(
+                    "frontline".to_owned(),
+                    "frontline-bot".to_owned(),
+                    "frontline bot".to_owned(),
+                    RtpCodecKind::Audio,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                        codec: opus.rtp_codec.clone(),
+                        ..Default::default()
+                    }],
+                ),
+            )
+            .map_err(internal)?,
+        );
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(internal)?;
+        let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).map_err(|e| CallError::Negotiation(e.to_string()))?;
+        pc.set_remote_description(offer).await.map_err(|e| CallError::Negotiation(e.to_string()))?;
+        let answer = pc.create_answer(None).await.map_err(|e| CallError::Negotiation(e.to_string()))?;
+        let waiting = gathered.notified();
+        pc.set_local_description(answer).await.map_err(internal)?;
+        if tokio::time::timeout(GATHER_TIMEOUT, waiting).await.is_err() {
+            tracing::warn!("ICE gathering did not finish in time; answering with the candidates so far");
+        }
+        let sdp = pc.local_description().await.ok_or_else(|| CallError::Internal("no local description after answering".into()))?.sdp;
+        let payload_type = sender
+            .get_parameters()
+            .await
+            .map_err(internal)?
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_OPUS))
+            .map(|c| c.payload_type)
+            .unwrap_or(opus.payload_type);
+        Ok((sdp, Outbound { track, ssrc, payload_type }))
+    }
+}
+
+/// What the peer connection tells the leg.
+enum PeerNews {
+    State(RTCPeerConnectionState),
+}
+
+/// webrtc-rs calls this with every event of one connection.
+struct PeerEvents {
+    news: mpsc::UnboundedSender<PeerNews>,
+    rtp: mpsc::Sender<Inbound>,
+    gathered: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for PeerEvents {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.notify_one();
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.news.send(PeerNews::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if track.kind().await != RtpCodecKind::Audio {
+            return;
+        }
+        let rtp = self.rtp.clone();
+        // Forward the caller's packets to the media driver until the track or the driver ends.
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(p) = event {
+                    let h = &p.header;
+                    let inbound = Inbound { pt: h.payload_type, seq: h.sequence_number, ts: h.timestamp, ssrc: h.ssrc, payload: p.payload.clone() };
+                    if rtp.send(inbound).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Relays between the peer connection, the HTTP session and the call task.
+struct Leg {
+    pc: Arc<dyn PeerConnection>,
+    call_id: String,
+    grace: Duration,
+}
+
+impl Leg {
+    async fn run(self, services: Arc<CallServices>, call: NewCall, mut news: mpsc::UnboundedReceiver<PeerNews>, mut close: mpsc::Receiver<()>) {
+        let (signal_tx, signal_rx) = mpsc::channel(8);
+        let (leg_tx, mut leg_rx) = mpsc::channel(4);
+        let call_task = crate::call::spawn(services, call, signal_rx, leg_tx);
+        // Armed while ICE is disconnected: a browser that went away (tab closed, network
+        // gone) stops answering consent checks, and this ends the call.
+        let mut vanished: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+        let end = |reason: &str| SignalEvent::Hangup { reason: reason.to_string() };
+        loop {
+            tokio::select! {
+                cmd = leg_rx.recv() => match cmd {
+                    Some(LegCommand::Hangup { reason }) => {
+                        tracing::info!(call_id = %self.call_id, %reason, "closing the peer connection");
+                        break;
+                    }
+                    Some(LegCommand::Refer { target }) => {
+                        // A browser cannot be redirected to a SIP URI; the call task falls back
+                        // as it does for any refused transfer.
+                        tracing::warn!(call_id = %self.call_id, %target, "cold transfer (REFER) is SIP-only; refusing it for a WebRTC caller");
+                        let _ = signal_tx.send(SignalEvent::Transfer { status: 501, done: true }).await;
+                    }
+                    None => break,
+                },
+                _ = close.recv() => {
+                    let _ = signal_tx.send(end("caller-hangup")).await;
+                    break;
+                }
+                n = news.recv() => match n {
+                    Some(PeerNews::State(RTCPeerConnectionState::Connected)) => {
+                        tracing::info!(call_id = %self.call_id, "webrtc connected");
+                        vanished = None;
+                    }
+                    Some(PeerNews::State(RTCPeerConnectionState::Disconnected)) => {
+                        tracing::info!(call_id = %self.call_id, "webrtc disconnected");
+                        vanished = Some(Box::pin(tokio::time::sleep(self.grace)));
+                    }
+                    Some(PeerNews::State(RTCPeerConnectionState::Failed)) => {
+                        let _ = signal_tx.send(end("webrtc-failed")).await;
+                        break;
+                    }
+                    Some(PeerNews::State(RTCPeerConnectionState::Closed)) | None => {
+                        let _ = signal_tx.send(end("webrtc-closed")).await;
+                        break;
+                    }
+                    Some(PeerNews::State(_)) => {}
+                },
+                _ = async { vanished.as_mut().expect("guarded").await }, if vanished.is_some() => {
+                    tracing::warn!(call_id = %self.call_id, "the browser stopped answering ICE: ending the call");
+                    let _ = signal_tx.send(end("webrtc-vanished")).await;
+                    break;
+                }
+            }
+        }
+        // The call task finishes (its records, its "call ended" line) before the connection
+        // goes, so its goodbye still reaches a caller whose hang-up was not the reason.
+        drop(signal_tx);
+        let _ = call_task.await;
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(call_id = %self.call_id, error = %e, "closing the peer connection failed");
+        }
+    }
+}

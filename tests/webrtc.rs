@@ -1,0 +1,309 @@
+//! Browser callers over WebRTC, end to end: headless Debian chromium (driven by playwright-core,
+//! `tests/webrtc/caller.mjs`) opens the gateway's caller page with a speech fixture as its
+//! microphone. The gateway must recognize the words, the page must hear the spoken reply, a
+//! caller asking for a person must reach a SIP agent who hears them, and bad offers, a full
+//! gateway and a vanished browser must get the protocol's own answers. All traffic stays on
+//! loopback: the gateway gathers only 127.0.0.1 candidates (`[webrtc] udp_bind`), chromium
+//! runs with `--allow-loopback-in-peer-connection`.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn text_field(ev: &Value, name: &str) -> String {
+    event_field(ev, name).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+fn driver_ready() {
+    assert!(Path::new("/usr/bin/chromium").exists(), "Debian chromium is missing: run scripts/setup.sh");
+    assert!(
+        repo_root().join("tests/console/node_modules/playwright-core").exists(),
+        "playwright-core is missing in tests/console/node_modules: run scripts/setup.sh"
+    );
+}
+
+/// A config keeping WebRTC on loopback, plus `extra` TOML.
+fn loopback_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("frontline.toml");
+    std::fs::write(&path, format!("[webrtc]\nudp_bind = [\"127.0.0.1:0\"]\n{extra}")).unwrap();
+    path
+}
+
+/// The fake microphone: two seconds of quiet (chromium starts the file at getUserMedia, before
+/// the call is connected), `parts` joined (16-bit, 48 kHz), then `tail_secs` of silence,
+/// because chromium loops the file and the caller must not repeat itself.
+fn microphone(dir: &Path, parts: &[(&Path, f32)], tail_secs: u32) -> PathBuf {
+    let out = dir.join("microphone.wav");
+    let mut inputs = Vec::new();
+    for (i, (wav, pad_after)) in parts.iter().enumerate() {
+        let part = dir.join(format!("part{i}.wav"));
+        let ok = Command::new("sox")
+            .arg(wav)
+            .args(["-r", "48000", "-c", "1", "-b", "16"])
+            .arg(&part)
+            .args(["pad", if i == 0 { "2" } else { "0" }, &pad_after.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "sox {}", wav.display());
+        inputs.push(part);
+    }
+    let ok = Command::new("sox").args(&inputs).arg(&out).args(["pad", "0", &tail_secs.to_string()]).status().unwrap().success();
+    assert!(ok, "joining the microphone script");
+    out
+}
+
+/// Starts the page driver; returns once the browser's call is connected.
+fn start_caller(gw: &Gateway, mic: &Path, out: &Path, mode: &str, timeout_ms: u64) -> (Child, mpsc::Receiver<String>) {
+    driver_ready();
+    let mut child = Command::new("node")
+        .arg(repo_root().join("tests/webrtc/caller.mjs"))
+        .arg(gw.http_url())
+        .arg(mic)
+        .arg(out)
+        .arg(mode)
+        .arg(timeout_ms.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node (run scripts/setup.sh)");
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut seen = String::new();
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line == "connected" => return (child, rx),
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = child.kill();
+    panic!("the browser call did not connect:\n{seen}\n--- gateway ---\n{}", gw.log_tail(40));
+}
+
+/// Waits for the driver and returns its JSON report.
+fn finish_caller(mut child: Child, rx: mpsc::Receiver<String>, gw: &Gateway) -> Value {
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let status = child.wait().unwrap();
+    let log: Vec<String> = rx.try_iter().collect();
+    assert!(status.success(), "caller page driver failed: {}\n--- gateway ---\n{}", log.join("\n"), gw.log_tail(40));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"))
+}
+
+/// utime + stime of a process, in ms.
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    let hz = clock_ticks_per_sec();
+    ticks * 1000 / hz
+}
+
+/// CLK_TCK, as `getconf` says (100 on every Linux this runs on).
+fn clock_ticks_per_sec() -> u64 {
+    Command::new("getconf").arg("CLK_TCK").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(100)
+}
+
+/// A minimal HTTP/1.1 request (the test needs no HTTP client crate): status, head, body.
+fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+    let host = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+fn post_sdp(gw: &Gateway, sdp: &str) -> (u16, String, String) {
+    http(&gw.http_url(), "POST", "/webrtc/calls", &[("Content-Type", "application/sdp")], sdp)
+}
+
+/// An offer as Chromium writes it (audio only, Opus and telephone-event), enough for the
+/// gateway to negotiate; nobody will answer its ICE checks.
+const BROWSER_OFFER: &str = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+a=msid-semantic: WMS\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 110\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=ice-options:trickle\r\n\
+a=fingerprint:sha-256 1D:9D:33:50:33:8B:06:B8:4C:56:40:6D:68:B0:F0:5E:0F:A4:4C:3F:7D:FD:2D:6E:27:B6:29:4D:C8:E0:2D:3C\r\n\
+a=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
+a=rtpmap:110 telephone-event/48000\r\n";
+
+#[test]
+fn a_browser_caller_is_understood_hears_the_reply_and_uses_the_keypad() {
+    let dir = temp_dir("webrtc-");
+    let config = loopback_config(dir.path(), "");
+    let gw = Gateway::start(&["--language", "en", "--config", config.to_str().unwrap()]);
+    let mic = microphone(dir.path(), &[(&fixture("en_balance.wav"), 0.0)], 40);
+    let cpu_before = cpu_ms(gw.pid());
+    let (child, rx) = start_caller(&gw, &mic, dir.path(), "reply", 40_000);
+    let page = finish_caller(child, rx, &gw);
+    let ended = gw.wait_for_message("call ended", Duration::from_secs(15)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+    let cpu = cpu_ms(gw.pid()) - cpu_before;
+
+    // The gateway understood the browser's words...
+    let recognized = gw.wait_for_message("recognized", Duration::from_secs(1)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+    let said = text_field(&recognized, "text");
+    let wer = word_error_rate("What is my account balance?", &said);
+    assert!(wer <= 0.4, "recognized {said:?} (WER {wer:.2})");
+    // ...as a WebRTC call, and the page showed both sides as captions.
+    let started = gw.wait_for_message("call started", Duration::from_secs(1)).unwrap();
+    assert!(text_field(&started, "channel").eq_ignore_ascii_case("webrtc"), "{started}");
+    assert_eq!(text_field(&started, "codec"), "opus", "{started}");
+    let captions = page["captions"].as_array().unwrap();
+    assert!(captions.iter().any(|c| c["speaker"] == "caller" && c["text"].as_str().unwrap().to_lowercase().contains("balance")), "{page}");
+
+    // The page heard the spoken reply: whisper on what the browser played out should find
+    // about as many of the reply's words as in the same reply rendered off the network.
+    let turn = gw.events("turn").into_iter().find(|t| event_field(t, "turn").and_then(Value::as_u64).unwrap_or(0) >= 1).unwrap_or_else(|| panic!("no turn\n{}", gw.log_tail(40)));
+    let reply = text_field(&turn, "reply");
+    let heard_wav = dir.path().join("heard.wav");
+    let heard = transcribe_recording(&heard_wav, "en");
+    let reference = reference_rendering(&reply, "en");
+    let (share, expected) = (heard_share(&reply, &heard), heard_share(&reply, &reference));
+    assert!(
+        share >= 0.25 && share >= expected - 0.25,
+        "reply {reply:?}: the page heard {heard:?} ({:.0}%); off the network {reference:?} ({:.0}%)",
+        share * 100.0,
+        expected * 100.0
+    );
+
+    // The keypad: RFC 4733 from RTCDTMFSender reached the call as a digit.
+    let dtmf = gw.wait_for_message("dtmf", Duration::from_secs(3)).unwrap_or_else(|| panic!("no DTMF\n{}", gw.log_tail(30)));
+    assert_eq!(text_field(&dtmf, "digit"), "5");
+
+    // The page's hang-up (DELETE) ended the call like a BYE.
+    assert_eq!(text_field(&ended, "reason"), "caller-hangup", "{ended}");
+    assert!(event_field(&ended, "packets_received").and_then(Value::as_u64).unwrap_or(0) > 100, "{ended}");
+
+    // Figures for the report (noisy: other builds share this machine).
+    let mic_audible: Vec<f64> = page["mic_audible"].as_array().unwrap().iter().filter_map(Value::as_f64).collect();
+    let bot_audible: Vec<f64> = page["bot_audible"].as_array().unwrap().iter().filter_map(Value::as_f64).collect();
+    let caller_caption_at = captions.iter().find(|c| c["speaker"] == "caller").and_then(|c| c["at"].as_f64()).unwrap();
+    let speech_end = mic_audible.iter().copied().filter(|&t| t < caller_caption_at).fold(f64::MIN, f64::max);
+    let reply_onset = bot_audible
+        .windows(2)
+        .find(|w| w[1] > speech_end && w[1] - w[0] > 200.0)
+        .map(|w| w[1])
+        .or_else(|| bot_audible.iter().copied().find(|&t| t > speech_end));
+    if let Some(onset) = reply_onset {
+        eprintln!(
+            "FIGURE webrtc turn latency (end of caller speech -> first reply audio in the browser): {:.0} ms; gateway turn line: speech_ms={} transcript_ms={} brain_ms={} tts_ms={} first_rtp_ms={}",
+            onset - speech_end,
+            event_field(&turn, "speech_ms").unwrap_or(&Value::Null),
+            event_field(&turn, "transcript_ms").unwrap_or(&Value::Null),
+            event_field(&turn, "brain_ms").unwrap_or(&Value::Null),
+            event_field(&turn, "tts_ms").unwrap_or(&Value::Null),
+            event_field(&turn, "first_rtp_ms").unwrap_or(&Value::Null),
+        );
+    }
+    let duration_ms = event_field(&ended, "duration_ms").and_then(Value::as_u64).unwrap_or(0);
+    eprintln!("FIGURE gateway CPU for one webrtc call: {cpu} ms over a {duration_ms} ms call (whisper, TTS, Opus, DTLS/SRTP together)");
+}
+
+#[test]
+fn a_browser_caller_asking_for_a_person_reaches_a_sip_agent_who_hears_them() {
+    let dir = temp_dir("webrtc-handoff-");
+    let agent = BaresipAgent::start(&fixture("en_data.wav"));
+    let config = loopback_config(dir.path(), "");
+    let gw = Gateway::start(&["--language", "en", "--agent", &agent.uri(), "--config", config.to_str().unwrap()]);
+    // Ask for a person, wait through the bridging, then say something the agent must hear.
+    let mic = microphone(dir.path(), &[(&fixture("en_agent.wav"), 9.0), (&fixture("en_balance.wav"), 0.0)], 40);
+    let (child, rx) = start_caller(&gw, &mic, dir.path(), "stay", 26_000);
+    let page = finish_caller(child, rx, &gw);
+    gw.wait_for_message("call ended", Duration::from_secs(15)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+
+    let escalation = gw.wait_for_message("escalation", Duration::from_secs(1)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+    assert_eq!(text_field(&escalation, "category"), "explicit", "{escalation}");
+    gw.wait_for_message("bridged", Duration::from_secs(1)).unwrap_or_else(|| panic!("not bridged\n{}", gw.log_tail(40)));
+    assert!(agent.answered(), "the agent answered:\n{}", agent.log());
+    // Opus from the browser, G.711 to the agent: the agent heard the caller's words (the
+    // same bar as the SIP caller's handoff test).
+    let heard = transcribe_recording(&agent.heard_wav().expect("the agent recorded the call"), "en");
+    let wer = word_error_rate("What is my account balance?", &heard);
+    assert!(wer <= 0.5 || heard.to_lowercase().contains("balance"), "agent heard {heard:?} (WER {wer:.2}); captions: {}", page["captions"]);
+}
+
+#[test]
+fn bad_offers_a_full_gateway_and_a_vanished_browser_get_protocol_answers() {
+    let dir = temp_dir("webrtc-bad-");
+    let config = loopback_config(dir.path(), "disconnect_grace_ms = 2000\n[calls]\nmax_concurrent = 1\nretry_after_secs = 7\n");
+    let gw = Gateway::start(&["--language", "en", "--config", config.to_str().unwrap()]);
+
+    // Malformed SDP: 400 with the reason.
+    let (status, _, body) = post_sdp(&gw, "this is not SDP");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("malformed SDP") && body.contains("line 1"), "{body}");
+    // No audio / no Opus: 422 saying which.
+    let video = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:96 VP8/90000\r\n";
+    let (status, _, body) = post_sdp(&gw, video);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("no audio"), "{body}");
+    let pcmu = BROWSER_OFFER.replace("111 110", "0 110").replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:0 PCMU/8000").replace("a=fmtp:111 minptime=10;useinbandfec=1\r\n", "");
+    let (status, _, body) = post_sdp(&gw, &pcmu);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("no Opus") && body.contains("PCMU/8000"), "{body}");
+    // Not SDP at all, another site's page, an unknown session.
+    let (status, _, body) = http(&gw.http_url(), "POST", "/webrtc/calls", &[("Content-Type", "application/json")], "{}");
+    assert_eq!(status, 415, "{body}");
+    let (status, _, body) = http(&gw.http_url(), "POST", "/webrtc/calls", &[("Content-Type", "application/sdp"), ("Origin", "http://evil.example")], BROWSER_OFFER);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("allowed_origin"), "{body}");
+    let (status, _, _) = http(&gw.http_url(), "DELETE", "/webrtc/calls/0123", &[], "");
+    assert_eq!(status, 404);
+    // The page is served at /.
+    let (status, _, page) = http(&gw.http_url(), "GET", "/", &[], "");
+    assert!(status == 200 && page.contains("caller.js"), "{status} {page}");
+
+    // A browser takes the only call slot; the next offer is refused like a SIP INVITE: 503
+    // with Retry-After.
+    let mic = microphone(dir.path(), &[(&fixture("en_balance.wav"), 0.0)], 40);
+    let (child, rx) = start_caller(&gw, &mic, dir.path(), "vanish", 30_000);
+    let (status, head, body) = post_sdp(&gw, BROWSER_OFFER);
+    assert_eq!(status, 503, "{body}");
+    assert!(head.to_lowercase().contains("retry-after: 7"), "{head}");
+    assert!(body.contains("capacity"), "{body}");
+
+    // Then the browser freezes (SIGSTOP): ICE consent checks go unanswered, and the call ends
+    // within the ICE timeout plus the configured grace, with its record.
+    let frozen_at = loop {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line == "frozen" => break Instant::now(),
+            Ok(_) => {}
+            Err(e) => panic!("the browser was not frozen: {e}"),
+        }
+    };
+    let ended = gw.wait_for_message("call ended", Duration::from_secs(40)).unwrap_or_else(|| panic!("the call outlived its browser\n{}", gw.log_tail(40)));
+    let took = frozen_at.elapsed();
+    eprintln!("FIGURE vanished browser: call ended {took:?} after the freeze ({})", text_field(&ended, "reason"));
+    assert!(text_field(&ended, "reason").starts_with("webrtc-"), "{ended}");
+    let _ = finish_caller(child, rx, &gw);
+}
