@@ -11,6 +11,7 @@ mod listener;
 mod speaker;
 mod task;
 mod turn;
+pub mod turn_taking;
 
 pub use task::spawn;
 
