@@ -426,6 +426,11 @@ impl CallTask {
             }
             Some(Heard::Started) => {
                 self.speculation = None;
+                if let Some((turn_no, audio)) = self.in_progress.awaiting_early.take() {
+                    // The caller speaks again before the last utterance's early decode is back;
+                    // that result will be dropped as stale, so decode the utterance on its own.
+                    self.transcribe(Side::Caller, turn_no, audio);
+                }
                 self.streaming.start();
                 self.in_progress = InProgress { number: self.in_progress.number + 1, ..InProgress::default() };
                 let action = self.barge.on_speech(interruptible);

@@ -693,6 +693,45 @@ mod tests {
     }
 
     #[test]
+    fn partials_are_skipped_while_busy_and_never_count_towards_admission() {
+        let Some(path) = model("ggml-tiny.en.bin").or_else(|| model("ggml-base.bin")) else { return };
+        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2, trim_encoder: true }).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            // Idle (after its warm-up): a partial is decoded.
+            let mut partial = None;
+            for _ in 0..100 {
+                match pool.transcribe_partial(vec![0.0; SAMPLE_RATE], Some("en".into())).await {
+                    Err(SttError::Busy) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                    other => {
+                        partial = Some(other);
+                        break;
+                    }
+                }
+            }
+            assert!(matches!(partial, Some(Ok(_))), "{partial:?}");
+            // A final decoding and another waiting: partials are refused at once, and only the
+            // waiting final counts in the depth admission control reads.
+            let finals: Vec<_> = (0..2)
+                .map(|_| {
+                    let pool = pool.clone();
+                    tokio::spawn(async move { pool.transcribe(vec![0.01; SAMPLE_RATE * 3], Some("en".into())).await })
+                })
+                .collect();
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let t0 = Instant::now();
+            let skipped = pool.transcribe_partial(vec![0.0; SAMPLE_RATE], Some("en".into())).await;
+            assert!(matches!(skipped, Err(SttError::Busy)), "{skipped:?}");
+            assert!(t0.elapsed() < std::time::Duration::from_millis(50));
+            assert!(pool.queue_depth() <= 1, "partials are not queued: {}", pool.queue_depth());
+            for f in finals {
+                assert!(f.await.unwrap().is_ok());
+            }
+            assert_eq!(pool.queue_depth(), 0);
+        });
+    }
+
+    #[test]
     fn missing_model_names_the_file_and_the_fix() {
         let path = PathBuf::from("/nonexistent/models/ggml-base.bin");
         let err = SttPool::new(SttConfig::new(&path)).err().expect("must fail");

@@ -13,6 +13,9 @@
 
 use crate::media::endpoint::EndpointConfig;
 
+/// Silence short enough to be inside a word (two frames).
+const TALKING_SILENCE_MS: u64 = 40;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeKind {
     Partial,
@@ -61,7 +64,9 @@ impl Streaming {
             self.early_in_flight = true;
             return Some(DecodeKind::Early { speech_mark_ms });
         }
-        let talking = self.early_decode_ms == 0 || silence_ms < self.early_decode_ms;
+        // Only while the caller is audibly talking: a partial started in a pause could still
+        // be decoding when the early decode is due, and the early one would wait behind it.
+        let talking = silence_ms <= TALKING_SILENCE_MS;
         if self.partial_interval_ms > 0
             && talking
             && !self.partial_in_flight
