@@ -23,12 +23,11 @@ pub struct BargeIn {
 
 impl BargeIn {
     /// The first speech frame. `interruptible`: the bot is saying something the caller may cut.
+    /// Pauses even if it believes it already has: `Pause` is idempotent, and a flush by
+    /// someone else (a handoff) may have ended an earlier pause.
     pub fn on_onset(&mut self, interruptible: bool) -> Option<VoiceAction> {
-        if interruptible && !self.paused {
-            self.paused = true;
-            return Some(VoiceAction::Pause);
-        }
-        None
+        self.paused |= interruptible;
+        interruptible.then_some(VoiceAction::Pause)
     }
 
     /// The onset was noise.
@@ -81,7 +80,7 @@ mod tests {
         let mut b = BargeIn::default();
         assert_eq!(b.on_onset(true), Some(VoiceAction::Pause));
         assert!(b.is_paused());
-        assert_eq!(b.on_onset(true), None, "already paused");
+        assert_eq!(b.on_onset(true), Some(VoiceAction::Pause), "pausing twice is harmless");
         assert_eq!(b.on_noise(), Some(VoiceAction::Resume));
         assert_eq!(b.on_noise(), None);
         assert_eq!(b.on_onset(true), Some(VoiceAction::Pause));
