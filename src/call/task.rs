@@ -521,6 +521,7 @@ impl CallTask {
         if decode.utterance != self.in_progress.number {
             return; // its utterance is over and was recognized on its own
         }
+        let early = matches!(decode.kind, DecodeKind::Early { .. });
         match decode.kind {
             DecodeKind::Partial => self.streaming.partial_done(),
             DecodeKind::Early { .. } => self.streaming.early_done(),
@@ -528,7 +529,7 @@ impl CallTask {
         let transcript = match decode.result {
             Ok(t) => t,
             Err(e) => {
-                if let Some((turn_no, audio)) = self.in_progress.awaiting_early.take() {
+                if let Some((turn_no, audio)) = self.in_progress.awaiting_early.take_if(|_| early) {
                     // The early decode was to be the final: decode the utterance after all.
                     tracing::debug!(call_id = %self.call_id, error = %e, "early decode failed: decoding again");
                     self.transcribe(Side::Caller, turn_no, audio);
@@ -537,9 +538,14 @@ impl CallTask {
             }
         };
         self.in_progress.language.get_or_insert_with(|| transcript.language.clone());
-        if let Some((turn_no, _)) = self.in_progress.awaiting_early.take() {
+        // Only the early decode is the awaited final: a partial (started before it, and slower
+        // under load) holds only the first words.
+        if let Some((turn_no, _)) = self.in_progress.awaiting_early.take_if(|_| early) {
             self.on_transcript(turn_no, Ok(transcript)).await;
             return;
+        }
+        if self.listener.speech_mark_ms().is_none() {
+            return; // the utterance is over: a late partial steers nothing
         }
         let cfg = *self.listener.config();
         match decode.kind {
