@@ -64,6 +64,10 @@ enum Input {
     MaxDuration,
 }
 
+/// Audio a partial must cover before its detected language is trusted for the rest of
+/// the utterance.
+const LANGUAGE_AFTER_MS: u32 = 1_500;
+
 /// The result of a partial or early decode of utterance number `utterance`.
 struct StreamedDecode {
     utterance: u32,
@@ -537,7 +541,12 @@ impl CallTask {
                 return;
             }
         };
-        self.in_progress.language.get_or_insert_with(|| transcript.language.clone());
+        // Language identification needs a second or so of speech: a short first partial
+        // of Mandarin is often taken for English, and fixing that for the whole utterance
+        // would decode it in the wrong language. Until then each decode detects on its own.
+        if early || transcript.audio_ms >= LANGUAGE_AFTER_MS {
+            self.in_progress.language.get_or_insert_with(|| transcript.language.clone());
+        }
         // Only the early decode is the awaited final: a partial (started before it, and slower
         // under load) holds only the first words.
         if let Some((turn_no, _)) = self.in_progress.awaiting_early.take_if(|_| early) {
