@@ -66,7 +66,7 @@ enum Input {
 
 /// Audio a partial must cover before its detected language is trusted for the rest of
 /// the utterance.
-const LANGUAGE_AFTER_MS: u32 = 1_500;
+const LANGUAGE_AFTER_MS: u32 = 1_000;
 
 /// The result of a partial or early decode of utterance number `utterance`.
 struct StreamedDecode {
