@@ -35,7 +35,8 @@ enum Phase {
 }
 
 /// One call's dialog state.
-#[derive(Debug)]
+/// Cloned to answer a preview utterance without touching the real state.
+#[derive(Debug, Clone)]
 pub struct Conversation<'p> {
     pb: &'p Playbook,
     call_id: String,
@@ -215,9 +216,20 @@ impl<'p> Conversation<'p> {
     }
 
     fn on_utterance(&mut self, u: &Utterance) -> Vec<BotAction> {
-        // Partial hypotheses may still change; answering them would talk over the caller.
+        // A preview (the caller fell silent but may go on): answered on a copy of the
+        // conversation, so nothing is committed, and with words only, marked as a preview; the
+        // gateway synthesizes them ahead and plays them if the final utterance confirms.
         if !u.is_final {
-            return Vec::new();
+            let final_u = Utterance { is_final: true, ..u.clone() };
+            return self
+                .clone()
+                .on_utterance(&final_u)
+                .into_iter()
+                .filter_map(|a| match a.action {
+                    Some(Action::Say(s)) => Some(action(Action::Say(Say { preview: true, ..s }))),
+                    _ => None,
+                })
+                .collect();
         }
         self.silences = 0;
         let clauses = text::normalize(&u.text);
@@ -482,6 +494,7 @@ fn say(t: &Text, lang: &str) -> Vec<BotAction> {
                 language: lang.to_string(),
                 interruptible: true,
                 last: i + 1 == n,
+                preview: false,
             }))
         })
         .collect()

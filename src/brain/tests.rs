@@ -355,13 +355,27 @@ fn speaking_resets_the_silence_count() {
 }
 
 #[test]
-fn partial_utterances_get_no_reply() {
+fn a_preview_utterance_gets_words_only_and_changes_nothing() {
     let mut c = conv("en");
-    let partial = CallerEvent {
-        event: Some(Event::Utterance(Utterance { text: "I want an agent".into(), is_final: false, ..Default::default() })),
+    let utterance = |is_final| CallerEvent {
+        event: Some(Event::Utterance(Utterance { text: "I want an agent".into(), is_final, language: "en".into(), confidence: 0.9, ..Default::default() })),
     };
-    assert!(c.on_event(&partial).is_empty());
-    assert!(!c.escalated());
+    let preview = c.on_event(&utterance(false));
+    assert!(!preview.is_empty());
+    for a in &preview {
+        match &a.action {
+            Some(Action::Say(s)) => assert!(s.preview && !s.text.is_empty(), "{s:?}"),
+            other => panic!("a preview may only carry words: {other:?}"),
+        }
+    }
+    assert!(!c.escalated(), "a preview must not commit the escalation");
+    // The final is answered in full, with the same words, not marked as a preview.
+    let finals = c.on_event(&utterance(true));
+    let said: Vec<_> = finals.iter().filter_map(|a| match &a.action { Some(Action::Say(s)) => Some(s.clone()), _ => None }).collect();
+    let previewed: Vec<_> = preview.iter().filter_map(|a| match &a.action { Some(Action::Say(s)) => Some(s.text.clone()), _ => None }).collect();
+    assert_eq!(said.iter().map(|s| s.text.clone()).collect::<Vec<_>>(), previewed);
+    assert!(said.iter().all(|s| !s.preview));
+    assert!(c.escalated());
 }
 
 #[test]

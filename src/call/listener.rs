@@ -24,10 +24,16 @@ pub struct Utterance {
     pub loudness_dbfs: f32,
     /// Silence between the previous utterance (or the start) and this one.
     pub silence_before_ms: u32,
+    /// The listener's clock at the last speech frame (see [`Listener::speech_mark_ms`]).
+    pub end_ms: u64,
 }
 
 #[derive(Debug)]
 pub enum Heard {
+    /// A first speech frame: maybe speech, maybe a cough (pause the bot here).
+    Onset,
+    /// The onset was a noise burst, not an utterance.
+    Noise,
     /// Speech confirmed (barge-in point).
     Started,
     Finished(Utterance),
@@ -61,6 +67,31 @@ impl Listener {
         }
     }
 
+    /// The audio of the utterance in progress so far (with its pre-roll), if one is.
+    pub fn utterance_audio(&self) -> Option<&[i16]> {
+        self.utterance.as_deref()
+    }
+
+    /// Silence since the last speech frame of the utterance in progress.
+    pub fn silence_ms(&self) -> Option<u64> {
+        self.endpointer.silence_ms(self.now_ms)
+    }
+
+    /// The listener's clock (ms of audio heard) at the last speech frame of the utterance in
+    /// progress: identifies "everything said up to here" for an early decode.
+    pub fn speech_mark_ms(&self) -> Option<u64> {
+        self.silence_ms().map(|s| self.now_ms - s)
+    }
+
+    /// Changes the silence wait of the utterance in progress (see `turn_taking::wait`).
+    pub fn set_end_silence_ms(&mut self, ms: u32) {
+        self.endpointer.set_end_silence_ms(ms);
+    }
+
+    pub fn config(&self) -> &EndpointConfig {
+        self.endpointer.config()
+    }
+
     pub fn push(&mut self, frame: Box<[i16; FRAME_16K]>) -> Option<Heard> {
         self.now_ms += FRAME_MS;
         let prob = self.vad.frame(&frame[..]);
@@ -73,6 +104,8 @@ impl Listener {
             self.ring.pop_front();
         }
         match event? {
+            EndpointEvent::OnsetBegin { .. } => Some(Heard::Onset),
+            EndpointEvent::OnsetDropped => Some(Heard::Noise),
             EndpointEvent::SpeechStart { at_ms } => {
                 // A frame stamped t holds (t-20, t]; keep those reaching back to the pre-roll.
                 let from = at_ms.saturating_sub(self.preroll_ms);
@@ -98,6 +131,7 @@ impl Listener {
                     speech_ms: end_ms.saturating_sub(start_ms) as u32,
                     ended_ms_ago: tail_ms,
                     silence_before_ms,
+                    end_ms,
                 }))
             }
         }
@@ -137,7 +171,7 @@ mod tests {
             match listener.push(f) {
                 Some(Heard::Started) => started += 1,
                 Some(Heard::Finished(u)) => utterances.push(u),
-                None => {}
+                Some(Heard::Onset | Heard::Noise) | None => {}
             }
         }
         assert_eq!(started, 1);

@@ -12,6 +12,7 @@ pub mod prompts;
 mod speaker;
 mod task;
 mod turn;
+pub mod turn_taking;
 
 pub use task::spawn;
 

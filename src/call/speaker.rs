@@ -29,8 +29,8 @@ impl SayJob {
 
 #[derive(Debug)]
 pub enum SpeakerEvent {
-    /// Audio for `tag` was synthesized and queued for playout.
-    Queued { tag: u64, text: String, at: Instant },
+    /// Audio for `tag` was synthesized and queued for playout; `samples` at 16 kHz.
+    Queued { tag: u64, text: String, at: Instant, samples: usize },
     /// The reply is fully queued; `last_tag` is the final audio of it, if any was produced.
     ReplyQueued { last_tag: Option<u64> },
     Failed(String),
@@ -52,10 +52,11 @@ impl Speaker {
                 if let Some(pcm) = job.audio {
                     let tag = tags.fetch_add(1, Ordering::Relaxed) + 1;
                     last_tag = Some(tag);
+                    let samples = pcm.len();
                     if media.send(MediaCommand::Play { pcm_16k: pcm, tag }).await.is_err() {
                         return;
                     }
-                    let _ = events.send(SpeakerEvent::Queued { tag, text: job.text, at: Instant::now() }).await;
+                    let _ = events.send(SpeakerEvent::Queued { tag, text: job.text, at: Instant::now(), samples }).await;
                 } else if !job.text.trim().is_empty() {
                     let mut chunks = tts.synthesize_stream(&job.text, job.lang);
                     while let Some(chunk) = chunks.recv().await {
@@ -64,10 +65,11 @@ impl Speaker {
                                 let tag = tags.fetch_add(1, Ordering::Relaxed) + 1;
                                 last_tag = Some(tag);
                                 let at = Instant::now();
+                                let samples = chunk.pcm_16k.len();
                                 if media.send(MediaCommand::Play { pcm_16k: chunk.pcm_16k, tag }).await.is_err() {
                                     return; // media is gone: the call is ending
                                 }
-                                let _ = events.send(SpeakerEvent::Queued { tag, text: chunk.text, at }).await;
+                                let _ = events.send(SpeakerEvent::Queued { tag, text: chunk.text, at, samples }).await;
                             }
                             Ok(_) => {}
                             Err(e) => {

@@ -9,6 +9,7 @@ mod handoff;
 use super::listener::{Heard, Listener};
 use super::speaker::{SayJob, Speaker, SpeakerEvent};
 use super::turn::Turn;
+use super::turn_taking::{heard_split, silence_wait, BargeIn as BargeInPolicy, DecodeKind, Streaming, VoiceAction, WaitKind};
 use super::events::{now_ms, CallEvent};
 use super::{CallServices, DialOutcome, LegCommand, NewCall, SignalEvent};
 use crate::dialog::{DialogError, DialogStream};
@@ -53,12 +54,48 @@ enum Input {
     Signal(Option<SignalEvent>),
     Brain(Option<Result<BotAction, DialogError>>),
     Recognized(Side, u32, Result<Transcript, SttError>),
+    /// A decode of the utterance still in progress (see `turn_taking::streaming`).
+    Streamed(StreamedDecode),
     AgentDialed(DialOutcome),
     Agent(handoff::AgentInput),
     Speaker(SpeakerEvent),
     ReplyOverdue,
     HangupOverdue,
     MaxDuration,
+}
+
+/// Audio a partial must cover before its detected language is trusted for the rest of
+/// the utterance.
+const LANGUAGE_AFTER_MS: u32 = 1_000;
+
+/// The result of a partial or early decode of utterance number `utterance`.
+struct StreamedDecode {
+    utterance: u32,
+    kind: DecodeKind,
+    result: Result<Transcript, SttError>,
+}
+
+/// The streaming state of the utterance in progress.
+#[derive(Default)]
+struct InProgress {
+    /// Counts utterances, so a decode that returns after its utterance ended is recognized.
+    number: u32,
+    /// The language its first partial found: later decodes of it skip detection.
+    language: Option<String>,
+    /// The early decode's transcript and the speech mark it covers.
+    early: Option<(u64, Transcript)>,
+    /// The utterance ended while its early decode was running: its turn and audio (in case
+    /// that decode fails and a normal one is needed).
+    awaiting_early: Option<(u32, Vec<i16>)>,
+}
+
+/// A reply synthesized ahead of time for a preview utterance (see the Dialog proto's
+/// `Utterance`): played only for final Say chunks with the same words, else dropped.
+struct Speculation {
+    /// The preview transcript sent to the brain.
+    heard: String,
+    /// The preview's Say chunks in order: words, voice and their audio being synthesized.
+    chunks: std::collections::VecDeque<(String, Lang, tokio::sync::oneshot::Receiver<Vec<i16>>)>,
 }
 
 /// What the bot is saying right now.
@@ -72,6 +109,13 @@ struct BotVoice {
     /// Text of each queued chunk by tag, to tell the brain what the caller actually heard.
     chunks: BTreeMap<u64, String>,
     heard: Vec<String>,
+    /// Audio length of each queued chunk by tag.
+    durations: BTreeMap<u64, Duration>,
+    /// The chunk on the wire and when it started; for the part of it the caller heard.
+    playing: Option<(u64, Instant)>,
+    /// Time the playing chunk spent paused (a barge-in onset that proved to be noise).
+    paused_for: Duration,
+    paused_at: Option<Instant>,
 }
 
 struct CallTask {
@@ -91,6 +135,12 @@ struct CallTask {
     leg: mpsc::Sender<LegCommand>,
 
     listener: Listener,
+    streaming: Streaming,
+    in_progress: InProgress,
+    streamed_tx: mpsc::Sender<StreamedDecode>,
+    streamed_rx: mpsc::Receiver<StreamedDecode>,
+    barge: BargeInPolicy,
+    speculation: Option<Speculation>,
 
     tags: Arc<AtomicU64>,
     speaker: Speaker,
@@ -131,6 +181,8 @@ struct CallTask {
 impl CallTask {
     fn new(services: Arc<CallServices>, call: NewCall, leg: mpsc::Sender<LegCommand>) -> CallTask {
         let listener = Listener::new(services.config.endpointing);
+        let streaming = Streaming::new(&services.config.endpointing);
+        let (streamed_tx, streamed_rx) = mpsc::channel(8);
         let triage = Triage::new(Arc::new(services.config.triage.clone()), &call.caller);
         let (dial_tx, dial_rx) = mpsc::channel(2);
         let tags = Arc::new(AtomicU64::new(0));
@@ -155,6 +207,12 @@ impl CallTask {
             _media: media_handle,
             leg,
             listener,
+            streaming,
+            in_progress: InProgress::default(),
+            streamed_tx,
+            streamed_rx,
+            barge: BargeInPolicy::default(),
+            speculation: None,
             tags,
             speaker,
             speaker_tx,
@@ -214,6 +272,7 @@ impl CallTask {
                 sig = signals.recv() => Input::Signal(sig),
                 act = next_brain_action(&mut self.brain) => Input::Brain(act),
                 Some((who, turn, result)) = self.stt_rx.recv() => Input::Recognized(who, turn, result),
+                Some(decode) = self.streamed_rx.recv() => Input::Streamed(decode),
                 Some(outcome) = self.dial_rx.recv() => Input::AgentDialed(outcome),
                 agent = handoff::next_agent_input(&mut self.handoff) => Input::Agent(agent),
                 Some(ev) = self.speaker_rx.recv() => Input::Speaker(ev),
@@ -288,6 +347,7 @@ impl CallTask {
             }
             Input::Recognized(Side::Caller, turn, result) => self.on_transcript(turn, result).await,
             Input::Recognized(Side::Agent, _, result) => self.on_agent_transcript(result),
+            Input::Streamed(decode) => self.on_streamed(decode).await,
             Input::AgentDialed(outcome) => self.on_agent_dialed(outcome).await,
             Input::Agent(input) => {
                 if let Some(end) = self.on_agent_input(input).await {
@@ -328,6 +388,8 @@ impl CallTask {
                 self.send_brain(caller_event::Event::Dtmf(Dtmf { digits: digit.to_string(), duration_ms })).await;
             }
             MediaEvent::PlayoutStarted { tag, at } => {
+                self.voice.playing = Some((tag, at));
+                self.voice.paused_for = Duration::ZERO;
                 if tag > self.reply_tag_floor {
                     if let Some(turn) = self.answering.as_mut() {
                         turn.on_first_packet(at);
@@ -356,34 +418,239 @@ impl CallTask {
 
     async fn on_frame(&mut self, frame: Box<[i16; FRAME_16K]>) {
         self.relay_to_agent(&frame);
+        let interruptible = self.voice.speaking && self.voice.interruptible && self.handoff.is_idle();
         match self.listener.push(frame) {
+            Some(Heard::Onset) => {
+                let action = self.barge.on_onset(interruptible);
+                self.voice_action(action).await;
+            }
+            Some(Heard::Noise) => {
+                let action = self.barge.on_noise();
+                self.voice_action(action).await;
+            }
             Some(Heard::Started) => {
-                if self.voice.speaking && self.voice.interruptible && self.handoff.is_idle() {
-                    self.barge_in().await;
+                self.speculation = None;
+                if let Some((turn_no, audio)) = self.in_progress.awaiting_early.take() {
+                    // The caller speaks again before the last utterance's early decode is back;
+                    // that result will be dropped as stale, so decode the utterance on its own.
+                    self.transcribe(Side::Caller, turn_no, audio);
                 }
+                self.streaming.start();
+                self.in_progress = InProgress { number: self.in_progress.number + 1, ..InProgress::default() };
+                let action = self.barge.on_speech(interruptible);
+                self.voice_action(action).await;
             }
             Some(Heard::Finished(u)) => {
                 let speech_end = Instant::now() - Duration::from_millis(u.ended_ms_ago);
                 let mut turn = Turn::new(0, speech_end, u.speech_ms);
                 turn.loudness_dbfs = Some(u.loudness_dbfs);
                 turn.silence_before_ms = u.silence_before_ms;
+                if self.streaming.early_covers(u.end_ms) {
+                    // Nothing was said after the early decode: it is this utterance's transcript.
+                    if let Some((_, transcript)) = self.in_progress.early.take() {
+                        let turn_no = self.start_recognizing(turn);
+                        self.on_transcript(turn_no, Ok(transcript)).await;
+                        return;
+                    }
+                    if self.streaming.early_pending() {
+                        let turn_no = self.start_recognizing(turn);
+                        self.in_progress.awaiting_early = Some((turn_no, u.audio));
+                        return;
+                    }
+                }
                 self.recognize(u.audio, turn);
             }
+            None => self.poll_streaming(),
+        }
+    }
+
+    /// Carries out a barge-in decision on the bot's voice.
+    async fn voice_action(&mut self, action: Option<VoiceAction>) {
+        match action {
+            Some(VoiceAction::Pause) => {
+                let _ = self.media_commands.send(MediaCommand::Pause).await;
+                self.voice.paused_at = Some(Instant::now());
+                tracing::debug!(call_id = %self.call_id, "caller onset: reply paused");
+            }
+            Some(VoiceAction::Resume) => {
+                let _ = self.media_commands.send(MediaCommand::Resume).await;
+                if let Some(at) = self.voice.paused_at.take() {
+                    self.voice.paused_for += at.elapsed();
+                }
+                tracing::info!(call_id = %self.call_id, "caller noise, not speech: reply resumed");
+            }
+            Some(VoiceAction::Stop) => self.barge_in().await,
             None => {}
         }
     }
 
-    fn recognize(&mut self, audio: Vec<i16>, mut turn: Turn) {
+    /// Starts a partial or early decode of the utterance in progress when one is due.
+    fn poll_streaming(&mut self) {
+        if !self.handoff.is_idle() {
+            return;
+        }
+        let (Some(silence_ms), Some(mark)) = (self.listener.silence_ms(), self.listener.speech_mark_ms()) else {
+            return;
+        };
+        if self.in_progress.early.as_ref().is_some_and(|(covered, _)| *covered != mark) {
+            // The caller went on after the early decode: its text, the wait it chose and any
+            // reply prepared for it are stale.
+            self.in_progress.early = None;
+            self.speculation = None;
+            let wait = self.listener.config().end_silence_ms;
+            self.listener.set_end_silence_ms(wait);
+        }
+        let Some(audio) = self.listener.utterance_audio() else { return };
+        let audio_ms = (audio.len() / (FRAME_16K / 20)) as u64;
+        let Some(kind) = self.streaming.poll(audio_ms, silence_ms, mark) else { return };
+        let samples = to_f32(audio);
+        let language = if self.services.stt.is_multilingual() {
+            self.fixed_language.clone().or_else(|| self.in_progress.language.clone())
+        } else {
+            Some("en".into())
+        };
+        let stt = self.services.stt.clone();
+        let tx = self.streamed_tx.clone();
+        let utterance = self.in_progress.number;
+        tokio::spawn(async move {
+            let result = match kind {
+                DecodeKind::Partial => stt.transcribe_partial(samples, language).await,
+                DecodeKind::Early { .. } => stt.transcribe(samples, language).await,
+            };
+            let _ = tx.send(StreamedDecode { utterance, kind, result }).await;
+        });
+    }
+
+    async fn on_streamed(&mut self, decode: StreamedDecode) {
+        if decode.utterance != self.in_progress.number {
+            return; // its utterance is over and was recognized on its own
+        }
+        let early = matches!(decode.kind, DecodeKind::Early { .. });
+        match decode.kind {
+            DecodeKind::Partial => self.streaming.partial_done(),
+            DecodeKind::Early { .. } => self.streaming.early_done(),
+        }
+        let transcript = match decode.result {
+            Ok(t) => t,
+            Err(e) => {
+                if let Some((turn_no, audio)) = self.in_progress.awaiting_early.take_if(|_| early) {
+                    // The early decode was to be the final: decode the utterance after all.
+                    tracing::debug!(call_id = %self.call_id, error = %e, "early decode failed: decoding again");
+                    self.transcribe(Side::Caller, turn_no, audio);
+                }
+                return;
+            }
+        };
+        // Language identification needs a second or so of speech: a short first partial
+        // of Mandarin is often taken for English, and fixing that for the whole utterance
+        // would decode it in the wrong language. Until then each decode detects on its own.
+        if early || transcript.audio_ms >= LANGUAGE_AFTER_MS {
+            self.in_progress.language.get_or_insert_with(|| transcript.language.clone());
+        }
+        // Only the early decode is the awaited final: a partial (started before it, and slower
+        // under load) holds only the first words.
+        if let Some((turn_no, _)) = self.in_progress.awaiting_early.take_if(|_| early) {
+            self.on_transcript(turn_no, Ok(transcript)).await;
+            return;
+        }
+        if self.listener.speech_mark_ms().is_none() {
+            return; // the utterance is over: a late partial steers nothing
+        }
+        let cfg = *self.listener.config();
+        match decode.kind {
+            DecodeKind::Early { speech_mark_ms } => {
+                if self.listener.speech_mark_ms() != Some(speech_mark_ms) {
+                    return; // the caller went on speaking: this was not the whole utterance
+                }
+                let (kind, wait_ms) = silence_wait(&transcript.text, &cfg);
+                tracing::debug!(call_id = %self.call_id, text = %transcript.text, ?kind, wait_ms, decode_ms = transcript.decode_ms, "early transcript");
+                self.listener.set_end_silence_ms(wait_ms);
+                self.send_preview(&transcript).await;
+                self.in_progress.early = Some((speech_mark_ms, transcript));
+            }
+            DecodeKind::Partial => {
+                // A partial ends some way before the speech does: it can only tell that more
+                // is coming (digits, a filler), never that the caller is done.
+                let (kind, _) = silence_wait(&transcript.text, &cfg);
+                tracing::debug!(call_id = %self.call_id, text = %transcript.text, ?kind, decode_ms = transcript.decode_ms, "partial transcript");
+                if self.in_progress.early.is_none() {
+                    let wait = if kind == WaitKind::Hesitant { cfg.hesitant_silence_ms } else { cfg.end_silence_ms };
+                    self.listener.set_end_silence_ms(wait);
+                }
+            }
+        }
+    }
+
+    /// Sends the early transcript to the brain as a preview, so a brain that supports it
+    /// answers ahead and the reply can be synthesized before the utterance is even over.
+    async fn send_preview(&mut self, transcript: &Transcript) {
+        let text = clean_transcript(&transcript.text);
+        if text.is_empty() || self.brain.is_none() || !self.handoff.is_idle() {
+            return;
+        }
+        self.speculation = Some(Speculation { heard: text.clone(), chunks: Default::default() });
+        self.send_brain(caller_event::Event::Utterance(Utterance {
+            text,
+            is_final: false,
+            confidence: transcript.confidence,
+            language: transcript.language.clone(),
+            timings: None,
+            turn: self.turns_started + 1,
+        }))
+        .await;
+    }
+
+    /// A Say chunk answering the preview: synthesize it now, play it only if confirmed.
+    fn on_preview_say(&mut self, text: String, language: &str) {
+        let Some(speculation) = self.speculation.as_mut() else { return }; // already dropped
+        let lang = if language.is_empty() { self.language.as_str() } else { language }.parse::<Lang>().unwrap_or(Lang::En);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tts, words) = (self.services.tts.clone(), text.clone());
+        tokio::spawn(async move {
+            if let Ok(pcm) = tts.synthesize(&words, lang).await {
+                let _ = tx.send(pcm);
+            }
+        });
+        speculation.chunks.push_back((text, lang, rx));
+    }
+
+    /// The audio synthesized ahead for a final Say chunk, if the preview had exactly these
+    /// words next and their audio is ready. Anything else ends the speculation.
+    fn take_speculated(&mut self, text: &str, lang: Lang) -> Option<Vec<i16>> {
+        let spec = self.speculation.as_mut()?;
+        let pcm = match spec.chunks.pop_front() {
+            Some((words, l, mut rx)) if words == text && l == lang => rx.try_recv().ok(),
+            _ => None,
+        };
+        if pcm.is_none() || spec.chunks.is_empty() {
+            self.speculation = None;
+        }
+        pcm
+    }
+
+    /// Numbers a caller utterance's turn and keeps it until its transcript arrives.
+    fn start_recognizing(&mut self, mut turn: Turn) -> u32 {
         self.turns_started += 1;
         turn.number = self.turns_started;
-        let turn_no = turn.number;
-        self.recognizing.insert(turn_no, turn);
+        self.recognizing.insert(turn.number, turn);
+        self.turns_started
+    }
+
+    fn recognize(&mut self, audio: Vec<i16>, turn: Turn) {
+        let turn_no = self.start_recognizing(turn);
         self.transcribe(Side::Caller, turn_no, audio);
     }
 
     /// Sends one side's utterance to the recognizer; the result comes back as an input.
     fn transcribe(&mut self, who: Side, turn: u32, audio: Vec<i16>) {
-        let language = if self.services.stt.is_multilingual() { self.fixed_language.clone() } else { Some("en".into()) };
+        let language = if !self.services.stt.is_multilingual() {
+            Some("en".into())
+        } else if who == Side::Caller {
+            // The utterance's partials already found its language: no second detection.
+            self.fixed_language.clone().or_else(|| self.in_progress.language.clone())
+        } else {
+            self.fixed_language.clone()
+        };
         let stt = self.services.stt.clone();
         let tx = self.stt_tx.clone();
         if let Some(dir) = std::env::var_os("FRONTLINE_UTTERANCE_DIR") {
@@ -393,7 +660,7 @@ impl CallTask {
                 tracing::warn!(path = %path.display(), error = %e, "cannot write utterance");
             }
         }
-        let samples: Vec<f32> = audio.iter().map(|&s| s as f32 / 32768.0).collect();
+        let samples = to_f32(&audio);
         tokio::spawn(async move {
             let result = stt.transcribe(samples, language).await;
             let _ = tx.send((who, turn, result)).await;
@@ -413,6 +680,9 @@ impl CallTask {
         if text.is_empty() {
             tracing::debug!(call_id = %self.call_id, turn = turn_no, raw = %transcript.text, "no words recognized");
             return;
+        }
+        if self.speculation.as_ref().is_some_and(|s| s.heard != text) {
+            self.speculation = None; // prepared for other words
         }
         turn.transcript_at = Some(Instant::now());
         turn.heard = text.clone();
@@ -500,6 +770,7 @@ impl CallTask {
     async fn on_brain_action(&mut self, action: BotAction) {
         let Some(action) = action.action else { return };
         match action {
+            bot_action::Action::Say(say) if say.preview => self.on_preview_say(say.text, &say.language),
             bot_action::Action::Say(say) if !self.handoff.is_idle() => {
                 tracing::debug!(call_id = %self.call_id, text = %say.text, "brain speaks during a handoff: not played");
             }
@@ -516,7 +787,11 @@ impl CallTask {
                     }
                     self.voice.fully_queued = false;
                 }
-                self.speaker.say(SayJob::speak(say.text, lang, say.last)).await;
+                let job = match self.take_speculated(&say.text, lang) {
+                    Some(pcm) => SayJob { audio: Some(pcm), ..SayJob::speak(say.text, lang, say.last) },
+                    None => SayJob::speak(say.text, lang, say.last),
+                };
+                self.speaker.say(job).await;
             }
             bot_action::Action::Hangup(h) => {
                 let reason = if h.reason.is_empty() { "bot-hangup".to_string() } else { h.reason };
@@ -558,8 +833,9 @@ impl CallTask {
 
     fn on_speaker(&mut self, ev: SpeakerEvent) {
         match ev {
-            SpeakerEvent::Queued { tag, text, at } => {
+            SpeakerEvent::Queued { tag, text, at, samples } => {
                 self.voice.chunks.insert(tag, text);
+                self.voice.durations.insert(tag, Duration::from_millis((samples / (FRAME_16K / 20)) as u64));
                 if tag > self.reply_tag_floor {
                     if let Some(turn) = self.answering.as_mut() {
                         turn.on_audio_synthesized(at);
@@ -579,6 +855,7 @@ impl CallTask {
 
     fn reply_finished_playing(&mut self) {
         self.voice.speaking = false;
+        self.barge.reset();
         self.send_pending_refer();
         if let Some((reason, _)) = self.hangup_pending.take() {
             // Hang up right after the last word, not after the grace period.
@@ -593,10 +870,27 @@ impl CallTask {
     }
 
     async fn barge_in(&mut self) {
+        let stopped_at = self.voice.paused_at.unwrap_or_else(Instant::now);
         let _ = self.media_commands.send(MediaCommand::Flush).await;
         self.replace_speaker();
-        let heard = self.voice.heard.join(" ");
-        let unheard = self.voice.chunks.values().cloned().collect::<Vec<_>>().join(" ");
+        // Finished chunks were heard whole; of the one on the wire, the part played before
+        // the pause (or now); the rest was not heard.
+        let mut heard = self.voice.heard.clone();
+        let mut unheard = Vec::new();
+        for (tag, text) in &self.voice.chunks {
+            match self.voice.playing {
+                Some((playing, started)) if playing == *tag => {
+                    let total = self.voice.durations.get(tag).copied().unwrap_or_default();
+                    let played = stopped_at.saturating_duration_since(started).saturating_sub(self.voice.paused_for);
+                    let fraction = if total.is_zero() { 0.0 } else { played.as_secs_f32() / total.as_secs_f32() };
+                    let (h, u) = heard_split(text, fraction);
+                    heard.extend((!h.is_empty()).then_some(h));
+                    unheard.extend((!u.is_empty()).then_some(u));
+                }
+                _ => unheard.push(text.clone()),
+            }
+        }
+        let (heard, unheard) = (heard.join(" "), unheard.join(" "));
         tracing::info!(call_id = %self.call_id, heard = %heard, unheard = %unheard, "barge-in");
         self.voice = BotVoice::default();
         self.send_brain(caller_event::Event::BargeIn(BargeIn { heard_text: heard, unheard_text: unheard })).await;
@@ -737,6 +1031,11 @@ fn log_turn(call_id: &str, turn: &Turn) {
         tts_ms = t.tts_ms.unwrap_or(0), first_rtp_ms = t.first_rtp_ms.unwrap_or(0),
         "turn"
     );
+}
+
+/// 16-bit PCM as whisper's float samples.
+fn to_f32(pcm: &[i16]) -> Vec<f32> {
+    pcm.iter().map(|&s| s as f32 / 32768.0).collect()
 }
 
 /// Whisper marks non-speech as "[BLANK_AUDIO]", "(music)" and the like; those are no words.

@@ -286,6 +286,9 @@ impl Config {
         if self.endpointing.end_silence_ms < 100 || self.endpointing.max_utterance_ms < self.endpointing.min_utterance_ms {
             return Err(invalid("endpointing.end_silence_ms", "end_silence_ms must be >= 100 and max_utterance_ms >= min_utterance_ms".into()));
         }
+        if self.endpointing.complete_silence_ms < 100 || self.endpointing.hesitant_silence_ms < self.endpointing.complete_silence_ms {
+            return Err(invalid("endpointing.complete_silence_ms", "complete_silence_ms must be >= 100 and hesitant_silence_ms >= complete_silence_ms".into()));
+        }
         Ok(())
     }
 

@@ -8,7 +8,12 @@
 //! - While speaking, a lower threshold applies (hysteresis), so soft word endings and
 //!   unvoiced consonants don't count as silence.
 //! - It ends after `end_silence_ms` without speech (the hangover that bridges pauses between
-//!   words), or is cut at `max_utterance_ms`.
+//!   words), or is cut at `max_utterance_ms`. The call may shorten or lengthen that wait for
+//!   the utterance in progress ([`Endpointer::set_end_silence_ms`]) from what the caller has
+//!   said so far: a complete question needs less, digits being read out need more.
+//! - The first speech frame and an onset that turns out to be noise are reported too
+//!   (`OnsetBegin` / `OnsetDropped`), so a bot that is talking can pause at once and resume
+//!   if it was only a cough.
 
 /// Frame duration the probabilities describe.
 const FRAME_MS: u64 = 20;
@@ -32,6 +37,16 @@ pub struct EndpointConfig {
     /// Audio the caller should keep from before `SpeechStart::at_ms` so the first syllable
     /// reaches recognition whole. The endpointer only carries it; see [`Endpointer::config`].
     pub preroll_ms: u32,
+    /// The silence wait once the transcript so far is a complete question or request.
+    pub complete_silence_ms: u32,
+    /// The silence wait while the caller reads out digits or hesitates ("um", "嗯", "那个").
+    pub hesitant_silence_ms: u32,
+    /// New speech between two partial hypotheses while the caller talks; 0 turns streaming
+    /// recognition off (and with it the transcript-driven waits).
+    pub partial_interval_ms: u32,
+    /// Silence after which the utterance so far is decoded as if it were final, so the
+    /// transcript is ready (or nearly) when the silence wait runs out; 0 turns it off.
+    pub early_decode_ms: u32,
 }
 
 impl Default for EndpointConfig {
@@ -45,6 +60,13 @@ impl Default for EndpointConfig {
             min_utterance_ms: 300,
             max_utterance_ms: 15_000,
             preroll_ms: 200,
+            // Whisper takes ~0.3 s for a short utterance on this class of CPU; the early
+            // decode starts at 150 ms of silence, so a complete question ends at about the
+            // moment its transcript is ready.
+            complete_silence_ms: 300,
+            hesitant_silence_ms: 1_200,
+            partial_interval_ms: 600,
+            early_decode_ms: 150,
         }
     }
 }
@@ -57,6 +79,11 @@ pub enum EndpointEvent {
     /// The utterance is over: `start_ms` as in `SpeechStart`, `end_ms` the time of the last
     /// speech frame.
     SpeechEnd { start_ms: u64, end_ms: u64 },
+    /// A speech frame after silence: maybe the start of an utterance, maybe a cough. Either
+    /// `SpeechStart` or `OnsetDropped` follows.
+    OnsetBegin { at_ms: u64 },
+    /// The onset was a noise burst: too short, or cut by a gap.
+    OnsetDropped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +100,8 @@ pub struct Endpointer {
     cfg: EndpointConfig,
     continue_threshold: f32,
     state: State,
+    /// The silence wait for the utterance in progress; back to `cfg.end_silence_ms` at each start.
+    end_silence_ms: u32,
 }
 
 impl Endpointer {
@@ -82,6 +111,21 @@ impl Endpointer {
             cfg,
             continue_threshold: (t - 0.15).max(t * 0.5),
             state: State::Idle,
+            end_silence_ms: cfg.end_silence_ms,
+        }
+    }
+
+    /// Changes the silence wait of the utterance in progress. A wait that has already run out
+    /// ends the utterance on the next frame.
+    pub fn set_end_silence_ms(&mut self, ms: u32) {
+        self.end_silence_ms = ms;
+    }
+
+    /// Silence since the last speech frame of the utterance in progress (None outside one).
+    pub fn silence_ms(&self, now_ms: u64) -> Option<u64> {
+        match self.state {
+            State::Speaking { last_speech_ms, .. } => Some(now_ms.saturating_sub(last_speech_ms)),
+            _ => None,
         }
     }
 
@@ -109,7 +153,7 @@ impl Endpointer {
                         last_speech_ms: now_ms,
                         speech_ms: FRAME_MS,
                     };
-                    return self.try_start(now_ms);
+                    return self.try_start(now_ms).or(Some(EndpointEvent::OnsetBegin { at_ms: now_ms }));
                 }
                 None
             }
@@ -129,6 +173,7 @@ impl Endpointer {
                     if now_ms.saturating_sub(last_speech_ms) > ONSET_GAP_MS {
                         // A noise burst, not the start of speech.
                         self.state = State::Idle;
+                        return Some(EndpointEvent::OnsetDropped);
                     }
                     None
                 }
@@ -146,7 +191,7 @@ impl Endpointer {
                     self.state = State::Idle;
                     return Some(EndpointEvent::SpeechEnd { start_ms, end_ms: last });
                 }
-                if now_ms.saturating_sub(last) >= self.cfg.end_silence_ms as u64 {
+                if now_ms.saturating_sub(last) >= self.end_silence_ms as u64 {
                     self.state = State::Idle;
                     return Some(EndpointEvent::SpeechEnd { start_ms, end_ms: last });
                 }
@@ -172,6 +217,7 @@ impl Endpointer {
                     start_ms: first_ms,
                     last_speech_ms,
                 };
+                self.end_silence_ms = self.cfg.end_silence_ms;
                 return Some(EndpointEvent::SpeechStart { at_ms: first_ms });
             }
         }
@@ -191,6 +237,7 @@ mod tests {
             min_utterance_ms: 100,
             max_utterance_ms: 15_000,
             preroll_ms: 200,
+            ..EndpointConfig::default()
         }
     }
 
@@ -200,7 +247,8 @@ mod tests {
         let mut out = Vec::new();
         for &(p, dur) in segments {
             for _ in 0..dur / 20 {
-                if let Some(e) = ep.push(p, t) {
+                // Onsets are checked by their own test; the others follow utterances.
+                if let Some(e) = ep.push(p, t).filter(|e| matches!(e, EndpointEvent::SpeechStart { .. } | EndpointEvent::SpeechEnd { .. })) {
                     out.push((t, e));
                 }
                 t += 20;
@@ -298,6 +346,54 @@ mod tests {
         assert!(ends.len() >= 2);
         let starts = ev.iter().filter(|(_, e)| matches!(e, EndpointEvent::SpeechStart { .. })).count();
         assert_eq!(starts, ends.len() + 1);
+    }
+
+    #[test]
+    fn a_cough_is_an_onset_that_is_dropped_and_speech_is_an_onset_that_starts() {
+        let mut ep = Endpointer::new(EndpointConfig { min_utterance_ms: 300, start_ms: 200, ..cfg() });
+        let mut events = Vec::new();
+        for (i, p) in [0.9f32; 10].iter().chain([0.0f32; 10].iter()).enumerate() {
+            if let Some(e) = ep.push(*p, i as u64 * 20) {
+                events.push((i as u64 * 20, e));
+            }
+        }
+        // 200 ms of "speech" spanning less than the minimum; dropped once the gap exceeds 60 ms.
+        assert_eq!(events, vec![(0, EndpointEvent::OnsetBegin { at_ms: 0 }), (260, EndpointEvent::OnsetDropped)]);
+        let mut starts = Vec::new();
+        for i in 0..20u64 {
+            if let Some(e) = ep.push(0.9, 1000 + i * 20) {
+                starts.push(e);
+            }
+        }
+        assert_eq!(starts, vec![EndpointEvent::OnsetBegin { at_ms: 1000 }, EndpointEvent::SpeechStart { at_ms: 1000 }]);
+    }
+
+    #[test]
+    fn the_silence_wait_can_change_mid_utterance_and_resets_for_the_next() {
+        let mut ep = Endpointer::new(cfg()); // 600 ms wait
+        let ev = feed(&mut ep, &[(0.9, 400)]);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ep.silence_ms(400), Some(20));
+        ep.set_end_silence_ms(200);
+        let mut end = None;
+        for i in 0..40u64 {
+            if let Some(e) = ep.push(0.0, 400 + i * 20) {
+                end = Some((400 + i * 20, e));
+                break;
+            }
+        }
+        // Last speech frame at 380: ended 200 ms later, not 600.
+        assert_eq!(end, Some((580, EndpointEvent::SpeechEnd { start_ms: 0, end_ms: 380 })));
+        // The next utterance gets the configured wait again.
+        let mut t = 2000;
+        let mut end = None;
+        for p in [0.9f32; 20].iter().chain([0.0f32; 50].iter()) {
+            if let Some(EndpointEvent::SpeechEnd { end_ms, .. }) = ep.push(*p, t) {
+                end = Some(t - end_ms);
+            }
+            t += 20;
+        }
+        assert_eq!(end, Some(600));
     }
 
     #[test]

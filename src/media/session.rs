@@ -42,8 +42,19 @@ pub struct MediaParams {
 pub enum MediaCommand {
     /// Queue 16 kHz audio for playout; `tag` identifies it in the playout events.
     Play { pcm_16k: Vec<i16>, tag: u64 },
-    /// Drop everything queued (barge-in, handoff).
+    /// Drop everything queued (barge-in, handoff). Also ends a `Pause`.
     Flush,
+    /// Hold the queued `Play` audio where it is, from the next 20 ms tick on: ticks send
+    /// silence instead (the stream, its timestamps and the peer's jitter buffer keep running),
+    /// nothing queued is consumed, and no playout event fires until `Resume`. The call sends it
+    /// on the caller's first speech frame during a reply, before it knows whether that is speech
+    /// or a cough, so the bot stops talking within a tick of the caller's onset. Idempotent.
+    /// Every media driver (RTP here, WebRTC) must implement it with these semantics.
+    Pause,
+    /// Play on from exactly where `Pause` held the audio (the caller only coughed). The first
+    /// packet after it carries the RTP marker bit, as after any silence. Idempotent; a no-op
+    /// when not paused.
+    Resume,
     /// A re-INVITE changed the stream (hold, resume, new address or codec).
     Update(MediaParams),
     /// 20 ms of live audio from the other leg of a bridge. Unlike `Play` it streams through
@@ -143,6 +154,8 @@ struct Driver {
     last_concealed: [i16; FRAME_8K],
     concealed_run: u32,
     talkspurt_start: bool,
+    /// `MediaCommand::Pause` in force: queued audio waits.
+    paused: bool,
 }
 
 impl Driver {
@@ -166,6 +179,7 @@ impl Driver {
             last_concealed: [0; FRAME_8K],
             concealed_run: 0,
             talkspurt_start: true,
+            paused: false,
             params,
         }
     }
@@ -199,7 +213,10 @@ impl Driver {
                         self.playout.samples.clear();
                         self.playout.segments.clear();
                         self.talkspurt_start = true;
+                        self.paused = false;
                     }
+                    Some(MediaCommand::Pause) => self.paused = true,
+                    Some(MediaCommand::Resume) => self.paused = false,
                     Some(MediaCommand::Live(frame)) => {
                         self.pcm_8k.clear();
                         self.live_down.process(&frame[..], &mut self.pcm_8k);
@@ -257,7 +274,9 @@ impl Driver {
     async fn send_one(&mut self, now: Instant, events: &mpsc::Sender<MediaEvent>) {
         let mut frame = [0i16; FRAME_8K];
         let mut have_speech = false;
-        for s in frame.iter_mut() {
+        // Paused: the queue is left as it is and this tick carries silence.
+        let take = if self.paused { 0 } else { FRAME_8K };
+        for s in frame.iter_mut().take(take) {
             match self.playout.samples.pop_front() {
                 Some(v) => {
                     *s = v;

@@ -5,12 +5,17 @@
 //! A full queue answers `Overloaded` at once instead of letting latency grow without bound:
 //! upstream admission control turns that into SIP 503 + Retry-After. Results come back on a
 //! oneshot channel, so the async runtime never blocks on whisper.
+//!
+//! Two kinds of job share the workers: finals (an utterance to answer) and partials (a
+//! hypothesis of speech still going on, for endpointing and speculation). Partials are a
+//! luxury: one is accepted only when a worker is idle and no final waits, and a waiting final
+//! is always taken before a waiting partial, so partials never delay the answer to a caller.
+//! Only finals count towards the queue depth that admission control reads.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -166,6 +171,9 @@ pub enum SttError {
     Config(String),
     #[error("speech recognition is overloaded: all workers busy and the queue is full")]
     Overloaded,
+    /// A partial was not taken because no worker is idle; finals always come first.
+    #[error("speech recognition is busy: partial hypothesis skipped")]
+    Busy,
     #[error("unsupported language {0:?}: expected \"en\" or \"zh\"")]
     UnsupportedLanguage(String),
     #[error("speech recognition failed: {0}")]
@@ -201,14 +209,58 @@ impl Lang {
 struct Job {
     audio: Vec<f32>,
     language: Option<Lang>,
+    partial: bool,
     reply: oneshot::Sender<Result<Transcript, SttError>>,
 }
 
+/// The jobs waiting for a worker, finals apart from partials so finals go first.
+#[derive(Default)]
+struct Waiting {
+    finals: VecDeque<Job>,
+    partials: VecDeque<Job>,
+    /// Workers blocked waiting for a job.
+    idle: usize,
+    /// Every pool handle dropped: workers exit.
+    closed: bool,
+}
+
+struct Queue {
+    waiting: Mutex<Waiting>,
+    ready: Condvar,
+    /// Finals allowed to wait beyond the idle workers.
+    capacity: usize,
+}
+
+impl Queue {
+    /// Blocks until a job is due (finals first) or the pool is gone.
+    fn next(&self) -> Option<Job> {
+        let mut w = self.waiting.lock().ok()?;
+        loop {
+            if w.closed {
+                return None;
+            }
+            if let Some(job) = w.finals.pop_front().or_else(|| w.partials.pop_front()) {
+                return Some(job);
+            }
+            w.idle += 1;
+            w = self.ready.wait(w).ok()?;
+            w.idle -= 1;
+        }
+    }
+}
+
 struct Shared {
-    tx: SyncSender<Job>,
-    /// Jobs accepted but not yet picked up by a worker.
-    waiting: AtomicUsize,
+    queue: Arc<Queue>,
     multilingual: bool,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.queue.waiting.lock() {
+            w.closed = true;
+        }
+        self.queue.ready.notify_all();
+    }
 }
 
 /// A cheap-to-clone handle to the recognition workers. Workers stop when the last handle drops.
@@ -240,22 +292,20 @@ impl SttPool {
         let multilingual = ctx.is_multilingual();
         let eot = ctx.token_eot();
 
-        let (tx, rx) = mpsc::sync_channel::<Job>(cfg.queue);
-        let rx = Arc::new(Mutex::new(rx));
-        let shared = Arc::new(Shared { tx, waiting: AtomicUsize::new(0), multilingual });
+        let queue = Arc::new(Queue { waiting: Mutex::new(Waiting::default()), ready: Condvar::new(), capacity: cfg.queue });
+        let shared = Arc::new(Shared { queue: Arc::clone(&queue), multilingual });
         for i in 0..cfg.workers {
             // States are created here so an out-of-memory shows up as a startup error.
             let state = ctx
                 .create_state()
                 .map_err(|e| model_load_error(format!("cannot create a decoder state: {e}")))?;
             let worker = Worker::new(state, cfg.threads_per_worker, cfg.trim_encoder, multilingual, eot);
-            let rx = Arc::clone(&rx);
-            let shared_w = Arc::downgrade(&shared);
+            let queue = Arc::clone(&queue);
             std::thread::Builder::new()
                 .name(format!("stt-{i}"))
                 .spawn(move || {
                     yield_cpu_to_media();
-                    worker.run(rx, shared_w)
+                    worker.run(queue)
                 })
                 .map_err(|e| SttError::Config(format!("cannot start worker thread: {e}")))?;
         }
@@ -265,29 +315,47 @@ impl SttPool {
     /// Recognizes 16 kHz mono audio. `language`: `Some("en" | "zh")`, or `None` to detect which
     /// of the two is spoken. Returns `Overloaded` immediately when the queue is full.
     pub async fn transcribe(&self, audio_16k: Vec<f32>, language: Option<String>) -> Result<Transcript, SttError> {
+        self.submit(audio_16k, language, false).await
+    }
+
+    /// A partial hypothesis of speech still in progress: greedy, trimmed encoder, and only
+    /// when a worker is idle right now (`Busy` otherwise), so it never delays a final.
+    pub async fn transcribe_partial(&self, audio_16k: Vec<f32>, language: Option<String>) -> Result<Transcript, SttError> {
+        self.submit(audio_16k, language, true).await
+    }
+
+    async fn submit(&self, audio: Vec<f32>, language: Option<String>, partial: bool) -> Result<Transcript, SttError> {
         let language = match language.as_deref() {
             None | Some("") | Some("auto") => None,
             Some(l) => Some(Lang::parse(l).ok_or_else(|| SttError::UnsupportedLanguage(l.to_string()))?),
         };
         let (reply, rx) = oneshot::channel();
-        // Counted before sending so a worker can never decrement below zero.
-        self.shared.waiting.fetch_add(1, Ordering::SeqCst);
-        match self.shared.tx.try_send(Job { audio: audio_16k, language, reply }) {
-            Ok(()) => {}
-            Err(e) => {
-                self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
-                return Err(match e {
-                    TrySendError::Full(_) => SttError::Overloaded,
-                    TrySendError::Disconnected(_) => SttError::Stopped,
-                });
+        {
+            let queue = &self.shared.queue;
+            let mut w = queue.waiting.lock().map_err(|_| SttError::Stopped)?;
+            let job = Job { audio, language, partial, reply };
+            if partial {
+                // Idle workers not already claimed by a waiting job.
+                if w.idle <= w.finals.len() + w.partials.len() {
+                    return Err(SttError::Busy);
+                }
+                w.partials.push_back(job);
+            } else {
+                // Jobs an idle worker is about to take do not count against the capacity.
+                if w.finals.len() >= queue.capacity + w.idle.saturating_sub(w.partials.len()) {
+                    return Err(SttError::Overloaded);
+                }
+                w.finals.push_back(job);
             }
+            queue.ready.notify_one();
         }
         rx.await.map_err(|_| SttError::Stopped)?
     }
 
-    /// Requests waiting for a worker (not counting those being decoded).
+    /// Finals waiting for a worker (not counting those being decoded, nor partials, which
+    /// are skipped rather than queued when the pool is busy): what admission control reads.
     pub fn queue_depth(&self) -> usize {
-        self.shared.waiting.load(Ordering::SeqCst)
+        self.shared.queue.waiting.lock().map(|w| w.finals.len()).unwrap_or(0)
     }
 
     /// False for English-only models (`*.en`), which always report "en".
@@ -350,32 +418,35 @@ impl Worker {
         }
     }
 
-    fn run(mut self, rx: Arc<Mutex<Receiver<Job>>>, shared: std::sync::Weak<Shared>) {
-        loop {
-            // The lock is held only while waiting for the next job, so idle workers queue up on
-            // the mutex and exactly one takes each job.
-            let job = {
-                let Ok(guard) = rx.lock() else { return };
-                match guard.recv() {
-                    Ok(job) => job,
-                    Err(_) => return, // every pool handle dropped
-                }
-            };
-            if let Some(s) = shared.upgrade() {
-                s.waiting.fetch_sub(1, Ordering::SeqCst);
-            }
+    fn run(mut self, queue: Arc<Queue>) {
+        self.warm_up();
+        while let Some(job) = queue.next() {
             // The caller hung up or barged in: skip the work nobody will read.
             if job.reply.is_closed() {
                 continue;
             }
-            let Job { audio, language, reply } = job;
-            let result = catch_unwind(AssertUnwindSafe(|| self.decode(audio, language)))
+            let Job { audio, language, partial, reply } = job;
+            let result = catch_unwind(AssertUnwindSafe(|| self.decode(audio, language, partial)))
                 .unwrap_or_else(|_| Err(SttError::Decode("whisper panicked".into())));
             let _ = reply.send(result);
         }
     }
 
-    fn decode(&mut self, mut audio: Vec<f32>, language: Option<Lang>) -> Result<Transcript, SttError> {
+    /// One decode of a second of silence before the first job. whisper.cpp's language
+    /// detection encodes with the context size of the state's previous decode (see
+    /// [`Worker::detect`]); on a fresh state that is the full 30 s window, which made the first
+    /// detection on each worker take seconds. After this it is one short utterance's worth.
+    /// It also touches the state's buffers, so the first caller does not pay for that either.
+    fn warm_up(&mut self) {
+        let mut params = self.params_en.clone();
+        params.set_max_tokens(1);
+        params.set_audio_ctx(encoder_ctx(MIN_SAMPLES));
+        if let Err(e) = self.state.full(params, &vec![0.0; MIN_SAMPLES]) {
+            tracing::warn!(error = %e, "speech recognition warm-up failed");
+        }
+    }
+
+    fn decode(&mut self, mut audio: Vec<f32>, language: Option<Lang>, partial: bool) -> Result<Transcript, SttError> {
         let started = Instant::now();
         let audio_ms = (audio.len() as u64 * 1000 / SAMPLE_RATE as u64).min(u32::MAX as u64) as u32;
         if audio.iter().any(|s| !s.is_finite()) {
@@ -403,11 +474,12 @@ impl Worker {
         // roughly 3-5 tokens per second in either language).
         let max_tokens = (audio.len() / SAMPLE_RATE * 12).max(32) as i32;
         params.set_max_tokens(max_tokens);
-        if self.trim_encoder {
+        // Partials always trim: they only steer endpointing and speculation, and must be cheap.
+        if self.trim_encoder || partial {
             params.set_audio_ctx(encoder_ctx(audio.len()));
         }
         let (mut text, mut confidence) = self.decode_once(params, &audio).map_err(|e| dec("decode", e))?;
-        if lang == Lang::Zh && text.contains(ZH_PROMPT_CORE) {
+        if lang == Lang::Zh && !partial && text.contains(ZH_PROMPT_CORE) {
             // Whisper sometimes copies its prompt into the transcript in place of the words
             // it heard. Decode again without the prompt: traditional characters are a smaller
             // harm than words the caller never said.
@@ -618,6 +690,45 @@ mod tests {
             assert!(*took < fastest_ok, "Overloaded took {took:?}, a decode {fastest_ok:?}");
         }
         assert_eq!(pool.queue_depth(), 0);
+    }
+
+    #[test]
+    fn partials_are_skipped_while_busy_and_never_count_towards_admission() {
+        let Some(path) = model("ggml-tiny.en.bin").or_else(|| model("ggml-base.bin")) else { return };
+        let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 1, threads_per_worker: 2, trim_encoder: true }).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            // Idle (after its warm-up): a partial is decoded.
+            let mut partial = None;
+            for _ in 0..100 {
+                match pool.transcribe_partial(vec![0.0; SAMPLE_RATE], Some("en".into())).await {
+                    Err(SttError::Busy) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                    other => {
+                        partial = Some(other);
+                        break;
+                    }
+                }
+            }
+            assert!(matches!(partial, Some(Ok(_))), "{partial:?}");
+            // A final decoding and another waiting: partials are refused at once, and only the
+            // waiting final counts in the depth admission control reads.
+            let finals: Vec<_> = (0..2)
+                .map(|_| {
+                    let pool = pool.clone();
+                    tokio::spawn(async move { pool.transcribe(vec![0.01; SAMPLE_RATE * 3], Some("en".into())).await })
+                })
+                .collect();
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let t0 = Instant::now();
+            let skipped = pool.transcribe_partial(vec![0.0; SAMPLE_RATE], Some("en".into())).await;
+            assert!(matches!(skipped, Err(SttError::Busy)), "{skipped:?}");
+            assert!(t0.elapsed() < std::time::Duration::from_millis(50));
+            assert!(pool.queue_depth() <= 1, "partials are not queued: {}", pool.queue_depth());
+            for f in finals {
+                assert!(f.await.unwrap().is_ok());
+            }
+            assert_eq!(pool.queue_depth(), 0);
+        });
     }
 
     #[test]

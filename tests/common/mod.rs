@@ -710,19 +710,25 @@ fn find_placeholder(text: &str) -> Option<String> {
 
 /// tcpdump on `lo` for UDP to one port, decoded to audio with tshark + sox afterwards.
 struct RtpCapture {
-    child: Child,
+    capture: LoopbackCapture,
     pcap: PathBuf,
     dir: PathBuf,
     port: u16,
 }
 
-impl RtpCapture {
-    fn start(dir: &Path, port: u16) -> RtpCapture {
-        let pcap = dir.join("rx.pcap");
+/// A tcpdump capture on `lo` into a pcap file, armed when `start` returns.
+pub struct LoopbackCapture {
+    child: Child,
+    pub pcap: PathBuf,
+}
+
+impl LoopbackCapture {
+    /// Captures the packets matching the pcap `filter` (e.g. "udp and dst port 4000"). Needs root.
+    pub fn start(pcap: &Path, filter: &str) -> LoopbackCapture {
         let mut child = Command::new("tcpdump")
             .args(["-i", "lo", "-n", "-U", "-w"])
-            .arg(&pcap)
-            .arg(format!("udp and dst port {port}"))
+            .arg(pcap)
+            .arg(filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -738,15 +744,29 @@ impl RtpCapture {
             let mut sink = String::new();
             let _ = err.read_to_string(&mut sink);
         });
-        RtpCapture { child, pcap, dir: dir.to_path_buf(), port }
+        LoopbackCapture { child, pcap: pcap.to_path_buf() }
     }
 
-    /// Stops the capture and returns the received audio as a WAV, if any arrived.
-    fn finish(mut self) -> Option<PathBuf> {
+    /// Stops the capture once late packets are in; the pcap file is complete afterwards.
+    pub fn stop(mut self) -> PathBuf {
         // Late packets are still in flight right after the BYE.
         thread::sleep(Duration::from_millis(300));
         signal(self.child.id(), "INT");
         let _ = wait_with_timeout(&mut self.child, Duration::from_secs(5));
+        self.pcap
+    }
+}
+
+impl RtpCapture {
+    fn start(dir: &Path, port: u16) -> RtpCapture {
+        let pcap = dir.join("rx.pcap");
+        let capture = LoopbackCapture::start(&pcap, &format!("udp and dst port {port}"));
+        RtpCapture { capture, pcap, dir: dir.to_path_buf(), port }
+    }
+
+    /// Stops the capture and returns the received audio as a WAV, if any arrived.
+    fn finish(self) -> Option<PathBuf> {
+        self.capture.stop();
         let mut best: Option<(Vec<u8>, &str)> = None;
         for (pt, sox_type) in [(0u8, "ul"), (8u8, "al")] {
             let payload = rtp_payload(&self.pcap, self.port, pt);
