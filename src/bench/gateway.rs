@@ -98,6 +98,15 @@ impl Gateway {
         lines.iter().skip(from).filter_map(|l| parse_turn_line(l)).collect()
     }
 
+    /// Keeps the gateway's log lines of one step next to that step's sipp traces and capture.
+    pub fn save_log_since(&self, from: usize, path: &Path) {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let text: String = lines.iter().skip(from).flat_map(|l| [l.as_str(), "\n"]).collect();
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("bench: cannot write {}: {e}", path.display());
+        }
+    }
+
     /// Resident memory now, in KiB (None for an external gateway).
     pub fn rss_kib(&self) -> Option<u64> {
         proc_status_kib(self.pid?, "VmRSS")

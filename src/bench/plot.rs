@@ -57,6 +57,7 @@ fn draw_bars(c: &Bars<'_>, svg: &mut String) -> DrawResult {
             if (x - k as f64 - 0.5).abs() < 1e-6 { categories.get(k).cloned().unwrap_or_default() } else { String::new() }
         })
         .y_desc(c.y_label)
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
     for (si, (name, values)) in c.series.iter().enumerate() {
         let color = PALETTE[si % PALETTE.len()];
@@ -84,10 +85,12 @@ fn draw_targets<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    for (label, v) in targets {
+    for (i, (label, v)) in targets.iter().enumerate() {
         let style = ShapeStyle { color: BLACK.mix(0.6), filled: false, stroke_width: 1 };
         chart.draw_series(std::iter::once(PathElement::new(vec![(x0, *v), (x1, *v)], style)))?;
-        chart.draw_series(std::iter::once(Text::new(label.clone(), (x0 + (x1 - x0) * 0.01, *v), ("sans-serif", 13))))?;
+        // Staggered along the line so that labels of nearby targets (500 and 800 ms) don't overlap.
+        let x = x0 + (x1 - x0) * (0.01 + 0.3 * i as f64);
+        chart.draw_series(std::iter::once(Text::new(label.clone(), (x, *v), ("sans-serif", 13))))?;
     }
     Ok(())
 }
@@ -111,7 +114,7 @@ fn draw_curve(c: &Curve<'_>, svg: &mut String) -> DrawResult {
         .x_label_area_size(40)
         .y_label_area_size(64)
         .build_cartesian_2d(0.0..x_max * 1.05, 0.0..y_max * 1.15 + f64::EPSILON)?;
-    chart.configure_mesh().x_desc(c.x_label).y_desc(c.y_label).draw()?;
+    chart.configure_mesh().x_desc(c.x_label).y_desc(c.y_label).y_label_formatter(&|y| format!("{y:.0}")).draw()?;
     for (si, (name, pts)) in c.series.iter().enumerate() {
         let color = PALETTE[si % PALETTE.len()];
         chart
