@@ -50,6 +50,8 @@ enum Command {
     Say(SayArgs),
     /// Talk to the brain and triage with typed or scripted turns, no audio.
     Chat(frontline::sim::ChatArgs),
+    /// Measure turn latency, capacity, media capacity and recognition accuracy (see docs/benchmarks.md).
+    Bench(frontline::bench::BenchArgs),
     /// Score a part of the pipeline against a labelled set.
     Eval {
         #[command(subcommand)]
@@ -222,6 +224,8 @@ fn main() -> std::process::ExitCode {
                 init_chat_logging();
                 frontline::sim::chat(args).await.map_err(Into::into)
             }
+            // The benchmarks block (child processes, their own runtimes): off the async workers.
+            Command::Bench(args) => tokio::task::spawn_blocking(move || frontline::bench::run(args)).await?,
             Command::Eval { what: EvalWhat::Triage(args) } => {
                 init_chat_logging();
                 frontline::sim::eval_triage(args).await.map_err(Into::into)
