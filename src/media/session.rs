@@ -9,9 +9,9 @@
 use crate::media::dtmf::DtmfAssembler;
 use crate::media::g711::G711;
 use crate::media::jitter::{JitterBuffer, JitterFrame, JitterStats};
+use crate::media::playout::{Mark, Playout};
 use crate::media::resample::{resample_all, Resampler};
 use crate::media::rtp::{RtpPacket, RtpSender};
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,14 +123,6 @@ pub fn start(socket: UdpSocket, params: MediaParams, rtp_timeout: Duration) -> s
     Ok((MediaHandle { commands: cmd_tx, local_port, task }, ev_rx))
 }
 
-/// Audio queued for playout, already at the wire rate, with the tags marking where each
-/// reply begins and ends.
-struct Playout {
-    samples: VecDeque<i16>,
-    /// (tag, samples of it not yet sent, started)
-    segments: VecDeque<(u64, usize, bool)>,
-}
-
 struct Driver {
     socket: Arc<UdpSocket>,
     params: MediaParams,
@@ -154,8 +146,6 @@ struct Driver {
     last_concealed: [i16; FRAME_8K],
     concealed_run: u32,
     talkspurt_start: bool,
-    /// `MediaCommand::Pause` in force: queued audio waits.
-    paused: bool,
 }
 
 impl Driver {
@@ -170,7 +160,7 @@ impl Driver {
             dtmf: DtmfAssembler::new(),
             up: Resampler::new(8000, 16000).expect("fixed 8k→16k ratio is supported"),
             live_down: Resampler::new(16000, 8000).expect("fixed 16k→8k ratio is supported"),
-            playout: Playout { samples: VecDeque::new(), segments: VecDeque::new() },
+            playout: Playout::new(FRAME_8K),
             stats: MediaStats::default(),
             pcm_8k: Vec::with_capacity(FRAME_8K * 2),
             pcm_16k: Vec::with_capacity(FRAME_16K * 2),
@@ -179,7 +169,6 @@ impl Driver {
             last_concealed: [0; FRAME_8K],
             concealed_run: 0,
             talkspurt_start: true,
-            paused: false,
             params,
         }
     }
@@ -210,24 +199,15 @@ impl Driver {
                 cmd = commands.recv() => match cmd {
                     Some(MediaCommand::Play { pcm_16k, tag }) => self.queue(&pcm_16k, tag),
                     Some(MediaCommand::Flush) => {
-                        self.playout.samples.clear();
-                        self.playout.segments.clear();
+                        self.playout.flush();
                         self.talkspurt_start = true;
-                        self.paused = false;
                     }
-                    Some(MediaCommand::Pause) => self.paused = true,
-                    Some(MediaCommand::Resume) => self.paused = false,
+                    Some(MediaCommand::Pause) => self.playout.pause(),
+                    Some(MediaCommand::Resume) => self.playout.resume(),
                     Some(MediaCommand::Live(frame)) => {
                         self.pcm_8k.clear();
                         self.live_down.process(&frame[..], &mut self.pcm_8k);
-                        // A bridge must not build latency: if the other leg runs ahead of our
-                        // clock, drop the oldest audio beyond 100 ms.
-                        let limit = FRAME_8K * 5;
-                        self.playout.samples.extend(self.pcm_8k.iter().copied());
-                        if self.playout.segments.is_empty() && self.playout.samples.len() > limit {
-                            let excess = self.playout.samples.len() - limit;
-                            self.playout.samples.drain(..excess);
-                        }
+                        self.playout.live(&self.pcm_8k);
                     }
                     Some(MediaCommand::Update(p)) => {
                         if p.remote != self.params.remote {
@@ -262,47 +242,20 @@ impl Driver {
     fn queue(&mut self, pcm_16k: &[i16], tag: u64) {
         // Each chunk is a whole sentence that starts and ends in silence, so it is
         // resampled on its own; no filter state needs to carry across chunks.
-        let pcm_8k = resample_all(pcm_16k, 16000, 8000);
-        if pcm_8k.is_empty() {
-            return;
-        }
-        self.playout.samples.extend(pcm_8k.iter().copied());
-        self.playout.segments.push_back((tag, pcm_8k.len(), false));
+        self.playout.queue(&resample_all(pcm_16k, 16000, 8000), tag);
     }
 
     /// Sends the next 20 ms: queued speech, or silence.
     async fn send_one(&mut self, now: Instant, events: &mpsc::Sender<MediaEvent>) {
         let mut frame = [0i16; FRAME_8K];
-        let mut have_speech = false;
-        // Paused: the queue is left as it is and this tick carries silence.
-        let take = if self.paused { 0 } else { FRAME_8K };
-        for s in frame.iter_mut().take(take) {
-            match self.playout.samples.pop_front() {
-                Some(v) => {
-                    *s = v;
-                    have_speech = true;
-                }
-                None => break,
-            }
-        }
-        // Account the samples against the segments so the call learns when each reply
-        // started and finished playing on the wire.
-        let mut taken = if have_speech { FRAME_8K } else { 0 };
+        // Finished marks wait until the frame has left: the call measures a reply's end by it.
         let mut finished = Vec::new();
-        while taken > 0 {
-            let Some(seg) = self.playout.segments.front_mut() else { break };
-            if !seg.2 {
-                seg.2 = true;
-                let _ = events.try_send(MediaEvent::PlayoutStarted { tag: seg.0, at: now });
+        let have_speech = self.playout.next_frame(&mut frame, |mark| match mark {
+            Mark::Started(tag) => {
+                let _ = events.try_send(MediaEvent::PlayoutStarted { tag, at: now });
             }
-            let used = seg.1.min(taken);
-            seg.1 -= used;
-            taken -= used;
-            if seg.1 == 0 {
-                finished.push(seg.0);
-                self.playout.segments.pop_front();
-            }
-        }
+            Mark::Finished(tag) => finished.push(tag),
+        });
         if !self.params.send {
             // On hold: the caller asked us not to send. The frame is consumed so that a
             // held call does not resume in the middle of a stale sentence.

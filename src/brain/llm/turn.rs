@@ -73,7 +73,7 @@ impl<'p> Call<'p> {
 
     async fn say(&self, text: &str, last: bool) -> Result<(), Closed> {
         let language = self.conv.language().to_string();
-        self.send(act(Action::Say(Say { text: text.to_string(), language, interruptible: true, last }))).await
+        self.send(act(Action::Say(Say { text: text.to_string(), language, interruptible: true, last, preview: false }))).await
     }
 
     pub(super) async fn greet(&mut self) -> Result<(), Closed> {

@@ -9,7 +9,7 @@
 //! jitter buffer stays fed and its playout clock steady.
 
 use super::codec::{OpusReceiver, OpusSender};
-use super::playout::{Mark, Playout};
+use crate::media::playout::{Mark, Playout};
 use crate::media::dtmf::{DtmfAssembler, DEFAULT_TIMEOUT_MS};
 use crate::media::session::{MediaCommand, MediaEvent, MediaHandle, MediaStats, FRAME_16K};
 use bytes::Bytes;
@@ -61,7 +61,7 @@ pub fn start(
         receiver: OpusReceiver::new()?,
         sender: OpusSender::new()?,
         dtmf: DtmfAssembler::with_params(types.dtmf.map(|d| d.1).unwrap_or(48000), DEFAULT_TIMEOUT_MS),
-        playout: Playout::default(),
+        playout: Playout::new(FRAME_16K),
         stats: MediaStats::default(),
         pcm: Vec::with_capacity(FRAME_16K * 8),
     };
@@ -113,6 +113,8 @@ impl Driver {
                 cmd = commands.recv() => match cmd {
                     Some(MediaCommand::Play { pcm_16k, tag }) => self.playout.queue(&pcm_16k, tag),
                     Some(MediaCommand::Flush) => self.playout.flush(),
+                    Some(MediaCommand::Pause) => self.playout.pause(),
+                    Some(MediaCommand::Resume) => self.playout.resume(),
                     Some(MediaCommand::Live(frame)) => self.playout.live(&frame[..]),
                     // SIP re-INVITE news; a WebRTC session renegotiates inside the peer connection.
                     Some(MediaCommand::Update(_)) => {}

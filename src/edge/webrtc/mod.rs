@@ -15,7 +15,6 @@ pub mod config;
 mod driver;
 mod offer;
 mod peer;
-mod playout;
 
 pub use config::WebrtcConfig;
 pub use offer::OfferError;
