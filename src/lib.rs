@@ -13,6 +13,7 @@ pub mod edge;
 pub mod handoff;
 pub mod http;
 pub mod media;
+pub mod ops;
 pub mod speech;
 pub mod sim;
 pub mod triage;
@@ -22,4 +23,9 @@ pub mod proto {
     pub mod dialog {
         tonic::include_proto!("frontline.dialog.v1");
     }
+    pub mod ops {
+        tonic::include_proto!("frontline.ops.v1");
+    }
+    /// Every contract above, encoded, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/frontline_descriptor.bin"));
 }

@@ -120,6 +120,9 @@ struct ServeArgs {
     /// Port of the agent console and its API (overrides http.listen's port; 0 picks a free one).
     #[arg(long)]
     http_port: Option<u16>,
+    /// Port of the Ops gRPC service (overrides ops.listen's port; 0 picks a free one).
+    #[arg(long)]
+    ops_port: Option<u16>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
 }
@@ -280,6 +283,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(p) = args.http_port {
         config.http.listen.set_port(p);
     }
+    if let Some(p) = args.ops_port {
+        config.ops.listen.set_port(p);
+    }
     config.validate(args.config.as_deref().unwrap_or(Path::new("(command line)")))?;
     init_logging(args.log_format);
 
@@ -319,9 +325,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let dial_host = if sip_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { sip_addr.ip().to_string() };
     let dial = format!("sip:ivr@{dial_host}:{}", sip_addr.port());
     let (http_addr, _http_task) = frontline::http::serve(config.http.listen, services.clone()).await?;
+    let ops_auth = frontline::ops::BearerAuth::new(&config.ops.tokens, std::env::var("FRONTLINE_OPS_TOKEN").ok());
+    if ops_auth.is_empty() {
+        tracing::warn!("no Ops token configured: every Ops call will be refused (set [ops] tokens or FRONTLINE_OPS_TOKEN)");
+    }
+    let ops = frontline::ops::serve(&config.ops, ops_auth, services.clone()).await?;
     tracing::info!(
         %dial, example = %format!("baresip -e \"/dial {dial}\""), sip = %sip_addr, transports = "udp,tcp",
-        http = %http_addr,
+        http = %http_addr, ops = %ops.addr, ops_tls = ops.tls,
         brain = %brain_url, model = %config.speech.model, startup_ms = started.elapsed().as_millis() as u64,
         model_load_ms, "ready"
     );

@@ -8,6 +8,7 @@
 
 pub mod events;
 mod listener;
+pub mod registry;
 mod speaker;
 mod task;
 mod turn;
@@ -39,6 +40,8 @@ pub struct CallServices {
     /// Which agent rings next; shared by every call so round-robin and least-busy hold.
     pub agents: Mutex<AgentPool>,
     pub events: events::CallEvents,
+    /// Calls in progress, their state, and the way to steer one (the Ops API).
+    pub live: Arc<registry::LiveCalls>,
     active: AtomicUsize,
     draining: AtomicBool,
 }
@@ -89,6 +92,7 @@ impl CallServices {
             dialer: OnceLock::new(),
             agents,
             events: events::CallEvents::new(),
+            live: Arc::new(registry::LiveCalls::new()),
             active: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
         }
@@ -113,6 +117,10 @@ impl CallServices {
 
     pub fn active_calls(&self) -> usize {
         self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     pub fn set_draining(&self, on: bool) {

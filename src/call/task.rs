@@ -4,12 +4,14 @@
 //! signaling) arrives on a channel; the task handles one at a time, so no state is shared.
 //! The protocol-level pieces it drives (VAD, endpointing, turn timings) are sans-IO cores.
 
+mod control;
 mod handoff;
 
 use super::listener::{Heard, Listener};
 use super::speaker::{SayJob, Speaker, SpeakerEvent};
 use super::turn::Turn;
 use super::events::{now_ms, CallEvent};
+use super::registry::{CallIdentity, CallState, ControlRequest, LiveCallHandle};
 use super::{CallServices, DialOutcome, LegCommand, NewCall, SignalEvent};
 use crate::dialog::{DialogError, DialogStream};
 use crate::handoff::TranscriptLine;
@@ -56,6 +58,8 @@ enum Input {
     AgentDialed(DialOutcome),
     Agent(handoff::AgentInput),
     Speaker(SpeakerEvent),
+    /// A supervisor's command (Ops API).
+    Control(ControlRequest),
     ReplyOverdue,
     HangupOverdue,
     MaxDuration,
@@ -126,6 +130,9 @@ struct CallTask {
     failure: Option<String>,
     started: Instant,
     turns_completed: u32,
+    /// This call's entry in the live-call registry, and the commands sent to it.
+    live: LiveCallHandle,
+    control_rx: mpsc::Receiver<ControlRequest>,
 }
 
 impl CallTask {
@@ -141,6 +148,13 @@ impl CallTask {
         let speaker = Speaker::spawn(services.tts.clone(), media_commands.clone(), speaker_tx.clone(), tags.clone());
         let (stt_tx, stt_rx) = mpsc::channel(8);
         let language = call.language.clone().unwrap_or_else(|| "en".into());
+        let (live, control_rx) = services.live.register(CallIdentity {
+            call_id: call.call_id.clone(),
+            channel: format!("{:?}", call.channel).to_lowercase(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            codec: call.codec.clone(),
+        });
         CallTask {
             call_id: call.call_id,
             caller: call.caller,
@@ -184,6 +198,8 @@ impl CallTask {
             failure: None,
             started: Instant::now(),
             turns_completed: 0,
+            live,
+            control_rx,
             services,
         }
     }
@@ -201,6 +217,7 @@ impl CallTask {
             channel: format!("{:?}", self.channel).to_lowercase(),
             at_ms: now_ms(),
         });
+        self.live.set_state(CallState::Ai);
         self.open_brain().await;
         let vip = self.triage.on_call_start();
         self.on_triage(vip, false).await;
@@ -217,6 +234,7 @@ impl CallTask {
                 Some(outcome) = self.dial_rx.recv() => Input::AgentDialed(outcome),
                 agent = handoff::next_agent_input(&mut self.handoff) => Input::Agent(agent),
                 Some(ev) = self.speaker_rx.recv() => Input::Speaker(ev),
+                Some(req) = self.control_rx.recv() => Input::Control(req),
                 _ = sleep_until(reply_due.into()) => Input::ReplyOverdue,
                 _ = sleep_until(hangup_due.into()) => Input::HangupOverdue,
                 _ = sleep_until(max_end.into()) => Input::MaxDuration,
@@ -295,6 +313,11 @@ impl CallTask {
                 }
             }
             Input::Speaker(ev) => self.on_speaker(ev),
+            Input::Control(req) => {
+                if let Some(end) = self.on_control(req).await {
+                    return Some(end);
+                }
+            }
             Input::ReplyOverdue => self.on_reply_overdue().await,
             Input::HangupOverdue => {
                 let reason = self.hangup_pending.take().map(|(r, _)| r).unwrap_or_default();
@@ -470,6 +493,7 @@ impl CallTask {
     /// Records words said on the call, for the handoff packet and whoever watches the call.
     fn said(&mut self, speaker: &str, turn: u32, text: &str) {
         self.history.push(TranscriptLine { turn, speaker: speaker.into(), text: text.into() });
+        self.live.said(&self.history[self.history.len() - 1]);
         self.services.events.publish(CallEvent::Said {
             call_id: self.call_id.clone(),
             speaker: speaker.into(),
@@ -486,6 +510,7 @@ impl CallTask {
         if let Some(mut previous) = self.answering.take() {
             if previous.mark_logged() {
                 log_turn(&self.call_id, &previous);
+                self.live.turn(&previous);
             }
         }
         self.reply_tag_floor = self.tags.load(Ordering::Relaxed);
@@ -658,6 +683,7 @@ impl CallTask {
         if let Some(turn) = self.answering.as_mut() {
             if turn.take_ready_to_log() {
                 log_turn(&self.call_id, turn);
+                self.live.turn(turn);
                 let (number, reply) = (turn.number, turn.reply.clone());
                 if !reply.is_empty() {
                     self.said("bot", number, &reply);
@@ -678,6 +704,7 @@ impl CallTask {
         if let Some(mut turn) = self.answering.take() {
             if turn.mark_logged() && (!turn.heard.is_empty() || !turn.reply.is_empty()) {
                 log_turn(&self.call_id, &turn);
+                self.live.turn(&turn);
             }
         }
         let _ = self.media_commands.send(MediaCommand::Stop).await;
@@ -705,6 +732,7 @@ impl CallTask {
             outcome: outcome.to_string(),
             at_ms: now_ms(),
         });
+        self.live.finish(outcome, &reason);
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Config {
     pub handoff: crate::handoff::HandoffConfig,
     /// The HTTP port: the agent console and its JSON/SSE API.
     pub http: HttpConfig,
+    /// The Ops gRPC service (live calls, events, stats, control): see `crate::ops`.
+    pub ops: crate::ops::OpsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -137,6 +139,7 @@ impl Default for Config {
             triage: crate::triage::TriageConfig::default(),
             handoff: crate::handoff::HandoffConfig::default(),
             http: HttpConfig::default(),
+            ops: crate::ops::OpsConfig::default(),
         }
     }
 }
@@ -245,6 +248,9 @@ impl Config {
         }
         if let Err(e) = self.handoff.validate() {
             return Err(invalid(e.key, e.message));
+        }
+        if let Err((key, message)) = self.ops.validate() {
+            return Err(invalid(key, message));
         }
         if self.calls.max_concurrent == 0 {
             return Err(invalid("calls.max_concurrent", "must be at least 1".into()));
