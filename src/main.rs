@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         what: EvalWhat,
     },
+    /// Read the call records: `calls list`, `calls show ID`.
+    Calls {
+        #[command(subcommand)]
+        command: frontline::records::cli::CallsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -123,6 +128,12 @@ struct ServeArgs {
     /// Port of the Ops gRPC service (overrides ops.listen's port; 0 picks a free one).
     #[arg(long)]
     ops_port: Option<u16>,
+    /// Call records database (overrides records.path).
+    #[arg(long)]
+    records: Option<PathBuf>,
+    /// Record every call as a stereo WAV into this folder (sets recording.enabled and .dir).
+    #[arg(long, value_name = "DIR")]
+    record_to: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
 }
@@ -204,6 +215,7 @@ fn main() -> std::process::ExitCode {
                 init_chat_logging();
                 frontline::sim::eval_triage(args).await.map_err(Into::into)
             }
+            Command::Calls { command } => frontline::records::cli::run(command),
         }
     });
     match result {
@@ -286,6 +298,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(p) = args.ops_port {
         config.ops.listen.set_port(p);
     }
+    if let Some(p) = args.records {
+        config.records.path = p;
+    }
+    if let Some(dir) = args.record_to {
+        config.recording.enabled = true;
+        config.recording.dir = dir;
+    }
     config.validate(args.config.as_deref().unwrap_or(Path::new("(command line)")))?;
     init_logging(args.log_format);
 
@@ -318,8 +337,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let brain = DialogClient::connect(&brain_url, Duration::from_millis(config.brain.connect_timeout_ms)).await?;
 
+    // Before the first call: an unwritable records path or recordings folder stops start-up
+    // with the file and the fix, instead of losing every call's record.
+    let records = frontline::records::RecordStore::open(&config.records, config.redaction.clone())?;
+    config.recording.check_writable().map_err(anyhow::Error::msg)?;
+    if config.metrics.enabled {
+        frontline::metrics::install();
+    }
     let config = Arc::new(config);
-    let services = Arc::new(CallServices::new(config.clone(), stt, tts, brain));
+    let services = Arc::new(CallServices::new(config.clone(), stt, tts, brain, records));
     let sip = SipServer::start(config.sip.listen, services.clone()).await?;
     let sip_addr = sip.local_addr;
     let dial_host = if sip_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { sip_addr.ip().to_string() };

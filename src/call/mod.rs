@@ -42,6 +42,8 @@ pub struct CallServices {
     pub events: events::CallEvents,
     /// Calls in progress, their state, and the way to steer one (the Ops API).
     pub live: Arc<registry::LiveCalls>,
+    /// Durable call records (SQLite): every call's CDR, turns, decisions and packet.
+    pub records: crate::records::RecordStore,
     active: AtomicUsize,
     draining: AtomicBool,
 }
@@ -82,7 +84,7 @@ pub trait AgentDialer: Send + Sync {
 }
 
 impl CallServices {
-    pub fn new(config: Arc<Config>, stt: SttPool, tts: Tts, brain: DialogClient) -> Self {
+    pub fn new(config: Arc<Config>, stt: SttPool, tts: Tts, brain: DialogClient, records: crate::records::RecordStore) -> Self {
         let agents = Mutex::new(AgentPool::new(config.handoff.agents.clone(), config.handoff.strategy));
         CallServices {
             config,
@@ -93,6 +95,7 @@ impl CallServices {
             agents,
             events: events::CallEvents::new(),
             live: Arc::new(registry::LiveCalls::new()),
+            records,
             active: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
         }
@@ -130,6 +133,15 @@ impl CallServices {
     /// A call that was never answered (the caller cancelled during the ring time) still leaves
     /// a line in the log.
     pub fn log_unanswered(&self, call_id: &str, reason: &str) {
+        let now = events::now_ms();
+        self.records.unanswered(crate::records::Cdr {
+            call_id: call_id.to_string(),
+            started_at_ms: now,
+            ended_at_ms: Some(now),
+            outcome: Some(crate::records::Outcome::Abandoned),
+            reason: reason.to_string(),
+            ..Default::default()
+        });
         tracing::info!(call_id, reason, outcome = "abandoned", "call ended");
     }
 

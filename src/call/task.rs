@@ -6,6 +6,7 @@
 
 mod control;
 mod handoff;
+mod records;
 
 use super::listener::{Heard, Listener};
 use super::speaker::{SayJob, Speaker, SpeakerEvent};
@@ -133,6 +134,9 @@ struct CallTask {
     /// This call's entry in the live-call registry, and the commands sent to it.
     live: LiveCallHandle,
     control_rx: mpsc::Receiver<ControlRequest>,
+    /// The call's WAV (`[recording]`), fed the caller's frames and, through a tap on the media
+    /// commands, what the gateway plays.
+    recording: Option<crate::records::recording::CallRecording>,
 }
 
 impl CallTask {
@@ -143,7 +147,11 @@ impl CallTask {
         let tags = Arc::new(AtomicU64::new(0));
         let (speaker_tx, speaker_rx) = mpsc::channel(64);
         let media_handle = call.media;
-        let media_commands = media_handle.commands.clone();
+        let recording = records::start_recording(&services, &call.call_id);
+        let media_commands = match &recording {
+            Some(r) => r.tap(media_handle.commands.clone()),
+            None => media_handle.commands.clone(),
+        };
         let media_events = call.media_events;
         let speaker = Speaker::spawn(services.tts.clone(), media_commands.clone(), speaker_tx.clone(), tags.clone());
         let (stt_tx, stt_rx) = mpsc::channel(8);
@@ -200,6 +208,7 @@ impl CallTask {
             turns_completed: 0,
             live,
             control_rx,
+            recording,
             services,
         }
     }
@@ -218,6 +227,7 @@ impl CallTask {
             at_ms: now_ms(),
         });
         self.live.set_state(CallState::Ai);
+        self.record_start();
         self.open_brain().await;
         let vip = self.triage.on_call_start();
         self.on_triage(vip, false).await;
@@ -378,6 +388,9 @@ impl CallTask {
     }
 
     async fn on_frame(&mut self, frame: Box<[i16; FRAME_16K]>) {
+        if let Some(recording) = &self.recording {
+            recording.caller(&frame);
+        }
         self.relay_to_agent(&frame);
         match self.listener.push(frame) {
             Some(Heard::Started) => {
@@ -438,19 +451,22 @@ impl CallTask {
             return;
         }
         turn.transcript_at = Some(Instant::now());
-        turn.heard = text.clone();
+        self.record_recognition(&transcript);
+        // Card and ID numbers are masked in everything but what the brain is sent.
+        let shown = crate::redact::redact(&text, &self.services.config.redaction).into_owned();
+        turn.heard = shown.clone();
         turn.language = transcript.language.clone();
         turn.confidence = transcript.confidence;
         self.language = transcript.language.clone();
         self.said("caller", turn_no, &text);
         if !self.handoff.is_idle() {
             // Handed over (or being handed over): the AI only keeps the record now.
-            tracing::info!(call_id = %self.call_id, speaker = "caller", text = %text, "transcript");
+            tracing::info!(call_id = %self.call_id, speaker = "caller", text = %shown, "transcript");
             return;
         }
         let recognized_ms = turn.timings().transcript_ms.unwrap_or(0) as u32;
         tracing::info!(
-            call_id = %self.call_id, turn = turn_no, language = %transcript.language, text = %text,
+            call_id = %self.call_id, turn = turn_no, language = %transcript.language, text = %shown,
             confidence = transcript.confidence, decode_ms = transcript.decode_ms, "recognized"
         );
         let speech_ms = turn.speech_ms;
@@ -480,7 +496,7 @@ impl CallTask {
     fn on_agent_transcript(&mut self, result: Result<Transcript, SttError>) {
         match result {
             Ok(t) => {
-                let text = clean_transcript(&t.text);
+                let text = crate::redact::redact(&clean_transcript(&t.text), &self.services.config.redaction).into_owned();
                 if !text.is_empty() {
                     tracing::info!(call_id = %self.call_id, speaker = "agent", text = %text, "transcript");
                     self.said("agent", self.turns_started, &text);
@@ -492,6 +508,7 @@ impl CallTask {
 
     /// Records words said on the call, for the handoff packet and whoever watches the call.
     fn said(&mut self, speaker: &str, turn: u32, text: &str) {
+        let text = &*crate::redact::redact(text, &self.services.config.redaction);
         self.history.push(TranscriptLine { turn, speaker: speaker.into(), text: text.into() });
         self.live.said(&self.history[self.history.len() - 1]);
         self.services.events.publish(CallEvent::Said {
@@ -511,6 +528,7 @@ impl CallTask {
             if previous.mark_logged() {
                 log_turn(&self.call_id, &previous);
                 self.live.turn(&previous);
+                records::turn_done(&self.services, &self.call_id, &previous);
             }
         }
         self.reply_tag_floor = self.tags.load(Ordering::Relaxed);
@@ -644,6 +662,7 @@ impl CallTask {
     /// The brain is gone or silent: apologize and end the call cleanly, with the reason logged.
     async fn brain_lost(&mut self, why: String) {
         self.brain = None;
+        metrics::counter!("frontline_brain_errors_total").increment(1);
         if self.hangup_pending.is_some() {
             // Already saying goodbye (the brain hung up, or an earlier failure): once is enough.
             tracing::warn!(call_id = %self.call_id, reason = %why, "brain lost while the call is ending");
@@ -684,6 +703,7 @@ impl CallTask {
             if turn.take_ready_to_log() {
                 log_turn(&self.call_id, turn);
                 self.live.turn(turn);
+                records::turn_done(&self.services, &self.call_id, turn);
                 let (number, reply) = (turn.number, turn.reply.clone());
                 if !reply.is_empty() {
                     self.said("bot", number, &reply);
@@ -705,6 +725,7 @@ impl CallTask {
             if turn.mark_logged() && (!turn.heard.is_empty() || !turn.reply.is_empty()) {
                 log_turn(&self.call_id, &turn);
                 self.live.turn(&turn);
+                records::turn_done(&self.services, &self.call_id, &turn);
             }
         }
         let _ = self.media_commands.send(MediaCommand::Stop).await;
@@ -718,6 +739,7 @@ impl CallTask {
         } else {
             "contained"
         };
+        self.record_end(outcome, &reason, &stats).await;
         tracing::info!(
             call_id = %self.call_id, reason = %reason, outcome, turns = self.turns_completed,
             duration_ms = self.started.elapsed().as_millis() as u64,

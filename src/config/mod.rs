@@ -39,6 +39,14 @@ pub struct Config {
     pub http: HttpConfig,
     /// The Ops gRPC service (live calls, events, stats, control): see `crate::ops`.
     pub ops: crate::ops::OpsConfig,
+    /// Card and ID numbers masked in transcripts, records, logs and LLM prompts: see `crate::redact`.
+    pub redaction: crate::redact::RedactionConfig,
+    /// Durable call records (SQLite): see `crate::records`.
+    pub records: crate::records::RecordsConfig,
+    /// One stereo WAV per call: see `crate::records::recording`.
+    pub recording: crate::records::recording::RecordingConfig,
+    /// Prometheus `/metrics` on the HTTP port: see `crate::metrics`.
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -140,6 +148,10 @@ impl Default for Config {
             handoff: crate::handoff::HandoffConfig::default(),
             http: HttpConfig::default(),
             ops: crate::ops::OpsConfig::default(),
+            redaction: crate::redact::RedactionConfig::default(),
+            records: crate::records::RecordsConfig::default(),
+            recording: crate::records::recording::RecordingConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }
@@ -250,6 +262,9 @@ impl Config {
             return Err(invalid(e.key, e.message));
         }
         if let Err((key, message)) = self.ops.validate() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.recording.validate() {
             return Err(invalid(key, message));
         }
         if self.calls.max_concurrent == 0 {

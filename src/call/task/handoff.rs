@@ -104,7 +104,7 @@ impl CallTask {
         self.escalated = Some(esc.code.clone());
         self.reply_deadline = None;
         let packet = self.packet(&esc);
-        self.store_packet(&packet);
+        self.store_packet(&esc, &packet);
         self.live.escalated(&esc, packet.to_json());
         self.live.set_state(CallState::HandingOver);
         self.services.events.publish(CallEvent::Escalated { call_id: self.call_id.clone(), packet: Box::new(packet.clone()), at_ms: now_ms() });
@@ -271,18 +271,6 @@ impl CallTask {
                 self.say_local(line(LineKind::Goodbye, &lang), true).await;
                 self.hangup_pending = Some(("handoff-fallback".into(), Instant::now() + Duration::from_secs(30)));
             }
-        }
-    }
-
-    /// The packet is kept with the call (a JSON file beside the callback requests, and the
-    /// log) so the agent can fetch it and the record has it.
-    fn store_packet(&self, packet: &HandoffPacket) {
-        let json = packet.to_json();
-        tracing::info!(call_id = %self.call_id, packet = %json, "handoff packet");
-        let dir = self.services.config.handoff.callbacks_file.parent().map(|p| p.join("handoffs")).unwrap_or_else(|| "handoffs".into());
-        let path = dir.join(format!("{}.json", self.call_id));
-        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, json)) {
-            tracing::error!(call_id = %self.call_id, path = %path.display(), error = %e, "cannot store the handoff packet");
         }
     }
 
