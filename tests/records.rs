@@ -63,6 +63,10 @@ fn records_survive_a_kill_and_the_cut_off_call_is_interrupted_with_a_playable_re
     for name in ["frontline_calls_total{outcome=\"contained\"}", "frontline_calls_active{state=\"ai\"}", "frontline_turn_stage_seconds_bucket{stage=\"first_rtp\"", "frontline_recognition_rtf_bucket", "frontline_rtp_jitter_ms_bucket", "frontline_records_write_seconds_bucket"] {
         assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
     }
+    // The record writes of a real call, for the report: mean queue + commit time per kind.
+    for line in metrics.lines().filter(|l| l.starts_with("frontline_records_write_seconds_sum") || l.starts_with("frontline_records_write_seconds_count")) {
+        println!("{line}");
+    }
 
     // A second, long call: killed once the caller has spoken and the gateway has answered.
     let long_call = {
