@@ -110,6 +110,87 @@ pub fn record(s: &CallSnapshot) -> pb::CallRecord {
     }
 }
 
+/// A finished call as the record store keeps it.
+pub fn stored_summary(s: &crate::records::CallSummary) -> pb::CallSummary {
+    pb::CallSummary {
+        call_id: s.cdr.call_id.clone(),
+        state: pb::CallState::Ended as i32,
+        channel: s.cdr.channel.clone(),
+        caller: s.cdr.caller.clone(),
+        callee: s.cdr.callee.clone(),
+        started_at_ms: s.cdr.started_at_ms,
+        ended_at_ms: s.cdr.ended_at_ms.unwrap_or(0),
+        outcome: s.cdr.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
+        escalation: s.escalation.clone().unwrap_or_default(),
+        turns: s.turns,
+    }
+}
+
+/// A stored record in the contract's shape. The store keeps turns rather than a transcript:
+/// the transcript is rebuilt from them (caller's words, then the reply).
+pub fn stored_record(r: &crate::records::CallRecord) -> pb::CallRecord {
+    let summary = crate::records::CallSummary {
+        cdr: r.cdr.clone(),
+        turns: r.turns.len() as u32,
+        escalation: r.decisions.first().map(|d| d.code.clone()),
+    };
+    let snapshot = CallSnapshot {
+        identity: crate::call::registry::CallIdentity {
+            call_id: r.cdr.call_id.clone(),
+            channel: r.cdr.channel.clone(),
+            caller: r.cdr.caller.clone(),
+            callee: r.cdr.callee.clone(),
+            codec: r.cdr.codec.clone(),
+        },
+        state: CallState::Ended,
+        started_at_ms: r.cdr.started_at_ms,
+        ended_at_ms: r.cdr.ended_at_ms,
+        timeline: r.timeline.iter().filter_map(|c| Some((CallState::parse(&c.state)?, c.at_ms))).collect(),
+        turns: r.turns.clone(),
+        transcript: r
+            .turns
+            .iter()
+            .flat_map(|t| {
+                let line = |speaker: &str, text: &str| crate::handoff::TranscriptLine { turn: t.number, speaker: speaker.into(), text: text.into() };
+                [line("caller", &t.heard), line("bot", &t.reply)].into_iter().filter(|l| !l.text.is_empty())
+            })
+            .collect(),
+        decisions: Vec::new(),
+        handoff_packet_json: r.handoff_packet.as_ref().map(|p| p.to_string()),
+        outcome: r.cdr.outcome.map(|o| o.as_str().to_string()),
+        end_reason: Some(r.cdr.reason.clone()),
+    };
+    let mut record = record(&snapshot);
+    record.summary = Some(stored_summary(&summary));
+    record.decisions = r
+        .decisions
+        .iter()
+        .map(|d| pb::TriageDecision {
+            category: d.category.clone(),
+            code: d.code.clone(),
+            priority: d.priority.clone(),
+            turn: d.turn,
+            evidence: serde_json::from_value::<Vec<StoredEvidence>>(d.evidence.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| pb::Evidence { turn: e.turn, trigger: e.trigger, text: e.text })
+                .collect(),
+        })
+        .collect();
+    record
+}
+
+/// `crate::triage::Evidence` as the store keeps it (JSON).
+#[derive(serde::Deserialize)]
+struct StoredEvidence {
+    #[serde(default)]
+    turn: u32,
+    #[serde(default)]
+    trigger: String,
+    #[serde(default)]
+    text: String,
+}
+
 /// WatchEvents' filter, parsed.
 pub struct EventFilter {
     pub call_id: Option<String>,

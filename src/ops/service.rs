@@ -67,15 +67,27 @@ type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CallEvent,
 impl Ops for OpsService {
     async fn list_calls(&self, request: Request<pb::ListCallsRequest>) -> Result<Response<pb::ListCallsResponse>, Status> {
         let filter = CallFilter::parse(request.get_ref())?;
-        let calls = self
+        // Live calls from the registry; finished ones from the durable records (which also
+        // hold calls from before a restart).
+        let mut calls: Vec<pb::CallSummary> = self
             .services
             .live
             .list()
             .iter()
-            .filter(|s| filter.matches(s.state, &s.identity.channel))
+            .filter(|s| s.state != CallState::Ended && filter.matches(s.state, &s.identity.channel))
             .take(filter.limit)
             .map(convert::summary)
             .collect();
+        let room = filter.limit - calls.len();
+        if room > 0 && filter.matches(CallState::Ended, filter.channel.as_deref().unwrap_or("sip")) {
+            let records = self.services.records.clone();
+            let query = crate::records::CallFilter { limit: room, channel: filter.channel.clone(), in_progress: Some(false), ..Default::default() };
+            let finished = tokio::task::spawn_blocking(move || records.list(&query))
+                .await
+                .map_err(|e| Status::internal(format!("record store: {e}")))?
+                .map_err(|e| Status::unavailable(format!("record store: {e}")))?;
+            calls.extend(finished.iter().map(convert::stored_summary));
+        }
         Ok(Response::new(pb::ListCallsResponse { calls }))
     }
 
@@ -84,9 +96,29 @@ impl Ops for OpsService {
         if id.is_empty() {
             return Err(Status::invalid_argument("call_id: required"));
         }
-        match self.services.live.get(id) {
-            Some(snapshot) => Ok(Response::new(pb::GetCallResponse { call: Some(convert::record(&snapshot)) })),
-            None => Err(Status::not_found(format!("no call {id:?}"))),
+        let snapshot = self.services.live.get(id);
+        if let Some(live) = snapshot.as_ref().filter(|s| s.state != CallState::Ended) {
+            return Ok(Response::new(pb::GetCallResponse { call: Some(convert::record(live)) }));
+        }
+        // Ended: the durable record is the reference; the registry's recent copy covers a
+        // record not written (a failing disk is reported at run time, calls go on).
+        let (records, key) = (self.services.records.clone(), id.to_string());
+        let stored = tokio::task::spawn_blocking(move || records.get(&key))
+            .await
+            .map_err(|e| Status::internal(format!("record store: {e}")))?;
+        match (stored, snapshot) {
+            (Ok(Some(record)), recent) => {
+                let mut call = convert::stored_record(&record);
+                // The store keeps turns; the recent copy also has the supervisor's and the
+                // agent's lines.
+                if let Some(recent) = recent {
+                    call.transcript = convert::record(&recent).transcript;
+                }
+                Ok(Response::new(pb::GetCallResponse { call: Some(call) }))
+            }
+            (_, Some(recent)) => Ok(Response::new(pb::GetCallResponse { call: Some(convert::record(&recent)) })),
+            (Ok(None), None) => Err(Status::not_found(format!("no call {id:?}"))),
+            (Err(e), None) => Err(Status::unavailable(format!("record store: {e}"))),
         }
     }
 
