@@ -55,12 +55,12 @@ impl OpsConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpsStartError {
-    #[error("ops.tls_cert/ops.tls_key: cannot read {path}: {source} (point them at PEM files, or remove both for plaintext)")]
-    TlsFile { path: PathBuf, source: std::io::Error },
+    #[error("ops.tls_cert/ops.tls_key: cannot read {path}: {error} (point them at PEM files, or remove both for plaintext)")]
+    TlsFile { path: PathBuf, error: std::io::Error },
     #[error("ops: TLS setup failed: {0} (check that ops.tls_cert and ops.tls_key are a matching PEM certificate and key)")]
     Tls(tonic::transport::Error),
-    #[error("ops.listen: cannot listen on {addr}: {source} (another process has the port? --ops-port 0 picks a free one)")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("ops.listen: cannot listen on {addr}: {error} (another process has the port? --ops-port 0 picks a free one)")]
+    Bind { addr: SocketAddr, error: std::io::Error },
     #[error("ops: reflection descriptors: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -77,7 +77,7 @@ pub async fn serve(config: &OpsConfig, auth: BearerAuth, services: Arc<CallServi
     let mut builder = tonic::transport::Server::builder();
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
-            let read = |path: &PathBuf| std::fs::read(path).map_err(|source| OpsStartError::TlsFile { path: path.clone(), source });
+            let read = |path: &PathBuf| std::fs::read(path).map_err(|error| OpsStartError::TlsFile { path: path.clone(), error });
             let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
             builder = builder
                 .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
@@ -105,8 +105,8 @@ pub async fn serve(config: &OpsConfig, auth: BearerAuth, services: Arc<CallServi
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| OpsStartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| OpsStartError::Bind { addr: config.listen, source })?;
+        .map_err(|error| OpsStartError::Bind { addr: config.listen, error })?;
+    let addr = listener.local_addr().map_err(|error| OpsStartError::Bind { addr: config.listen, error })?;
     let router = builder.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha).add_service(ops);
     let task = tokio::spawn(async move {
         if let Err(e) = router.serve_with_incoming(TcpListenerStream::new(listener)).await {
