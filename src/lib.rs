@@ -14,7 +14,10 @@ pub mod edge;
 pub mod handoff;
 pub mod http;
 pub mod media;
+pub mod metrics;
 pub mod redact;
+pub mod ops;
+pub mod records;
 pub mod speech;
 pub mod sim;
 pub mod triage;
@@ -24,4 +27,9 @@ pub mod proto {
     pub mod dialog {
         tonic::include_proto!("frontline.dialog.v1");
     }
+    pub mod ops {
+        tonic::include_proto!("frontline.ops.v1");
+    }
+    /// Every contract above, encoded, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/frontline_descriptor.bin"));
 }

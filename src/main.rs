@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         what: EvalWhat,
     },
+    /// Read the call records: `calls list`, `calls show ID`.
+    Calls {
+        #[command(subcommand)]
+        command: frontline::records::cli::CallsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +129,15 @@ struct ServeArgs {
     /// Port of the agent console and its API (overrides http.listen's port; 0 picks a free one).
     #[arg(long)]
     http_port: Option<u16>,
+    /// Port of the Ops gRPC service (overrides ops.listen's port; 0 picks a free one).
+    #[arg(long)]
+    ops_port: Option<u16>,
+    /// Call records database (overrides records.path).
+    #[arg(long)]
+    records: Option<PathBuf>,
+    /// Record every call as a stereo WAV into this folder (sets recording.enabled and .dir).
+    #[arg(long, value_name = "DIR")]
+    record_to: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
 }
@@ -230,6 +244,7 @@ fn main() -> std::process::ExitCode {
                 init_chat_logging();
                 frontline::sim::eval_triage(args).await.map_err(Into::into)
             }
+            Command::Calls { command } => frontline::records::cli::run(command),
         }
     });
     match result {
@@ -309,6 +324,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(p) = args.http_port {
         config.http.listen.set_port(p);
     }
+    if let Some(p) = args.ops_port {
+        config.ops.listen.set_port(p);
+    }
+    if let Some(p) = args.records {
+        config.records.path = p;
+    }
+    if let Some(dir) = args.record_to {
+        config.recording.enabled = true;
+        config.recording.dir = dir;
+    }
     config.validate(args.config.as_deref().unwrap_or(Path::new("(command line)")))?;
     init_logging(args.log_format);
 
@@ -368,16 +393,28 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let (lines, samples, _, _) = prewarm_tts.cache_stats();
         tracing::info!(sentences, lines, cache_kb = samples * 2 / 1024, prewarm_ms = t.elapsed().as_millis() as u64, "fixed prompts pre-synthesized");
     });
+    // Before the first call: an unwritable records path or recordings folder stops start-up
+    // with the file and the fix, instead of losing every call's record.
+    let records = frontline::records::RecordStore::open(&config.records, config.redaction.clone())?;
+    config.recording.check_writable().map_err(anyhow::Error::msg)?;
+    if config.metrics.enabled {
+        frontline::metrics::install();
+    }
     let config = Arc::new(config);
-    let services = Arc::new(CallServices::new(config.clone(), stt, tts, brain));
+    let services = Arc::new(CallServices::new(config.clone(), stt, tts, brain, records));
     let sip = SipServer::start(config.sip.listen, services.clone()).await?;
     let sip_addr = sip.local_addr;
     let dial_host = if sip_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { sip_addr.ip().to_string() };
     let dial = format!("sip:ivr@{dial_host}:{}", sip_addr.port());
     let (http_addr, _http_task) = frontline::http::serve(config.http.listen, services.clone()).await?;
+    let ops_auth = frontline::ops::BearerAuth::new(&config.ops.tokens, std::env::var("FRONTLINE_OPS_TOKEN").ok());
+    if ops_auth.is_empty() {
+        tracing::warn!("no Ops token configured: every Ops call will be refused (set [ops] tokens or FRONTLINE_OPS_TOKEN)");
+    }
+    let ops = frontline::ops::serve(&config.ops, ops_auth, services.clone()).await?;
     tracing::info!(
         %dial, example = %format!("baresip -e \"/dial {dial}\""), sip = %sip_addr, transports = "udp,tcp",
-        http = %http_addr,
+        http = %http_addr, ops = %ops.addr, ops_tls = ops.tls,
         brain = %brain_url, model = %config.speech.model, startup_ms = started.elapsed().as_millis() as u64,
         model_load_ms, "ready"
     );

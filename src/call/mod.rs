@@ -9,6 +9,7 @@
 pub mod events;
 mod listener;
 pub mod prompts;
+pub mod registry;
 mod speaker;
 mod task;
 mod turn;
@@ -41,6 +42,10 @@ pub struct CallServices {
     /// Which agent rings next; shared by every call so round-robin and least-busy hold.
     pub agents: Mutex<AgentPool>,
     pub events: events::CallEvents,
+    /// Calls in progress, their state, and the way to steer one (the Ops API).
+    pub live: Arc<registry::LiveCalls>,
+    /// Durable call records (SQLite): every call's CDR, turns, decisions and packet.
+    pub records: crate::records::RecordStore,
     active: AtomicUsize,
     draining: AtomicBool,
 }
@@ -81,7 +86,7 @@ pub trait AgentDialer: Send + Sync {
 }
 
 impl CallServices {
-    pub fn new(config: Arc<Config>, stt: SttPool, tts: Tts, brain: DialogClient) -> Self {
+    pub fn new(config: Arc<Config>, stt: SttPool, tts: Tts, brain: DialogClient, records: crate::records::RecordStore) -> Self {
         let agents = Mutex::new(AgentPool::new(config.handoff.agents.clone(), config.handoff.strategy));
         CallServices {
             config,
@@ -91,6 +96,8 @@ impl CallServices {
             dialer: OnceLock::new(),
             agents,
             events: events::CallEvents::new(),
+            live: Arc::new(registry::LiveCalls::new()),
+            records,
             active: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
         }
@@ -117,6 +124,10 @@ impl CallServices {
         self.active.load(Ordering::Relaxed)
     }
 
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
     pub fn set_draining(&self, on: bool) {
         self.draining.store(on, Ordering::Relaxed);
     }
@@ -124,6 +135,15 @@ impl CallServices {
     /// A call that was never answered (the caller cancelled during the ring time) still leaves
     /// a line in the log.
     pub fn log_unanswered(&self, call_id: &str, reason: &str) {
+        let now = events::now_ms();
+        self.records.unanswered(crate::records::Cdr {
+            call_id: call_id.to_string(),
+            started_at_ms: now,
+            ended_at_ms: Some(now),
+            outcome: Some(crate::records::Outcome::Abandoned),
+            reason: reason.to_string(),
+            ..Default::default()
+        });
         tracing::info!(call_id, reason, outcome = "abandoned", "call ended");
     }
 

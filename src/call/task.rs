@@ -4,13 +4,16 @@
 //! signaling) arrives on a channel; the task handles one at a time, so no state is shared.
 //! The protocol-level pieces it drives (VAD, endpointing, turn timings) are sans-IO cores.
 
+mod control;
 mod handoff;
+mod records;
 
 use super::listener::{Heard, Listener};
 use super::speaker::{SayJob, Speaker, SpeakerEvent};
 use super::turn::Turn;
 use super::turn_taking::{heard_split, silence_wait, BargeIn as BargeInPolicy, DecodeKind, Streaming, VoiceAction, WaitKind};
 use super::events::{now_ms, CallEvent};
+use super::registry::{CallIdentity, CallState, ControlRequest, LiveCallHandle};
 use super::{CallServices, DialOutcome, LegCommand, NewCall, SignalEvent};
 use crate::dialog::{DialogError, DialogStream};
 use crate::handoff::TranscriptLine;
@@ -59,6 +62,8 @@ enum Input {
     AgentDialed(DialOutcome),
     Agent(handoff::AgentInput),
     Speaker(SpeakerEvent),
+    /// A supervisor's command (Ops API).
+    Control(ControlRequest),
     ReplyOverdue,
     HangupOverdue,
     MaxDuration,
@@ -176,6 +181,12 @@ struct CallTask {
     failure: Option<String>,
     started: Instant,
     turns_completed: u32,
+    /// This call's entry in the live-call registry, and the commands sent to it.
+    live: LiveCallHandle,
+    control_rx: mpsc::Receiver<ControlRequest>,
+    /// The call's WAV (`[recording]`), fed the caller's frames and, through a tap on the media
+    /// commands, what the gateway plays.
+    recording: Option<crate::records::recording::CallRecording>,
 }
 
 impl CallTask {
@@ -188,11 +199,22 @@ impl CallTask {
         let tags = Arc::new(AtomicU64::new(0));
         let (speaker_tx, speaker_rx) = mpsc::channel(64);
         let media_handle = call.media;
-        let media_commands = media_handle.commands.clone();
+        let recording = records::start_recording(&services, &call.call_id);
+        let media_commands = match &recording {
+            Some(r) => r.tap(media_handle.commands.clone()),
+            None => media_handle.commands.clone(),
+        };
         let media_events = call.media_events;
         let speaker = Speaker::spawn(services.tts.clone(), media_commands.clone(), speaker_tx.clone(), tags.clone());
         let (stt_tx, stt_rx) = mpsc::channel(8);
         let language = call.language.clone().unwrap_or_else(|| "en".into());
+        let (live, control_rx) = services.live.register(CallIdentity {
+            call_id: call.call_id.clone(),
+            channel: format!("{:?}", call.channel).to_lowercase(),
+            caller: call.caller.clone(),
+            callee: call.callee.clone(),
+            codec: call.codec.clone(),
+        });
         CallTask {
             call_id: call.call_id,
             caller: call.caller,
@@ -242,6 +264,9 @@ impl CallTask {
             failure: None,
             started: Instant::now(),
             turns_completed: 0,
+            live,
+            control_rx,
+            recording,
             services,
         }
     }
@@ -259,6 +284,8 @@ impl CallTask {
             channel: format!("{:?}", self.channel).to_lowercase(),
             at_ms: now_ms(),
         });
+        self.live.set_state(CallState::Ai);
+        self.record_start();
         self.open_brain().await;
         let vip = self.triage.on_call_start();
         self.on_triage(vip, false).await;
@@ -276,6 +303,7 @@ impl CallTask {
                 Some(outcome) = self.dial_rx.recv() => Input::AgentDialed(outcome),
                 agent = handoff::next_agent_input(&mut self.handoff) => Input::Agent(agent),
                 Some(ev) = self.speaker_rx.recv() => Input::Speaker(ev),
+                Some(req) = self.control_rx.recv() => Input::Control(req),
                 _ = sleep_until(reply_due.into()) => Input::ReplyOverdue,
                 _ = sleep_until(hangup_due.into()) => Input::HangupOverdue,
                 _ = sleep_until(max_end.into()) => Input::MaxDuration,
@@ -355,6 +383,11 @@ impl CallTask {
                 }
             }
             Input::Speaker(ev) => self.on_speaker(ev),
+            Input::Control(req) => {
+                if let Some(end) = self.on_control(req).await {
+                    return Some(end);
+                }
+            }
             Input::ReplyOverdue => self.on_reply_overdue().await,
             Input::HangupOverdue => {
                 let reason = self.hangup_pending.take().map(|(r, _)| r).unwrap_or_default();
@@ -417,6 +450,9 @@ impl CallTask {
     }
 
     async fn on_frame(&mut self, frame: Box<[i16; FRAME_16K]>) {
+        if let Some(recording) = &self.recording {
+            recording.caller(&frame);
+        }
         self.relay_to_agent(&frame);
         let interruptible = self.voice.speaking && self.voice.interruptible && self.handoff.is_idle();
         match self.listener.push(frame) {
@@ -685,19 +721,22 @@ impl CallTask {
             self.speculation = None; // prepared for other words
         }
         turn.transcript_at = Some(Instant::now());
-        turn.heard = text.clone();
+        self.record_recognition(&transcript);
+        // Card and ID numbers are masked in everything but what the brain is sent.
+        let shown = crate::redact::redact(&text, &self.services.config.redaction).into_owned();
+        turn.heard = shown.clone();
         turn.language = transcript.language.clone();
         turn.confidence = transcript.confidence;
         self.language = transcript.language.clone();
         self.said("caller", turn_no, &text);
         if !self.handoff.is_idle() {
             // Handed over (or being handed over): the AI only keeps the record now.
-            tracing::info!(call_id = %self.call_id, speaker = "caller", text = %text, "transcript");
+            tracing::info!(call_id = %self.call_id, speaker = "caller", text = %shown, "transcript");
             return;
         }
         let recognized_ms = turn.timings().transcript_ms.unwrap_or(0) as u32;
         tracing::info!(
-            call_id = %self.call_id, turn = turn_no, language = %transcript.language, text = %text,
+            call_id = %self.call_id, turn = turn_no, language = %transcript.language, text = %shown,
             confidence = transcript.confidence, decode_ms = transcript.decode_ms, "recognized"
         );
         let speech_ms = turn.speech_ms;
@@ -727,7 +766,7 @@ impl CallTask {
     fn on_agent_transcript(&mut self, result: Result<Transcript, SttError>) {
         match result {
             Ok(t) => {
-                let text = clean_transcript(&t.text);
+                let text = crate::redact::redact(&clean_transcript(&t.text), &self.services.config.redaction).into_owned();
                 if !text.is_empty() {
                     tracing::info!(call_id = %self.call_id, speaker = "agent", text = %text, "transcript");
                     self.said("agent", self.turns_started, &text);
@@ -739,7 +778,9 @@ impl CallTask {
 
     /// Records words said on the call, for the handoff packet and whoever watches the call.
     fn said(&mut self, speaker: &str, turn: u32, text: &str) {
+        let text = &*crate::redact::redact(text, &self.services.config.redaction);
         self.history.push(TranscriptLine { turn, speaker: speaker.into(), text: text.into() });
+        self.live.said(&self.history[self.history.len() - 1]);
         self.services.events.publish(CallEvent::Said {
             call_id: self.call_id.clone(),
             speaker: speaker.into(),
@@ -756,6 +797,8 @@ impl CallTask {
         if let Some(mut previous) = self.answering.take() {
             if previous.mark_logged() {
                 log_turn(&self.call_id, &previous);
+                self.live.turn(&previous);
+                records::turn_done(&self.services, &self.call_id, &previous);
             }
         }
         self.reply_tag_floor = self.tags.load(Ordering::Relaxed);
@@ -913,6 +956,7 @@ impl CallTask {
     /// The brain is gone or silent: apologize and end the call cleanly, with the reason logged.
     async fn brain_lost(&mut self, why: String) {
         self.brain = None;
+        metrics::counter!("frontline_brain_errors_total").increment(1);
         if self.hangup_pending.is_some() {
             // Already saying goodbye (the brain hung up, or an earlier failure): once is enough.
             tracing::warn!(call_id = %self.call_id, reason = %why, "brain lost while the call is ending");
@@ -948,6 +992,8 @@ impl CallTask {
         if let Some(turn) = self.answering.as_mut() {
             if turn.take_ready_to_log() {
                 log_turn(&self.call_id, turn);
+                self.live.turn(turn);
+                records::turn_done(&self.services, &self.call_id, turn);
                 let (number, reply) = (turn.number, turn.reply.clone());
                 if !reply.is_empty() {
                     self.said("bot", number, &reply);
@@ -968,6 +1014,8 @@ impl CallTask {
         if let Some(mut turn) = self.answering.take() {
             if turn.mark_logged() && (!turn.heard.is_empty() || !turn.reply.is_empty()) {
                 log_turn(&self.call_id, &turn);
+                self.live.turn(&turn);
+                records::turn_done(&self.services, &self.call_id, &turn);
             }
         }
         let _ = self.media_commands.send(MediaCommand::Stop).await;
@@ -981,6 +1029,7 @@ impl CallTask {
         } else {
             "contained"
         };
+        self.record_end(outcome, &reason, &stats).await;
         tracing::info!(
             call_id = %self.call_id, reason = %reason, outcome, turns = self.turns_completed,
             duration_ms = self.started.elapsed().as_millis() as u64,
@@ -995,6 +1044,7 @@ impl CallTask {
             outcome: outcome.to_string(),
             at_ms: now_ms(),
         });
+        self.live.finish(outcome, &reason);
     }
 }
 

@@ -37,8 +37,16 @@ pub struct Config {
     pub handoff: crate::handoff::HandoffConfig,
     /// The HTTP port: the agent console and its JSON/SSE API.
     pub http: HttpConfig,
+    /// The Ops gRPC service (live calls, events, stats, control): see `crate::ops`.
+    pub ops: crate::ops::OpsConfig,
     /// Card and ID numbers masked in transcripts, records, logs and LLM prompts: see `crate::redact`.
     pub redaction: crate::redact::RedactionConfig,
+    /// Durable call records (SQLite): see `crate::records`.
+    pub records: crate::records::RecordsConfig,
+    /// One stereo WAV per call: see `crate::records::recording`.
+    pub recording: crate::records::recording::RecordingConfig,
+    /// Prometheus `/metrics` on the HTTP port: see `crate::metrics`.
+    pub metrics: crate::metrics::MetricsConfig,
     /// Browser callers: see `crate::edge::webrtc`.
     pub webrtc: crate::edge::webrtc::WebrtcConfig,
 }
@@ -150,7 +158,11 @@ impl Default for Config {
             triage: crate::triage::TriageConfig::default(),
             handoff: crate::handoff::HandoffConfig::default(),
             http: HttpConfig::default(),
+            ops: crate::ops::OpsConfig::default(),
             redaction: crate::redact::RedactionConfig::default(),
+            records: crate::records::RecordsConfig::default(),
+            recording: crate::records::recording::RecordingConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
             webrtc: crate::edge::webrtc::WebrtcConfig::default(),
         }
     }
@@ -278,6 +290,12 @@ impl Config {
             other => return Err(invalid("brain.kind", format!("{other:?}: use \"playbook\" or \"llm\""))),
         }
         if let Err((key, message)) = self.webrtc.validate() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.ops.validate() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.recording.validate() {
             return Err(invalid(key, message));
         }
         if self.calls.max_concurrent == 0 {

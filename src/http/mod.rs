@@ -98,8 +98,18 @@ fn router(app: App) -> Router {
         .route("/api/calls/{id}/handoff", get(handoff))
         .route("/api/calls/{id}/suggestions", get(suggestions))
         .route("/api/events", get(events))
+        .route("/metrics", get(metrics))
         .with_state(app)
         .merge(webrtc)
+}
+
+/// Prometheus scrape: see `crate::metrics` for the names.
+async fn metrics(State(app): State<App>) -> Response {
+    if !app.services.config.metrics.enabled {
+        return (StatusCode::NOT_FOUND, "metrics are off ([metrics] enabled = false)").into_response();
+    }
+    let body = crate::metrics::render(&crate::metrics::install(), &app.services);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response {

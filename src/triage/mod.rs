@@ -577,6 +577,16 @@ impl Triage {
         self.decide(turn, vec![Fired { category, code, priority, evidence: vec![ev] }])
     }
 
+    /// A supervisor forced a handoff (the Ops API's Escalate). Decided whatever the detectors'
+    /// configuration says: a person chose it, and their words are the evidence.
+    pub fn on_operator_escalate(&mut self, turn: u32, reason: &str) -> Decision {
+        if !self.decided.is_empty() {
+            return Decision::AlreadyEscalated;
+        }
+        let ev = Evidence { turn, trigger: "operator".into(), text: reason.trim().to_string() };
+        self.decide(turn, vec![Fired { category: Category::Other, code: "operator-request", priority: Priority::High, evidence: vec![ev] }])
+    }
+
     fn long_silence(&mut self, turn: u32, ms: u32) -> Option<Fired> {
         let a = &self.cfg.ambiguity;
         if a.max_long_silences == 0 || ms < a.long_silence_ms {

@@ -254,6 +254,8 @@ pub struct Gateway {
     args: Vec<String>,
     /// The agent console's address, from the "ready" event.
     http_addr: Option<std::net::SocketAddr>,
+    /// The Ops gRPC port's address, from the "ready" event.
+    ops_addr: Option<std::net::SocketAddr>,
 }
 
 /// How long to wait for the "ready" event: model loading dominates start-up.
@@ -297,6 +299,10 @@ impl Gateway {
         if !extra_args.contains(&"--http-port") {
             args.extend(["--http-port".into(), "0".into()]);
         }
+        // And the Ops gRPC port's 50051.
+        if !extra_args.contains(&"--ops-port") {
+            args.extend(["--ops-port".into(), "0".into()]);
+        }
         args.extend(extra_args.iter().map(|s| s.to_string()));
 
         let mut child = Command::new(frontline_bin())
@@ -324,11 +330,13 @@ impl Gateway {
             pumps,
             args,
             http_addr: None,
+            ops_addr: None,
         };
 
         let timeout = ready_timeout();
         if let Some(ready) = gw.wait_for(|ev| event_message(ev) == Some("ready"), timeout) {
             gw.http_addr = event_field(&ready, "http").and_then(Value::as_str).and_then(|s| s.parse().ok());
+            gw.ops_addr = event_field(&ready, "ops").and_then(Value::as_str).and_then(|s| s.parse().ok());
         } else {
             let exited = gw.child.lock().unwrap().try_wait().ok().flatten();
             panic!(
@@ -354,6 +362,12 @@ impl Gateway {
         let addr = self.http_addr.unwrap_or_else(|| panic!("the \"ready\" event had no http address\n{}", self.log_tail(20)));
         let ip = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
         format!("http://{ip}:{}", addr.port())
+    }
+
+    /// `127.0.0.1:PORT` of the Ops gRPC service (from the "ready" event).
+    pub fn ops_target(&self) -> String {
+        let addr = self.ops_addr.unwrap_or_else(|| panic!("the \"ready\" event had no ops address\n{}", self.log_tail(20)));
+        format!("127.0.0.1:{}", addr.port())
     }
 
     /// The RTP port range given to the gateway (inclusive).

@@ -11,6 +11,7 @@ use crate::call::listener::{Heard, Listener};
 use crate::call::speaker::SayJob;
 use crate::call::{AgentDial, AgentLeg, DialOutcome};
 use crate::call::LegCommand;
+use crate::call::registry::CallState;
 use crate::handoff::{append_callback, hold_audio_16k, line, CallbackRequest, Fallback, HandoffMode, HandoffPacket, LineKind};
 use crate::media::session::{MediaCommand, MediaEvent, FRAME_16K};
 use crate::speech::tts::Lang;
@@ -103,7 +104,9 @@ impl CallTask {
         self.escalated = Some(esc.code.clone());
         self.reply_deadline = None;
         let packet = self.packet(&esc);
-        self.store_packet(&packet);
+        self.store_packet(&esc, &packet);
+        self.live.escalated(&esc, packet.to_json());
+        self.live.set_state(CallState::HandingOver);
         self.services.events.publish(CallEvent::Escalated { call_id: self.call_id.clone(), packet: Box::new(packet.clone()), at_ms: now_ms() });
         let agent = self.services.agents.lock().expect("agent pool lock").pick(&[]);
         let (Some(agent), Some(_)) = (agent, self.services.dialer.get()) else {
@@ -183,6 +186,7 @@ impl CallTask {
                 let _ = self.media_commands.send(MediaCommand::Flush).await;
                 self.replace_speaker();
                 self.services.agents.lock().expect("agent pool lock").busy(&agent);
+                self.live.set_state(CallState::Bridged);
                 self.services.events.publish(CallEvent::Bridged { call_id: self.call_id.clone(), agent: agent.clone(), at_ms: now_ms() });
                 let listener = Listener::new(self.services.config.endpointing);
                 self.handoff = Handoff::Bridged(Box::new(Bridge { agent, leg, listener }));
@@ -232,6 +236,8 @@ impl CallTask {
     async fn fallback(&mut self, why: &str) {
         tracing::warn!(call_id = %self.call_id, reason = %why, fallback = ?self.services.config.handoff.fallback, "handoff fallback");
         self.handoff = Handoff::Over;
+        // Back with the AI (to say goodbye, take a callback, or go on, as configured).
+        self.live.set_state(CallState::Ai);
         let _ = self.media_commands.send(MediaCommand::Flush).await;
         self.replace_speaker();
         let lang = self.language.clone();
@@ -265,18 +271,6 @@ impl CallTask {
                 self.say_local(line(LineKind::Goodbye, &lang), true).await;
                 self.hangup_pending = Some(("handoff-fallback".into(), Instant::now() + Duration::from_secs(30)));
             }
-        }
-    }
-
-    /// The packet is kept with the call (a JSON file beside the callback requests, and the
-    /// log) so the agent can fetch it and the record has it.
-    fn store_packet(&self, packet: &HandoffPacket) {
-        let json = packet.to_json();
-        tracing::info!(call_id = %self.call_id, packet = %json, "handoff packet");
-        let dir = self.services.config.handoff.callbacks_file.parent().map(|p| p.join("handoffs")).unwrap_or_else(|| "handoffs".into());
-        let path = dir.join(format!("{}.json", self.call_id));
-        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, json)) {
-            tracing::error!(call_id = %self.call_id, path = %path.display(), error = %e, "cannot store the handoff packet");
         }
     }
 

@@ -1,0 +1,435 @@
+//! The live-call registry: which calls are in progress, where each one is, and a way to steer
+//! one from outside (the Ops API's Hangup, Escalate and Say).
+//!
+//! The call task stays the only owner of its call: the registry holds a snapshot the task keeps
+//! up to date (state, turns, triage decisions) and a control channel into the task's select
+//! loop. A control command is a message with a reply, answered by the task between two other
+//! inputs, so a supervisor's action never races the call's own logic.
+//!
+//! Finished calls stay in a small in-memory ring (the last [`FINISHED_KEPT`]) so GetCall works
+//! on a call that just ended even without the durable record store; the totals behind GetStats
+//! (outcomes, escalation reasons, recent turn latencies) are kept since start-up.
+
+use super::turn::Turn;
+use crate::handoff::TranscriptLine;
+use crate::triage::Escalation;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Finished calls kept in memory for GetCall and ListCalls.
+const FINISHED_KEPT: usize = 256;
+/// Turns whose latencies feed the percentiles.
+const LATENCY_WINDOW: usize = 1000;
+/// A call task answers control between two inputs (a 20 ms frame at most); one that does not
+/// answer within this is stuck or ending.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CallState {
+    Ringing,
+    Answered,
+    /// Talking with the AI front line.
+    Ai,
+    /// Triage decided; bridging line and hold audio while an agent rings (or a REFER is out).
+    HandingOver,
+    /// The caller talks with a person.
+    Bridged,
+    Ended,
+}
+
+impl CallState {
+    pub const ALL: [CallState; 6] =
+        [CallState::Ringing, CallState::Answered, CallState::Ai, CallState::HandingOver, CallState::Bridged, CallState::Ended];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Ringing => "ringing",
+            CallState::Answered => "answered",
+            CallState::Ai => "ai",
+            CallState::HandingOver => "handing_over",
+            CallState::Bridged => "bridged",
+            CallState::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CallState> {
+        CallState::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What a supervisor asks a live call to do.
+#[derive(Debug, Clone)]
+pub enum Control {
+    Hangup { reason: String },
+    /// Hand the caller to a person now, through triage and the handoff path.
+    Escalate { reason: String },
+    /// Speak a line into the call with the gateway's voice.
+    Say { text: String, language: Option<String> },
+}
+
+/// Why a live call did not do what it was asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ControlRefused {
+    #[error("no live call {0:?}")]
+    NotFound(String),
+    /// The call cannot do it in its current state (already handed over, ...).
+    #[error("{0}")]
+    NotNow(String),
+}
+
+/// A command in flight to a call task, with the way back.
+#[derive(Debug)]
+pub struct ControlRequest {
+    pub command: Control,
+    pub reply: oneshot::Sender<Result<String, ControlRefused>>,
+}
+
+/// One turn as the record and the Ops API show it: words and per-stage latency.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TurnSummary {
+    pub number: u32,
+    pub heard: String,
+    pub reply: String,
+    pub language: String,
+    pub confidence: f32,
+    pub speech_ms: u32,
+    pub transcript_ms: Option<u64>,
+    pub brain_ms: Option<u64>,
+    pub tts_ms: Option<u64>,
+    pub first_rtp_ms: Option<u64>,
+}
+
+impl TurnSummary {
+    pub(crate) fn of(turn: &Turn) -> TurnSummary {
+        let t = turn.timings();
+        TurnSummary {
+            number: turn.number,
+            heard: turn.heard.clone(),
+            reply: turn.reply.clone(),
+            language: turn.language.clone(),
+            confidence: turn.confidence,
+            speech_ms: turn.speech_ms,
+            transcript_ms: t.transcript_ms,
+            brain_ms: t.brain_ms,
+            tts_ms: t.tts_ms,
+            first_rtp_ms: t.first_rtp_ms,
+        }
+    }
+}
+
+/// Who is calling whom, known when the call task starts.
+#[derive(Debug, Clone, Default)]
+pub struct CallIdentity {
+    pub call_id: String,
+    pub channel: String,
+    pub caller: String,
+    pub callee: String,
+    pub codec: String,
+}
+
+/// Everything the registry knows about one call, live or recently finished.
+#[derive(Debug, Clone)]
+pub struct CallSnapshot {
+    pub identity: CallIdentity,
+    pub state: CallState,
+    pub started_at_ms: u64,
+    pub ended_at_ms: Option<u64>,
+    /// Each state the call entered, with when.
+    pub timeline: Vec<(CallState, u64)>,
+    pub turns: Vec<TurnSummary>,
+    /// Who said what: caller, bot, supervisor, agent.
+    pub transcript: Vec<TranscriptLine>,
+    pub decisions: Vec<Escalation>,
+    pub handoff_packet_json: Option<String>,
+    pub outcome: Option<String>,
+    pub end_reason: Option<String>,
+}
+
+impl CallSnapshot {
+    /// The escalation's reason code, when the call was handed over.
+    pub fn escalation(&self) -> Option<&str> {
+        self.decisions.first().map(|d| d.code.as_str())
+    }
+}
+
+/// Totals since start-up, for GetStats.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    pub finished: u64,
+    pub outcomes: BTreeMap<String, u64>,
+    /// Finished calls escalated, by reason code.
+    pub escalations: BTreeMap<String, u64>,
+    /// The most recent turns' latencies, oldest first.
+    pub recent_turns: Vec<TurnSummary>,
+    pub active_by_state: BTreeMap<CallState, u32>,
+}
+
+struct LiveEntry {
+    snapshot: CallSnapshot,
+    control: mpsc::Sender<ControlRequest>,
+}
+
+#[derive(Default)]
+struct Inner {
+    live: HashMap<String, LiveEntry>,
+    finished: VecDeque<CallSnapshot>,
+    finished_total: u64,
+    outcomes: BTreeMap<String, u64>,
+    escalations: BTreeMap<String, u64>,
+    recent_turns: VecDeque<TurnSummary>,
+}
+
+/// Shared by every call (in `CallServices`) and read by the Ops API. The lock is held only to
+/// copy or update a snapshot: never across an await.
+#[derive(Default)]
+pub struct LiveCalls {
+    inner: Mutex<Inner>,
+}
+
+impl LiveCalls {
+    pub fn new() -> LiveCalls {
+        LiveCalls::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock leaves plain data behind: keep serving it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enters a call that was just answered; the task keeps the handle and reads the receiver
+    /// in its select loop. Dropping the handle takes the call out (as failed, if it was not
+    /// finished properly), so a panicking task never leaves a ghost behind.
+    pub fn register(self: &Arc<Self>, identity: CallIdentity) -> (LiveCallHandle, mpsc::Receiver<ControlRequest>) {
+        let (tx, rx) = mpsc::channel(8);
+        let now = super::events::now_ms();
+        let call_id = identity.call_id.clone();
+        let snapshot = CallSnapshot {
+            identity,
+            state: CallState::Answered,
+            started_at_ms: now,
+            ended_at_ms: None,
+            timeline: vec![(CallState::Answered, now)],
+            turns: Vec::new(),
+            transcript: Vec::new(),
+            decisions: Vec::new(),
+            handoff_packet_json: None,
+            outcome: None,
+            end_reason: None,
+        };
+        self.lock().live.insert(call_id.clone(), LiveEntry { snapshot, control: tx });
+        (LiveCallHandle { registry: self.clone(), call_id, finished: false }, rx)
+    }
+
+    /// Sends `command` to the live call and waits for its answer.
+    pub async fn control(&self, call_id: &str, command: Control) -> Result<String, ControlRefused> {
+        let Some(tx) = self.lock().live.get(call_id).map(|e| e.control.clone()) else {
+            return Err(ControlRefused::NotFound(call_id.to_string()));
+        };
+        let (reply, answer) = oneshot::channel();
+        let gone = || ControlRefused::NotFound(call_id.to_string());
+        tokio::time::timeout(CONTROL_TIMEOUT, tx.send(ControlRequest { command, reply }))
+            .await
+            .map_err(|_| ControlRefused::NotNow("the call is busy: try again".into()))?
+            .map_err(|_| gone())?;
+        match tokio::time::timeout(CONTROL_TIMEOUT, answer).await {
+            Ok(Ok(result)) => result,
+            // The task ended before answering.
+            Ok(Err(_)) => Err(gone()),
+            Err(_) => Err(ControlRefused::NotNow("the call did not answer in time".into())),
+        }
+    }
+
+    /// Live calls first (newest first), then finished ones (newest first).
+    pub fn list(&self) -> Vec<CallSnapshot> {
+        let inner = self.lock();
+        let mut live: Vec<CallSnapshot> = inner.live.values().map(|e| e.snapshot.clone()).collect();
+        live.sort_by(|a, b| b.started_at_ms.cmp(&a.started_at_ms));
+        live.extend(inner.finished.iter().rev().cloned());
+        live
+    }
+
+    pub fn get(&self, call_id: &str) -> Option<CallSnapshot> {
+        let inner = self.lock();
+        if let Some(e) = inner.live.get(call_id) {
+            return Some(e.snapshot.clone());
+        }
+        inner.finished.iter().rev().find(|s| s.identity.call_id == call_id).cloned()
+    }
+
+    pub fn totals(&self) -> Totals {
+        let inner = self.lock();
+        let mut active_by_state = BTreeMap::new();
+        for e in inner.live.values() {
+            *active_by_state.entry(e.snapshot.state).or_insert(0) += 1;
+        }
+        Totals {
+            finished: inner.finished_total,
+            outcomes: inner.outcomes.clone(),
+            escalations: inner.escalations.clone(),
+            recent_turns: inner.recent_turns.iter().cloned().collect(),
+            active_by_state,
+        }
+    }
+
+    fn update(&self, call_id: &str, f: impl FnOnce(&mut CallSnapshot)) {
+        if let Some(e) = self.lock().live.get_mut(call_id) {
+            f(&mut e.snapshot);
+        }
+    }
+
+    fn end(&self, call_id: &str, outcome: &str, reason: &str) {
+        let mut inner = self.lock();
+        let Some(entry) = inner.live.remove(call_id) else { return };
+        let mut snapshot = entry.snapshot;
+        let now = super::events::now_ms();
+        snapshot.state = CallState::Ended;
+        snapshot.timeline.push((CallState::Ended, now));
+        snapshot.ended_at_ms = Some(now);
+        snapshot.outcome = Some(outcome.to_string());
+        snapshot.end_reason = Some(reason.to_string());
+        inner.finished_total += 1;
+        *inner.outcomes.entry(outcome.to_string()).or_insert(0) += 1;
+        if let Some(code) = snapshot.escalation() {
+            let code = code.to_string();
+            *inner.escalations.entry(code).or_insert(0) += 1;
+        }
+        if inner.finished.len() == FINISHED_KEPT {
+            inner.finished.pop_front();
+        }
+        inner.finished.push_back(snapshot);
+    }
+}
+
+/// The call task's side of its registry entry.
+pub struct LiveCallHandle {
+    registry: Arc<LiveCalls>,
+    call_id: String,
+    finished: bool,
+}
+
+impl LiveCallHandle {
+    pub fn set_state(&self, state: CallState) {
+        self.registry.update(&self.call_id, |s| {
+            if s.state != state {
+                s.state = state;
+                s.timeline.push((state, super::events::now_ms()));
+            }
+        });
+    }
+
+    /// A turn whose reply went out (or that was cut short): its words and latencies.
+    pub(crate) fn turn(&self, turn: &Turn) {
+        let summary = TurnSummary::of(turn);
+        let mut inner = self.registry.lock();
+        if summary.first_rtp_ms.is_some() {
+            if inner.recent_turns.len() == LATENCY_WINDOW {
+                inner.recent_turns.pop_front();
+            }
+            inner.recent_turns.push_back(summary.clone());
+        }
+        if let Some(e) = inner.live.get_mut(&self.call_id) {
+            e.snapshot.turns.push(summary);
+        }
+    }
+
+    pub fn said(&self, line: &TranscriptLine) {
+        self.registry.update(&self.call_id, |s| s.transcript.push(line.clone()));
+    }
+
+    pub fn escalated(&self, decision: &Escalation, packet_json: String) {
+        self.registry.update(&self.call_id, |s| {
+            s.decisions.push(decision.clone());
+            s.handoff_packet_json = Some(packet_json);
+        });
+    }
+
+    /// The call is over: it moves to the finished calls and the totals.
+    pub fn finish(mut self, outcome: &str, reason: &str) {
+        self.finished = true;
+        self.registry.end(&self.call_id, outcome, reason);
+    }
+}
+
+impl Drop for LiveCallHandle {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.registry.end(&self.call_id, "failed", "call task ended without finishing");
+        }
+    }
+}
+
+/// Nearest-rank percentiles (`p` in 0..=100) of `values`; 0 for none.
+pub fn percentile(values: &mut [u64], p: u32) -> u64 {
+    if values.is_empty() {
+        return 0;
+    }
+    values.sort_unstable();
+    let rank = (u64::from(p) * values.len() as u64).div_ceil(100).max(1) as usize;
+    values[rank.min(values.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn identity(id: &str) -> CallIdentity {
+        CallIdentity { call_id: id.into(), channel: "sip".into(), ..CallIdentity::default() }
+    }
+
+    #[test]
+    fn a_call_moves_from_live_to_finished_with_its_timeline_and_totals() {
+        let reg = Arc::new(LiveCalls::new());
+        let (handle, _rx) = reg.register(identity("c1"));
+        handle.set_state(CallState::Ai);
+        handle.set_state(CallState::Ai);
+        let mut turn = Turn::new(1, Instant::now(), 900);
+        turn.rtp_first_at = Some(turn.speech_end + Duration::from_millis(700));
+        handle.turn(&turn);
+        assert_eq!(reg.totals().active_by_state.get(&CallState::Ai), Some(&1));
+        handle.finish("contained", "caller-hangup");
+        let snap = reg.get("c1").expect("kept after the end");
+        let states: Vec<_> = snap.timeline.iter().map(|(s, _)| *s).collect();
+        assert_eq!(states, [CallState::Answered, CallState::Ai, CallState::Ended]);
+        assert_eq!(snap.turns[0].first_rtp_ms, Some(700));
+        let totals = reg.totals();
+        assert_eq!((totals.finished, totals.outcomes["contained"]), (1, 1));
+        assert!(totals.active_by_state.is_empty());
+    }
+
+    #[test]
+    fn a_task_that_dies_without_finishing_leaves_no_ghost() {
+        let reg = Arc::new(LiveCalls::new());
+        drop(reg.register(identity("c2")).0);
+        assert_eq!(reg.get("c2").and_then(|s| s.outcome), Some("failed".into()));
+        assert!(reg.totals().active_by_state.is_empty());
+    }
+
+    #[tokio::test]
+    async fn control_reaches_the_task_and_unknown_calls_are_not_found() {
+        let reg = Arc::new(LiveCalls::new());
+        let (_handle, mut rx) = reg.register(identity("c3"));
+        let task = tokio::spawn(async move {
+            let req = rx.recv().await.unwrap();
+            assert!(matches!(req.command, Control::Hangup { .. }));
+            let _ = req.reply.send(Ok("hanging up".into()));
+        });
+        assert_eq!(reg.control("c3", Control::Hangup { reason: "test".into() }).await, Ok("hanging up".into()));
+        task.await.unwrap();
+        assert_eq!(
+            reg.control("nope", Control::Hangup { reason: String::new() }).await,
+            Err(ControlRefused::NotFound("nope".into()))
+        );
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<u64> = (1..=100).collect();
+        assert_eq!((percentile(&mut v, 50), percentile(&mut v, 90), percentile(&mut v, 99)), (50, 90, 99));
+        assert_eq!(percentile(&mut [], 50), 0);
+        assert_eq!(percentile(&mut [7], 99), 7);
+    }
+}

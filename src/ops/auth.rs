@@ -1,0 +1,85 @@
+//! Bearer-token check on every Ops call (`authorization: Bearer TOKEN`).
+
+use tonic::{Request, Status};
+
+/// The tokens the Ops service accepts. With none, every call is refused: an operations port
+/// that can hang up calls must never be open by accident.
+#[derive(Clone)]
+pub struct BearerAuth {
+    tokens: std::sync::Arc<Vec<String>>,
+}
+
+impl BearerAuth {
+    /// Tokens from the config plus the one from the environment (FRONTLINE_OPS_TOKEN), if set.
+    pub fn new(config_tokens: &[String], env_token: Option<String>) -> BearerAuth {
+        let mut tokens: Vec<String> = config_tokens.to_vec();
+        tokens.extend(env_token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()));
+        BearerAuth { tokens: std::sync::Arc::new(tokens) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    fn accepts(&self, presented: &str) -> bool {
+        // Compared without an early exit, so the time taken does not tell how much matched.
+        self.tokens.iter().fold(false, |ok, t| ok | constant_time_eq(t.as_bytes(), presented.as_bytes()))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl tonic::service::Interceptor for BearerAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(value) = request.metadata().get("authorization") else {
+            return Err(Status::unauthenticated("missing `authorization: Bearer <token>` metadata"));
+        };
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
+        if self.tokens.is_empty() {
+            return Err(Status::unauthenticated("no Ops token is configured on the gateway (set [ops] tokens or FRONTLINE_OPS_TOKEN)"));
+        }
+        if !self.accepts(presented) {
+            return Err(Status::unauthenticated("invalid token"));
+        }
+        Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::service::Interceptor;
+
+    fn with_auth(value: Option<&str>) -> Request<()> {
+        let mut r = Request::new(());
+        if let Some(v) = value {
+            r.metadata_mut().insert("authorization", v.parse().unwrap());
+        }
+        r
+    }
+
+    #[test]
+    fn only_a_configured_token_passes() {
+        let mut auth = BearerAuth::new(&["s3cret".into()], Some("from-env".into()));
+        assert!(auth.call(with_auth(Some("Bearer s3cret"))).is_ok());
+        assert!(auth.call(with_auth(Some("Bearer from-env"))).is_ok());
+        for bad in [None, Some("Bearer wrong"), Some("s3cret"), Some("Bearer s3cre"), Some("Basic s3cret")] {
+            let err = auth.call(with_auth(bad)).unwrap_err();
+            assert_eq!(err.code(), tonic::Code::Unauthenticated, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn without_tokens_everything_is_refused() {
+        let mut auth = BearerAuth::new(&[], Some("  ".into()));
+        assert!(auth.is_empty());
+        assert_eq!(auth.call(with_auth(Some("Bearer "))).unwrap_err().code(), tonic::Code::Unauthenticated);
+    }
+}

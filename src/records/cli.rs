@@ -1,0 +1,98 @@
+//! `frontline calls list|show`: reads the records database directly (read-only, beside a
+//! running gateway thanks to WAL), so it works whether the gateway is up or not.
+
+use super::{get_at, list_at, render_list, render_record, CallFilter, Outcome};
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand)]
+pub enum CallsCommand {
+    /// Recent calls, newest first.
+    List(ListArgs),
+    /// One call's whole record: CDR, timeline, turns with latencies, triage decisions, packet.
+    Show(ShowArgs),
+}
+
+#[derive(clap::Args)]
+pub struct Source {
+    /// TOML config whose records.path to read (default: the built-in default, var/records.db).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The records database (overrides the config).
+    #[arg(long)]
+    records: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    source: Source,
+    /// How many calls.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Only calls with this outcome: contained, escalated, abandoned, failed, interrupted.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Only calls over this channel (sip, webrtc).
+    #[arg(long)]
+    channel: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    source: Source,
+    /// The call id (`frontline calls list` shows them).
+    id: String,
+}
+
+impl Source {
+    fn path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(p) = &self.records {
+            return Ok(p.clone());
+        }
+        let config = match &self.config {
+            Some(p) => crate::config::Config::load(p)?,
+            None => crate::config::Config::default(),
+        };
+        let path = config.records.path;
+        if !path.exists() {
+            anyhow::bail!("no call records at {} (run `frontline serve` first, or pass --records PATH or --config FILE)", path.display());
+        }
+        Ok(path)
+    }
+}
+
+pub fn run(command: CallsCommand) -> anyhow::Result<()> {
+    match command {
+        CallsCommand::List(args) => {
+            let outcome = match args.outcome.as_deref() {
+                None => None,
+                Some(o) => Some(Outcome::parse(o).ok_or_else(|| {
+                    anyhow::anyhow!("--outcome {o}: must be one of contained, escalated, abandoned, failed, interrupted")
+                })?),
+            };
+            let filter = CallFilter { limit: args.limit, outcome, channel: args.channel, ..CallFilter::default() };
+            let calls = list_at(&args.source.path()?, &filter)?;
+            if args.source.json {
+                println!("{}", serde_json::to_string_pretty(&calls)?);
+            } else {
+                print!("{}", render_list(&calls));
+            }
+        }
+        CallsCommand::Show(args) => {
+            let path = args.source.path()?;
+            let Some(record) = get_at(&path, &args.id)? else {
+                anyhow::bail!("no call {:?} in {} (`frontline calls list` shows the ids)", args.id, path.display());
+            };
+            if args.source.json {
+                println!("{}", serde_json::to_string_pretty(&record)?);
+            } else {
+                print!("{}", render_record(&record));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Call records, recordings and metrics, end to end: a finished sipp call leaves a whole record
+//! and its metrics; a gateway killed (-9) mid-call leaves the finished record intact, the
+//! cut-off call marked interrupted at the next start, and a WAV of it that sox can read.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// `frontline calls ARGS --records DB --json`, parsed.
+fn calls_json(db: &Path, args: &[&str]) -> Value {
+    let out = Command::new(frontline_bin()).arg("calls").args(args).arg("--records").arg(db).arg("--json").output().expect("run frontline calls");
+    assert!(out.status.success(), "frontline calls {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("calls {args:?} JSON: {e}\n{}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn sox(args: &[&str]) -> String {
+    let out = Command::new("sox").args(args).output().expect("run sox (scripts/setup.sh installs it)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "sox {args:?} failed:\n{text}");
+    text
+}
+
+/// The value of a `sox ... stats` line such as "RMS lev dB".
+fn stat(stats: &str, name: &str) -> f64 {
+    let line = stats.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name:?} in\n{stats}"));
+    let v = line[name.len()..].split_whitespace().next().unwrap_or("");
+    v.parse().unwrap_or(f64::NEG_INFINITY)
+}
+
+fn sipp_options(ulaw: &Path, reply_ms: u64, timeout: Duration) -> SippOptions {
+    let audio_ms = g711_duration(ulaw).as_millis().to_string();
+    let vars = [("AUDIO", ulaw.display().to_string()), ("PT", "0".into()), ("CODEC", "PCMU".into()), ("AUDIO_MS", audio_ms), ("REPLY_MS", reply_ms.to_string())];
+    SippOptions { vars: vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), timeout, ..SippOptions::default() }
+}
+
+#[test]
+fn records_survive_a_kill_and_the_cut_off_call_is_interrupted_with_a_playable_recording() {
+    let dir = temp_dir("records-");
+    let db = dir.path().join("records.db");
+    let recordings = dir.path().join("recordings");
+    let ulaw = dir.path().join("balance.ulaw");
+    to_ulaw(&fixture("en_balance.wav"), &ulaw);
+    let args = ["--records", db.to_str().unwrap(), "--record-to", recordings.to_str().unwrap(), "--ops-port", "0"];
+
+    let gw = Gateway::start(&args);
+    // One whole call: speaks, hears the answer, hangs up.
+    let done = run_sipp_with(&sipp_scenario("uac_stream.xml"), gw.sip_port(), sipp_options(&ulaw, 12_000, Duration::from_secs(45)));
+    assert!(done.success(), "first call failed:\n{}\n{}", done.report(), gw.log_tail(30));
+    let ended = gw.wait_for_message("call ended", Duration::from_secs(15)).expect("first call ended");
+    let finished_id = event_field(&ended, "call_id").and_then(Value::as_str).unwrap().to_string();
+
+    // The record is committed before "call ended" is logged: readable right now.
+    let record = calls_json(&db, &["show", &finished_id]);
+    assert_eq!(record["cdr"]["outcome"], "contained", "{record:#}");
+
+    // Metrics after a call.
+    let metrics = Command::new("curl").args(["-sf", &format!("{}/metrics", gw.http_url())]).output().expect("curl");
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    for name in ["frontline_calls_total{outcome=\"contained\"}", "frontline_calls_active{state=\"ai\"}", "frontline_turn_stage_seconds_bucket{stage=\"first_rtp\"", "frontline_recognition_rtf_bucket", "frontline_rtp_jitter_ms_bucket", "frontline_records_write_seconds_bucket"] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
+    // The record writes of a real call, for the report: mean queue + commit time per kind.
+    for line in metrics.lines().filter(|l| l.starts_with("frontline_records_write_seconds_sum") || l.starts_with("frontline_records_write_seconds_count")) {
+        println!("{line}");
+    }
+
+    // A second, long call: killed once the caller has spoken and the gateway has answered.
+    let long_call = {
+        let (port, opts) = (gw.sip_port(), sipp_options(&ulaw, 15_000, Duration::from_secs(30)));
+        std::thread::spawn(move || run_sipp_with(&sipp_scenario("uac_stream.xml"), port, opts))
+    };
+    let second_turn = gw.wait_for(|ev| event_message(ev) == Some("turn") && event_field(ev, "call_id").and_then(Value::as_str) != Some(finished_id.as_str()) && event_field(ev, "turn").and_then(Value::as_u64) == Some(1), Duration::from_secs(40));
+    let second_turn = second_turn.unwrap_or_else(|| panic!("the second call never answered\n{}", gw.log_tail(30)));
+    let cut_id = event_field(&second_turn, "call_id").and_then(Value::as_str).unwrap().to_string();
+    // Past the next header update of the WAV (every second).
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Command::new("kill").args(["-9", &gw.pid().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    drop(gw);
+
+    let gw = Gateway::start(&args);
+    let cut = calls_json(&db, &["show", &cut_id]);
+    assert_eq!(cut["cdr"]["outcome"], "interrupted", "{cut:#}");
+    assert!(!cut["turns"].as_array().unwrap().is_empty(), "the turn written before the kill is kept: {cut:#}");
+    let finished = calls_json(&db, &["show", &finished_id]);
+    assert_eq!(finished["cdr"]["outcome"], "contained");
+    assert_eq!(finished, record, "the finished record is intact");
+    let turns = finished["turns"].as_array().unwrap();
+    assert!(turns.iter().any(|t| t["heard"].as_str().unwrap_or("").to_lowercase().contains("account")), "{finished:#}");
+    assert!(turns.iter().any(|t| t["first_rtp_ms"].as_u64().is_some()), "{finished:#}");
+    let states: Vec<&str> = finished["timeline"].as_array().unwrap().iter().filter_map(|s| s["state"].as_str()).collect();
+    assert_eq!(states.first().copied(), Some("answered"));
+    assert_eq!(states.last().copied(), Some("ended"));
+
+    let listed = calls_json(&db, &["list", "--outcome", "interrupted"]);
+    assert_eq!(listed.as_array().unwrap().iter().filter_map(|c| c["call_id"].as_str()).collect::<Vec<_>>(), [cut_id.as_str()]);
+    let text = Command::new(frontline_bin()).args(["calls", "show", &finished_id, "--records"]).arg(&db).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("outcome   contained") && text.contains("turns ("), "{text}");
+
+    // The cut-off call's WAV: sox reads it, two channels, the caller's side has speech.
+    let wav = cut["cdr"]["recording"].as_str().expect("recording path").to_string();
+    let info = sox(&["--i", &wav]);
+    assert!(info.contains("Channels       : 2"), "{info}");
+    let caller = sox(&[&wav, "-n", "remix", "1", "stats"]);
+    let level = stat(&caller, "RMS lev dB");
+    assert!(level > -45.0, "caller channel is silent ({level} dBFS):\n{caller}");
+    let seconds = stat(&sox(&[&wav, "-n", "stats"]), "Length s");
+    assert!(seconds >= 2.0, "only {seconds} s recorded");
+    drop(gw);
+    let _ = long_call.join();
+}
