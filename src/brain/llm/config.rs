@@ -144,3 +144,16 @@ impl LlmConfig {
         std::env::var(&self.api_key_env).ok().filter(|k| !k.trim().is_empty())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_needs_an_https_url() {
+        let https = LlmConfig { url: "https://llm.example/v1".into(), model: "m".into(), ca_file: "ca.pem".into(), ..LlmConfig::default() };
+        assert_eq!(https.validate(), Ok(()));
+        let http = LlmConfig { url: "http://127.0.0.1:8000/v1".into(), ..https };
+        assert_eq!(http.validate().unwrap_err().0, "brain.llm.ca_file");
+    }
+}
