@@ -126,7 +126,7 @@ impl LlmBrain {
             ),
             _ => start_error("brain.llm.url (--llm-url)", format!("{e}; check the address and that it ends in /v1")),
         })?;
-        if !models.iter().any(|m| *m == cfg.model) {
+        if !models.contains(&cfg.model) {
             return Err(start_error("brain.llm.model (--model)", format!("{:?} is not served at {}; it serves {models:?}", cfg.model, cfg.url)));
         }
         let faq = Faq::from_playbook(&playbook);

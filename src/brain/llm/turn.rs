@@ -199,7 +199,7 @@ impl<'p> Call<'p> {
         // 2c. Facts: routed lookups and retrieved FAQ entries.
         let mut facts = Vec::new();
         for (name, l) in &cfg.lookups {
-            if !intent.is_empty() && l.intents.iter().any(|i| *i == intent) {
+            if !intent.is_empty() && l.intents.contains(&intent) {
                 match self.shared.crm.lookup(name, &lang) {
                     Ok(f) => {
                         tracing::info!(call_id = %self.call_id, tool = %name, source = "router", result = %f, "llm brain: tool call executed");
@@ -302,18 +302,15 @@ impl<'p> Call<'p> {
             offer_tools = false;
         }
 
-        match outcome {
-            Err(e) => {
-                // Never dead air: apologize and hand the caller to a person.
-                tracing::error!(call_id = %self.call_id, error = %e, "llm brain: the LLM failed; apologizing and handing over");
-                let apology = self.apology(&lang);
-                self.say(&apology, true).await?;
-                let summary = format!("The AI assistant failed ({e}). {}", self.extractive_summary(REASON_BRAIN_ERROR));
-                self.send(act(Action::Escalate(Escalate { reason: REASON_BRAIN_ERROR.into(), summary, priority: Priority::High as i32 }))).await?;
-                self.memory.push(&caller, &apology);
-                return Ok(());
-            }
-            Ok(()) => {}
+        if let Err(e) = outcome {
+            // Never dead air: apologize and hand the caller to a person.
+            tracing::error!(call_id = %self.call_id, error = %e, "llm brain: the LLM failed; apologizing and handing over");
+            let apology = self.apology(&lang);
+            self.say(&apology, true).await?;
+            let summary = format!("The AI assistant failed ({e}). {}", self.extractive_summary(REASON_BRAIN_ERROR));
+            self.send(act(Action::Escalate(Escalate { reason: REASON_BRAIN_ERROR.into(), summary, priority: Priority::High as i32 }))).await?;
+            self.memory.push(&caller, &apology);
+            return Ok(());
         }
         if spoken.is_empty() {
             // Too slow, or nothing speakable survived the guards: the playbook's answer.
