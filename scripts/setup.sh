@@ -44,9 +44,10 @@ packages=(
   # python (models are unpacked from PyPI wheels)
   python3 python3-pip
 )
-# Test-only: the LLM brain's tests build llama-cpp-python in a venv (scripts/setup-llm.sh).
+# Test-only: the LLM brain's tests build llama-cpp-python in a venv (scripts/setup-llm.sh), and
+# make a private CA with the openssl CLI for the https test (also pulled in by ca-certificates).
 if ((for_tests)); then
-  packages+=(python3-venv)
+  packages+=(python3-venv openssl)
 fi
 # Test-only: the agent console's browser test (tests/console.rs) drives headless Debian chromium.
 if ((for_tests)); then

@@ -90,13 +90,15 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 
 /// A config whose LLM brain talks to `llm`, deterministic (temperature 0, fixed seed).
 fn llm_config(dir: &Path, llm: &LlamaServer, extra: &str) -> PathBuf {
+    llm_config_at(dir, &llm.url(), extra)
+}
+
+/// A config whose LLM brain talks to the chat-completions API at `url`.
+fn llm_config_at(dir: &Path, url: &str, extra: &str) -> PathBuf {
     let path = dir.join("frontline.toml");
     std::fs::write(
         &path,
-        format!(
-            "[brain]\nkind = \"llm\"\n\n[brain.llm]\nurl = \"{}\"\nmodel = \"{MODEL_ALIAS}\"\ntemperature = 0.0\nseed = 7\n{extra}",
-            llm.url()
-        ),
+        format!("[brain]\nkind = \"llm\"\n\n[brain.llm]\nurl = \"{url}\"\nmodel = \"{MODEL_ALIAS}\"\ntemperature = 0.0\nseed = 7\n{extra}"),
     )
     .unwrap();
     path
@@ -320,4 +322,114 @@ fn a_sipp_call_is_answered_by_the_llm_and_a_dead_llm_means_an_apology_and_a_hand
         .wait_for(|e| event_message(e) == Some("turn") && text(e, "reply").contains("Sorry, something went wrong"), Duration::from_secs(20))
         .unwrap_or_else(|| panic!("the caller did not hear the apology\n{}", gw.log_tail(60)));
     eprintln!("apology turn: {heard}");
+}
+
+/// A private CA and a server certificate it signed for 127.0.0.1, made by the openssl CLI:
+/// (CA certificate, server certificate, server key), PEM files in `dir`.
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (Debian package openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    openssl(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=frontline test CA"]].concat());
+    openssl(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    openssl(&[
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1", "-out", "server.pem", "-extfile",
+        "server.ext",
+    ]);
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+}
+
+/// HTTPS in front of a plain-http server, as a hosted API or a TLS-terminating proxy offers
+/// it: TLS is accepted here and the bytes are relayed to `backend`. Stops on drop.
+struct TlsProxy {
+    runtime: Option<tokio::runtime::Runtime>,
+    port: u16,
+    handshakes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl TlsProxy {
+    fn start(cert: &Path, key: &Path, backend: u16) -> TlsProxy {
+        use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(cert).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handshakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = handshakes.clone();
+        runtime.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, counter) = (acceptor.clone(), counter.clone());
+                tokio::spawn(async move {
+                    // A client that does not trust the certificate aborts here: nothing to relay.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if let Ok(mut plain) = tokio::net::TcpStream::connect(("127.0.0.1", backend)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    }
+                });
+            }
+        });
+        TlsProxy { runtime: Some(runtime), port, handshakes }
+    }
+
+    fn handshakes(&self) -> usize {
+        self.handshakes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+#[test]
+fn the_llm_brain_speaks_https_to_a_server_signed_by_the_configured_ca_and_refuses_it_otherwise() {
+    let dir = temp_dir("llm-https-");
+    let llm = LlamaServer::start();
+    let (ca, cert, key) = private_ca(dir.path());
+    let proxy = TlsProxy::start(&cert, &key, llm.port);
+    let url = format!("https://127.0.0.1:{}/v1", proxy.port);
+
+    // Without the CA: the brain does not start, and the error names the keys and the fix.
+    let untrusted = dir.path().join("untrusted");
+    std::fs::create_dir_all(&untrusted).unwrap();
+    let config = llm_config_at(&untrusted, &url, "");
+    let out = Command::new(frontline_bin())
+        .args(["brain", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run frontline brain");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!("without ca_file:\n{said}");
+    assert!(!out.status.success(), "the brain started against an untrusted certificate:\n{said}");
+    assert!(said.contains("brain.llm.url") && said.contains("brain.llm.ca_file") && said.contains("CA certificate (PEM)"), "{said}");
+
+    // With it: the brain starts, and a conversation runs over TLS.
+    let config = llm_config_at(dir.path(), &url, &format!("ca_file = \"{}\"\n", ca.display()));
+    let brain = BrainProc::start(&config, dir.path());
+    let outcomes = chat(&brain, dir.path(), &[serde_json::json!({"id": "llm-https", "lang": "en", "turns": ["what is my balance"]})]);
+    let log = brain.log_text();
+    eprintln!("{outcomes:#?}\n--- brain log ---\n{log}");
+    let reply = outcomes[0]["replies"][0].as_str().unwrap_or_default();
+    assert!(!reply.trim().is_empty(), "no reply over https: {}", outcomes[0]);
+    assert!(log.contains("llm brain ready") && log.contains(&url), "{log}");
+    assert!(log.lines().any(|l| l.contains("tool call executed") && l.contains(BALANCE)), "no balance lookup over https:\n{log}");
+    assert!(log.contains("first spoken chunk"), "the LLM's reply did not come through:\n{log}");
+    // The only way to the model is through the TLS proxy (hyper may reuse the probe's connection).
+    assert!(proxy.handshakes() >= 1, "{} TLS handshakes", proxy.handshakes());
 }

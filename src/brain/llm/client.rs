@@ -6,6 +6,7 @@ use super::stream::{SseData, SseParser};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -28,7 +29,7 @@ pub enum LlmError {
 
 #[derive(Clone)]
 pub struct LlmClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     base: String,
     key: Option<String>,
 }
@@ -41,13 +42,16 @@ impl std::fmt::Debug for LlmClient {
 }
 
 impl LlmClient {
-    /// `base` is the API root ending in /v1. Plain http only: put a TLS-terminating proxy in
-    /// front of a hosted API (the URL check in [`super::LlmBrain::start`] says so).
-    pub fn new(base: &str, key: Option<String>, connect_timeout: Duration) -> Self {
+    /// `base` is the API root ending in /v1, http or https; `tls` verifies https servers
+    /// (see [`super::tls::client_config`]).
+    pub fn new(base: &str, key: Option<String>, connect_timeout: Duration, tls: rustls::ClientConfig) -> Self {
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(connect_timeout));
         // Tokens are small writes the caller is waiting for.
         conn.set_nodelay(true);
+        // The TLS layer wraps the TCP connector, which must then accept https URLs too.
+        conn.enforce_http(false);
+        let conn = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(conn);
         let http = Client::builder(TokioExecutor::new()).build(conn);
         LlmClient { http, base: base.trim_end_matches('/').to_string(), key }
     }

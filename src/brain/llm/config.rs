@@ -14,6 +14,9 @@ pub struct LlmConfig {
     pub url: String,
     /// Model name as the server knows it (its /v1/models list).
     pub model: String,
+    /// Extra trusted CA certificates (PEM) for an https `url` whose certificate is not signed by
+    /// a public CA: a private CA or a self-signed server. Empty: Mozilla's roots only.
+    pub ca_file: String,
     /// Environment variable that holds the API key; unset or empty: no Authorization header.
     pub api_key_env: String,
     /// Startup probe (GET /v1/models) and connection timeout.
@@ -85,6 +88,7 @@ impl Default for LlmConfig {
         LlmConfig {
             url: String::new(),
             model: String::new(),
+            ca_file: String::new(),
             api_key_env: DEFAULT_API_KEY_ENV.to_string(),
             connect_timeout_ms: 3000,
             filler_after_ms: 2500,
@@ -108,6 +112,9 @@ impl LlmConfig {
         let bad = |k: &'static str, m: &str| Err((k, m.to_string()));
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return bad("brain.llm.url", "set the chat-completions base URL, e.g. \"http://127.0.0.1:8000/v1\" (--llm-url)");
+        }
+        if !self.ca_file.is_empty() && !self.url.starts_with("https://") {
+            return bad("brain.llm.ca_file", "only used for an https url; remove it, or use https:// in brain.llm.url");
         }
         if self.model.trim().is_empty() {
             return bad("brain.llm.model", "name the model the server serves (--model; see the server's /v1/models)");
@@ -135,5 +142,18 @@ impl LlmConfig {
     /// The API key from `api_key_env`, if set.
     pub fn api_key(&self) -> Option<String> {
         std::env::var(&self.api_key_env).ok().filter(|k| !k.trim().is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_needs_an_https_url() {
+        let https = LlmConfig { url: "https://llm.example/v1".into(), model: "m".into(), ca_file: "ca.pem".into(), ..LlmConfig::default() };
+        assert_eq!(https.validate(), Ok(()));
+        let http = LlmConfig { url: "http://127.0.0.1:8000/v1".into(), ..https };
+        assert_eq!(http.validate().unwrap_err().0, "brain.llm.ca_file");
     }
 }

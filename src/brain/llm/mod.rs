@@ -16,7 +16,7 @@
 //! 5. deadlines: a filler line when nothing was said after `filler_after_ms`, the playbook's
 //!    answer after `reply_deadline_ms`; an LLM error: an apology and a handoff ("brain-error").
 //!
-//! Files: [`config`] (`[brain.llm]`), [`client`] (HTTP), [`stream`] (SSE parsing), [`chunker`],
+//! Files: [`config`] (`[brain.llm]`), [`client`] (HTTP and HTTPS), [`tls`] (roots, `ca_file`), [`stream`] (SSE parsing), [`chunker`],
 //! [`retrieval`] (BM25 over the FAQ), [`tools`] (tool specs, parsing, the [`Crm`] trait),
 //! [`prompt`], [`guard`], [`memory`], [`turn`] (the per-call driver), [`service`] (gRPC).
 
@@ -29,6 +29,7 @@ pub mod prompt;
 pub mod retrieval;
 pub mod service;
 pub mod stream;
+pub mod tls;
 pub mod tools;
 pub mod turn;
 

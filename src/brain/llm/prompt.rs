@@ -42,8 +42,14 @@ pub fn system_message(instructions: &str, facts: &[String], memory: &Memory) -> 
         s.push_str(memory.summary());
         s.push('\n');
     }
+    if memory.has_cut_off() {
+        s.push_str(&format!("\nNOTE: the caller interrupted some of your replies; a reply ending in \"{CUT_OFF_MARK}\" is all they heard of it.\n"));
+    }
     s
 }
+
+/// Ends a remembered reply the caller spoke over.
+const CUT_OFF_MARK: &str = "…";
 
 /// The `messages` array: system, the remembered exchanges, the caller's new words.
 pub fn messages(system: &str, memory: &Memory, caller: &str) -> Vec<Value> {
@@ -52,8 +58,10 @@ pub fn messages(system: &str, memory: &Memory, caller: &str) -> Vec<Value> {
         if !t.caller.is_empty() {
             m.push(json!({"role": "user", "content": t.caller}));
         }
+        // A reply cut off before its first word was heard is, for the caller, no reply.
         if !t.bot.is_empty() {
-            m.push(json!({"role": "assistant", "content": t.bot}));
+            let content = if t.cut_off { format!("{} {CUT_OFF_MARK}", t.bot) } else { t.bot.clone() };
+            m.push(json!({"role": "assistant", "content": content}));
         }
     }
     m.push(json!({"role": "user", "content": caller}));
@@ -94,5 +102,21 @@ mod tests {
         assert!(!m[0]["content"].as_str().unwrap().contains("ignore previous"));
         assert_eq!(m[3]["role"], "user");
         assert!(instructions("zh").contains("Mandarin"));
+    }
+
+    #[test]
+    fn the_model_sees_only_the_heard_part_of_a_cut_off_reply() {
+        let mut mem = Memory::new(4);
+        mem.push("what is my balance", "It is forty-two yuan. You can top up by pressing one.");
+        mem.cut_off("It is forty-two yuan.");
+        mem.push_keypad("1", "Top up selected.");
+        let sys = system_message(&instructions("en"), &[], &mem);
+        assert!(sys.contains("interrupted"));
+        let m = messages(&sys, &mem, "thanks");
+        let texts: Vec<&str> = m.iter().map(|x| x["content"].as_str().unwrap()).collect();
+        assert_eq!(texts[2], "It is forty-two yuan. …");
+        assert!(!texts.iter().any(|t| t.contains("pressing one")));
+        assert_eq!(texts[3], "[pressed on the keypad: 1]");
+        assert_eq!(m.len(), 6);
     }
 }

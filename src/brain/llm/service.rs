@@ -107,23 +107,26 @@ impl LlmBrain {
         crm: Arc<dyn Crm>,
     ) -> Result<LlmBrain, LlmStartError> {
         cfg.validate().map_err(|(k, m)| start_error(k, m))?;
-        if cfg.url.starts_with("https://") {
-            return Err(start_error(
-                "brain.llm.url",
-                format!("{}: this build speaks plain http to the LLM; run a TLS-terminating proxy (or the model server) on a trusted network", cfg.url),
-            ));
-        }
+        let ca_file = (!cfg.ca_file.is_empty()).then(|| std::path::Path::new(&cfg.ca_file));
+        let tls = super::tls::client_config(ca_file).map_err(|e| start_error("brain.llm.ca_file", e.to_string()))?;
         let key = cfg.api_key();
         let timeout = Duration::from_millis(cfg.connect_timeout_ms);
-        let client = LlmClient::new(&cfg.url, key.clone(), timeout);
+        let client = LlmClient::new(&cfg.url, key.clone(), timeout, tls);
         let models = client.models(timeout).await.map_err(|e| match &e {
             LlmError::Status { status: 401 | 403, .. } => start_error(
                 &format!("brain.llm.api_key_env ({})", cfg.api_key_env),
                 format!("the LLM server refused the key{}: {e}", if key.is_none() { " (the variable is not set)" } else { "" }),
             ),
+            LlmError::Connect { message, .. } if super::tls::is_certificate_error(message) => start_error(
+                "brain.llm.url / brain.llm.ca_file",
+                format!(
+                    "{e}; the server's certificate is not trusted: for a private CA or a self-signed server set brain.llm.ca_file to its CA certificate (PEM){}, and check that the URL's host name is the one in the certificate",
+                    if cfg.ca_file.is_empty() { "" } else { " (the one set does not sign it)" }
+                ),
+            ),
             _ => start_error("brain.llm.url (--llm-url)", format!("{e}; check the address and that it ends in /v1")),
         })?;
-        if !models.iter().any(|m| *m == cfg.model) {
+        if !models.contains(&cfg.model) {
             return Err(start_error("brain.llm.model (--model)", format!("{:?} is not served at {}; it serves {models:?}", cfg.model, cfg.url)));
         }
         let faq = Faq::from_playbook(&playbook);

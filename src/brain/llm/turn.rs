@@ -57,6 +57,25 @@ fn pb_text_fixed(actions: &[BotAction]) -> bool {
     actions.iter().any(|a| matches!(&a.action, Some(Action::Escalate(e)) if e.reason == REASON_NO_UNDERSTANDING))
 }
 
+/// Appends a Say's text to what the bot says this turn (no space between Chinese sentences).
+fn append_spoken(out: &mut String, text: &str) {
+    if !out.is_empty() && !crate::brain::text::has_cjk(text) {
+        out.push(' ');
+    }
+    out.push_str(text);
+}
+
+/// The text of the Says among `actions`, as one reply.
+fn spoken_text(actions: &[BotAction]) -> String {
+    let mut out = String::new();
+    for a in actions {
+        if let Some(Action::Say(s)) = &a.action {
+            append_spoken(&mut out, &s.text);
+        }
+    }
+    out
+}
+
 fn act(a: Action) -> BotAction {
     BotAction { action: Some(a) }
 }
@@ -65,6 +84,15 @@ impl<'p> Call<'p> {
     pub(super) fn new(shared: Arc<Shared>, conv: Conversation<'p>, call_id: String, tx: Tx) -> Self {
         let memory = Memory::new(shared.cfg.memory_turns);
         Call { shared, conv, call_id, memory, tx }
+    }
+
+    /// What the caller typed or said, as the LLM may see it: masked when `redact` is on.
+    fn for_llm(&self, text: &str) -> String {
+        if self.shared.cfg.redact {
+            crate::redact::redact(text.trim(), &self.shared.redaction).into_owned()
+        } else {
+            text.trim().to_string()
+        }
     }
 
     async fn send(&self, a: BotAction) -> Result<(), Closed> {
@@ -90,13 +118,28 @@ impl<'p> Call<'p> {
                 self.on_utterance(ev, u).await
             }
             // Keypad, silence, barge-in and the end: the playbook's rules are exactly right
-            // (menus, reprompts, the silence goodbye) and need no model.
-            _ => {
-                for a in self.conv.on_event(ev) {
+            // (menus, reprompts, the silence goodbye) and need no model; but the model must
+            // know what happened, so memory records each as the caller experienced it.
+            Some(event) => {
+                let finished = self.conv.is_finished();
+                let actions = self.conv.on_event(ev);
+                let said = spoken_text(&actions);
+                match event {
+                    Event::Dtmf(d) if !finished && !d.digits.trim().is_empty() => {
+                        // Keys can be an account or card number: the same masking as words.
+                        let digits = self.for_llm(&d.digits);
+                        self.memory.push_keypad(&digits, &said);
+                    }
+                    Event::Silence(s) if !finished && !actions.is_empty() => self.memory.push_silence(s.duration_ms, &said),
+                    Event::BargeIn(b) => self.memory.cut_off(&b.heard_text),
+                    _ => {}
+                }
+                for a in actions {
                     self.send(a).await?;
                 }
                 Ok(())
             }
+            None => Ok(()),
         }
     }
 
@@ -114,12 +157,7 @@ impl<'p> Call<'p> {
             match &a.action {
                 Some(Action::Say(_)) if pb_text_fixed(&pb_actions) => {}
                 Some(Action::Annotate(x)) if annotate.is_none() => annotate = Some(x.clone()),
-                Some(Action::Say(s)) => {
-                    if !pb_text.is_empty() && !crate::brain::text::has_cjk(&s.text) {
-                        pb_text.push(' ');
-                    }
-                    pb_text.push_str(&s.text);
-                }
+                Some(Action::Say(s)) => append_spoken(&mut pb_text, &s.text),
                 // "Not understood three times" is the playbook's own limit: here the LLM answers
                 // what the keywords missed, so that is no reason to hand over.
                 Some(Action::Escalate(e)) if e.reason == REASON_NO_UNDERSTANDING => {
@@ -138,11 +176,7 @@ impl<'p> Call<'p> {
             }
             self.send(act(Action::Annotate(a))).await?;
         }
-        let caller = if cfg.redact {
-            crate::redact::redact(u.text.trim(), &self.shared.redaction).into_owned()
-        } else {
-            u.text.trim().to_string()
-        };
+        let caller = self.for_llm(&u.text);
 
         // 2a. Routed goodbye: the playbook's goodbye and the hang_up tool.
         if let Some(h) = pb_hangup {
@@ -165,7 +199,7 @@ impl<'p> Call<'p> {
         // 2c. Facts: routed lookups and retrieved FAQ entries.
         let mut facts = Vec::new();
         for (name, l) in &cfg.lookups {
-            if !intent.is_empty() && l.intents.iter().any(|i| *i == intent) {
+            if !intent.is_empty() && l.intents.contains(&intent) {
                 match self.shared.crm.lookup(name, &lang) {
                     Ok(f) => {
                         tracing::info!(call_id = %self.call_id, tool = %name, source = "router", result = %f, "llm brain: tool call executed");
@@ -268,18 +302,15 @@ impl<'p> Call<'p> {
             offer_tools = false;
         }
 
-        match outcome {
-            Err(e) => {
-                // Never dead air: apologize and hand the caller to a person.
-                tracing::error!(call_id = %self.call_id, error = %e, "llm brain: the LLM failed; apologizing and handing over");
-                let apology = self.apology(&lang);
-                self.say(&apology, true).await?;
-                let summary = format!("The AI assistant failed ({e}). {}", self.extractive_summary(REASON_BRAIN_ERROR));
-                self.send(act(Action::Escalate(Escalate { reason: REASON_BRAIN_ERROR.into(), summary, priority: Priority::High as i32 }))).await?;
-                self.memory.push(&caller, &apology);
-                return Ok(());
-            }
-            Ok(()) => {}
+        if let Err(e) = outcome {
+            // Never dead air: apologize and hand the caller to a person.
+            tracing::error!(call_id = %self.call_id, error = %e, "llm brain: the LLM failed; apologizing and handing over");
+            let apology = self.apology(&lang);
+            self.say(&apology, true).await?;
+            let summary = format!("The AI assistant failed ({e}). {}", self.extractive_summary(REASON_BRAIN_ERROR));
+            self.send(act(Action::Escalate(Escalate { reason: REASON_BRAIN_ERROR.into(), summary, priority: Priority::High as i32 }))).await?;
+            self.memory.push(&caller, &apology);
+            return Ok(());
         }
         if spoken.is_empty() {
             // Too slow, or nothing speakable survived the guards: the playbook's answer.
@@ -485,5 +516,68 @@ impl<'p> Call<'p> {
         } else {
             format!("AI note: {written} {fallback}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{client::LlmClient, config::LlmConfig, memory::Input, retrieval::Faq, tls, tools::PlaybookCrm};
+    use super::*;
+    use crate::brain::playbook::Playbook;
+    use crate::proto::dialog::{BargeIn, CallStart, Dtmf, Silence};
+
+    fn ev(e: Event) -> CallerEvent {
+        CallerEvent { event: Some(e) }
+    }
+
+    /// Keypad, silence and barge-in are answered by the playbook without the LLM, so no server
+    /// is needed: the client points at a closed port and is never used.
+    #[tokio::test]
+    async fn keypad_silence_and_barge_in_reach_the_llm_memory() {
+        let playbook = Arc::new(Playbook::embedded().unwrap());
+        let cfg = LlmConfig { url: "http://127.0.0.1:9/v1".into(), model: "m".into(), ..LlmConfig::default() };
+        let shared = Arc::new(Shared {
+            client: LlmClient::new(&cfg.url, None, Duration::from_millis(100), tls::client_config(None).unwrap()),
+            crm: Arc::new(PlaybookCrm::new(playbook.clone(), cfg.lookups.clone())),
+            faq: Faq::from_playbook(&playbook),
+            redaction: Default::default(),
+            playbook: playbook.clone(),
+            cfg,
+        });
+        let start = CallStart { call_id: "call-mem".into(), language: "en".into(), ..Default::default() };
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut call = Call::new(shared, Conversation::new(&playbook, &start), "call-mem".into(), tx);
+        call.greet().await.ok().unwrap();
+
+        // Key 1 is the balance: the playbook answers, and memory has the keys and the answer.
+        call.on_event(&ev(Event::Dtmf(Dtmf { digits: "1".into(), duration_ms: 120 }))).await.ok().unwrap();
+        let t = call.memory.turns().last().unwrap().clone();
+        assert_eq!((t.input, t.caller.as_str()), (Input::Keypad, "[pressed on the keypad: 1]"));
+        assert!(t.bot.contains("forty-two yuan fifty"), "{t:?}");
+
+        // The caller spoke over it after hearing the first sentence only.
+        let heard = t.bot.split_inclusive('.').next().unwrap().to_string();
+        let unheard = t.bot[heard.len()..].to_string();
+        assert!(!unheard.trim().is_empty());
+        call.on_event(&ev(Event::BargeIn(BargeIn { heard_text: heard.clone(), unheard_text: unheard.clone() }))).await.ok().unwrap();
+        let t = call.memory.turns().last().unwrap();
+        assert!(t.cut_off && t.bot == heard.trim() && !t.bot.contains(unheard.trim()), "{t:?}");
+
+        // A silence: the playbook reprompts, and memory has the silence and the reprompt.
+        call.on_event(&ev(Event::Silence(Silence { duration_ms: 6000 }))).await.ok().unwrap();
+        let t = call.memory.turns().last().unwrap();
+        assert_eq!((t.input, t.caller.as_str()), (Input::Silence, "[the caller said nothing for 6 seconds]"));
+        assert_eq!(t.bot, playbook.prompts().reprompt.get("en"));
+        assert_eq!(call.memory.turns().count(), 2);
+
+        // The gateway got the playbook's answers as before.
+        let mut says = Vec::new();
+        while let Ok(Ok(a)) = rx.try_recv() {
+            if let Some(Action::Say(s)) = a.action {
+                says.push(s.text);
+            }
+        }
+        let says = says.join(" ");
+        assert!(says.contains("forty-two yuan fifty") && says.ends_with(playbook.prompts().reprompt.get("en")), "{says}");
     }
 }
