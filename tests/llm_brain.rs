@@ -237,7 +237,7 @@ fn a_chat_with_the_llm_brain_streams_grounded_replies_runs_tools_and_escalates_b
 }
 
 /// A sipp caller streams `speech` to a gateway whose embedded brain is the LLM brain.
-fn sipp_caller(gw: &Gateway, speech: &Path, dir: &Path) -> SippResult {
+fn sipp_caller(sip_port: u16, speech: &Path, dir: &Path) -> SippResult {
     let file = dir.join("speech.ulaw");
     to_ulaw(speech, &file);
     let vars = vec![
@@ -247,7 +247,7 @@ fn sipp_caller(gw: &Gateway, speech: &Path, dir: &Path) -> SippResult {
         ("AUDIO_MS".to_string(), g711_duration(&file).as_millis().to_string()),
         ("REPLY_MS".to_string(), "25000".to_string()),
     ];
-    run_sipp_with(&sipp_scenario("uac_stream.xml"), gw.sip_port(), SippOptions { vars, ..SippOptions::default() })
+    run_sipp_with(&sipp_scenario("uac_stream.xml"), sip_port, SippOptions { vars, ..SippOptions::default() })
 }
 
 fn text(ev: &Value, name: &str) -> String {
@@ -265,7 +265,7 @@ fn a_sipp_call_is_answered_by_the_llm_and_a_dead_llm_means_an_apology_and_a_hand
     //    whisper hears on this loaded 2-core machine varies ("how much they do I can draft"),
     //    so the lookup is asserted only when the data intent was recognized (the chat test
     //    asserts lookups on exact text).
-    let result = sipp_caller(&gw, &fixture("en_data.wav"), dir.path());
+    let result = sipp_caller(gw.sip_port(), &fixture("en_data.wav"), dir.path());
     assert!(result.success(), "sipp: {}\n{}", result.report(), gw.log_tail(40));
     let first = gw
         .wait_for_message("llm brain: first spoken chunk", Duration::from_secs(20))
@@ -294,19 +294,8 @@ fn a_sipp_call_is_answered_by_the_llm_and_a_dead_llm_means_an_apology_and_a_hand
     let dir2 = dir.path().to_path_buf();
     let calls_before = gw.events("call started").len();
     let handle = std::thread::spawn({
-        let gw_port = gw.sip_port();
-        move || {
-            let file = dir2.join("speech2.ulaw");
-            to_ulaw(&speech, &file);
-            let vars = vec![
-                ("AUDIO".to_string(), file.display().to_string()),
-                ("PT".to_string(), "0".to_string()),
-                ("CODEC".to_string(), "PCMU".to_string()),
-                ("AUDIO_MS".to_string(), g711_duration(&file).as_millis().to_string()),
-                ("REPLY_MS".to_string(), "25000".to_string()),
-            ];
-            run_sipp_with(&sipp_scenario("uac_stream.xml"), gw_port, SippOptions { vars, ..SippOptions::default() })
-        }
+        let sip_port = gw.sip_port();
+        move || sipp_caller(sip_port, &speech, &dir2)
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     while gw.events("call started").len() <= calls_before && Instant::now() < deadline {

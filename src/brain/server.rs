@@ -9,7 +9,7 @@ use super::playbook::Playbook;
 use crate::proto::dialog::{
     caller_event::Event,
     dialog_server::{Dialog, DialogServer},
-    BotAction, CallerEvent, SuggestReply, SuggestRequest,
+    BotAction, CallStart, CallerEvent, SuggestReply, SuggestRequest,
 };
 use super::suggest::suggest;
 use std::future::Future;
@@ -63,6 +63,31 @@ impl PlaybookBrain {
     }
 }
 
+/// The stream's opening event, which must be `start` (anything else is refused with
+/// INVALID_ARGUMENT); `None` when the gateway gave up before saying anything. Shared by every
+/// brain serving the contract.
+pub(crate) async fn read_start(inbound: &mut Streaming<CallerEvent>, tx: &mpsc::Sender<Result<BotAction, Status>>) -> Option<CallStart> {
+    match inbound.message().await {
+        Ok(Some(CallerEvent { event: Some(Event::Start(s)) })) => Some(s),
+        Ok(Some(_)) => {
+            let _ = tx.send(Err(Status::invalid_argument("the first CallerEvent of a Converse stream must be `start`"))).await;
+            None
+        }
+        Ok(None) | Err(_) => None,
+    }
+}
+
+/// The next caller event; `None` once the gateway closed the stream or it broke.
+pub(crate) async fn next_event(inbound: &mut Streaming<CallerEvent>, call_id: &str) -> Option<CallerEvent> {
+    match inbound.message().await {
+        Ok(ev) => ev,
+        Err(status) => {
+            tracing::debug!(call_id, %status, "brain: caller stream broke");
+            None
+        }
+    }
+}
+
 /// Drives one stream: the first event must be `start`; then every event is handed to the
 /// conversation until the gateway closes the stream or ends the call.
 async fn drive(
@@ -70,17 +95,7 @@ async fn drive(
     mut inbound: Streaming<CallerEvent>,
     tx: mpsc::Sender<Result<BotAction, Status>>,
 ) {
-    let start = match inbound.message().await {
-        Ok(Some(CallerEvent { event: Some(Event::Start(s)) })) => s,
-        Ok(Some(_)) => {
-            let _ = tx
-                .send(Err(Status::invalid_argument("the first CallerEvent of a Converse stream must be `start`")))
-                .await;
-            return;
-        }
-        // The gateway gave up before saying anything: nothing to answer.
-        Ok(None) | Err(_) => return,
-    };
+    let Some(start) = read_start(&mut inbound, &tx).await else { return };
     tracing::debug!(call_id = %start.call_id, language = %start.language, "brain: call started");
     let mut conv = Conversation::new(&playbook, &start);
     for a in conv.greeting() {
@@ -88,15 +103,7 @@ async fn drive(
             return;
         }
     }
-    loop {
-        let ev = match inbound.message().await {
-            Ok(Some(ev)) => ev,
-            Ok(None) => break,
-            Err(status) => {
-                tracing::debug!(call_id = %start.call_id, %status, "brain: caller stream broke");
-                break;
-            }
-        };
+    while let Some(ev) = next_event(&mut inbound, &start.call_id).await {
         let ended = matches!(ev.event, Some(Event::End(_)));
         for a in conv.on_event(&ev) {
             if tx.send(Ok(a)).await.is_err() {

@@ -8,7 +8,7 @@ use super::tools::{Crm, PlaybookCrm};
 use super::turn::Call;
 use crate::brain::conversation::Conversation;
 use crate::brain::playbook::Playbook;
-use crate::brain::server::{serve_dialog, BrainError};
+use crate::brain::server::{next_event, read_start, serve_dialog, BrainError};
 use crate::brain::suggest::{suggest, suggestion_language, MAX_SUGGESTIONS};
 use crate::proto::dialog::{
     caller_event::Event,
@@ -145,29 +145,14 @@ impl LlmBrain {
 }
 
 async fn drive(shared: Arc<Shared>, mut inbound: Streaming<CallerEvent>, tx: mpsc::Sender<Result<BotAction, Status>>) {
-    let start = match inbound.message().await {
-        Ok(Some(CallerEvent { event: Some(Event::Start(s)) })) => s,
-        Ok(Some(_)) => {
-            let _ = tx.send(Err(Status::invalid_argument("the first CallerEvent of a Converse stream must be `start`"))).await;
-            return;
-        }
-        Ok(None) | Err(_) => return,
-    };
+    let Some(start) = read_start(&mut inbound, &tx).await else { return };
     let playbook = shared.playbook.clone();
     let conv = Conversation::new(&playbook, &start);
     let mut call = Call::new(shared.clone(), conv, start.call_id.clone(), tx);
     if call.greet().await.is_err() {
         return;
     }
-    loop {
-        let ev = match inbound.message().await {
-            Ok(Some(ev)) => ev,
-            Ok(None) => break,
-            Err(status) => {
-                tracing::debug!(call_id = %start.call_id, %status, "llm brain: caller stream broke");
-                break;
-            }
-        };
+    while let Some(ev) = next_event(&mut inbound, &start.call_id).await {
         let ended = matches!(ev.event, Some(Event::End(_)));
         if call.on_event(&ev).await.is_err() || ended {
             break;
