@@ -6,6 +6,7 @@
 // handed-over call to appear with its packet, waits a little for the agent to be bridged, takes
 // a screenshot and prints on stdout, as one JSON object, what the page shows.
 import { chromium } from "playwright-core";
+import { chromiumArgs, chromiumExecutable } from "./chromium.mjs";
 
 const [url, screenshot, timeoutArg] = process.argv.slice(2);
 if (!url || !screenshot) {
@@ -14,14 +15,7 @@ if (!url || !screenshot) {
 }
 const timeout = Number(timeoutArg || 90000);
 
-// Without the background-networking flags chromium keeps trying to reach Google's hosts,
-// which this closed network refuses.
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await chromium.launch({ executablePath: chromiumExecutable, headless: true, args: chromiumArgs });
 let exitCode = 0;
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });

@@ -14,6 +14,7 @@
 import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { chromiumArgs, chromiumExecutable } from "../console/chromium.mjs";
 
 // playwright-core is installed once, for the console test, in tests/console/node_modules.
 const require = createRequire(new URL("../console/package.json", import.meta.url));
@@ -27,10 +28,9 @@ if (!url || !speech || !outDir || !mode) {
 const timeout = Number(timeoutArg || 60000);
 
 const server = await chromium.launchServer({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  executablePath: chromiumExecutable,
   headless: true,
-  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  args: [...chromiumArgs,
     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
     `--use-file-for-fake-audio-capture=${speech}`, "--allow-loopback-in-peer-connection",
     "--autoplay-policy=no-user-gesture-required"],
