@@ -137,6 +137,25 @@ impl HandoffPacket {
         h
     }
 
+    /// The packet with card and ID numbers masked wherever the caller's words reach it
+    /// (transcript, summary, slots, evidence). Masking the serialized JSON instead would also
+    /// hit numbers such as the 13-digit millisecond timestamp, and break the JSON.
+    pub fn masked(&self, redaction: &crate::redact::RedactionConfig) -> HandoffPacket {
+        let mask = |text: &str| crate::redact::redact(text, redaction).into_owned();
+        let mut packet = self.clone();
+        for line in &mut packet.transcript {
+            line.text = mask(&line.text);
+        }
+        packet.summary = mask(&packet.summary);
+        for value in packet.slots.values_mut() {
+            *value = mask(value);
+        }
+        for evidence in &mut packet.evidence {
+            evidence.text = mask(&evidence.text);
+        }
+        packet
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a packet of strings, numbers and maps always serializes")
     }

@@ -260,10 +260,11 @@ impl RecordStore {
         self.inner.writer.send(writer::Write::Decision { call_id: call_id.to_string(), decision }, None);
     }
 
-    /// The handoff packet as JSON (its transcript is masked like the turns).
-    pub fn handoff(&self, call_id: &str, packet_json: &str) {
-        let packet_json = self.mask(packet_json);
-        self.inner.writer.send(writer::Write::Handoff { call_id: call_id.to_string(), packet_json }, None);
+    /// Stores the handoff packet, masked like the turns; returns the JSON stored.
+    pub fn handoff(&self, call_id: &str, packet: &crate::handoff::HandoffPacket) -> String {
+        let packet_json = packet.masked(&self.inner.redaction).to_json();
+        self.inner.writer.send(writer::Write::Handoff { call_id: call_id.to_string(), packet_json: packet_json.clone() }, None);
+        packet_json
     }
 
     /// The final CDR; returns once it is committed (or failed, or took longer than

@@ -65,7 +65,15 @@ async fn a_call_is_stored_whole_with_card_numbers_masked() {
         at_ms: now,
     };
     records.decision("c1", decision.clone());
-    records.handoff("c1", r#"{"call_id":"c1","transcript":[{"text":"card 4111111111111111"}]}"#);
+    let raw = crate::handoff::HandoffPacket {
+        call_id: "c1".into(),
+        transcript: vec![crate::handoff::TranscriptLine { turn: 1, speaker: "caller".into(), text: "card 4111111111111111".into() }],
+        // A Luhn-valid 13-digit timestamp: a number of the packet, not the caller's words.
+        created_at_ms: 4_111_111_111_119,
+        ..Default::default()
+    };
+    assert!(crate::redact::redact("4111111111119", &crate::redact::RedactionConfig::default()).contains('*'));
+    records.handoff("c1", &raw);
     records.finish(end("c1", Outcome::Escalated)).await.expect("CDR committed");
 
     let r = records.get("c1").unwrap().expect("stored");
@@ -78,6 +86,7 @@ async fn a_call_is_stored_whole_with_card_numbers_masked() {
     assert_eq!(r.decisions, vec![decision]);
     let packet = r.handoff_packet.expect("packet").to_string();
     assert!(!packet.contains("4111111111111111"), "{packet}");
+    assert!(packet.contains("4111111111119"), "the packet's own numbers stay intact: {packet}");
     assert_eq!(r.timeline.len(), 2);
     let text = render_record(&records.get("c1").unwrap().unwrap());
     assert!(text.contains("escalated: caller-hangup") && text.contains("explicit-request"), "{text}");

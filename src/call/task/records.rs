@@ -73,12 +73,10 @@ impl CallTask {
     /// Triage's decision, its evidence, and the packet the agent gets: into the record (and the
     /// log, masked).
     pub(super) fn store_packet(&self, esc: &Escalation, packet: &HandoffPacket) {
-        let json = packet.to_json();
-        let masked = crate::redact::redact(&json, &self.services.config.redaction);
-        tracing::info!(call_id = %self.call_id, packet = %masked, "handoff packet");
         metrics::counter!("frontline_escalations_total", "reason" => esc.code.clone()).increment(1);
         self.services.records.decision(&self.call_id, DecisionRecord::of(esc, crate::call::events::now_ms()));
-        self.services.records.handoff(&self.call_id, &masked);
+        let masked = self.services.records.handoff(&self.call_id, packet);
+        tracing::info!(call_id = %self.call_id, packet = %masked, "handoff packet");
     }
 
     /// The final CDR, committed before the call is reported as ended. Bounded: a stuck disk
