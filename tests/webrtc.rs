@@ -60,20 +60,22 @@ fn microphone(dir: &Path, parts: &[(&Path, f32)], tail_secs: u32) -> PathBuf {
     out
 }
 
-/// Starts the page driver; returns once the browser's call is connected.
+/// Starts the caller page's driver; returns once the browser's call is connected.
 fn start_caller(gw: &Gateway, mic: &Path, out: &Path, mode: &str, timeout_ms: u64) -> (Child, mpsc::Receiver<String>) {
+    let (script, url, timeout) = (repo_root().join("tests/webrtc/caller.mjs"), gw.http_url(), timeout_ms.to_string());
+    start_driver(gw, &[script.as_os_str(), url.as_ref(), mic.as_os_str(), out.as_os_str(), mode.as_ref(), timeout.as_ref()], "connected")
+}
+
+/// Starts an agent on the console page (`tests/webrtc/agent.mjs`); returns once signed in.
+fn start_agent(gw: &Gateway, agent: &str, mic: &Path, out: &Path, timeout_ms: u64) -> (Child, mpsc::Receiver<String>) {
+    let (script, url, timeout) = (repo_root().join("tests/webrtc/agent.mjs"), gw.http_url(), timeout_ms.to_string());
+    start_driver(gw, &[script.as_os_str(), url.as_ref(), agent.as_ref(), mic.as_os_str(), out.as_os_str(), timeout.as_ref()], "signed in")
+}
+
+/// Runs `node ARGS`; returns once the driver prints `ready` on stderr.
+fn start_driver(gw: &Gateway, args: &[&std::ffi::OsStr], ready: &str) -> (Child, mpsc::Receiver<String>) {
     driver_ready();
-    let mut child = Command::new("node")
-        .arg(repo_root().join("tests/webrtc/caller.mjs"))
-        .arg(gw.http_url())
-        .arg(mic)
-        .arg(out)
-        .arg(mode)
-        .arg(timeout_ms.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start node (run scripts/setup.sh)");
+    let mut child = Command::new("node").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start node (run scripts/setup.sh)");
     let (tx, rx) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -85,7 +87,7 @@ fn start_caller(gw: &Gateway, mic: &Path, out: &Path, mode: &str, timeout_ms: u6
     let mut seen = String::new();
     while Instant::now() < deadline {
         match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) if line == "connected" => return (child, rx),
+            Ok(line) if line == ready => return (child, rx),
             Ok(line) => {
                 seen.push_str(&line);
                 seen.push('\n');
@@ -95,16 +97,16 @@ fn start_caller(gw: &Gateway, mic: &Path, out: &Path, mode: &str, timeout_ms: u6
         }
     }
     let _ = child.kill();
-    panic!("the browser call did not connect:\n{seen}\n--- gateway ---\n{}", gw.log_tail(40));
+    panic!("the browser page never got to {ready:?}:\n{seen}\n--- gateway ---\n{}", gw.log_tail(40));
 }
 
-/// Waits for the driver and returns its JSON report.
-fn finish_caller(mut child: Child, rx: mpsc::Receiver<String>, gw: &Gateway) -> Value {
+/// Waits for a page driver and returns its JSON report.
+fn finish_driver(mut child: Child, rx: mpsc::Receiver<String>, gw: &Gateway) -> Value {
     let mut stdout = String::new();
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     let status = child.wait().unwrap();
     let log: Vec<String> = rx.try_iter().collect();
-    assert!(status.success(), "caller page driver failed: {}\n--- gateway ---\n{}", log.join("\n"), gw.log_tail(40));
+    assert!(status.success(), "page driver failed: {}\n--- gateway ---\n{}", log.join("\n"), gw.log_tail(40));
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"))
 }
 
@@ -165,7 +167,7 @@ fn a_browser_caller_is_understood_hears_the_reply_and_uses_the_keypad() {
     let mic = microphone(dir.path(), &[(&fixture("en_balance.wav"), 0.0)], 40);
     let cpu_before = cpu_ms(gw.pid());
     let (child, rx) = start_caller(&gw, &mic, dir.path(), "reply", 40_000);
-    let page = finish_caller(child, rx, &gw);
+    let page = finish_driver(child, rx, &gw);
     let ended = gw.wait_for_message("call ended", Duration::from_secs(15)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
     let cpu = cpu_ms(gw.pid()) - cpu_before;
 
@@ -238,7 +240,7 @@ fn a_browser_caller_asking_for_a_person_reaches_a_sip_agent_who_hears_them() {
     // Ask for a person, wait through the bridging, then say something the agent must hear.
     let mic = microphone(dir.path(), &[(&fixture("en_agent.wav"), 9.0), (&fixture("en_balance.wav"), 0.0)], 40);
     let (child, rx) = start_caller(&gw, &mic, dir.path(), "stay", 26_000);
-    let page = finish_caller(child, rx, &gw);
+    let page = finish_driver(child, rx, &gw);
     gw.wait_for_message("call ended", Duration::from_secs(15)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
 
     let escalation = gw.wait_for_message("escalation", Duration::from_secs(1)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
@@ -253,10 +255,68 @@ fn a_browser_caller_asking_for_a_person_reaches_a_sip_agent_who_hears_them() {
 }
 
 #[test]
+fn a_browser_caller_reaches_an_agent_answering_on_the_console_page_and_they_hear_each_other() {
+    let dir = temp_dir("webrtc-desk-");
+    let (caller_dir, agent_dir) = (dir.path().join("caller"), dir.path().join("agent"));
+    std::fs::create_dir_all(&caller_dir).unwrap();
+    std::fs::create_dir_all(&agent_dir).unwrap();
+    let config = loopback_config(dir.path(), "");
+    let gw = Gateway::start(&["--language", "en", "--agent", "console:alice", "--config", config.to_str().unwrap()]);
+
+    // Alice signs in on the console page; her microphone says the data line two seconds
+    // after she answers.
+    let agent_mic = microphone(&agent_dir, &[(&fixture("en_data.wav"), 0.0)], 60);
+    let (agent, agent_rx) = start_agent(&gw, "alice", &agent_mic, &agent_dir, 45_000);
+    // The caller asks for a person, waits through the bridging, then says something Alice
+    // must hear.
+    let caller_mic = microphone(&caller_dir, &[(&fixture("en_agent.wav"), 9.0), (&fixture("en_balance.wav"), 0.0)], 40);
+    let (caller, caller_rx) = start_caller(&gw, &caller_mic, &caller_dir, "stay", 26_000);
+    let page = finish_driver(caller, caller_rx, &gw);
+    let desk = finish_driver(agent, agent_rx, &gw);
+    let ended = gw.wait_for_message("call ended", Duration::from_secs(15)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+
+    // Triage handed the caller over, and the gateway bridged them to Alice's browser.
+    let escalation = gw.wait_for_message("escalation", Duration::from_secs(1)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+    assert_eq!(text_field(&escalation, "category"), "explicit", "{escalation}");
+    let bridged = gw.wait_for_message("bridged", Duration::from_secs(1)).unwrap_or_else(|| panic!("not bridged\n{}", gw.log_tail(40)));
+    assert_eq!(text_field(&bridged, "agent"), "console:alice", "{bridged}");
+    assert_eq!(text_field(&bridged, "codec"), "opus", "{bridged}");
+    assert_eq!(desk["call_id"], page["call_id"], "the desk rang for the caller's call: {desk}");
+    let states: Vec<&str> = desk["states"].as_array().unwrap().iter().filter_map(|s| s["state"].as_str()).collect();
+    assert!(states.windows(2).any(|w| w == ["ringing", "answering"]), "{states:?}");
+    assert!(states.contains(&"on_call") && states.last() == Some(&"waiting"), "the desk ends back waiting for calls: {states:?}");
+
+    // Alice heard the caller's words (Opus both ways, through the gateway)...
+    let heard_by_agent = transcribe_recording(&agent_dir.join("heard.wav"), "en");
+    let wer = word_error_rate("What is my account balance?", &heard_by_agent);
+    assert!(wer <= 0.5 || heard_by_agent.to_lowercase().contains("balance"), "Alice heard {heard_by_agent:?} (WER {wer:.2})");
+    // ...and the caller heard Alice: the gateway transcribed her side, and the caller's page
+    // played her words (among the bot's lines and the hold audio before them).
+    // (whisper base on espeak's voice: a loaded machine costs a word or three, so the bar is
+    // most of the sentence, not all of it.)
+    const ALICE: &str = "How much data do I have left this month?";
+    let agent_lines: Vec<String> = gw.events("transcript").iter().filter(|e| text_field(e, "speaker") == "agent").map(|e| text_field(e, "text")).collect();
+    assert!(agent_lines.iter().any(|l| word_error_rate(ALICE, l) <= 0.5), "agent side transcribed as {agent_lines:?}");
+    let heard_by_caller = transcribe_recording(&caller_dir.join("heard.wav"), "en");
+    let share = heard_share(ALICE, &heard_by_caller);
+    assert!(share >= 0.6, "the caller heard {heard_by_caller:?}: {:.0}% of Alice's words", share * 100.0);
+
+    // The caller's hang-up ended the call for both, with Alice freed for the next one.
+    assert_eq!(text_field(&ended, "reason"), "caller-hangup", "{ended}");
+    gw.wait_for_message("console agent leg ended", Duration::from_secs(5)).unwrap_or_else(|| panic!("{}", gw.log_tail(30)));
+    assert!(desk["errors"].as_array().unwrap().is_empty(), "console page errors: {}", desk["errors"]);
+    eprintln!(
+        "FIGURE console agent: decision to bridge {} ms (the test's agent waits 0.8 s before answering); Alice heard {heard_by_agent:?}; the gateway heard Alice as {agent_lines:?}; the caller heard {:.0}% of Alice's words",
+        event_field(&bridged, "decision_to_bridge_ms").unwrap_or(&Value::Null),
+        share * 100.0
+    );
+}
+
+#[test]
 fn bad_offers_a_full_gateway_and_a_vanished_browser_get_protocol_answers() {
     let dir = temp_dir("webrtc-bad-");
     let config = loopback_config(dir.path(), "disconnect_grace_ms = 2000\n[calls]\nmax_concurrent = 1\nretry_after_secs = 7\n");
-    let gw = Gateway::start(&["--language", "en", "--config", config.to_str().unwrap()]);
+    let gw = Gateway::start(&["--language", "en", "--agent", "console:alice", "--config", config.to_str().unwrap()]);
 
     // Malformed SDP: 400 with the reason.
     let (status, _, body) = post_sdp(&gw, "this is not SDP");
@@ -279,6 +339,20 @@ fn bad_offers_a_full_gateway_and_a_vanished_browser_get_protocol_answers() {
     assert!(body.contains("allowed_origin"), "{body}");
     let (status, _, _) = http(&gw.http_url(), "DELETE", "/webrtc/calls/0123", &[], "");
     assert_eq!(status, 404);
+    // The agent desk: only configured console agents sign in, and an answer or a decline for
+    // a call that is not ringing is a conflict, each with the reason.
+    let (status, _, body) = http(&gw.http_url(), "GET", "/webrtc/agents/mallory/events", &[], "");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("console:mallory") && body.contains("[handoff] agents"), "{body}");
+    let (status, _, body) = http(&gw.http_url(), "GET", "/webrtc/agents/a%20b/events", &[], "");
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = http(&gw.http_url(), "POST", "/webrtc/agents/alice/calls/fl-1-w9", &[("Content-Type", "application/sdp")], BROWSER_OFFER);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("not ringing"), "{body}");
+    let (status, _, body) = http(&gw.http_url(), "POST", "/webrtc/agents/alice/calls/fl-1-w9/decline", &[], "");
+    assert_eq!(status, 409, "{body}");
+    let (status, _, body) = http(&gw.http_url(), "POST", "/webrtc/agents/alice/calls/fl-1-w9", &[("Content-Type", "text/plain")], "hi");
+    assert_eq!(status, 415, "{body}");
     // The page is served at /.
     let (status, _, page) = http(&gw.http_url(), "GET", "/", &[], "");
     assert!(status == 200 && page.contains("caller.js"), "{status} {page}");
@@ -305,5 +379,5 @@ fn bad_offers_a_full_gateway_and_a_vanished_browser_get_protocol_answers() {
     let took = frozen_at.elapsed();
     eprintln!("FIGURE vanished browser: call ended {took:?} after the freeze ({})", text_field(&ended, "reason"));
     assert!(text_field(&ended, "reason").starts_with("webrtc-"), "{ended}");
-    let _ = finish_caller(child, rx, &gw);
+    let _ = finish_driver(child, rx, &gw);
 }

@@ -223,5 +223,218 @@ function connect() {
   });
 }
 
+// The agent's desk: signed in, the agent's handed-over calls ring here and are answered with
+// the microphone over WebRTC (the gateway bridges the caller's audio, from a phone or a
+// browser). The desk's own event stream is the sign-in: closing the page signs out.
+// window.frontlineDesk exposes it to automation, with a recorder of what the agent heard.
+const params = new URLSearchParams(location.search);
+const desk = {
+  agent: null, events: null, state: "off", ringing: null, callId: null, line: null, error: null,
+  audio: null, heard: [], heardAudible: [], sampleRate: 48000, ringTone: null,
+  raw: params.get("raw") === "1",
+};
+window.frontlineDesk = {
+  get state() { return desk.state; },
+  get callId() { return desk.callId; },
+  get ringing() { return desk.ringing; },
+  get error() { return desk.error; },
+  get heardAudible() { return desk.heardAudible; },
+  signIn: (agent) => signIn(agent),
+  answer: () => answer(),
+  decline: () => decline(),
+  hangUp: () => deskHangUp(),
+  recordingWavBase64: () => FrontlinePhone.wavBase64(desk.heard, desk.sampleRate),
+};
+
+const DESK_TEXT = {
+  off: () => "Sign in to answer handed-over calls here, with your microphone.",
+  connecting: () => `Signing in as ${desk.agent}…`,
+  waiting: () => `Signed in as ${desk.agent}: waiting for a handed-over call.`,
+  ringing: () => `Incoming call ${desk.ringing}: ${callSummary(desk.ringing)}`,
+  answering: () => "Connecting the call…",
+  on_call: () => `On a call with ${calls.get(desk.callId)?.caller || "the caller"}.`,
+};
+
+function callSummary(id) {
+  const v = calls.get(id);
+  if (!v) return "a caller";
+  const p = v.handoff || {};
+  return [v.caller || "unknown caller", p.code || p.reason].filter(Boolean).join(" · ");
+}
+
+function setDesk(state, note) {
+  desk.state = state;
+  const status = $("desk-status");
+  status.dataset.state = state;
+  status.textContent = note || DESK_TEXT[state]();
+  $("desk-name").disabled = state !== "off";
+  $("desk-sign-in").hidden = state !== "off";
+  $("desk-sign-out").hidden = state === "off";
+  $("desk-ring").hidden = state !== "ringing";
+  $("desk-hangup").hidden = state !== "on_call" && state !== "answering";
+  ringTone(state === "ringing");
+}
+
+function signIn(agent) {
+  agent = (agent || "").trim();
+  if (!agent || desk.events) return;
+  desk.agent = agent;
+  desk.error = null;
+  try { localStorage.setItem("frontline-agent", agent); } catch (_) { /* private mode */ }
+  setDesk("connecting");
+  const url = `/webrtc/agents/${encodeURIComponent(agent)}/events`;
+  const events = new EventSource(url);
+  desk.events = events;
+  events.addEventListener("ready", (msg) => {
+    const ready = JSON.parse(msg.data);
+    if (desk.line) return; // reconnected during a call: the call goes on
+    desk.ringing = ready.ringing;
+    setDesk(ready.ringing ? "ringing" : "waiting");
+  });
+  events.addEventListener("ring", (msg) => {
+    desk.ringing = JSON.parse(msg.data).call_id;
+    selectCall(desk.ringing, true);
+    setDesk("ringing");
+  });
+  events.addEventListener("ring_stopped", (msg) => {
+    const stopped = JSON.parse(msg.data);
+    if (stopped.call_id !== desk.ringing) return;
+    desk.ringing = null;
+    if (desk.state === "ringing") setDesk("waiting", `Missed call ${stopped.call_id} (${stopped.reason}). Waiting for the next one.`);
+  });
+  events.addEventListener("ended", (msg) => {
+    const ended = JSON.parse(msg.data);
+    if (ended.call_id !== desk.callId) return;
+    endDeskCall(`Call ended (${ended.reason}). Waiting for the next one.`);
+  });
+  events.onerror = async () => {
+    if (events.readyState !== EventSource.CLOSED) {
+      if (!desk.line) setDesk("connecting", "Connection to the gateway lost, signing in again…");
+      return;
+    }
+    // Refused (not a console agent here, WebRTC off): say why and sign out.
+    let why = "the gateway refused the sign-in";
+    try {
+      const r = await fetch(url);
+      why = (await r.json()).error || `HTTP ${r.status}`;
+    } catch (_) { /* keep the generic reason */ }
+    signOut(why);
+  };
+}
+
+function signOut(why) {
+  if (desk.events) desk.events.close();
+  desk.events = null;
+  if (desk.line) deskHangUp();
+  desk.ringing = null;
+  desk.error = why || null;
+  setDesk("off", why ? `Not signed in: ${why}` : undefined);
+}
+
+function callUrl(id) {
+  return `/webrtc/agents/${encodeURIComponent(desk.agent)}/calls/${encodeURIComponent(id)}`;
+}
+
+async function answer() {
+  const id = desk.ringing;
+  if (!id || desk.state !== "ringing") return;
+  desk.ringing = null;
+  desk.callId = id;
+  desk.heard = [];
+  desk.heardAudible = [];
+  setDesk("answering");
+  try {
+    desk.line = await FrontlinePhone.open(callUrl(id), {
+      raw: desk.raw,
+      onRemoteStream: onCallerAudio,
+      onConnectionState: (state) => {
+        if (state === "connected" && desk.state === "answering") setDesk("on_call");
+        if (state === "failed") endDeskCall("The connection to the caller failed.");
+      },
+    });
+  } catch (e) {
+    desk.error = String(e.message || e);
+    desk.callId = null;
+    setDesk("waiting", `Could not answer: ${desk.error}`);
+  }
+}
+
+async function decline() {
+  const id = desk.ringing;
+  if (!id) return;
+  desk.ringing = null;
+  setDesk("waiting");
+  try { await fetch(`${callUrl(id)}/decline`, { method: "POST" }); } catch (_) { /* the ring times out */ }
+}
+
+async function deskHangUp() {
+  const line = desk.line;
+  desk.line = null;
+  await FrontlinePhone.hangUp(line);
+  endDeskCall("Call ended. Waiting for the next one.");
+}
+
+function endDeskCall(note) {
+  if (desk.line) FrontlinePhone.close(desk.line);
+  desk.line = null;
+  desk.callId = null;
+  setDesk(desk.events ? "waiting" : "off", note);
+}
+
+// The caller's voice: played by the <audio> element, and kept for automation.
+function onCallerAudio(stream) {
+  $("desk-audio").srcObject = stream;
+  if (!desk.audio) desk.audio = new AudioContext();
+  desk.sampleRate = desk.audio.sampleRate;
+  FrontlinePhone.tap(desk.audio, stream, (data, audible) => {
+    if (audible) desk.heardAudible.push(performance.now());
+    if (desk.line) desk.heard.push(new Float32Array(data));
+  });
+}
+
+// A phone's ring (two tones, 2 s on, 4 s off) while a call rings here.
+function ringTone(on) {
+  if (!on) {
+    if (desk.ringTone) desk.ringTone.stop();
+    desk.ringTone = null;
+    return;
+  }
+  if (desk.ringTone) return;
+  if (!desk.audio) desk.audio = new AudioContext();
+  const ctx = desk.audio;
+  const gain = ctx.createGain();
+  gain.gain.value = 0;
+  for (let t = 0; t < 60; t += 6) {
+    gain.gain.setValueAtTime(0.08, ctx.currentTime + t);
+    gain.gain.setValueAtTime(0, ctx.currentTime + t + 2);
+  }
+  const tones = [440, 480].map((f) => {
+    const o = ctx.createOscillator();
+    o.frequency.value = f;
+    o.connect(gain);
+    o.start();
+    return o;
+  });
+  gain.connect(ctx.destination);
+  desk.ringTone = { stop: () => { for (const o of tones) o.stop(); gain.disconnect(); } };
+}
+
+$("desk-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  signIn($("desk-name").value);
+});
+$("desk-sign-out").addEventListener("click", () => signOut());
+$("desk-answer").addEventListener("click", answer);
+$("desk-decline").addEventListener("click", decline);
+$("desk-hangup").addEventListener("click", deskHangUp);
+if (!window.FrontlinePhone) {
+  $("desk").hidden = true; // WebRTC is off on this gateway: agents answer on their phones
+} else {
+  let saved = null;
+  try { saved = localStorage.getItem("frontline-agent"); } catch (_) { /* private mode */ }
+  $("desk-name").value = params.get("agent") || saved || "";
+  setDesk("off");
+}
+
 $("suggest-refresh").addEventListener("click", loadSuggestions);
 connect();

@@ -26,7 +26,7 @@ use crate::speech::tts::Tts;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::handoff::AgentPool;
+use crate::handoff::{AgentPool, AgentTarget};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -37,8 +37,8 @@ pub struct CallServices {
     pub stt: SttPool,
     pub tts: Tts,
     pub brain: DialogClient,
-    /// Set once the SIP edge is up: it places the calls to agents.
-    pub dialer: OnceLock<Arc<dyn AgentDialer>>,
+    /// The edges that place calls to agents, each set once its edge is up.
+    pub dialers: AgentDialers,
     /// Which agent rings next; shared by every call so round-robin and least-busy hold.
     pub agents: Mutex<AgentPool>,
     pub events: events::CallEvents,
@@ -79,10 +79,28 @@ pub struct AgentLeg {
     pub codec: String,
 }
 
-/// Places calls to agents: implemented by the SIP edge, so the call task (shared by every
-/// edge) can bridge a caller to an agent without knowing SIP.
+/// Places calls to agents: implemented by the SIP edge (desk phones) and the WebRTC edge
+/// (agents on the console page), so the call task, shared by every edge, can bridge a caller
+/// to an agent without knowing how the agent is reached.
 pub trait AgentDialer: Send + Sync {
     fn dial(&self, request: AgentDial) -> Pin<Box<dyn Future<Output = DialOutcome> + Send + '_>>;
+}
+
+/// One dialer per kind of agent target ([`AgentTarget`]).
+#[derive(Default)]
+pub struct AgentDialers {
+    pub sip: OnceLock<Arc<dyn AgentDialer>>,
+    pub console: OnceLock<Arc<dyn AgentDialer>>,
+}
+
+impl AgentDialers {
+    /// The dialer for `target`; none while (or when) its edge is not running.
+    pub fn for_target(&self, target: &str) -> Option<Arc<dyn AgentDialer>> {
+        match AgentTarget::of(target) {
+            AgentTarget::Sip(_) => self.sip.get().cloned(),
+            AgentTarget::Console(_) => self.console.get().cloned(),
+        }
+    }
 }
 
 impl CallServices {
@@ -93,7 +111,7 @@ impl CallServices {
             stt,
             tts,
             brain,
-            dialer: OnceLock::new(),
+            dialers: AgentDialers::default(),
             agents,
             events: events::CallEvents::new(),
             live: Arc::new(registry::LiveCalls::new()),

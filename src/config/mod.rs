@@ -292,6 +292,10 @@ impl Config {
         if let Err((key, message)) = self.webrtc.validate() {
             return Err(invalid(key, message));
         }
+        let console_agent = self.handoff.agents.iter().find(|a| matches!(crate::handoff::AgentTarget::of(a), crate::handoff::AgentTarget::Console(_)));
+        if let (false, Some(agent)) = (self.webrtc.enabled, console_agent) {
+            return Err(invalid("handoff.agents", format!("{agent:?} answers on the agent console over WebRTC, but [webrtc] enabled = false: enable WebRTC or use a SIP agent")));
+        }
         if let Err((key, message)) = self.ops.validate() {
             return Err(invalid(key, message));
         }
@@ -373,6 +377,10 @@ mod tests {
         assert!(err.contains("x.toml") && err.contains("handoff.agents") && err.contains("agent@10.0.0.7"), "{err}");
         let err = toml::from_str::<Config>("[handoff]\nmode = \"transfer\"\n").unwrap_err();
         assert!(err.to_string().contains("transfer"), "{err}");
+        // A console agent answers over WebRTC: it cannot be configured with WebRTC off.
+        let c: Config = toml::from_str("[handoff]\nagents = [\"console:alice\"]\n[webrtc]\nenabled = false\n").unwrap();
+        let err = c.validate(Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("handoff.agents") && err.contains("console:alice") && err.contains("enabled = false"), "{err}");
     }
 
     #[test]

@@ -62,8 +62,9 @@ pub enum Fallback {
 #[serde(default, deny_unknown_fields)]
 pub struct HandoffConfig {
     pub mode: HandoffMode,
-    /// Agent SIP URIs (`sip:` or `sips:`). Empty: no handoff target; escalations go straight to
-    /// the fallback.
+    /// Agent targets: SIP URIs (`sip:` or `sips:`) of desk phones and softphones, or
+    /// `console:NAME` for an agent answering in the browser on the agent console page. Empty:
+    /// no handoff target; escalations go straight to the fallback.
     pub agents: Vec<String>,
     pub strategy: AgentStrategy,
     /// How long one agent may ring before the next one is tried (or the fallback runs).
@@ -119,13 +120,47 @@ impl HandoffConfig {
     }
 }
 
-/// A usable agent target: a `sip:`/`sips:` URI with a host.
+/// Where an agent answers: which edge places the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentTarget<'a> {
+    /// A SIP URI: the SIP edge sends an INVITE.
+    Sip(&'a str),
+    /// `console:NAME`: an agent signed in on the agent console page, answering over WebRTC.
+    Console(&'a str),
+}
+
+/// Scheme of console agents in `[handoff] agents`.
+pub const CONSOLE_SCHEME: &str = "console:";
+
+impl<'a> AgentTarget<'a> {
+    /// Which edge a configured target belongs to (validation happens in [`HandoffConfig::validate`]).
+    pub fn of(target: &'a str) -> Self {
+        match target.strip_prefix(CONSOLE_SCHEME) {
+            Some(name) => AgentTarget::Console(name),
+            None => AgentTarget::Sip(target),
+        }
+    }
+}
+
+/// Whether `name` can be a console agent's name: it appears in URLs and logs, so it is kept to
+/// letters, digits, `.`, `_` and `-`, at most 64 of them.
+pub fn valid_console_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A usable agent target: a `sip:`/`sips:` URI with a host, or `console:NAME`.
 fn check_agent_uri(agent: &str) -> Result<(), String> {
     use rsipstack::sip::uri::Scheme;
+    if let AgentTarget::Console(name) = AgentTarget::of(agent) {
+        if !valid_console_name(name) {
+            return Err("a console agent's name is 1 to 64 letters, digits, '.', '_' or '-' (e.g. \"console:alice\")".into());
+        }
+        return Ok(());
+    }
     let uri = rsipstack::sip::Uri::try_from(agent).map_err(|e| format!("not a SIP URI ({e})"))?;
     match uri.scheme {
         Some(Scheme::Sip) | Some(Scheme::Sips) => {}
-        _ => return Err("the scheme must be sip: or sips: (e.g. \"sip:agent@10.0.0.7:5060\")".into()),
+        _ => return Err("the scheme must be sip:, sips: or console: (e.g. \"sip:agent@10.0.0.7:5060\" or \"console:alice\")".into()),
     }
     if uri.host().to_string().trim().is_empty() {
         return Err("the host is empty".into());
@@ -266,8 +301,17 @@ mod tests {
     }
 
     #[test]
+    fn console_agents_are_told_apart_from_sip_uris() {
+        assert_eq!(AgentTarget::of("console:alice"), AgentTarget::Console("alice"));
+        assert_eq!(AgentTarget::of("sip:7001@10.0.0.7"), AgentTarget::Sip("sip:7001@10.0.0.7"));
+        let c = HandoffConfig { agents: vec!["console:alice".into(), "sip:7001@10.0.0.7".into(), "console:desk-2.b_c".into()], ..Default::default() };
+        assert!(c.validate().is_ok(), "{:?}", c.validate());
+        assert!(!valid_console_name(&"x".repeat(65)));
+    }
+
+    #[test]
     fn bad_values_name_the_key() {
-        for bad in ["http://agent.example.com", "agent@10.0.0.7", "tel:+15551234", ""] {
+        for bad in ["http://agent.example.com", "agent@10.0.0.7", "tel:+15551234", "", "console:", "console:al ice", "console:a/b"] {
             let c = HandoffConfig { agents: vec![bad.into()], ..Default::default() };
             let e = c.validate().unwrap_err();
             assert_eq!(e.key, "handoff.agents", "{bad:?}: {e}");

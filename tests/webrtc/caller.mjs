@@ -14,7 +14,7 @@
 import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromiumArgs, chromiumExecutable } from "../console/chromium.mjs";
+import { chromiumArgs, chromiumExecutable, microphoneArgs } from "../console/chromium.mjs";
 
 // playwright-core is installed once, for the console test, in tests/console/node_modules.
 const require = createRequire(new URL("../console/package.json", import.meta.url));
@@ -30,10 +30,7 @@ const timeout = Number(timeoutArg || 60000);
 const server = await chromium.launchServer({
   executablePath: chromiumExecutable,
   headless: true,
-  args: [...chromiumArgs,
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    `--use-file-for-fake-audio-capture=${speech}`, "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required"],
+  args: [...chromiumArgs, ...microphoneArgs(speech)],
 });
 const chromiumPid = server.process().pid;
 const browser = await chromium.connect(server.wsEndpoint());

@@ -109,7 +109,7 @@ impl CallTask {
         self.live.set_state(CallState::HandingOver);
         self.services.events.publish(CallEvent::Escalated { call_id: self.call_id.clone(), packet: Box::new(packet.clone()), at_ms: now_ms() });
         let agent = self.services.agents.lock().expect("agent pool lock").pick(&[]);
-        let (Some(agent), Some(_)) = (agent, self.services.dialer.get()) else {
+        let Some(agent) = agent else {
             self.fallback("no agent is configured (handoff.agents, --agent)").await;
             return;
         };
@@ -137,14 +137,20 @@ impl CallTask {
 
     fn dial(&self, agent: String) {
         let Handoff::Ringing { headers, .. } = &self.handoff else { return };
-        let Some(dialer) = self.services.dialer.get().cloned() else { return };
+        let results = self.dial_tx.clone();
+        let Some(dialer) = self.services.dialers.for_target(&agent) else {
+            // Its edge is not running (SIP failed to start, WebRTC is off): like an unreachable
+            // phone, so the next agent or the fallback takes over.
+            let reason = format!("no edge is running to reach {agent}");
+            tokio::spawn(async move { results.send(DialOutcome::Failed { status: None, reason }).await });
+            return;
+        };
         let request = AgentDial {
             call_id: self.call_id.clone(),
             target: agent,
             headers: headers.clone(),
             ring_timeout: Duration::from_secs(self.services.config.handoff.ring_timeout_secs),
         };
-        let results = self.dial_tx.clone();
         tokio::spawn(async move {
             let outcome = dialer.dial(request).await;
             let _ = results.send(outcome).await;

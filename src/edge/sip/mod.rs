@@ -89,7 +89,7 @@ impl SipServer {
         });
         tokio::spawn(async move { endpoint.serve().await });
         let dialer: Arc<dyn crate::call::AgentDialer> = Arc::new(agent::SipDialer { edge: edge.clone() });
-        if edge.services.dialer.set(dialer).is_err() {
+        if edge.services.dialers.sip.set(dialer).is_err() {
             tracing::warn!("a second SIP edge started; agent calls go through the first");
         }
         tokio::spawn(edge.clone().route_dialog_states(state_rx));

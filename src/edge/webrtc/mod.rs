@@ -3,15 +3,19 @@
 //! task, the brain, triage and handoff are shared.
 //!
 //! - `GET /` the caller page (`assets/caller/`, plain HTML and JS)
+//! - `GET /webrtc/phone.js` the WebRTC line both pages use
 //! - `GET /webrtc/config` the STUN/TURN servers the page should use
 //! - `POST /webrtc/calls` an SDP offer (`application/sdp`) → `201 Created`, the answer, a
 //!   `Location` to DELETE to hang up, and `X-Frontline-Call-Id` (the id in `/api/events`)
-//! - `DELETE /webrtc/calls/{session}` hangs up
+//! - `DELETE /webrtc/calls/{session}` hangs up (a caller's call or an agent's leg)
+//! - `/webrtc/agents/...` agents answering handed-over calls on the console page: see [`agent`]
 //!
 //! Candidates are not trickled: the answer carries them all (host candidates are immediate).
 
+pub mod agent;
 mod codec;
 pub mod config;
+pub mod desk;
 mod driver;
 mod offer;
 mod peer;
@@ -33,6 +37,8 @@ use std::sync::Arc;
 const PAGE_HTML: &str = include_str!("../../../assets/caller/index.html");
 const PAGE_JS: &str = include_str!("../../../assets/caller/caller.js");
 const PAGE_CSS: &str = include_str!("../../../assets/caller/caller.css");
+/// The WebRTC line both pages use (the caller page and the agent console's desk).
+const PHONE_JS: &str = include_str!("../../../assets/webrtc/phone.js");
 
 /// Response header carrying the call id, so the page can follow its captions on the SSE feed.
 pub const CALL_ID_HEADER: &str = "x-frontline-call-id";
@@ -43,14 +49,22 @@ pub fn router(services: Arc<CallServices>) -> Router {
     if !services.config.webrtc.enabled {
         return Router::new().route("/", get(|| async { Redirect::to("/console") }));
     }
-    let edge = WebrtcEdge::new(services);
+    let edge = WebrtcEdge::new(services.clone());
+    let dialer: Arc<dyn crate::call::AgentDialer> = Arc::new(agent::ConsoleDialer { edge: edge.clone() });
+    if services.dialers.console.set(dialer).is_err() {
+        tracing::warn!("a second WebRTC edge started; console agents are rung through the first");
+    }
     Router::new()
         .route("/", get(|| async { asset(PAGE_HTML, "text/html; charset=utf-8") }))
         .route("/caller/caller.js", get(|| async { asset(PAGE_JS, "text/javascript; charset=utf-8") }))
         .route("/caller/caller.css", get(|| async { asset(PAGE_CSS, "text/css; charset=utf-8") }))
+        .route("/webrtc/phone.js", get(|| async { asset(PHONE_JS, "text/javascript; charset=utf-8") }))
         .route("/webrtc/config", get(ice_config))
         .route("/webrtc/calls", axum::routing::post(post_offer).options(preflight))
         .route("/webrtc/calls/{session}", delete(delete_session).options(preflight))
+        .route("/webrtc/agents/{name}/events", get(agent::desk_events))
+        .route("/webrtc/agents/{name}/calls/{call_id}", axum::routing::post(agent::answer).options(preflight))
+        .route("/webrtc/agents/{name}/calls/{call_id}/decline", axum::routing::post(agent::decline).options(preflight))
         .with_state(edge)
 }
 
@@ -137,18 +151,35 @@ async fn ice_config(State(edge): State<Arc<WebrtcEdge>>) -> Response {
     Json(json!({ "iceServers": servers })).into_response()
 }
 
+impl CallError {
+    /// The HTTP answer to an offer that got no call.
+    fn http_status(&self) -> StatusCode {
+        match self {
+            CallError::Refused(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CallError::Offer(OfferError::Malformed(_)) | CallError::Negotiation(_) => StatusCode::BAD_REQUEST,
+            CallError::Offer(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CallError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The SDP offer in a POST body: 415 unless it is `application/sdp`, 400 unless it is text.
+fn sdp_body<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, Response> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/sdp") {
+        return Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("POST the SDP offer as application/sdp (got {content_type:?})")));
+    }
+    std::str::from_utf8(body).map_err(|_| error(StatusCode::BAD_REQUEST, "malformed SDP offer: the body is not UTF-8"))
+}
+
 async fn post_offer(State(edge): State<Arc<WebrtcEdge>>, headers: HeaderMap, body: Bytes) -> Response {
     let origin = match origin_allowed(&edge, &headers) {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.to_ascii_lowercase().starts_with("application/sdp") {
-        let r = error(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("POST the SDP offer as application/sdp (got {content_type:?})"));
-        return with_cors(r, origin);
-    }
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return with_cors(error(StatusCode::BAD_REQUEST, "malformed SDP offer: the body is not UTF-8"), origin);
+    let text = match sdp_body(&headers, &body) {
+        Ok(t) => t,
+        Err(r) => return with_cors(r, origin),
     };
     let r = match edge.answer(text).await {
         Ok(answer) => {
@@ -161,12 +192,7 @@ async fn post_offer(State(edge): State<Arc<WebrtcEdge>>, headers: HeaderMap, bod
                 .into_response()
         }
         Err(e) => {
-            let status = match &e {
-                CallError::Refused(_) => StatusCode::SERVICE_UNAVAILABLE,
-                CallError::Offer(OfferError::Malformed(_)) | CallError::Negotiation(_) => StatusCode::BAD_REQUEST,
-                CallError::Offer(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                CallError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
+            let status = e.http_status();
             tracing::info!(error = %e, status = status.as_u16(), "webrtc offer refused");
             let mut r = error(status, e.to_string());
             if let CallError::Refused(_) = e {

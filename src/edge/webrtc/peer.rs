@@ -1,9 +1,11 @@
 //! One browser call: the peer connection (webrtc-rs), its media driver, and the signaling leg
 //! that relays between the connection's state, the HTTP session (DELETE) and the call task.
 
+use super::desk::Desks;
 use super::driver::{self, InboundTypes, Inbound, Outbound};
 use super::offer::{self, OfferError};
 use crate::call::{CallServices, LegCommand, NewCall, SignalEvent};
+use crate::media::session::{MediaEvent, MediaHandle};
 use crate::proto::dialog::Channel;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_TELEPHONE_EVENT};
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
@@ -54,11 +56,17 @@ pub struct WebrtcEdge {
     /// Session id → its leg's hang-up trigger. A registry, not call state.
     sessions: Mutex<HashMap<String, mpsc::Sender<()>>>,
     next_call: AtomicU64,
+    /// Agents signed in on the console page, to ring for handoffs.
+    desks: Desks,
 }
 
 impl WebrtcEdge {
     pub fn new(services: Arc<CallServices>) -> Arc<WebrtcEdge> {
-        Arc::new(WebrtcEdge { services, sessions: Mutex::new(HashMap::new()), next_call: AtomicU64::new(1) })
+        Arc::new(WebrtcEdge { services, sessions: Mutex::new(HashMap::new()), next_call: AtomicU64::new(1), desks: Desks::default() })
+    }
+
+    pub fn desks(&self) -> &Desks {
+        &self.desks
     }
 
     pub fn services(&self) -> &Arc<CallServices> {
@@ -74,13 +82,55 @@ impl WebrtcEdge {
         }
     }
 
-    /// Answers an offer and starts the call.
+    /// Answers a caller's offer and starts the call.
     pub async fn answer(self: &Arc<Self>, offer_sdp: &str) -> Result<Answer, CallError> {
         let services = self.services.clone();
         if let Some(why) = services.admission_refusal() {
             tracing::warn!(reason = %why, channel = "webrtc", "refusing call");
             return Err(CallError::Refused(why));
         }
+        let peer = self.connect(offer_sdp).await?;
+        let seq = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let call_id = format!("fl-{}-w{seq}", std::process::id());
+        let (session, close_rx) = self.open_session();
+        tracing::info!(%call_id, channel = "webrtc", codec = "opus", "incoming call");
+        let call = NewCall {
+            call_id: call_id.clone(),
+            sip_call_id: session.clone(),
+            caller: "browser".into(),
+            callee: String::new(),
+            channel: Channel::Webrtc,
+            codec: "opus".into(),
+            language: services.config.language_for(""),
+            media: peer.media,
+            media_events: peer.media_events,
+        };
+        let edge = self.clone();
+        let watch = PeerWatch::new(peer.news, call_id.clone(), Duration::from_millis(services.config.webrtc.disconnect_grace_ms));
+        let leg = Leg { pc: peer.pc, call_id: call_id.clone() };
+        let session_key = session.clone();
+        tokio::spawn(async move {
+            leg.run(edge.services.clone(), call, watch, close_rx).await;
+            edge.close_session(&session_key);
+        });
+        Ok(Answer { session, call_id, sdp: peer.sdp })
+    }
+
+    /// A new HTTP session: its secret id (the DELETE URL) and the trigger DELETE pulls.
+    pub(super) fn open_session(&self) -> (String, mpsc::Receiver<()>) {
+        let session = format!("{:032x}", rand::random::<u128>());
+        let (close_tx, close_rx) = mpsc::channel(1);
+        self.sessions.lock().expect("sessions lock").insert(session.clone(), close_tx);
+        (session, close_rx)
+    }
+
+    pub(super) fn close_session(&self, session: &str) {
+        self.sessions.lock().expect("sessions lock").remove(session);
+    }
+
+    /// Negotiates a browser's offer: a peer connection with our Opus track, and the media
+    /// driver running on it. What a caller's call and an agent's leg both start from.
+    pub(super) async fn connect(&self, offer_sdp: &str) -> Result<Connected, CallError> {
         let summary = offer::check(offer_sdp)?;
         let (news_tx, news_rx) = mpsc::unbounded_channel();
         let (rtp_tx, rtp_rx) = mpsc::channel(256);
@@ -114,7 +164,7 @@ impl WebrtcEdge {
             media.register_codec(events, RtpCodecKind::Audio).map_err(internal)?;
         }
         let registry = register_default_interceptors(Registry::new(), &mut media).map_err(internal)?;
-        let cfg = &services.config.webrtc;
+        let cfg = &self.services.config.webrtc;
         let ice_servers = if cfg.ice_servers.is_empty() {
             vec![]
         } else {
@@ -130,43 +180,14 @@ impl WebrtcEdge {
             .await
             .map_err(internal)?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        match self.negotiate(&pc, offer_sdp, &opus, &gathered).await {
-            Ok((sdp, out)) => {
-                let seq = self.next_call.fetch_add(1, Ordering::Relaxed);
-                let call_id = format!("fl-{}-w{seq}", std::process::id());
-                let session = format!("{:032x}", rand::random::<u128>());
-                let types = InboundTypes { opus: summary.opus_pt, dtmf: summary.dtmf };
-                let rtp_timeout = Duration::from_secs(services.config.rtp.timeout_secs);
-                let (media, media_events) = match driver::start(out, rtp_rx, types, rtp_timeout) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let _ = pc.close().await;
-                        return Err(CallError::Internal(e.to_string()));
-                    }
-                };
-                let (close_tx, close_rx) = mpsc::channel(1);
-                self.sessions.lock().expect("sessions lock").insert(session.clone(), close_tx);
-                tracing::info!(%call_id, channel = "webrtc", codec = "opus", "incoming call");
-                let call = NewCall {
-                    call_id: call_id.clone(),
-                    sip_call_id: session.clone(),
-                    caller: "browser".into(),
-                    callee: String::new(),
-                    channel: Channel::Webrtc,
-                    codec: "opus".into(),
-                    language: services.config.language_for(""),
-                    media,
-                    media_events,
-                };
-                let edge = self.clone();
-                let leg = Leg { pc, call_id: call_id.clone(), grace: Duration::from_millis(cfg.disconnect_grace_ms) };
-                let session_key = session.clone();
-                tokio::spawn(async move {
-                    leg.run(edge.services.clone(), call, news_rx, close_rx).await;
-                    edge.sessions.lock().expect("sessions lock").remove(&session_key);
-                });
-                Ok(Answer { session, call_id, sdp })
-            }
+        let negotiated = self.negotiate(&pc, offer_sdp, &opus, &gathered).await.and_then(|(sdp, out)| {
+            let types = InboundTypes { opus: summary.opus_pt, dtmf: summary.dtmf };
+            let rtp_timeout = Duration::from_secs(self.services.config.rtp.timeout_secs);
+            let (media, media_events) = driver::start(out, rtp_rx, types, rtp_timeout).map_err(|e| CallError::Internal(e.to_string()))?;
+            Ok((sdp, media, media_events))
+        });
+        match negotiated {
+            Ok((sdp, media, media_events)) => Ok(Connected { pc, sdp, media, media_events, news: news_rx }),
             Err(e) => {
                 let _ = pc.close().await;
                 Err(e)
@@ -219,8 +240,18 @@ impl WebrtcEdge {
     }
 }
 
+/// A negotiated browser peer with its media driver running.
+pub(super) struct Connected {
+    pub pc: Arc<dyn PeerConnection>,
+    /// The complete answer, every candidate included.
+    pub sdp: String,
+    pub media: MediaHandle,
+    pub media_events: mpsc::Receiver<MediaEvent>,
+    pub news: mpsc::UnboundedReceiver<PeerNews>,
+}
+
 /// What the peer connection tells the leg.
-enum PeerNews {
+pub(super) enum PeerNews {
     State(RTCPeerConnectionState),
 }
 
@@ -263,21 +294,60 @@ impl PeerConnectionEventHandler for PeerEvents {
     }
 }
 
+/// Follows a peer connection's state until the browser is gone: closed, failed, or silent
+/// past the grace. Both the caller's leg and an agent's leg end on it.
+pub(super) struct PeerWatch {
+    news: mpsc::UnboundedReceiver<PeerNews>,
+    label: String,
+    grace: Duration,
+    /// Armed while ICE is disconnected: a browser that went away (tab closed, network gone)
+    /// stops answering consent checks, and this ends the leg.
+    vanished: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl PeerWatch {
+    pub(super) fn new(news: mpsc::UnboundedReceiver<PeerNews>, label: String, grace: Duration) -> Self {
+        PeerWatch { news, label, grace, vanished: None }
+    }
+
+    /// Resolves with why the browser is gone ("webrtc-failed", "webrtc-closed",
+    /// "webrtc-vanished"). Cancel-safe: a `select!` may drop it and call it again.
+    pub(super) async fn gone(&mut self) -> &'static str {
+        loop {
+            tokio::select! {
+                n = self.news.recv() => match n {
+                    Some(PeerNews::State(RTCPeerConnectionState::Connected)) => {
+                        tracing::info!(leg = %self.label, "webrtc connected");
+                        self.vanished = None;
+                    }
+                    Some(PeerNews::State(RTCPeerConnectionState::Disconnected)) => {
+                        tracing::info!(leg = %self.label, "webrtc disconnected");
+                        self.vanished = Some(Box::pin(tokio::time::sleep(self.grace)));
+                    }
+                    Some(PeerNews::State(RTCPeerConnectionState::Failed)) => return "webrtc-failed",
+                    Some(PeerNews::State(RTCPeerConnectionState::Closed)) | None => return "webrtc-closed",
+                    Some(PeerNews::State(_)) => {}
+                },
+                _ = async { self.vanished.as_mut().expect("guarded").await }, if self.vanished.is_some() => {
+                    tracing::warn!(leg = %self.label, "the browser stopped answering ICE");
+                    return "webrtc-vanished";
+                }
+            }
+        }
+    }
+}
+
 /// Relays between the peer connection, the HTTP session and the call task.
 struct Leg {
     pc: Arc<dyn PeerConnection>,
     call_id: String,
-    grace: Duration,
 }
 
 impl Leg {
-    async fn run(self, services: Arc<CallServices>, call: NewCall, mut news: mpsc::UnboundedReceiver<PeerNews>, mut close: mpsc::Receiver<()>) {
+    async fn run(self, services: Arc<CallServices>, call: NewCall, mut watch: PeerWatch, mut close: mpsc::Receiver<()>) {
         let (signal_tx, signal_rx) = mpsc::channel(8);
         let (leg_tx, mut leg_rx) = mpsc::channel(4);
         let call_task = crate::call::spawn(services, call, signal_rx, leg_tx);
-        // Armed while ICE is disconnected: a browser that went away (tab closed, network
-        // gone) stops answering consent checks, and this ends the call.
-        let mut vanished: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         let end = |reason: &str| SignalEvent::Hangup { reason: reason.to_string() };
         loop {
             tokio::select! {
@@ -298,28 +368,8 @@ impl Leg {
                     let _ = signal_tx.send(end("caller-hangup")).await;
                     break;
                 }
-                n = news.recv() => match n {
-                    Some(PeerNews::State(RTCPeerConnectionState::Connected)) => {
-                        tracing::info!(call_id = %self.call_id, "webrtc connected");
-                        vanished = None;
-                    }
-                    Some(PeerNews::State(RTCPeerConnectionState::Disconnected)) => {
-                        tracing::info!(call_id = %self.call_id, "webrtc disconnected");
-                        vanished = Some(Box::pin(tokio::time::sleep(self.grace)));
-                    }
-                    Some(PeerNews::State(RTCPeerConnectionState::Failed)) => {
-                        let _ = signal_tx.send(end("webrtc-failed")).await;
-                        break;
-                    }
-                    Some(PeerNews::State(RTCPeerConnectionState::Closed)) | None => {
-                        let _ = signal_tx.send(end("webrtc-closed")).await;
-                        break;
-                    }
-                    Some(PeerNews::State(_)) => {}
-                },
-                _ = async { vanished.as_mut().expect("guarded").await }, if vanished.is_some() => {
-                    tracing::warn!(call_id = %self.call_id, "the browser stopped answering ICE: ending the call");
-                    let _ = signal_tx.send(end("webrtc-vanished")).await;
+                reason = watch.gone() => {
+                    let _ = signal_tx.send(end(reason)).await;
                     break;
                 }
             }
