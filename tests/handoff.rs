@@ -68,6 +68,32 @@ fn a_caller_asking_for_a_person_is_bridged_to_the_agent_who_hears_them() {
     assert!(!packet["summary"].as_str().unwrap().is_empty());
 }
 
+#[test]
+fn a_phone_caller_is_bridged_to_an_agent_answering_on_the_console_page() {
+    let dir = temp_dir("handoff-desk-");
+    let config = loopback_config(dir.path(), "");
+    let gw = Gateway::start(&["--language", "en", "--agent", "console:sam", "--config", config.to_str().unwrap()]);
+    // Sam answers in chromium on the console page; his microphone says the data line.
+    let mic = microphone(dir.path(), &[(&fixture("en_data.wav"), 0.0)], 60);
+    let (desk, desk_rx) = start_agent(&gw, "sam", &mic, dir.path(), 40_000);
+    let opts = BaresipCallOptions { hangup_after: Duration::from_secs(26), ..BaresipCallOptions::default() };
+    let call = run_baresip_call_with(gw.sip_port(), &caller_script(dir.path()), opts);
+    assert!(call.established(), "{}", call.log);
+    let desk = finish_driver(desk, desk_rx, &gw);
+    gw.wait_for_message("call ended", Duration::from_secs(15)).expect("call ended");
+
+    let bridged = gw.wait_for_message("bridged", Duration::from_secs(1)).unwrap_or_else(|| panic!("not bridged\n{}", gw.log_tail(40)));
+    assert_eq!(text_field(&bridged, "agent"), "console:sam", "{bridged}");
+    // G.711 from the phone, Opus to the browser and back: each heard the other.
+    let heard_by_agent = transcribe_recording(&dir.path().join("heard.wav"), "en");
+    let wer = word_error_rate("What is my account balance?", &heard_by_agent);
+    assert!(wer <= 0.5 || heard_by_agent.to_lowercase().contains("balance"), "Sam heard {heard_by_agent:?} (WER {wer:.2}); desk {desk}");
+    let heard_by_caller = transcribe_recording(call.heard_wav.as_deref().expect("baresip recorded the call"), "en");
+    let share = heard_share("How much data do I have left this month?", &heard_by_caller);
+    assert!(share >= 0.6, "the caller heard {heard_by_caller:?}: {:.0}% of Sam's words", share * 100.0);
+    eprintln!("FIGURE console agent for a phone caller: decision to bridge {} ms; Sam heard {heard_by_agent:?}; the caller heard {:.0}% of Sam's words", event_field(&bridged, "decision_to_bridge_ms").unwrap_or(&Value::Null), share * 100.0);
+}
+
 /// sipp as an agent on a fixed port, in the background.
 fn sipp_agent(scenario: &str, port: u16, dir: &Path) -> Child {
     Command::new("sipp")
