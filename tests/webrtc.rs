@@ -74,6 +74,9 @@ fn a_browser_caller_is_understood_hears_the_reply_and_uses_the_keypad() {
     let config = loopback_config(dir.path(), "");
     let gw = Gateway::start(&["--language", "en", "--config", config.to_str().unwrap()]);
     let mic = microphone(dir.path(), &[(&fixture("en_balance.wav"), 0.0)], 40);
+    // The call's CPU figure should not include the start-up's pre-synthesis of fixed prompts,
+    // which runs in the background after "ready".
+    let _ = gw.wait_for_message("fixed prompts pre-synthesized", Duration::from_secs(30));
     let cpu_before = cpu_ms(gw.pid());
     let (child, rx) = start_caller(&gw, &mic, dir.path(), "reply", 40_000);
     let page = finish_driver(child, rx, &gw);
@@ -127,7 +130,7 @@ fn a_browser_caller_is_understood_hears_the_reply_and_uses_the_keypad() {
         .or_else(|| bot_audible.iter().copied().find(|&t| t > speech_end));
     if let Some(onset) = reply_onset {
         eprintln!(
-            "FIGURE webrtc turn latency (end of caller speech -> first reply audio in the browser): {:.0} ms; gateway turn line: speech_ms={} transcript_ms={} brain_ms={} tts_ms={} first_rtp_ms={}",
+            "FIGURE webrtc turn latency (end of caller speech -> first reply audio in the browser): {:.1} ms; gateway turn line: speech_ms={} transcript_ms={} brain_ms={} tts_ms={} first_rtp_ms={}",
             onset - speech_end,
             event_field(&turn, "speech_ms").unwrap_or(&Value::Null),
             event_field(&turn, "transcript_ms").unwrap_or(&Value::Null),

@@ -714,7 +714,7 @@ impl CallTask {
         };
         let text = clean_transcript(&transcript.text);
         if text.is_empty() {
-            tracing::debug!(call_id = %self.call_id, turn = turn_no, raw = %transcript.text, "no words recognized");
+            tracing::info!(call_id = %self.call_id, turn = turn_no, raw = %transcript.text, "no words recognized");
             return;
         }
         if self.speculation.as_ref().is_some_and(|s| s.heard != text) {
