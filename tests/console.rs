@@ -134,6 +134,8 @@ fn the_console_shows_the_handoff_packet_of_a_live_call() {
         transcript.iter().any(|l| l["speaker"] == "caller" && l["text"].as_str().unwrap_or_default().to_lowercase().contains("real person")),
         "{shown}"
     );
+    // What the gateway itself told the caller is there too, so the agent knows what was promised.
+    assert!(transcript.iter().any(|l| l["speaker"] == "bot" && l["text"].as_str().unwrap_or_default().contains("connect you with a colleague")), "{shown}");
     assert!(shown["errors"].as_array().unwrap().is_empty(), "the page logged errors: {shown}");
     assert!(std::fs::metadata(&screenshot).map(|m| m.len() > 10_000).unwrap_or(false), "no screenshot");
 

@@ -49,6 +49,8 @@ function setState(state, text) {
   const inCall = state === "connecting" || state === "live";
   $("call").disabled = inCall;
   $("hangup").disabled = !inCall;
+  $("mute").disabled = state !== "live";
+  if (state !== "live") setMuted(false);
   for (const b of $("keypad").querySelectorAll("button")) b.disabled = state !== "live";
 }
 
@@ -124,6 +126,12 @@ function sendDigits(digits) {
   return true;
 }
 
+function setMuted(muted) {
+  FrontlinePhone.mute(call.line, muted);
+  $("mute").setAttribute("aria-pressed", String(muted));
+  $("mute").textContent = muted ? "Unmute" : "Mute";
+}
+
 async function hangUp() {
   await FrontlinePhone.hangUp(call.line);
   endLocally("Call ended.", "ended");
@@ -138,5 +146,6 @@ function endLocally(text, state) {
 
 $("call").addEventListener("click", startCall);
 $("hangup").addEventListener("click", hangUp);
+$("mute").addEventListener("click", () => setMuted($("mute").getAttribute("aria-pressed") !== "true"));
 for (const b of $("keypad").querySelectorAll("button")) b.addEventListener("click", () => sendDigits(b.textContent));
 setState("idle", "Ready to call.");

@@ -119,7 +119,7 @@ function renderDetail() {
   $("detail").hidden = !v;
   if (!v) return;
   const p = v.handoff || {};
-  $("call-title").textContent = `${v.caller || "unknown caller"} → ${v.callee || "?"}`;
+  $("call-title").textContent = `${v.caller || "unknown caller"} → ${v.callee || v.channel || "?"}`;
   $("call-stage").textContent = STAGE_TEXT[v.stage] || v.stage;
   $("call-stage").dataset.stage = v.stage;
   const meta = [`call ${v.call_id}`, v.channel, v.language && `language ${v.language}`, `started ${time(v.started_at_ms)}`];
@@ -246,6 +246,8 @@ window.frontlineDesk = {
   recordingWavBase64: () => FrontlinePhone.wavBase64(desk.heard, desk.sampleRate),
 };
 
+const END_TEXT = { "caller-side-ended": "the caller's side ended", "agent-hangup": "you hung up" };
+
 const DESK_TEXT = {
   off: () => "Sign in to answer handed-over calls here, with your microphone.",
   connecting: () => `Signing in as ${desk.agent}…`,
@@ -272,6 +274,8 @@ function setDesk(state, note) {
   $("desk-sign-out").hidden = state === "off";
   $("desk-ring").hidden = state !== "ringing";
   $("desk-hangup").hidden = state !== "on_call" && state !== "answering";
+  $("desk-mute").hidden = state !== "on_call";
+  if (state !== "on_call") setMuted(false);
   ringTone(state === "ringing");
 }
 
@@ -280,6 +284,7 @@ function signIn(agent) {
   if (!agent || desk.events) return;
   desk.agent = agent;
   desk.error = null;
+  $("desk-name").value = agent;
   try { localStorage.setItem("frontline-agent", agent); } catch (_) { /* private mode */ }
   setDesk("connecting");
   const url = `/webrtc/agents/${encodeURIComponent(agent)}/events`;
@@ -305,7 +310,7 @@ function signIn(agent) {
   events.addEventListener("ended", (msg) => {
     const ended = JSON.parse(msg.data);
     if (ended.call_id !== desk.callId) return;
-    endDeskCall(`Call ended (${ended.reason}). Waiting for the next one.`);
+    endDeskCall(`Call ended: ${END_TEXT[ended.reason] || ended.reason}. Waiting for the next one.`);
   });
   events.onerror = async () => {
     if (events.readyState !== EventSource.CLOSED) {
@@ -381,6 +386,12 @@ function endDeskCall(note) {
   setDesk(desk.events ? "waiting" : "off", note);
 }
 
+function setMuted(muted) {
+  FrontlinePhone.mute(desk.line, muted);
+  $("desk-mute").setAttribute("aria-pressed", String(muted));
+  $("desk-mute").textContent = muted ? "Unmute" : "Mute";
+}
+
 // The caller's voice: played by the <audio> element, and kept for automation.
 function onCallerAudio(stream) {
   $("desk-audio").srcObject = stream;
@@ -427,6 +438,7 @@ $("desk-sign-out").addEventListener("click", () => signOut());
 $("desk-answer").addEventListener("click", answer);
 $("desk-decline").addEventListener("click", decline);
 $("desk-hangup").addEventListener("click", deskHangUp);
+$("desk-mute").addEventListener("click", () => setMuted($("desk-mute").getAttribute("aria-pressed") !== "true"));
 if (!window.FrontlinePhone) {
   $("desk").hidden = true; // WebRTC is off on this gateway: agents answer on their phones
 } else {

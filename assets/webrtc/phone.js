@@ -63,6 +63,14 @@ window.FrontlinePhone = (() => {
     close(line);
   }
 
+  // Mutes or unmutes the microphone: the track keeps sending (silence), so the other side's
+  // jitter buffer and the gateway's timeout see a live line.
+  function mute(line, muted) {
+    if (!line || !line.mic) return false;
+    for (const t of line.mic.getAudioTracks()) t.enabled = !muted;
+    return true;
+  }
+
   function close(line) {
     if (line.pc) line.pc.close();
     line.pc = null;
@@ -105,5 +113,5 @@ window.FrontlinePhone = (() => {
     return btoa(s);
   }
 
-  return { open, hangUp, close, tap, wavBase64 };
+  return { open, hangUp, mute, close, tap, wavBase64 };
 })();

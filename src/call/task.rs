@@ -978,6 +978,9 @@ impl CallTask {
         }
         self.voice.fully_queued = false;
         self.speaker.say(SayJob::speak(text, lang, ends_reply)).await;
+        // The gateway's own lines (bridging, hold, no agent, apology) are part of what the
+        // caller heard: the agent's transcript and the record show them too.
+        self.said("bot", self.turns_started, text);
     }
 
     async fn send_brain(&mut self, event: caller_event::Event) {

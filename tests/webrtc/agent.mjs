@@ -5,7 +5,7 @@
 //   node agent.mjs URL AGENT SPEECH.wav OUT_DIR TIMEOUT_MS
 //
 // Progress goes to stderr ("signed in", "ringing", "answered", "ended"); OUT_DIR/heard.wav gets
-// the caller's audio as the page received it; stdout gets one JSON object: the desk's states
+// the caller's audio as the page received it, OUT_DIR/desk.png the page a second into the call; stdout gets one JSON object: the desk's states
 // with their times, the call id, and page errors.
 import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
@@ -56,6 +56,8 @@ try {
   const failed = await page.evaluate(() => window.frontlineDesk.error);
   if (failed) throw new Error(`answer failed: ${failed}`);
   console.error("answered");
+  await page.waitForTimeout(1000);
+  await page.screenshot({ path: join(outDir, "desk.png"), fullPage: true });
 
   // The caller hangs up in the end; the desk goes back to waiting.
   await page.waitForFunction(() => window.frontlineDesk.state !== "on_call", null, { timeout }).catch(() => {});
