@@ -251,6 +251,9 @@ fn bad_offers_a_full_gateway_and_a_vanished_browser_get_protocol_answers() {
     assert!(body.contains("allowed_origin"), "{body}");
     let (status, _, _) = http(&gw.http_url(), "DELETE", "/webrtc/calls/0123", &[], "");
     assert_eq!(status, 404);
+    // Captions come per session: a made-up session id sees nothing.
+    let (status, _, _) = http(&gw.http_url(), "GET", "/webrtc/calls/0123/events", &[], "");
+    assert_eq!(status, 404);
     // The agent desk: only configured console agents sign in, and an answer or a decline for
     // a call that is not ringing is a conflict, each with the reason.
     let (status, _, body) = http(&gw.http_url(), "GET", "/webrtc/agents/mallory/events", &[], "");

@@ -1,8 +1,8 @@
 // The browser caller: one WebRTC call to the gateway's AI front line.
 //
 // The line itself is /webrtc/phone.js: the offer goes to /webrtc/calls, the answer comes back
-// with the call id, whose captions then arrive on the gateway's event stream (/api/events,
-// "said" events).
+// with the session's Location, whose captions then arrive on its own event stream
+// (Location + /events: this call's "said" events, and no other caller's).
 // The keypad sends RFC 4733 telephone-events through RTCDTMFSender.
 //
 // `?raw=1` turns off the browser's echo cancellation, noise suppression and gain control (for
@@ -71,7 +71,7 @@ async function startCall() {
       },
       onAnswer: (res) => {
         call.callId = res.headers.get("X-Frontline-Call-Id");
-        followCaptions(call.callId);
+        followCaptions(res.headers.get("Location"));
       },
     });
     listenToLevels(call.line.mic, call.micAudible, false);
@@ -95,13 +95,12 @@ function listenToLevels(stream, timeline, keep) {
   });
 }
 
-function followCaptions(callId) {
+function followCaptions(where) {
   if (call.events) call.events.close();
-  const events = new EventSource("/api/events");
+  const events = new EventSource(`${where}/events`);
   call.events = events;
   events.addEventListener("said", (ev) => {
     const said = JSON.parse(ev.data);
-    if (said.call_id !== callId) return;
     call.captions.push({ speaker: said.speaker, text: said.text, at: performance.now() });
     const li = document.createElement("li");
     li.dataset.speaker = said.speaker;
@@ -112,9 +111,10 @@ function followCaptions(callId) {
     $("captions").append(li);
     $("no-captions").hidden = true;
   });
+  events.addEventListener("bridged", () => setState("live", "An agent has joined the call."));
   events.addEventListener("ended", (ev) => {
     const ended = JSON.parse(ev.data);
-    if (ended.call_id === callId) endLocally(`Call ended (${ended.reason}).`, "ended");
+    endLocally(`Call ended (${ended.reason}).`, "ended");
   });
 }
 
@@ -138,6 +138,8 @@ async function hangUp() {
 }
 
 function endLocally(text, state) {
+  if (call.events) call.events.close();
+  call.events = null;
   if (call.line) FrontlinePhone.close(call.line);
   call.line = null;
   if (state === "error") call.error = text;

@@ -230,7 +230,7 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, 
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
 }
 
-fn sse_event(ev: &CallEvent) -> Event {
+pub(crate) fn sse_event(ev: &CallEvent) -> Event {
     let value = serde_json::to_value(ev).unwrap_or_else(|e| json!({ "type": "error", "error": e.to_string() }));
     let name = value.get("type").and_then(|t| t.as_str()).unwrap_or("message").to_string();
     Event::default().event(name).data(value.to_string())

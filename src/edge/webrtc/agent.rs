@@ -160,7 +160,7 @@ async fn connect_agent(edge: &Arc<WebrtcEdge>, name: &str, call_id: &str, offer:
     }
     let desks = edge.desks();
     desks.on_call(name, call_id);
-    let (session, close_rx) = edge.open_session();
+    let (session, close_rx) = edge.open_session(call_id);
     let grace = Duration::from_millis(edge.services().config.webrtc.disconnect_grace_ms);
     let watch = PeerWatch::new(peer.news, format!("{call_id}/agent {name}"), grace);
     let run = AgentLegRun { edge: edge.clone(), agent: name.to_string(), call_id: call_id.to_string(), session: session.clone() };

@@ -8,6 +8,9 @@
 //! - `POST /webrtc/calls` an SDP offer (`application/sdp`) → `201 Created`, the answer, a
 //!   `Location` to DELETE to hang up, and `X-Frontline-Call-Id` (the id in `/api/events`)
 //! - `DELETE /webrtc/calls/{session}` hangs up (a caller's call or an agent's leg)
+//! - `GET /webrtc/calls/{session}/events` the captions of that call only (SSE): the words said
+//!   on it, the agent joining, the end. The session id is the key, so no page sees another
+//!   caller's words.
 //! - `/webrtc/agents/...` agents answering handed-over calls on the console page: see [`agent`]
 //!
 //! Candidates are not trickled: the answer carries them all (host candidates are immediate).
@@ -24,11 +27,15 @@ pub use config::WebrtcConfig;
 pub use offer::OfferError;
 pub use peer::{CallError, WebrtcEdge};
 
+use crate::call::events::CallEvent;
 use crate::call::CallServices;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
+use futures::stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::json;
@@ -62,6 +69,7 @@ pub fn router(services: Arc<CallServices>) -> Router {
         .route("/webrtc/config", get(ice_config))
         .route("/webrtc/calls", axum::routing::post(post_offer).options(preflight))
         .route("/webrtc/calls/{session}", delete(delete_session).options(preflight))
+        .route("/webrtc/calls/{session}/events", get(session_events))
         .route("/webrtc/agents/{name}/events", get(agent::desk_events))
         .route("/webrtc/agents/{name}/calls/{call_id}", axum::routing::post(agent::answer).options(preflight))
         .route("/webrtc/agents/{name}/calls/{call_id}/decline", axum::routing::post(agent::decline).options(preflight))
@@ -218,9 +226,50 @@ async fn delete_session(State(edge): State<Arc<WebrtcEdge>>, Path(session): Path
     with_cors(r, origin)
 }
 
+async fn session_events(State(edge): State<Arc<WebrtcEdge>>, Path(session): Path<String>, headers: HeaderMap) -> Response {
+    let origin = match origin_allowed(&edge, &headers) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let Some(call_id) = edge.session_call(&session) else {
+        return with_cors(error(StatusCode::NOT_FOUND, "no such WebRTC session (already ended?)"), origin);
+    };
+    let events = BroadcastStream::new(edge.services().events.subscribe()).filter_map(move |item| {
+        let event = match item {
+            Ok(ev) if ev.call_id() == call_id => caption(&ev),
+            // A page too slow for the event bus misses captions, never the call itself.
+            _ => None,
+        };
+        std::future::ready(event.map(Ok::<_, std::convert::Infallible>))
+    });
+    let r = Sse::new(events).keep_alive(KeepAlive::default()).into_response();
+    with_cors(r, origin)
+}
+
+/// What a caller's page may see of its own call: the words, that an agent joined (not who,
+/// nor the triage packet, which are for the agent), and the end.
+fn caption(ev: &CallEvent) -> Option<Event> {
+    match ev {
+        CallEvent::Said { .. } | CallEvent::Ended { .. } => Some(crate::http::sse_event(ev)),
+        CallEvent::Bridged { call_id, at_ms, .. } => Some(Event::default().event("bridged").data(json!({ "call_id": call_id, "at_ms": at_ms }).to_string())),
+        CallEvent::Started { .. } | CallEvent::Escalated { .. } => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{origin_verdict, OriginVerdict::*};
+    use super::{caption, origin_verdict, OriginVerdict::*};
+    use crate::call::events::CallEvent;
+
+    #[test]
+    fn a_caller_page_sees_its_words_but_not_the_agents_packet() {
+        let said = CallEvent::Said { call_id: "c1".into(), speaker: "bot".into(), text: "Hello".into(), language: "en".into(), at_ms: 1 };
+        assert!(caption(&said).is_some());
+        let escalated = CallEvent::Escalated { call_id: "c1".into(), packet: Box::default(), at_ms: 2 };
+        assert!(caption(&escalated).is_none());
+        let bridged = CallEvent::Bridged { call_id: "c1".into(), agent: "sip:7001@pbx".into(), at_ms: 3 };
+        assert!(caption(&bridged).is_some());
+    }
 
     #[test]
     fn the_gateways_own_page_and_non_browsers_may_call() {

@@ -50,11 +50,17 @@ pub struct Answer {
     pub sdp: String,
 }
 
+/// One HTTP session: a caller's call or an agent's leg.
+struct Session {
+    hang_up: mpsc::Sender<()>,
+    call_id: String,
+}
+
 /// The WebRTC edge: every browser session in progress.
 pub struct WebrtcEdge {
     services: Arc<CallServices>,
-    /// Session id → its leg's hang-up trigger. A registry, not call state.
-    sessions: Mutex<HashMap<String, mpsc::Sender<()>>>,
+    /// Session id → its leg's hang-up trigger and call. A registry, not call state.
+    sessions: Mutex<HashMap<String, Session>>,
     next_call: AtomicU64,
     /// Agents signed in on the console page, to ring for handoffs.
     desks: Desks,
@@ -75,7 +81,7 @@ impl WebrtcEdge {
 
     /// Ends the session (the caller pressed hang-up). False when there is no such session.
     pub fn hang_up(&self, session: &str) -> bool {
-        let trigger = self.sessions.lock().expect("sessions lock").get(session).cloned();
+        let trigger = self.sessions.lock().expect("sessions lock").get(session).map(|s| s.hang_up.clone());
         match trigger {
             Some(t) => t.try_send(()).is_ok() || t.is_closed(),
             None => false,
@@ -92,7 +98,7 @@ impl WebrtcEdge {
         let peer = self.connect(offer_sdp).await?;
         let seq = self.next_call.fetch_add(1, Ordering::Relaxed);
         let call_id = format!("fl-{}-w{seq}", std::process::id());
-        let (session, close_rx) = self.open_session();
+        let (session, close_rx) = self.open_session(&call_id);
         tracing::info!(%call_id, channel = "webrtc", codec = "opus", "incoming call");
         let call = NewCall {
             call_id: call_id.clone(),
@@ -116,12 +122,18 @@ impl WebrtcEdge {
         Ok(Answer { session, call_id, sdp: peer.sdp })
     }
 
-    /// A new HTTP session: its secret id (the DELETE URL) and the trigger DELETE pulls.
-    pub(super) fn open_session(&self) -> (String, mpsc::Receiver<()>) {
+    /// A new HTTP session on `call_id`: its secret id (the DELETE URL) and the trigger DELETE
+    /// pulls.
+    pub(super) fn open_session(&self, call_id: &str) -> (String, mpsc::Receiver<()>) {
         let session = format!("{:032x}", rand::random::<u128>());
-        let (close_tx, close_rx) = mpsc::channel(1);
-        self.sessions.lock().expect("sessions lock").insert(session.clone(), close_tx);
+        let (hang_up, close_rx) = mpsc::channel(1);
+        self.sessions.lock().expect("sessions lock").insert(session.clone(), Session { hang_up, call_id: call_id.to_string() });
         (session, close_rx)
+    }
+
+    /// The call a session is on; none once it ended (or for a made-up id).
+    pub fn session_call(&self, session: &str) -> Option<String> {
+        self.sessions.lock().expect("sessions lock").get(session).map(|s| s.call_id.clone())
     }
 
     pub(super) fn close_session(&self, session: &str) {
