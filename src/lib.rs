@@ -5,6 +5,7 @@
 //! task per call, the turn-taking state machine) → `speech` (whisper recognition, espeak-ng
 //! synthesis) and `dialog` (the gRPC client of the brain). `brain` is the embedded playbook brain
 //! that serves the same gRPC contract any external brain would. `http` serves the agent console.
+pub mod auth;
 pub mod bench;
 pub mod brain;
 pub mod call;

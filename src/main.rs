@@ -407,7 +407,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let sip_addr = sip.local_addr;
     let dial_host = if sip_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { sip_addr.ip().to_string() };
     let dial = format!("sip:ivr@{dial_host}:{}", sip_addr.port());
-    let (http_addr, _http_task) = frontline::http::serve(config.http.listen, services.clone()).await?;
+    let console_auth = frontline::http::ConsoleAuth::new(frontline::auth::Tokens::new(&config.http.console_tokens, std::env::var("FRONTLINE_CONSOLE_TOKEN").ok()));
+    if console_auth.is_open() {
+        tracing::warn!("no console token configured: the agent console and desks are open to whoever reaches the HTTP port (set [http] console_tokens or FRONTLINE_CONSOLE_TOKEN)");
+    }
+    let (http_addr, _http_task) = frontline::http::serve(config.http.listen, services.clone(), console_auth).await?;
     let ops_auth = frontline::ops::BearerAuth::new(&config.ops.tokens, std::env::var("FRONTLINE_OPS_TOKEN").ok());
     if ops_auth.is_empty() {
         tracing::warn!("no Ops token configured: every Ops call will be refused (set [ops] tokens or FRONTLINE_OPS_TOKEN)");

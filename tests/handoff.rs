@@ -75,7 +75,7 @@ fn a_phone_caller_is_bridged_to_an_agent_answering_on_the_console_page() {
     let gw = Gateway::start(&["--language", "en", "--agent", "console:sam", "--config", config.to_str().unwrap()]);
     // Sam answers in chromium on the console page; his microphone says the data line.
     let mic = microphone(dir.path(), &[(&fixture("en_data.wav"), 0.0)], 60);
-    let (desk, desk_rx) = start_agent(&gw, "sam", &mic, dir.path(), 40_000);
+    let (desk, desk_rx) = start_agent(&gw, "sam", None, &mic, dir.path(), 40_000);
     let opts = BaresipCallOptions { hangup_after: Duration::from_secs(26), ..BaresipCallOptions::default() };
     let call = run_baresip_call_with(gw.sip_port(), &caller_script(dir.path()), opts);
     assert!(call.established(), "{}", call.log);

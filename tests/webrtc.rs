@@ -172,13 +172,23 @@ fn a_browser_caller_reaches_an_agent_answering_on_the_console_page_and_they_hear
     let (caller_dir, agent_dir) = (dir.path().join("caller"), dir.path().join("agent"));
     std::fs::create_dir_all(&caller_dir).unwrap();
     std::fs::create_dir_all(&agent_dir).unwrap();
-    let config = loopback_config(dir.path(), "");
+    // The console asks agents for a token; the caller page stays public.
+    let config = loopback_config(dir.path(), "[http]\nconsole_tokens = [\"desk-token-7\"]\n");
     let gw = Gateway::start(&["--language", "en", "--agent", "console:alice", "--config", config.to_str().unwrap()]);
+    for path in ["/api/calls", "/webrtc/agents/alice/events"] {
+        let (status, head, body) = http(&gw.http_url(), "GET", path, &[], "");
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(head.to_lowercase().contains("www-authenticate: bearer") && body.contains("console_tokens"), "{path}: {head}{body}");
+    }
+    let (status, _, body) = http(&gw.http_url(), "GET", "/api/calls", &[("Authorization", "Bearer desk-token-7")], "");
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = http(&gw.http_url(), "POST", "/console/session", &[("Content-Type", "application/json")], r#"{"token": "guess"}"#);
+    assert_eq!(status, 401, "{body}");
 
     // Alice signs in on the console page; her microphone says the data line two seconds
     // after she answers.
     let agent_mic = microphone(&agent_dir, &[(&fixture("en_data.wav"), 0.0)], 60);
-    let (agent, agent_rx) = start_agent(&gw, "alice", &agent_mic, &agent_dir, 45_000);
+    let (agent, agent_rx) = start_agent(&gw, "alice", Some("desk-token-7"), &agent_mic, &agent_dir, 45_000);
     // The caller asks for a person, waits through the bridging, then says something Alice
     // must hear.
     let caller_mic = microphone(&caller_dir, &[(&fixture("en_agent.wav"), 9.0), (&fixture("en_balance.wav"), 0.0)], 40);

@@ -204,14 +204,56 @@ function setConnection(state, text) {
   c.textContent = text;
 }
 
+// With console tokens configured, the console needs a sign-in: the token is exchanged for an
+// HttpOnly cookie, which the API and the event streams then carry.
+async function start() {
+  let session = { open: true, signed_in: true };
+  try {
+    session = await (await fetch("/console/session")).json();
+  } catch (e) {
+    setConnection("down", `cannot reach the gateway: ${e}`);
+  }
+  const needSignIn = !session.open && !session.signed_in;
+  $("signin").hidden = !needSignIn;
+  $("console").hidden = needSignIn;
+  $("console-sign-out").hidden = session.open || needSignIn;
+  if (needSignIn) {
+    setConnection("down", "signed out");
+    $("signin-token").focus();
+    return;
+  }
+  connect();
+}
+
+async function signInToConsole(token) {
+  const r = await fetch("/console/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token }) });
+  if (!r.ok) {
+    let why = `HTTP ${r.status}`;
+    try { why = (await r.json()).error || why; } catch (_) { /* not JSON */ }
+    $("signin-error").textContent = why;
+    return false;
+  }
+  $("signin-error").textContent = "";
+  $("signin-token").value = "";
+  await start();
+  return true;
+}
+
+let source = null;
+
 function connect() {
-  const source = new EventSource("/api/events");
+  if (source) source.close();
+  source = new EventSource("/api/events");
   source.onopen = () => {
     setConnection("live", "live");
     loadSnapshot().catch((e) => setConnection("down", `cannot load calls: ${e.message}`));
   };
-  // EventSource reconnects by itself; onopen then reloads the snapshot.
-  source.onerror = () => setConnection("down", "connection lost, reconnecting…");
+  // EventSource reconnects by itself (onopen then reloads the snapshot), except when the
+  // gateway refused it: then the sign-in has expired or was revoked.
+  source.onerror = () => {
+    setConnection("down", "connection lost, reconnecting…");
+    if (source.readyState === EventSource.CLOSED) start();
+  };
   for (const type of ["started", "said", "escalated", "bridged", "ended"]) {
     source.addEventListener(type, (msg) => {
       applyEvent(JSON.parse(msg.data));
@@ -449,4 +491,15 @@ if (!window.FrontlinePhone) {
 }
 
 $("suggest-refresh").addEventListener("click", loadSuggestions);
-connect();
+$("signin-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  signInToConsole($("signin-token").value);
+});
+$("console-sign-out").addEventListener("click", async () => {
+  signOut();
+  if (source) source.close();
+  await fetch("/console/session", { method: "DELETE" });
+  start();
+});
+window.frontlineConsole = { signIn: (token) => signInToConsole(token) };
+start();

@@ -56,6 +56,9 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address the agent console (HTTP) listens on. Port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Tokens that open the agent console's API and the agents' desks (FRONTLINE_CONSOLE_TOKEN
+    /// adds one). Empty: open to whoever reaches the port. The caller page stays public.
+    pub console_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -170,7 +173,7 @@ impl Default for Config {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "0.0.0.0:8080".parse().expect("literal address") }
+        HttpConfig { listen: "0.0.0.0:8080".parse().expect("literal address"), console_tokens: Vec::new() }
     }
 }
 

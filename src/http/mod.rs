@@ -8,11 +8,16 @@
 //! - `GET /api/calls/{id}/suggestions` suggested answers from the brain (501 when it has none)
 //! - `GET /api/events` every [`CallEvent`] as it happens (SSE, event name = its `type`)
 //!
+//! With `[http] console_tokens` set, `/api/...` and the agents' desks need a sign-in: see
+//! [`auth`].
+//!
 //! The call list lives in a [`ConsoleState`] owned by one task that follows `services.events`;
 //! request handlers only ask that task, so no lock is ever held across a call's hot path.
 
+pub mod auth;
 pub mod state;
 
+pub use auth::ConsoleAuth;
 pub use state::{CallStage, CallView, ConsoleState, LiveLine, NoHandoff};
 
 use crate::call::events::CallEvent;
@@ -62,7 +67,7 @@ struct App {
 
 /// Binds `addr` (so the caller knows the port even when it asked for 0), starts the task that
 /// follows the calls, and serves the console until the returned task is aborted.
-pub async fn serve(addr: SocketAddr, services: Arc<CallServices>) -> Result<(SocketAddr, JoinHandle<()>), HttpError> {
+pub async fn serve(addr: SocketAddr, services: Arc<CallServices>, auth: ConsoleAuth) -> Result<(SocketAddr, JoinHandle<()>), HttpError> {
     let (listener, local) = bind(addr).await?;
 
     // Subscribe before serving, so no call that starts after "ready" is missed.
@@ -70,7 +75,7 @@ pub async fn serve(addr: SocketAddr, services: Arc<CallServices>) -> Result<(Soc
     let (queries, query_rx) = mpsc::channel(64);
     let state_task = tokio::spawn(own_state(events, query_rx));
 
-    let app = router(App { services, queries });
+    let app = router(App { services, queries }, auth);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "agent console server stopped");
@@ -86,20 +91,29 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
     Ok((listener, local))
 }
 
-fn router(app: App) -> Router {
-    // The WebRTC edge serves `/` (the caller page) and its signaling routes.
-    let webrtc = crate::edge::webrtc::router(app.services.clone());
-    Router::new()
-        .route("/console", get(|| async { page(PAGE_HTML, "text/html; charset=utf-8") }))
-        .route("/console/console.js", get(|| async { page(PAGE_JS, "text/javascript; charset=utf-8") }))
-        .route("/console/console.css", get(|| async { page(PAGE_CSS, "text/css; charset=utf-8") }))
+fn router(app: App, auth: ConsoleAuth) -> Router {
+    // The WebRTC edge serves `/` (the caller page) and its signaling routes; its agent desks
+    // sit behind the same sign-in as the console's API.
+    let webrtc = crate::edge::webrtc::router(app.services.clone(), auth.clone());
+    let signed_in = axum::middleware::from_fn_with_state(auth.clone(), auth::require);
+    let api = Router::new()
         .route("/api/calls", get(list_calls))
         .route("/api/calls/{id}", get(one_call))
         .route("/api/calls/{id}/handoff", get(handoff))
         .route("/api/calls/{id}/suggestions", get(suggestions))
         .route("/api/events", get(events))
+        .route_layer(signed_in);
+    let session = Router::new()
+        .route("/console/session", get(auth::session).post(auth::sign_in).delete(auth::sign_out))
+        .with_state(auth);
+    Router::new()
+        .route("/console", get(|| async { page(PAGE_HTML, "text/html; charset=utf-8") }))
+        .route("/console/console.js", get(|| async { page(PAGE_JS, "text/javascript; charset=utf-8") }))
+        .route("/console/console.css", get(|| async { page(PAGE_CSS, "text/css; charset=utf-8") }))
         .route("/metrics", get(metrics))
+        .merge(api)
         .with_state(app)
+        .merge(session)
         .merge(webrtc)
 }
 

@@ -1,34 +1,24 @@
 //! Bearer-token check on every Ops call (`authorization: Bearer TOKEN`).
 
+use crate::auth::{bearer, Tokens};
 use tonic::{Request, Status};
 
 /// The tokens the Ops service accepts. With none, every call is refused: an operations port
 /// that can hang up calls must never be open by accident.
 #[derive(Clone)]
 pub struct BearerAuth {
-    tokens: std::sync::Arc<Vec<String>>,
+    tokens: Tokens,
 }
 
 impl BearerAuth {
     /// Tokens from the config plus the one from the environment (FRONTLINE_OPS_TOKEN), if set.
     pub fn new(config_tokens: &[String], env_token: Option<String>) -> BearerAuth {
-        let mut tokens: Vec<String> = config_tokens.to_vec();
-        tokens.extend(env_token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()));
-        BearerAuth { tokens: std::sync::Arc::new(tokens) }
+        BearerAuth { tokens: Tokens::new(config_tokens, env_token) }
     }
 
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
-
-    fn accepts(&self, presented: &str) -> bool {
-        // Compared without an early exit, so the time taken does not tell how much matched.
-        self.tokens.iter().fold(false, |ok, t| ok | constant_time_eq(t.as_bytes(), presented.as_bytes()))
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl tonic::service::Interceptor for BearerAuth {
@@ -36,16 +26,11 @@ impl tonic::service::Interceptor for BearerAuth {
         let Some(value) = request.metadata().get("authorization") else {
             return Err(Status::unauthenticated("missing `authorization: Bearer <token>` metadata"));
         };
-        let presented = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
-            .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
+        let presented = value.to_str().ok().and_then(bearer).ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
         if self.tokens.is_empty() {
             return Err(Status::unauthenticated("no Ops token is configured on the gateway (set [ops] tokens or FRONTLINE_OPS_TOKEN)"));
         }
-        if !self.accepts(presented) {
+        if !self.tokens.accepts(presented) {
             return Err(Status::unauthenticated("invalid token"));
         }
         Ok(request)

@@ -52,19 +52,23 @@ pub fn microphone(dir: &Path, parts: &[(&Path, f32)], tail_secs: u32) -> PathBuf
 /// Starts the caller page's driver; returns once the browser's call is connected.
 pub fn start_caller(gw: &Gateway, mic: &Path, out: &Path, mode: &str, timeout_ms: u64) -> (Child, mpsc::Receiver<String>) {
     let (script, url, timeout) = (repo_root().join("tests/webrtc/caller.mjs"), gw.http_url(), timeout_ms.to_string());
-    start_driver(gw, &[script.as_os_str(), url.as_ref(), mic.as_os_str(), out.as_os_str(), mode.as_ref(), timeout.as_ref()], "connected")
+    start_driver(gw, &[script.as_os_str(), url.as_ref(), mic.as_os_str(), out.as_os_str(), mode.as_ref(), timeout.as_ref()], "connected", &[])
 }
 
 /// Starts an agent on the console page (`tests/webrtc/agent.mjs`); returns once signed in.
-pub fn start_agent(gw: &Gateway, agent: &str, mic: &Path, out: &Path, timeout_ms: u64) -> (Child, mpsc::Receiver<String>) {
+/// `console_token`: the token the page signs in to the console with, when the gateway has one.
+pub fn start_agent(gw: &Gateway, agent: &str, console_token: Option<&str>, mic: &Path, out: &Path, timeout_ms: u64) -> (Child, mpsc::Receiver<String>) {
     let (script, url, timeout) = (repo_root().join("tests/webrtc/agent.mjs"), gw.http_url(), timeout_ms.to_string());
-    start_driver(gw, &[script.as_os_str(), url.as_ref(), agent.as_ref(), mic.as_os_str(), out.as_os_str(), timeout.as_ref()], "signed in")
+    let args = [script.as_os_str(), url.as_ref(), agent.as_ref(), mic.as_os_str(), out.as_os_str(), timeout.as_ref()];
+    start_driver(gw, &args, "signed in", &[("CONSOLE_TOKEN", console_token.unwrap_or_default())])
 }
 
-/// Runs `node ARGS`; returns once the driver prints `ready` on stderr.
-pub fn start_driver(gw: &Gateway, args: &[&std::ffi::OsStr], ready: &str) -> (Child, mpsc::Receiver<String>) {
+/// Runs `node ARGS` with `envs`; returns once the driver prints `ready` on stderr.
+pub fn start_driver(gw: &Gateway, args: &[&std::ffi::OsStr], ready: &str, envs: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
     driver_ready();
-    let mut child = Command::new("node").args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start node (run scripts/setup.sh)");
+    let mut node = Command::new("node");
+    node.args(args).envs(envs.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = node.spawn().expect("start node (run scripts/setup.sh)");
     let (tx, rx) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {

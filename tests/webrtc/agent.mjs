@@ -2,8 +2,9 @@
 // tests/webrtc.rs: sign in, answer the first handed-over call with SPEECH.wav as the
 // microphone, stay on it until the call ends (or TIMEOUT_MS), and keep what the agent heard.
 //
-//   node agent.mjs URL AGENT SPEECH.wav OUT_DIR TIMEOUT_MS
+//   [CONSOLE_TOKEN=...] node agent.mjs URL AGENT SPEECH.wav OUT_DIR TIMEOUT_MS
 //
+// With CONSOLE_TOKEN set, the page first signs in to the console with it, through its form.
 // Progress goes to stderr ("signed in", "ringing", "answered", "ended"); OUT_DIR/heard.wav gets
 // the caller's audio as the page received it, OUT_DIR/desk.png the page a second into the call; stdout gets one JSON object: the desk's states
 // with their times, the call id, and page errors.
@@ -40,6 +41,13 @@ try {
       if (s !== last) { last = s; window.deskState(s, performance.now()); }
     }, 20);
   });
+  if (process.env.CONSOLE_TOKEN) {
+    // The gateway asks for a console token: sign in the way an agent does, through the form.
+    await page.waitForSelector("#signin-token", { state: "visible", timeout: 10000 });
+    await page.fill("#signin-token", process.env.CONSOLE_TOKEN);
+    await page.click("#signin-form button[type=submit]");
+    await page.waitForSelector("#console", { state: "visible", timeout: 10000 });
+  }
   await page.evaluate((name) => window.frontlineDesk.signIn(name), agent);
   await page.waitForFunction(() => window.frontlineDesk.state === "waiting" || window.frontlineDesk.error, null, { timeout: 15000 });
   const refused = await page.evaluate(() => window.frontlineDesk.error);

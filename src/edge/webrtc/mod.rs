@@ -52,7 +52,7 @@ pub const CALL_ID_HEADER: &str = "x-frontline-call-id";
 
 /// The routes of the WebRTC edge, to merge into the gateway's HTTP router. With `[webrtc]`
 /// disabled only `/` remains, redirecting to the agent console as before.
-pub fn router(services: Arc<CallServices>) -> Router {
+pub fn router(services: Arc<CallServices>, auth: crate::http::ConsoleAuth) -> Router {
     if !services.config.webrtc.enabled {
         return Router::new().route("/", get(|| async { Redirect::to("/console") }));
     }
@@ -70,9 +70,13 @@ pub fn router(services: Arc<CallServices>) -> Router {
         .route("/webrtc/calls", axum::routing::post(post_offer).options(preflight))
         .route("/webrtc/calls/{session}", delete(delete_session).options(preflight))
         .route("/webrtc/calls/{session}/events", get(session_events))
-        .route("/webrtc/agents/{name}/events", get(agent::desk_events))
-        .route("/webrtc/agents/{name}/calls/{call_id}", axum::routing::post(agent::answer).options(preflight))
-        .route("/webrtc/agents/{name}/calls/{call_id}/decline", axum::routing::post(agent::decline).options(preflight))
+        .merge(
+            Router::new()
+                .route("/webrtc/agents/{name}/events", get(agent::desk_events))
+                .route("/webrtc/agents/{name}/calls/{call_id}", axum::routing::post(agent::answer).options(preflight))
+                .route("/webrtc/agents/{name}/calls/{call_id}/decline", axum::routing::post(agent::decline).options(preflight))
+                .route_layer(axum::middleware::from_fn_with_state(auth, crate::http::auth::require)),
+        )
         .with_state(edge)
 }
 
