@@ -137,6 +137,14 @@ fn grpcurl_reads_a_live_call_and_draining_refuses_new_calls_while_it_completes()
     // Draining: the next INVITE gets 503 + Retry-After, the call in progress goes on.
     let drain = grpcurl_call(&gw, "SetDraining", r#"{"draining": true}"#);
     assert_eq!(drain["draining"], true, "{drain}");
+    // A load balancer's health check sees the gateway stop taking calls; the Ops service
+    // itself stays up to undo it.
+    let health = |service: &str| {
+        let out = Command::new("grpcurl").args(["-plaintext", "-d", &format!(r#"{{"service": "{service}"}}"#), &target, "grpc.health.v1.Health/Check"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(health("").contains("NOT_SERVING"), "{}", health(""));
+    assert!(health("frontline.ops.v1.Ops").contains("\"SERVING\""), "{}", health("frontline.ops.v1.Ops"));
     let refused = run_sipp(&sipp_scenario("uac_expect_503.xml"), gw.sip_port(), &[]);
     assert!(refused.success(), "a new call while draining must get 503:\n{}", refused.report());
     let first = first.join().unwrap();
@@ -144,6 +152,7 @@ fn grpcurl_reads_a_live_call_and_draining_refuses_new_calls_while_it_completes()
     let end = ended_event(&gw, &call_id);
     assert_eq!(field(&end, "outcome"), "contained", "{end}");
     grpcurl_call(&gw, "SetDraining", r#"{"draining": false}"#);
+    assert!(health("").contains("\"SERVING\""), "{}", health(""));
 
     // The finished call, read back.
     let call = &grpcurl_call(&gw, "GetCall", &format!(r#"{{"call_id": "{call_id}"}}"#))["call"];

@@ -101,7 +101,7 @@ pub async fn serve(config: &OpsConfig, auth: BearerAuth, services: Arc<CallServi
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let ops = OpsServer::with_interceptor(OpsService::new(services), auth);
+    let ops = OpsServer::with_interceptor(OpsService::new(services, health), auth);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
