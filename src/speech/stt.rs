@@ -123,8 +123,14 @@ const MAX_SAMPLES: usize = SAMPLE_RATE * 30;
 /// ones. Keep it content-free: a prompt naming the contact center's topics was tried and made
 /// whisper copy its words into transcripts of unrelated speech.
 const ZH_PROMPT: &str = "以下是普通话的句子。";
-/// The part of the prompt that shows it leaked into a transcript.
-const ZH_PROMPT_CORE: &str = "普通话的句子";
+/// Pieces of the prompt that show it leaked into a transcript, whole or in part ("我想查一下话的
+/// 句子" once came back for "我想查一下话费余额"). Pieces a caller could say themselves ("普通话",
+/// and "通话的" as in 通话的费用) are left out: a false alarm costs a second decode.
+const ZH_PROMPT_LEAKS: [&str; 4] = ["的句子", "话的句", "是普通", "下是普"];
+
+fn zh_prompt_leaked(text: &str) -> bool {
+    ZH_PROMPT_LEAKS.iter().any(|piece| text.contains(piece))
+}
 
 #[derive(Debug, Clone)]
 pub struct SttConfig {
@@ -479,7 +485,7 @@ impl Worker {
             params.set_audio_ctx(encoder_ctx(audio.len()));
         }
         let (mut text, mut confidence) = self.decode_once(params, &audio).map_err(|e| dec("decode", e))?;
-        if lang == Lang::Zh && !partial && text.contains(ZH_PROMPT_CORE) {
+        if lang == Lang::Zh && !partial && zh_prompt_leaked(&text) {
             // Whisper sometimes copies its prompt into the transcript in place of the words
             // it heard. Decode again without the prompt: traditional characters are a smaller
             // harm than words the caller never said.
@@ -737,6 +743,16 @@ mod tests {
             }
             assert_eq!(pool.queue_depth(), 0);
         });
+    }
+
+    #[test]
+    fn a_leaked_prompt_is_noticed_whole_or_in_part_but_not_in_a_callers_words() {
+        for leaked in ["我想查以下是普通话的句子。", "我想查一下话的句子", "以下是普通话"] {
+            assert!(zh_prompt_leaked(leaked), "{leaked}");
+        }
+        for said in ["我想查一下话费余额", "你们说普通话吗", "通话的费用太高了", "我要找人工客服"] {
+            assert!(!zh_prompt_leaked(said), "{said}");
+        }
     }
 
     #[test]
