@@ -10,9 +10,10 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn text_field(ev: &Value, name: &str) -> String {
@@ -232,6 +233,62 @@ fn a_browser_caller_reaches_an_agent_answering_on_the_console_page_and_they_hear
         event_field(&bridged, "decision_to_bridge_ms").unwrap_or(&Value::Null),
         share * 100.0
     );
+}
+
+/// Signs in as a console agent with a bare HTTP client holding the desk's event stream open;
+/// returns the call id of the first ring.
+fn desk_rings(gw: &Gateway, agent: &str) -> mpsc::Receiver<String> {
+    let host = gw.http_url().trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&host).unwrap();
+    write!(s, "GET /webrtc/agents/{agent}/events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(s).lines().map_while(Result::ok) {
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let (Some(data), "ring") = (line.strip_prefix("data: "), event.as_str()) {
+                let ring: Value = serde_json::from_str(data).unwrap();
+                let _ = tx.send(ring["call_id"].as_str().unwrap().to_string());
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn a_console_agent_who_answers_but_never_connects_does_not_strand_the_caller() {
+    let dir = temp_dir("webrtc-desk-fail-");
+    let config = loopback_config(dir.path(), "[handoff]\nfallback = \"ai\"\n");
+    let gw = Gateway::start(&["--language", "en", "--agent", "console:bob", "--config", config.to_str().unwrap()]);
+    let rings = desk_rings(&gw, "bob");
+    gw.wait_for_message("console agent signed in", Duration::from_secs(5)).unwrap_or_else(|| panic!("{}", gw.log_tail(20)));
+    // A phone caller asks for a person; bob's "browser" answers with an offer whose ICE
+    // nobody will ever answer (a network that blocks UDP, a crashed tab).
+    let port = gw.sip_port();
+    let caller = std::thread::spawn(move || {
+        let opts = BaresipCallOptions { hangup_after: Duration::from_secs(30), ..BaresipCallOptions::default() };
+        run_baresip_call_with(port, &fixture("en_agent.wav"), opts)
+    });
+    let call_id = rings.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("bob's desk never rang\n{}", gw.log_tail(30)));
+    let path = format!("/webrtc/agents/bob/calls/{call_id}");
+    let (status, head, body) = http(&gw.http_url(), "POST", &path, &[("Content-Type", "application/sdp")], BROWSER_OFFER);
+    assert_eq!(status, 201, "{head}{body}");
+    // Answering twice is a conflict: the ring is taken.
+    let (status, _, _) = http(&gw.http_url(), "POST", &path, &[("Content-Type", "application/sdp")], BROWSER_OFFER);
+    assert_eq!(status, 409);
+
+    // After the connect timeout the caller is not left on hold: the fallback takes over (back
+    // to the AI, as configured), bob's desk is free again, and the call still ends normally.
+    let fallback = gw.wait_for_message("handoff fallback", Duration::from_secs(20)).unwrap_or_else(|| panic!("{}", gw.log_tail(30)));
+    assert!(text_field(&fallback, "reason").contains("could not connect"), "{fallback}");
+    let leg = gw.wait_for_message("console agent leg ended", Duration::from_secs(2)).unwrap_or_else(|| panic!("{}", gw.log_tail(30)));
+    assert_eq!(text_field(&leg, "reason"), "agent-webrtc-timeout", "{leg}");
+    let call = caller.join().unwrap();
+    assert!(call.established(), "{}", call.log);
+    let ended = gw.wait_for_message("call ended", Duration::from_secs(15)).unwrap_or_else(|| panic!("{}", gw.log_tail(30)));
+    assert_eq!(text_field(&ended, "reason"), "caller-hangup", "{ended}");
+    assert!(gw.events("bridged").is_empty(), "never bridged to a browser that never connected");
 }
 
 #[test]

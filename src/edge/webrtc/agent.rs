@@ -26,6 +26,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
+/// How long an answering agent's browser may take to connect before the caller goes to the
+/// next agent (or the fallback); ICE and DTLS take well under a second on a LAN.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How often an idle desk stream sends a comment: a closed tab is noticed when a write fails,
 /// so this also bounds how long a vanished agent still looks signed in.
 const DESK_KEEP_ALIVE: Duration = Duration::from_secs(5);
@@ -64,7 +68,11 @@ impl ConsoleDialer {
             Ok(Err(_)) => failed(None, "the agent's page went away while ringing"),
             Ok(Ok(RingReply::Declined)) => failed(Some(603), format!("console agent {agent} declined")),
             Ok(Ok(RingReply::Failed(why))) => failed(None, format!("console agent {agent} could not connect: {why}")),
-            Ok(Ok(RingReply::Answered(leg))) => DialOutcome::Answered(leg),
+            Ok(Ok(RingReply::Answering(connecting))) => match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), connecting).await {
+                Ok(Ok(Ok(leg))) => DialOutcome::Answered(leg),
+                Ok(Ok(Err(why))) => failed(None, format!("console agent {agent} answered but could not connect: {why}")),
+                _ => failed(None, format!("console agent {agent} answered but did not connect")),
+            },
         }
     }
 }
@@ -150,21 +158,21 @@ async fn connect_agent(edge: &Arc<WebrtcEdge>, name: &str, call_id: &str, offer:
             return error(e.http_status(), e.to_string());
         }
     };
-    let (hangup_tx, hangup_rx) = mpsc::channel(1);
-    let (ended_tx, ended_rx) = oneshot::channel();
-    let leg = AgentLeg { media: peer.media, media_events: peer.media_events, hangup: hangup_tx, ended: ended_rx, codec: "opus".into() };
-    if reply.send(RingReply::Answered(leg)).is_err() {
+    let (connected_tx, connected_rx) = oneshot::channel();
+    if reply.send(RingReply::Answering(connected_rx)).is_err() {
         // The ring time ran out while the connection was being set up.
         let _ = peer.pc.close().await;
         return not_ringing(name, call_id);
     }
-    let desks = edge.desks();
-    desks.on_call(name, call_id);
+    edge.desks().on_call(name, call_id);
     let (session, close_rx) = edge.open_session(call_id);
     let grace = Duration::from_millis(edge.services().config.webrtc.disconnect_grace_ms);
     let watch = PeerWatch::new(peer.news, format!("{call_id}/agent {name}"), grace);
-    let run = AgentLegRun { edge: edge.clone(), agent: name.to_string(), call_id: call_id.to_string(), session: session.clone() };
-    tokio::spawn(run.run(peer.pc, watch, close_rx, hangup_rx, ended_tx));
+    let (hangup_tx, hangup_rx) = mpsc::channel(1);
+    let (ended_tx, ended_rx) = oneshot::channel();
+    let leg = AgentLeg { media: peer.media, media_events: peer.media_events, hangup: hangup_tx, ended: ended_rx, codec: "opus".into() };
+    let run = AgentLegRun { edge: edge.clone(), agent: name.to_string(), call_id: call_id.to_string(), session: session.clone(), pc: peer.pc, watch, close: close_rx };
+    tokio::spawn(run.connect_then_run(leg, connected_tx, hangup_rx, ended_tx));
     tracing::info!(%call_id, agent = %name, "console agent answered");
     (
         StatusCode::CREATED,
@@ -174,34 +182,55 @@ async fn connect_agent(edge: &Arc<WebrtcEdge>, name: &str, call_id: &str, offer:
         .into_response()
 }
 
-/// Ends the agent's leg from whichever side goes first: the agent's hang-up (DELETE), the
-/// agent's browser going away, or the call task releasing the agent (the caller left).
+/// The agent's leg once answered: hands it to the call when the browser has connected, then
+/// ends it from whichever side goes first: the agent's hang-up (DELETE), the agent's browser
+/// going away, or the call task releasing the agent (the caller left).
 struct AgentLegRun {
     edge: Arc<WebrtcEdge>,
     agent: String,
     call_id: String,
     session: String,
+    pc: Arc<dyn webrtc::peer_connection::PeerConnection>,
+    watch: PeerWatch,
+    close: mpsc::Receiver<()>,
 }
 
 impl AgentLegRun {
-    async fn run(
-        self,
-        pc: Arc<dyn webrtc::peer_connection::PeerConnection>,
-        mut watch: PeerWatch,
-        mut close: mpsc::Receiver<()>,
+    async fn connect_then_run(
+        mut self,
+        leg: AgentLeg,
+        connected: oneshot::Sender<Result<AgentLeg, String>>,
         mut released: mpsc::Receiver<()>,
         ended: oneshot::Sender<String>,
     ) {
-        let reason = tokio::select! {
-            _ = released.recv() => "caller-side-ended".to_string(),
-            _ = close.recv() => "agent-hangup".to_string(),
-            gone = watch.gone() => format!("agent-{gone}"),
+        let connecting = tokio::select! {
+            c = tokio::time::timeout(CONNECT_TIMEOUT, self.watch.connected()) => c.unwrap_or(Err("webrtc-timeout")),
+            _ = self.close.recv() => Err("hangup"),
+        };
+        let reason = match connecting {
+            Ok(()) => match connected.send(Ok(leg)) {
+                Ok(()) => {
+                    let reason = tokio::select! {
+                        _ = released.recv() => "caller-side-ended".to_string(),
+                        _ = self.close.recv() => "agent-hangup".to_string(),
+                        gone = self.watch.gone() => format!("agent-{gone}"),
+                    };
+                    let _ = ended.send(reason.clone());
+                    reason
+                }
+                // The caller's side stopped waiting (the caller left, or gave up on us).
+                Err(_) => "caller-side-ended".to_string(),
+            },
+            Err(why) => {
+                tracing::warn!(call_id = %self.call_id, agent = %self.agent, reason = why, "console agent answered but never connected");
+                let _ = connected.send(Err(why.to_string()));
+                format!("agent-{why}")
+            }
         };
         tracing::info!(call_id = %self.call_id, agent = %self.agent, %reason, "console agent leg ended");
-        let _ = ended.send(reason.clone());
         self.edge.desks().call_over(&self.agent, &self.call_id, &reason);
         self.edge.close_session(&self.session);
-        if let Err(e) = pc.close().await {
+        if let Err(e) = self.pc.close().await {
             tracing::debug!(call_id = %self.call_id, error = %e, "closing the agent's peer connection failed");
         }
     }

@@ -30,9 +30,11 @@ pub enum DeskEvent {
 
 /// How the agent answered a ring.
 pub enum RingReply {
-    Answered(AgentLeg),
+    /// The agent picked up; the leg follows once their browser has connected (ICE and DTLS),
+    /// or why it could not. The caller hears hold audio until then, never dead air.
+    Answering(oneshot::Receiver<Result<AgentLeg, String>>),
     Declined,
-    /// The page answered, but its offer could not be connected.
+    /// The page answered, but its offer could not be negotiated.
     Failed(String),
 }
 

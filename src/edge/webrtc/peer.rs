@@ -322,6 +322,21 @@ impl PeerWatch {
         PeerWatch { news, label, grace, vanished: None }
     }
 
+    /// Resolves once the browser is connected, or with why it never will be.
+    pub(super) async fn connected(&mut self) -> Result<(), &'static str> {
+        loop {
+            match self.news.recv().await {
+                Some(PeerNews::State(RTCPeerConnectionState::Connected)) => {
+                    tracing::info!(leg = %self.label, "webrtc connected");
+                    return Ok(());
+                }
+                Some(PeerNews::State(RTCPeerConnectionState::Failed)) => return Err("webrtc-failed"),
+                Some(PeerNews::State(RTCPeerConnectionState::Closed)) | None => return Err("webrtc-closed"),
+                Some(PeerNews::State(_)) => {}
+            }
+        }
+    }
+
     /// Resolves with why the browser is gone ("webrtc-failed", "webrtc-closed",
     /// "webrtc-vanished"). Cancel-safe: a `select!` may drop it and call it again.
     pub(super) async fn gone(&mut self) -> &'static str {
