@@ -236,8 +236,8 @@ fn a_browser_caller_reaches_an_agent_answering_on_the_console_page_and_they_hear
 }
 
 /// Signs in as a console agent with a bare HTTP client holding the desk's event stream open;
-/// returns the call id of the first ring.
-fn desk_rings(gw: &Gateway, agent: &str) -> mpsc::Receiver<String> {
+/// yields each desk event as (name, data).
+fn desk_events(gw: &Gateway, agent: &str) -> mpsc::Receiver<(String, Value)> {
     let host = gw.http_url().trim_start_matches("http://").to_string();
     let mut s = TcpStream::connect(&host).unwrap();
     write!(s, "GET /webrtc/agents/{agent}/events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n").unwrap();
@@ -247,13 +247,45 @@ fn desk_rings(gw: &Gateway, agent: &str) -> mpsc::Receiver<String> {
         for line in BufReader::new(s).lines().map_while(Result::ok) {
             if let Some(name) = line.strip_prefix("event: ") {
                 event = name.to_string();
-            } else if let (Some(data), "ring") = (line.strip_prefix("data: "), event.as_str()) {
-                let ring: Value = serde_json::from_str(data).unwrap();
-                let _ = tx.send(ring["call_id"].as_str().unwrap().to_string());
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                let _ = tx.send((event.clone(), serde_json::from_str(data).unwrap()));
             }
         }
     });
     rx
+}
+
+/// The next desk event called `name`, skipping others.
+fn next_desk_event(events: &mpsc::Receiver<(String, Value)>, name: &str, within: Duration, gw: &Gateway) -> Value {
+    let deadline = Instant::now() + within;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match events.recv_timeout(left) {
+            Ok((event, data)) if event == name => return data,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("no {name:?} desk event within {within:?}\n{}", gw.log_tail(30));
+}
+
+#[test]
+fn a_desk_stops_ringing_when_the_caller_hangs_up_first() {
+    let dir = temp_dir("webrtc-desk-left-");
+    let config = loopback_config(dir.path(), "");
+    let gw = Gateway::start(&["--language", "en", "--agent", "console:bob", "--config", config.to_str().unwrap()]);
+    let desk = desk_events(&gw, "bob");
+    assert_eq!(next_desk_event(&desk, "ready", Duration::from_secs(5), &gw)["agent"], "bob");
+    let port = gw.sip_port();
+    let caller = std::thread::spawn(move || {
+        let opts = BaresipCallOptions { hangup_after: Duration::from_secs(10), ..BaresipCallOptions::default() };
+        run_baresip_call_with(port, &fixture("en_agent.wav"), opts)
+    });
+    let ring = next_desk_event(&desk, "ring", Duration::from_secs(20), &gw);
+    // Nobody answers; the caller gives up long before the 20 s ring time.
+    let stopped = next_desk_event(&desk, "ring_stopped", Duration::from_secs(15), &gw);
+    assert_eq!(stopped["call_id"], ring["call_id"], "{stopped}");
+    assert_eq!(stopped["reason"], "caller-left", "{stopped}");
+    assert!(caller.join().unwrap().established());
 }
 
 #[test]
@@ -261,8 +293,8 @@ fn a_console_agent_who_answers_but_never_connects_does_not_strand_the_caller() {
     let dir = temp_dir("webrtc-desk-fail-");
     let config = loopback_config(dir.path(), "[handoff]\nfallback = \"ai\"\n");
     let gw = Gateway::start(&["--language", "en", "--agent", "console:bob", "--config", config.to_str().unwrap()]);
-    let rings = desk_rings(&gw, "bob");
-    gw.wait_for_message("console agent signed in", Duration::from_secs(5)).unwrap_or_else(|| panic!("{}", gw.log_tail(20)));
+    let desk = desk_events(&gw, "bob");
+    next_desk_event(&desk, "ready", Duration::from_secs(5), &gw);
     // A phone caller asks for a person; bob's "browser" answers with an offer whose ICE
     // nobody will ever answer (a network that blocks UDP, a crashed tab).
     let port = gw.sip_port();
@@ -270,7 +302,8 @@ fn a_console_agent_who_answers_but_never_connects_does_not_strand_the_caller() {
         let opts = BaresipCallOptions { hangup_after: Duration::from_secs(30), ..BaresipCallOptions::default() };
         run_baresip_call_with(port, &fixture("en_agent.wav"), opts)
     });
-    let call_id = rings.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("bob's desk never rang\n{}", gw.log_tail(30)));
+    let ring = next_desk_event(&desk, "ring", Duration::from_secs(20), &gw);
+    let call_id = ring["call_id"].as_str().unwrap();
     let path = format!("/webrtc/agents/bob/calls/{call_id}");
     let (status, head, body) = http(&gw.http_url(), "POST", &path, &[("Content-Type", "application/sdp")], BROWSER_OFFER);
     assert_eq!(status, 201, "{head}{body}");
