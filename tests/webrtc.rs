@@ -228,6 +228,8 @@ fn a_browser_caller_reaches_an_agent_answering_on_the_console_page_and_they_hear
     assert_eq!(text_field(&ended, "reason"), "caller-hangup", "{ended}");
     gw.wait_for_message("console agent leg ended", Duration::from_secs(5)).unwrap_or_else(|| panic!("{}", gw.log_tail(30)));
     assert!(desk["errors"].as_array().unwrap().is_empty(), "console page errors: {}", desk["errors"]);
+    let (_, _, metrics) = http(&gw.http_url(), "GET", "/metrics", &[], "");
+    assert!(metrics.contains(r#"frontline_agent_dials_total{kind="console",result="answered"} 1"#), "{metrics}");
     eprintln!(
         "FIGURE console agent: decision to bridge {} ms (the test's agent waits 0.8 s before answering); Alice heard {heard_by_agent:?}; the gateway heard Alice as {agent_lines:?}; the caller heard {:.0}% of Alice's words",
         event_field(&bridged, "decision_to_bridge_ms").unwrap_or(&Value::Null),

@@ -9,6 +9,8 @@
 //! - `calls_active{state}` gauge: calls in progress by state (ai, handing_over, bridged, ...)
 //! - `calls_total{outcome}` counter: finished calls by outcome
 //! - `escalations_total{reason}` counter: handoffs by triage reason code
+//! - `agent_dials_total{kind, result}` counter: calls to agents by kind (sip, console) and how
+//!   they went (answered, or the SIP status: 480 not signed in, 486 busy, 603 declined; none)
 //! - `turn_stage_seconds{stage}` histogram: end of caller speech → transcript / brain / tts / first_rtp
 //! - `recognition_rtf` histogram: decode time / audio length per utterance
 //! - `rtp_packets_lost_total`, `rtp_packets_received_total` counters; `rtp_loss_ratio` and
@@ -64,6 +66,7 @@ fn describe() {
     describe_gauge!("frontline_calls_active", "Calls in progress, by state");
     describe_counter!("frontline_calls_total", "Finished calls, by outcome");
     describe_counter!("frontline_escalations_total", "Calls handed to a person, by triage reason");
+    describe_counter!("frontline_agent_dials_total", "Calls to agents, by kind (sip, console) and result (answered or the SIP status)");
     describe_histogram!("frontline_turn_stage_seconds", Unit::Seconds, "From the end of the caller's speech to each stage of the reply");
     describe_histogram!("frontline_recognition_rtf", "Recognition real-time factor: decode time / audio length");
     describe_counter!("frontline_rtp_packets_lost_total", "RTP packets from callers that never arrived");

@@ -12,7 +12,7 @@ use crate::call::speaker::SayJob;
 use crate::call::{AgentDial, AgentLeg, DialOutcome};
 use crate::call::LegCommand;
 use crate::call::registry::CallState;
-use crate::handoff::{append_callback, hold_audio_16k, line, CallbackRequest, Fallback, HandoffMode, HandoffPacket, LineKind};
+use crate::handoff::{append_callback, hold_audio_16k, line, AgentTarget, CallbackRequest, Fallback, HandoffMode, HandoffPacket, LineKind};
 use crate::media::session::{MediaCommand, MediaEvent, FRAME_16K};
 use crate::speech::tts::Lang;
 use crate::triage::{Decision, Escalation};
@@ -176,6 +176,9 @@ impl CallTask {
     }
 
     pub(super) async fn on_agent_dialed(&mut self, outcome: DialOutcome) {
+        if let Handoff::Ringing { agent, .. } = &self.handoff {
+            count_dial(agent, &outcome);
+        }
         let Handoff::Ringing { agent, tried, decided_at, .. } = &mut self.handoff else {
             // The caller left while the agent's phone rang: release the agent at once.
             if let DialOutcome::Answered(leg) = outcome {
@@ -316,4 +319,18 @@ impl CallTask {
             self.services.agents.lock().expect("agent pool lock").free(&bridge.agent);
         }
     }
+}
+
+/// `frontline_agent_dials_total{kind, result}`: how calls to each kind of agent go.
+fn count_dial(agent: &str, outcome: &DialOutcome) {
+    let kind = match AgentTarget::of(agent) {
+        AgentTarget::Sip(_) => "sip",
+        AgentTarget::Console(_) => "console",
+    };
+    let result = match outcome {
+        DialOutcome::Answered(_) => "answered".to_string(),
+        DialOutcome::Failed { status: Some(status), .. } => status.to_string(),
+        DialOutcome::Failed { status: None, .. } => "none".to_string(),
+    };
+    metrics::counter!("frontline_agent_dials_total", "kind" => kind, "result" => result).increment(1);
 }
