@@ -201,6 +201,25 @@ fn an_agent_who_never_answers_is_cancelled_and_the_caller_returns_to_the_ai() {
 }
 
 #[test]
+fn an_agent_phone_stops_ringing_when_the_caller_hangs_up_first() {
+    let dir = temp_dir("caller-left-");
+    let agent_port = free_udp_port();
+    let mut agent = sipp_agent("uas_agent_no_answer.xml", agent_port, dir.path());
+    let config = dir.path().join("frontline.toml");
+    std::fs::write(&config, format!("[handoff]\nagents = [\"sip:agent@127.0.0.1:{agent_port}\"]\nring_timeout_secs = 60\n")).unwrap();
+    let gw = Gateway::start(&["--language", "en", "--config", config.to_str().unwrap()]);
+    // The caller asks for a person and gives up while the agent's phone rings (60 s ring time).
+    let opts = BaresipCallOptions { hangup_after: Duration::from_secs(10), ..BaresipCallOptions::default() };
+    let call = run_baresip_call_with(gw.sip_port(), &fixture("en_agent.wav"), opts);
+    assert!(call.established(), "{}", call.log);
+    gw.wait_for_message("ringing agent", Duration::from_secs(1)).unwrap_or_else(|| panic!("the agent was never rung\n{}", gw.log_tail(30)));
+    // The agent's INVITE is CANCELled within moments of the caller's BYE, not after 60 s.
+    let status = wait_exit(&mut agent, Duration::from_secs(5));
+    assert!(status.is_some_and(|s| s.success()), "the agent's phone rang on ({status:?}):\n{}", read_logs(dir.path()));
+    gw.wait_for_message("the caller left while the agent rang: cancelled", Duration::from_secs(2)).unwrap_or_else(|| panic!("{}", gw.log_tail(30)));
+}
+
+#[test]
 fn a_sipp_caller_goes_through_a_warm_transfer_and_hangs_up_on_the_agent() {
     let agent = BaresipAgent::start(&fixture("en_data.wav"));
     let gw = Gateway::start(&["--language", "en", "--agent", &agent.uri()]);

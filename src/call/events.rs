@@ -60,6 +60,18 @@ impl CallEvents {
     }
 }
 
+/// Resolves when `call_id` ends (never, if the event bus closes first). Subscribe before the
+/// wait begins, so an end that comes at once is not missed.
+pub async fn call_ended(mut events: broadcast::Receiver<CallEvent>, call_id: String) {
+    loop {
+        match events.recv().await {
+            Ok(CallEvent::Ended { call_id: ended, .. }) if ended == call_id => return,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

@@ -5,6 +5,7 @@
 //! INVITE future CANCELs it), and hands back a running media driver for the agent's RTP.
 
 use super::{media_params, uri_host, DialogNews, Edge, CODECS};
+use crate::call::events::call_ended;
 use crate::call::{AgentDial, AgentDialer, AgentLeg, DialOutcome};
 use crate::edge::sdp;
 use crate::media::session;
@@ -70,8 +71,18 @@ impl SipDialer {
             ..Default::default()
         };
         tracing::info!(call_id = %request.call_id, agent = %request.target, "ringing agent");
+        let caller_left = call_ended(edge.services.events.subscribe(), request.call_id.clone());
         let invite = edge.dialogs.do_invite(option, edge.state_tx.clone());
-        let (dialog, response) = match tokio::time::timeout(request.ring_timeout, invite).await {
+        let rung = tokio::select! {
+            r = tokio::time::timeout(request.ring_timeout, invite) => r,
+            // Dropping the INVITE CANCELs it: the agent's phone stops ringing for a caller who
+            // is gone.
+            () = caller_left => {
+                tracing::info!(call_id = %request.call_id, agent = %request.target, "the caller left while the agent rang: cancelled");
+                return failed(None, "the caller left while the agent's phone rang");
+            }
+        };
+        let (dialog, response) = match rung {
             Err(_) => return failed(None, format!("no answer within {} s", request.ring_timeout.as_secs())),
             Ok(Err(e)) => return failed(None, format!("agent unreachable: {e}")),
             Ok(Ok(r)) => r,

@@ -11,7 +11,7 @@
 use super::desk::RingReply;
 use super::peer::{PeerWatch, WebrtcEdge};
 use super::{error, origin_allowed, sdp_body, with_cors};
-use crate::call::events::CallEvent;
+use crate::call::events::call_ended;
 use crate::call::{AgentDial, AgentDialer, AgentLeg, DialOutcome};
 use crate::handoff::{valid_console_name, AgentTarget, CONSOLE_SCHEME};
 use axum::body::Bytes;
@@ -24,7 +24,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -58,7 +57,7 @@ impl ConsoleDialer {
         };
         let desks = self.edge.desks();
         // Subscribed before ringing, so a caller who hangs up at once is not missed.
-        let caller_left = caller_left(self.edge.services().events.subscribe(), request.call_id.clone());
+        let caller_left = call_ended(self.edge.services().events.subscribe(), request.call_id.clone());
         let reply = match desks.ring(agent, &request.call_id) {
             Ok(reply) => reply,
             Err(refused) => return failed(Some(refused.sip_status()), refused.to_string()),
@@ -68,6 +67,7 @@ impl ConsoleDialer {
             a = tokio::time::timeout(request.ring_timeout, reply) => a,
             () = caller_left => {
                 // The agent's pages stop ringing for a caller who is gone.
+                tracing::info!(call_id = %request.call_id, agent = %request.target, "the caller left while the agent rang: cancelled");
                 desks.stop_ringing(agent, &request.call_id, "caller-left");
                 return failed(None, "the caller left while the agent's desk rang");
             }
@@ -85,17 +85,6 @@ impl ConsoleDialer {
                 Ok(Ok(Err(why))) => failed(None, format!("console agent {agent} answered but could not connect: {why}")),
                 _ => failed(None, format!("console agent {agent} answered but did not connect")),
             },
-        }
-    }
-}
-
-/// Resolves when `call_id` ends.
-async fn caller_left(mut events: tokio::sync::broadcast::Receiver<CallEvent>, call_id: String) {
-    loop {
-        match events.recv().await {
-            Ok(CallEvent::Ended { call_id: ended, .. }) if ended == call_id => return,
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => std::future::pending().await,
         }
     }
 }
