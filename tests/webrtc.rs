@@ -120,19 +120,11 @@ fn a_browser_caller_is_understood_hears_the_reply_and_uses_the_keypad() {
     assert!(event_field(&ended, "packets_received").and_then(Value::as_u64).unwrap_or(0) > 100, "{ended}");
 
     // Figures for the report (noisy: other builds share this machine).
-    let mic_audible: Vec<f64> = page["mic_audible"].as_array().unwrap().iter().filter_map(Value::as_f64).collect();
-    let bot_audible: Vec<f64> = page["bot_audible"].as_array().unwrap().iter().filter_map(Value::as_f64).collect();
-    let caller_caption_at = captions.iter().find(|c| c["speaker"] == "caller").and_then(|c| c["at"].as_f64()).unwrap();
-    let speech_end = mic_audible.iter().copied().filter(|&t| t < caller_caption_at).fold(f64::MIN, f64::max);
-    let reply_onset = bot_audible
-        .windows(2)
-        .find(|w| w[1] > speech_end && w[1] - w[0] > 200.0)
-        .map(|w| w[1])
-        .or_else(|| bot_audible.iter().copied().find(|&t| t > speech_end));
-    if let Some(onset) = reply_onset {
+    // (The same reckoning as `frontline bench browser`.)
+    let reply_latency = frontline::bench::browser::page_reply_latency_ms(&page);
+    if let Some(latency) = reply_latency {
         eprintln!(
-            "FIGURE webrtc turn latency (end of caller speech -> first reply audio in the browser): {:.1} ms; gateway turn line: speech_ms={} transcript_ms={} brain_ms={} tts_ms={} first_rtp_ms={}",
-            onset - speech_end,
+            "FIGURE webrtc turn latency (end of caller speech -> first reply audio in the browser): {latency:.1} ms; gateway turn line: speech_ms={} transcript_ms={} brain_ms={} tts_ms={} first_rtp_ms={}",
             event_field(&turn, "speech_ms").unwrap_or(&Value::Null),
             event_field(&turn, "transcript_ms").unwrap_or(&Value::Null),
             event_field(&turn, "brain_ms").unwrap_or(&Value::Null),

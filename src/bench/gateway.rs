@@ -83,6 +83,26 @@ impl Gateway {
         bail!("the gateway did not log \"ready\" within 120 s (models missing? run scripts/setup.sh)")
     }
 
+    /// The HTTP port from the "ready" line (the benchmark starts the gateway on port 0).
+    pub fn http_port(&self) -> Option<u16> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let ready: Value = lines.iter().find(|l| l.contains("\"message\":\"ready\"")).and_then(|l| serde_json::from_str(l).ok())?;
+        ready["fields"]["http"].as_str()?.rsplit(':').next()?.parse().ok()
+    }
+
+    /// Waits until a log line with this message appears (false when `within` runs out).
+    pub fn wait_for_log(&self, message: &str, within: Duration) -> bool {
+        let needle = format!("\"message\":\"{message}\"");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.lines.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|l| l.contains(&needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
     /// A gateway someone else runs: its logs are not visible, so only the capture times it.
     pub fn external(sip_port: u16, rtp_ports: (u16, u16)) -> Gateway {
         Gateway { child: None, pid: None, sip_port, rtp_ports, lines: Arc::default() }

@@ -5,8 +5,10 @@
 //! [`turns`] (RTP on the wire → end of the caller's speech and start of the reply), [`stats`]
 //! (percentiles), [`report`] (tables), [`plot`] (SVG). The drivers around them run real peers:
 //! [`calls`] (sipp callers + tcpdump against a gateway process), [`media`] (the media driver
-//! with loopback UDP peers, in-process) and [`wer`] (whisper on the 16 kHz and 8 kHz paths).
+//! with loopback UDP peers, in-process), [`wer`] (whisper on the 16 kHz and 8 kHz paths) and
+//! [`browser`] (chromium on the caller page over WebRTC).
 
+pub mod browser;
 pub mod calls;
 pub mod gateway;
 pub mod media;
@@ -35,6 +37,8 @@ pub enum Which {
     Media,
     /// Word error rate, 16 kHz vs the 8 kHz G.711 path.
     Wer,
+    /// Browser callers over WebRTC: turn latency in the page, gateway CPU per call.
+    Browser,
 }
 
 #[derive(Args, Debug)]
@@ -175,6 +179,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if all || args.which == Which::Wer {
         run_one("wer", wer::wer)?;
+    }
+    if all || args.which == Which::Browser {
+        run_one("browser", browser::browser)?;
     }
     let doc = args.doc.or_else(|| all.then(|| PathBuf::from("docs/benchmarks.md")));
     let load_end = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
