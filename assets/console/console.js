@@ -289,6 +289,7 @@ window.frontlineDesk = {
 };
 
 const END_TEXT = { "caller-side-ended": "the caller's side ended", "agent-hangup": "you hung up" };
+const MISSED_TEXT = { answered: "answered on another page", declined: "declined on another page", "no-answer": "not answered in time", "caller-left": "the caller hung up" };
 
 const DESK_TEXT = {
   off: () => "Sign in to answer handed-over calls here, with your microphone.",
@@ -347,7 +348,7 @@ function signIn(agent) {
     const stopped = JSON.parse(msg.data);
     if (stopped.call_id !== desk.ringing) return;
     desk.ringing = null;
-    if (desk.state === "ringing") setDesk("waiting", `Missed call ${stopped.call_id} (${stopped.reason}). Waiting for the next one.`);
+    if (desk.state === "ringing") setDesk("waiting", `Missed call ${stopped.call_id}: ${MISSED_TEXT[stopped.reason] || stopped.reason}. Waiting for the next one.`);
   });
   events.addEventListener("ended", (msg) => {
     const ended = JSON.parse(msg.data);
