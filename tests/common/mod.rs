@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod pages;
+// Not every test crate drives a browser.
+#[allow(unused_imports)]
 pub use pages::*;
 
 // ---------------------------------------------------------------------------------------------
