@@ -1157,6 +1157,24 @@ pub fn reference_rendering(reply: &str, language: &str) -> String {
 }
 
 /// Share of the reply's words that a listener's transcript contains.
+/// Seconds from log event `a` to log event `b` (their `timestamp`s, same UTC day).
+pub fn secs_between(a: &Value, b: &Value) -> f64 {
+    let secs = |ev: &Value| -> f64 {
+        let ts = ev["timestamp"].as_str().unwrap_or_else(|| panic!("no timestamp in {ev}"));
+        let time = ts.split('T').nth(1).unwrap_or_default().trim_end_matches('Z');
+        time.split(':').fold(0.0, |acc, part| acc * 60.0 + part.parse::<f64>().unwrap_or(0.0))
+    };
+    secs(b) - secs(a)
+}
+
+/// The part of a recording from `from_secs` on (a new file next to it), e.g. what a caller
+/// heard once bridged, without the bot's lines and the hold music before.
+pub fn recording_from(wav: &Path, from_secs: f64) -> PathBuf {
+    let out = wav.with_file_name(format!("{}-from-{from_secs:.1}s.wav", wav.file_stem().unwrap().to_string_lossy()));
+    run_checked(Command::new("sox").arg(wav).arg(&out).args(["trim", &format!("{:.2}", from_secs.max(0.0))]));
+    out
+}
+
 pub fn heard_share(reply: &str, transcript: &str) -> f64 {
     let reply_words = words(reply);
     let heard = words(transcript);
