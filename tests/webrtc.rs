@@ -12,7 +12,6 @@ use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -20,20 +19,9 @@ fn text_field(ev: &Value, name: &str) -> String {
     event_field(ev, name).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-/// utime + stime of a process, in ms.
+/// The gateway's CPU time so far, in ms.
 fn cpu_ms(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the parenthesized command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    let hz = clock_ticks_per_sec();
-    ticks * 1000 / hz
-}
-
-/// CLK_TCK, as `getconf` says (100 on every Linux this runs on).
-fn clock_ticks_per_sec() -> u64 {
-    Command::new("getconf").arg("CLK_TCK").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).and_then(|s| s.trim().parse().ok()).unwrap_or(100)
+    frontline::bench::gateway::proc_cpu_ms(pid).expect("the gateway's /proc/PID/stat")
 }
 
 /// A minimal HTTP/1.1 request (the test needs no HTTP client crate): status, head, body.
@@ -266,19 +254,35 @@ fn next_desk_event(events: &mpsc::Receiver<(String, Value)>, name: &str, within:
     panic!("no {name:?} desk event within {within:?}\n{}", gw.log_tail(30));
 }
 
-#[test]
-fn a_desk_stops_ringing_when_the_caller_hangs_up_first() {
-    let dir = temp_dir("webrtc-desk-left-");
-    let config = loopback_config(dir.path(), "");
+/// A gateway with console agent bob signed in (by [`desk_events`]) and a baresip caller, in
+/// the background, asking for a person and hanging up after `hangup_after`; returns once bob's
+/// desk rings, with the ring event.
+struct BobRung {
+    _dir: tempfile::TempDir,
+    gw: Gateway,
+    desk: mpsc::Receiver<(String, Value)>,
+    caller: std::thread::JoinHandle<BaresipCall>,
+    ring: Value,
+}
+
+fn bob_rung_by_a_phone_caller(extra_config: &str, hangup_after: Duration) -> BobRung {
+    let dir = temp_dir("webrtc-desk-bob-");
+    let config = loopback_config(dir.path(), extra_config);
     let gw = Gateway::start(&["--language", "en", "--agent", "console:bob", "--config", config.to_str().unwrap()]);
     let desk = desk_events(&gw, "bob");
     assert_eq!(next_desk_event(&desk, "ready", Duration::from_secs(5), &gw)["agent"], "bob");
     let port = gw.sip_port();
     let caller = std::thread::spawn(move || {
-        let opts = BaresipCallOptions { hangup_after: Duration::from_secs(10), ..BaresipCallOptions::default() };
+        let opts = BaresipCallOptions { hangup_after, ..BaresipCallOptions::default() };
         run_baresip_call_with(port, &fixture("en_agent.wav"), opts)
     });
     let ring = next_desk_event(&desk, "ring", Duration::from_secs(20), &gw);
+    BobRung { _dir: dir, gw, desk, caller, ring }
+}
+
+#[test]
+fn a_desk_stops_ringing_when_the_caller_hangs_up_first() {
+    let BobRung { gw, desk, caller, ring, .. } = bob_rung_by_a_phone_caller("", Duration::from_secs(10));
     // Nobody answers; the caller gives up long before the 20 s ring time.
     let stopped = next_desk_event(&desk, "ring_stopped", Duration::from_secs(15), &gw);
     assert_eq!(stopped["call_id"], ring["call_id"], "{stopped}");
@@ -288,19 +292,9 @@ fn a_desk_stops_ringing_when_the_caller_hangs_up_first() {
 
 #[test]
 fn a_console_agent_who_answers_but_never_connects_does_not_strand_the_caller() {
-    let dir = temp_dir("webrtc-desk-fail-");
-    let config = loopback_config(dir.path(), "[handoff]\nfallback = \"ai\"\n");
-    let gw = Gateway::start(&["--language", "en", "--agent", "console:bob", "--config", config.to_str().unwrap()]);
-    let desk = desk_events(&gw, "bob");
-    next_desk_event(&desk, "ready", Duration::from_secs(5), &gw);
     // A phone caller asks for a person; bob's "browser" answers with an offer whose ICE
     // nobody will ever answer (a network that blocks UDP, a crashed tab).
-    let port = gw.sip_port();
-    let caller = std::thread::spawn(move || {
-        let opts = BaresipCallOptions { hangup_after: Duration::from_secs(30), ..BaresipCallOptions::default() };
-        run_baresip_call_with(port, &fixture("en_agent.wav"), opts)
-    });
-    let ring = next_desk_event(&desk, "ring", Duration::from_secs(20), &gw);
+    let BobRung { gw, caller, ring, .. } = bob_rung_by_a_phone_caller("[handoff]\nfallback = \"ai\"\n", Duration::from_secs(30));
     let call_id = ring["call_id"].as_str().unwrap();
     let path = format!("/webrtc/agents/bob/calls/{call_id}");
     let (status, head, body) = http(&gw.http_url(), "POST", &path, &[("Content-Type", "application/sdp")], BROWSER_OFFER);

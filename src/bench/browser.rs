@@ -7,7 +7,7 @@
 //! with: from the end of their speech to the first reply audio the page plays. Gateway CPU per
 //! call comes from /proc, read around each call.
 
-use super::gateway::Gateway;
+use super::gateway::{proc_cpu_ms, Gateway};
 use super::report::{ms, Section, Table};
 use super::stats::Summary;
 use super::{free_port_block, free_udp_port, BenchEnv};
@@ -41,22 +41,14 @@ pub fn page_reply_latency_ms(page: &Value) -> Option<f64> {
     reply_latency_ms(&times("mic_audible"), &times("bot_audible"), caption)
 }
 
-fn cpu_ms(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // CLK_TCK is 100 on every Linux this runs on.
-    Some(ticks * 10.0)
-}
-
 pub fn browser(env: &BenchEnv) -> Result<Section> {
     let driver = env.repo.join("tests/webrtc/caller.mjs");
     if !Path::new("/usr/bin/chromium").exists() || !env.repo.join("tests/console/node_modules/playwright-core").is_dir() {
         bail!("the browser benchmark needs Debian chromium and playwright-core: run scripts/setup.sh");
     }
     let work = env.work_dir("browser")?;
-    // The fake microphone: 2 s of quiet while the call connects, the question, then silence
-    // (chromium loops the file; the caller must not ask twice).
+    // What chromium plays as the microphone: 2 s of quiet while the call connects, the
+    // question, then silence (chromium loops the file; the caller must not ask twice).
     let mic = work.join("microphone.wav");
     let sox = Command::new("sox")
         .arg(env.repo.join("audio-fixtures/en_balance.wav"))
@@ -86,9 +78,9 @@ pub fn browser(env: &BenchEnv) -> Result<Section> {
         let out = work.join(format!("call-{i}"));
         std::fs::create_dir_all(&out)?;
         let from = gw.log_len();
-        let before = cpu_ms(pid);
+        let before = proc_cpu_ms(pid);
         let run = Command::new("node").arg(&driver).arg(format!("http://127.0.0.1:{http}")).arg(&mic).arg(&out).args(["reply", "40000"]).output();
-        let after = cpu_ms(pid);
+        let after = proc_cpu_ms(pid);
         gw.save_log_since(from, &out.join("gateway.log"));
         let page = match run {
             Ok(o) if o.status.success() => serde_json::from_slice::<Value>(&o.stdout).unwrap_or(Value::Null),
@@ -104,7 +96,7 @@ pub fn browser(env: &BenchEnv) -> Result<Section> {
             None => failed += 1,
         }
         if let (Some(b), Some(a)) = (before, after) {
-            cpu.push(a - b);
+            cpu.push((a - b) as f64);
         }
         // The spoken turn only: the keypad press gets its own (faster) turn.
         first_rtp.extend(gw.turns_since(from).iter().filter(|t| !t.heard.starts_with("DTMF")).map(|t| t.first_rtp_ms).filter(|v| v.is_finite()));
@@ -121,7 +113,7 @@ pub fn browser(env: &BenchEnv) -> Result<Section> {
     let mut section = Section::new("Browser calls (WebRTC)", table);
     section.note(format!(
         "{calls} browser calls one after another ({failed} failed), each: connect, ask \"What is my account balance?\" \
-         (the en_balance fixture as chromium's fake microphone, echo cancellation, noise suppression and gain control \
+         (the en_balance fixture played as chromium's microphone, echo cancellation, noise suppression and gain control \
          off), hear the reply, press 5, hang up. Opus both ways over loopback ICE (the gateway gathers 127.0.0.1 only). \
          The page's figure includes the browser's capture and jitter buffers and its Web Audio block (about 21 ms); the \
          gateway-log figure starts at the end of speech as the gateway's VAD saw it. CPU is the gateway process's \

@@ -244,7 +244,9 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, 
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
 }
 
-pub(crate) fn sse_event(ev: &CallEvent) -> Event {
+/// An event as SSE: JSON data, named by its `type` tag (call events here, desk events on the
+/// WebRTC edge).
+pub(crate) fn sse_event(ev: &impl serde::Serialize) -> Event {
     let value = serde_json::to_value(ev).unwrap_or_else(|e| json!({ "type": "error", "error": e.to_string() }));
     let name = value.get("type").and_then(|t| t.as_str()).unwrap_or("message").to_string();
     Event::default().event(name).data(value.to_string())

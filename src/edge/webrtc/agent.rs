@@ -17,7 +17,7 @@ use crate::handoff::{valid_console_name, AgentTarget, CONSOLE_SCHEME};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::StreamExt;
 use std::future::Future;
@@ -114,11 +114,7 @@ pub(super) async fn desk_events(State(edge): State<Arc<WebrtcEdge>>, Path(name):
         return with_cors(r, origin);
     }
     tracing::info!(agent = %name, "console agent signed in");
-    let events = ReceiverStream::new(edge.desks().sign_in(&name)).map(|ev| {
-        let data = serde_json::to_value(&ev).unwrap_or_default();
-        let name = data.get("type").and_then(|t| t.as_str()).unwrap_or("message").to_string();
-        Ok::<_, std::convert::Infallible>(Event::default().event(name).data(data.to_string()))
-    });
+    let events = ReceiverStream::new(edge.desks().sign_in(&name)).map(|ev| Ok::<_, std::convert::Infallible>(crate::http::sse_event(&ev)));
     let r = Sse::new(events).keep_alive(KeepAlive::new().interval(DESK_KEEP_ALIVE).text("keep-alive")).into_response();
     with_cors(r, origin)
 }

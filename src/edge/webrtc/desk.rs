@@ -111,8 +111,9 @@ impl Desks {
         rx
     }
 
-    /// Whether any page is signed in as `agent`.
-    pub fn signed_in(&self, agent: &str) -> bool {
+    /// Whether any page is signed in as `agent` (the gateway asks through [`Desks::ring`]).
+    #[cfg(test)]
+    fn signed_in(&self, agent: &str) -> bool {
         self.with(agent, Desk::present)
     }
 
