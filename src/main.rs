@@ -425,10 +425,39 @@ async fn serve(args: ServeArgs) -> Result<()> {
     );
 
     shutdown_signal().await;
-    tracing::info!(active_calls = services.active_calls(), "shutting down");
-    services.set_draining(true);
-    sip.shutdown();
+    drain(&services, &sip, config.calls.drain_timeout_secs).await;
     Ok(())
+}
+
+/// Graceful drain on SIGTERM or SIGINT: new INVITEs and OPTIONS get 503, gRPC health turns
+/// NOT_SERVING, and live calls go on to their natural end, up to `calls.drain_timeout_secs`;
+/// then each hears a goodbye and gets a BYE. A second signal ends them all at once, each with a
+/// BYE. The process exits once every call's record is committed and its BYE is answered.
+async fn drain(services: &Arc<CallServices>, sip: &SipServer, timeout_secs: u64) {
+    let started = Instant::now();
+    tracing::info!(active_calls = services.active_calls(), drain_timeout_secs = timeout_secs, "draining: no new calls; calls in progress go on");
+    services.set_draining(true);
+    tokio::select! {
+        _ = services.calls_ended() => {}
+        _ = shutdown_signal() => {
+            tracing::warn!(active_calls = services.active_calls(), "second stop signal: ending every call now");
+            services.stop_all_calls();
+            let _ = tokio::time::timeout(Duration::from_secs(10), services.calls_ended()).await;
+        }
+    }
+    // The last BYEs are on their way: let their transactions finish (bounded).
+    let settle = Instant::now() + Duration::from_secs(5);
+    while sip.dialogs_in_progress() > 0 && Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let records = services.records.clone();
+    match tokio::task::spawn_blocking(move || records.sync()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "records not flushed at shutdown"),
+        Err(e) => tracing::error!(error = %e, "records not flushed at shutdown"),
+    }
+    sip.shutdown();
+    tracing::info!(drain_ms = started.elapsed().as_millis() as u64, "drained: exiting");
 }
 
 async fn shutdown_signal() {

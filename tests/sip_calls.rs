@@ -25,18 +25,6 @@ fn u64_field(ev: &Value, name: &str) -> u64 {
     event_field(ev, name).and_then(Value::as_u64).unwrap_or_default()
 }
 
-/// Loudness in dB of each 20 ms of a WAV file (any rate), floored at -60 dB.
-fn envelope(wav: &Path) -> Vec<f64> {
-    let mut r = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
-    let spec = r.spec();
-    let samples: Vec<f64> = r.samples::<i16>().map(|s| s.unwrap() as f64 / 32768.0).collect();
-    let block = (spec.sample_rate as usize / 50) * spec.channels as usize;
-    samples
-        .chunks(block)
-        .map(|c| (10.0 * (c.iter().map(|x| x * x).sum::<f64>() / c.len() as f64 + 1e-6).log10()).max(-60.0))
-        .collect()
-}
-
 /// The highest Pearson correlation of `needle`'s envelope with any stretch of `haystack`'s:
 /// near 1 when the same speech occurs in both, whatever the level and the codec.
 fn best_envelope_match(needle: &[f64], haystack: &[f64]) -> f64 {
@@ -201,7 +189,7 @@ fn mandarin_caller_is_understood_and_answered_in_mandarin() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let similarity = best_envelope_match(&envelope(&rendered), &envelope(call.heard()));
+    let similarity = best_envelope_match(&loudness_envelope(&rendered), &loudness_envelope(call.heard()));
     eprintln!("zh reply envelope match: {similarity:.3}");
     assert!(similarity >= 0.8, "the reply's audio was not found in what baresip heard (best match {similarity:.2})");
 }
@@ -235,41 +223,6 @@ fn hold_and_resume_by_reinvite_and_in_dialog_options() {
     assert_eq!(directions, ["RecvOnly", "SendRecv"], "what the gateway answered to hold and resume");
     let end = ended(&gw);
     assert_eq!(text_field(&end, "reason"), "caller-hangup");
-}
-
-static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-fn sip_request(method: &str, port: u16, transport: &str, body: &str, extra: &str) -> String {
-    format!(
-        "{method} sip:ivr@127.0.0.1:{port} SIP/2.0\r\n\
-         Via: SIP/2.0/{transport} 127.0.0.1:5999;branch=z9hG4bK-{method}-{nonce}\r\n\
-         From: <sip:probe@127.0.0.1:5999>;tag=probe{nonce}\r\n\
-         To: <sip:ivr@127.0.0.1:{port}>\r\n\
-         Call-ID: probe-{nonce}@127.0.0.1\r\n\
-         CSeq: 1 {method}\r\n\
-         Contact: <sip:probe@127.0.0.1:5999>\r\n\
-         Max-Forwards: 70\r\n{extra}\
-         Content-Length: {len}\r\n\r\n{body}",
-        // A fresh branch and Call-ID per request: reusing one would make a later request a
-        // retransmission of an earlier transaction (RFC 3261 §17.2.3), answered there.
-        nonce = std::process::id() as u64 * 1000 + NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        len = body.len()
-    )
-}
-
-fn udp_exchange(port: u16, request: &[u8]) -> Option<String> {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    sock.send_to(request, ("127.0.0.1", port)).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = sock.recv(&mut buf).ok()?;
-        let text = String::from_utf8_lossy(&buf[..n]).to_string();
-        // Skip provisional responses: the final one is what the test is about.
-        if !text.starts_with("SIP/2.0 1") {
-            return Some(text);
-        }
-    }
 }
 
 #[test]

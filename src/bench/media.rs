@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 const TARGET_CALLS_PER_CORE: f64 = 500.0;
 const GATEWAY_THREAD: &str = "media-rt";
@@ -77,7 +76,7 @@ async fn peer(socket: UdpSocket, gateway: SocketAddr, audio: Arc<Vec<u8>>, runni
 /// One bridged call on the gateway side: forwards each leg's audio to the other and records
 /// it; returns both legs' driver counters when they stop.
 async fn bridge(
-    legs: [(session::MediaHandle, mpsc::Receiver<MediaEvent>); 2],
+    legs: [(session::MediaHandle, session::MediaEvents); 2],
     mut recorders: [hound::WavWriter<BufWriter<std::fs::File>>; 2],
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<MediaStats> {

@@ -22,8 +22,6 @@ pub struct Utterance {
     pub ended_ms_ago: u64,
     /// Mean loudness of the utterance, for the shouting cue in triage.
     pub loudness_dbfs: f32,
-    /// Silence between the previous utterance (or the start) and this one.
-    pub silence_before_ms: u32,
     /// The listener's clock at the last speech frame (see [`Listener::speech_mark_ms`]).
     pub end_ms: u64,
 }
@@ -49,7 +47,6 @@ pub struct Listener {
     ring_ms: u64,
     utterance: Option<Vec<i16>>,
     now_ms: u64,
-    last_end_ms: u64,
 }
 
 impl Listener {
@@ -63,7 +60,6 @@ impl Listener {
             ring_ms: confirm_ms + u64::from(config.preroll_ms) + 2 * FRAME_MS,
             utterance: None,
             now_ms: 0,
-            last_end_ms: 0,
         }
     }
 
@@ -123,14 +119,11 @@ impl Listener {
                 let tail_ms = self.now_ms.saturating_sub(end_ms);
                 let cut_ms = tail_ms.saturating_sub(TAIL_MS);
                 audio.truncate(audio.len().saturating_sub(cut_ms as usize * 16));
-                let silence_before_ms = start_ms.saturating_sub(self.last_end_ms) as u32;
-                self.last_end_ms = end_ms;
                 Some(Heard::Finished(Utterance {
                     loudness_dbfs: loudness_dbfs(&audio),
                     audio,
                     speech_ms: end_ms.saturating_sub(start_ms) as u32,
                     ended_ms_ago: tail_ms,
-                    silence_before_ms,
                     end_ms,
                 }))
             }
@@ -183,7 +176,6 @@ mod tests {
         assert!(audio_ms >= u.speech_ms + 200 && audio_ms <= u.speech_ms + 700, "audio {audio_ms} ms for {} ms of speech", u.speech_ms);
         assert_eq!(u.ended_ms_ago, 700, "the endpointer's silence wait");
         assert!(u.loudness_dbfs > -40.0 && u.loudness_dbfs < 0.0, "{}", u.loudness_dbfs);
-        assert!(u.silence_before_ms >= 200, "silence before the first word: {}", u.silence_before_ms);
     }
 
     #[test]

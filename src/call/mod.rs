@@ -1,53 +1,73 @@
-//! One task per call: the turn-taking loop and the shared services every call uses.
+//! One task per call, and the shared services every call uses.
 //!
-//! The edge (SIP today, WebRTC later) answers the call and hands over a running media driver;
-//! from then on the call task owns the call. It listens (VAD + endpointing on 16 kHz frames),
-//! sends finished utterances to the whisper pool, forwards transcripts to the brain over the
-//! gRPC `Dialog` stream, and speaks the brain's replies. Other tasks talk to it only through
-//! channels ([`SignalEvent`] in, [`LegCommand`] out).
+//! The edge (SIP or WebRTC) answers the call and hands over a running media driver; from then
+//! on the call's task owns the call. Its decisions live in [`core::CallCore`], sans-IO (turn
+//! taking, barge-in, deadlines and their fallbacks, no-input, keypad collection, handoff, the
+//! end); [`driver`] is the thin tokio task that carries them out: it listens, sends utterances
+//! to the whisper pool, talks to the brain over the gRPC `Dialog` stream, speaks, and dials
+//! agents. Other tasks talk to it only through channels ([`SignalEvent`] in, [`LegCommand`]
+//! out). What happens is published once as [`events::CallEvent`]s to the [`observe`]rs.
 
+pub mod config;
+pub mod core;
+mod driver;
 pub mod events;
 mod listener;
+pub mod observe;
 pub mod prompts;
 pub mod registry;
 mod speaker;
-mod task;
 mod turn;
 pub mod turn_taking;
 
-pub use task::spawn;
+pub use driver::spawn;
 
 use crate::config::Config;
 use crate::dialog::DialogClient;
-use crate::media::session::{MediaEvent, MediaHandle, MediaParams};
+use crate::media::session::{MediaHandle, MediaParams};
 use crate::proto::dialog::Channel;
 use crate::speech::stt::SttPool;
 use crate::speech::tts::Tts;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::handoff::{AgentPool, AgentTarget};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Whether the gateway takes new calls, and how long the ones in progress may go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Taking calls.
+    Serving,
+    /// No new calls; calls in progress go on to their end, or until the instant, then hear a
+    /// goodbye and get a BYE.
+    Until(Instant),
+    /// Stopping now: every call ends with a BYE at once.
+    Now,
+}
 
 /// What every call shares: configuration, the recognition pool, the synthesizer, the brain,
 /// and the way out to a human agent.
 pub struct CallServices {
     pub config: Arc<Config>,
+    /// What every call decides with, built once from the configuration.
+    pub settings: Arc<config::CallSettings>,
     pub stt: SttPool,
     pub tts: Tts,
     pub brain: DialogClient,
     /// The edges that place calls to agents, each set once its edge is up.
     pub dialers: AgentDialers,
     /// Which agent rings next; shared by every call so round-robin and least-busy hold.
-    pub agents: Mutex<AgentPool>,
+    pub agents: Arc<Mutex<AgentPool>>,
     pub events: events::CallEvents,
     /// Calls in progress, their state, and the way to steer one (the Ops API).
     pub live: Arc<registry::LiveCalls>,
     /// Durable call records (SQLite): every call's CDR, turns, decisions and packet.
     pub records: crate::records::RecordStore,
     active: AtomicUsize,
-    draining: AtomicBool,
+    drain: watch::Sender<Drain>,
 }
 
 /// A call to place to an agent for a warm handoff.
@@ -71,7 +91,7 @@ pub enum DialOutcome {
 /// A live call leg to an agent.
 pub struct AgentLeg {
     pub media: MediaHandle,
-    pub media_events: tokio::sync::mpsc::Receiver<MediaEvent>,
+    pub media_events: crate::media::session::MediaEvents,
     /// Ask the edge to hang the agent up (BYE).
     pub hangup: tokio::sync::mpsc::Sender<()>,
     /// Resolves when the agent's side ended (their BYE, or after our hang-up).
@@ -105,9 +125,19 @@ impl AgentDialers {
 
 impl CallServices {
     pub fn new(config: Arc<Config>, stt: SttPool, tts: Tts, brain: DialogClient, records: crate::records::RecordStore) -> Self {
-        let agents = Mutex::new(AgentPool::new(config.handoff.agents.clone(), config.handoff.strategy));
+        let agents = Arc::new(Mutex::new(AgentPool::new(config.handoff.agents.clone(), config.handoff.strategy)));
+        let settings = Arc::new(config::CallSettings::new(config::CallSections {
+            calls: &config.calls,
+            endpointing: config.endpointing,
+            brain_reply_timeout_ms: config.brain.reply_timeout_ms,
+            handoff: &config.handoff,
+            triage: &config.triage,
+            redaction: &config.redaction,
+            multilingual: stt.is_multilingual(),
+        }));
         CallServices {
             config,
+            settings,
             stt,
             tts,
             brain,
@@ -117,14 +147,14 @@ impl CallServices {
             live: Arc::new(registry::LiveCalls::new()),
             records,
             active: AtomicUsize::new(0),
-            draining: AtomicBool::new(false),
+            drain: watch::Sender::new(Drain::Serving),
         }
     }
 
     /// Why a new call must be refused right now, if it must. Checked before answering, so a
     /// caller hears a fast 503 instead of a slow, degraded bot.
     pub fn admission_refusal(&self) -> Option<String> {
-        if self.draining.load(Ordering::Relaxed) {
+        if self.is_draining() {
             return Some("draining: not taking new calls".into());
         }
         let active = self.active.load(Ordering::Relaxed);
@@ -143,17 +173,56 @@ impl CallServices {
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+        *self.drain.borrow() != Drain::Serving
     }
 
+    /// Ops `SetDraining`: on, no new calls and live calls go on for up to
+    /// `calls.drain_timeout_secs`; off, serving again (calls already told to end still end).
     pub fn set_draining(&self, on: bool) {
-        self.draining.store(on, Ordering::Relaxed);
+        let timeout = Duration::from_secs(self.config.calls.drain_timeout_secs);
+        self.drain.send_if_modified(|drain| match (on, *drain) {
+            (true, Drain::Serving) => {
+                *drain = Drain::Until(Instant::now() + timeout);
+                true
+            }
+            (false, Drain::Until(_)) => {
+                *drain = Drain::Serving;
+                true
+            }
+            _ => false,
+        });
+    }
+
+    /// A second stop signal: every call ends now, with a BYE.
+    pub fn stop_all_calls(&self) {
+        self.drain.send_replace(Drain::Now);
+    }
+
+    /// Where the drain stands, for each new call task to follow.
+    pub fn drain_watch(&self) -> watch::Receiver<Drain> {
+        self.drain.subscribe()
+    }
+
+    /// Resolves once no call is in progress.
+    pub async fn calls_ended(&self) {
+        while self.active_calls() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The observers every call's events go to.
+    pub fn observers(&self) -> observe::Observers {
+        observe::Observers { records: self.records.clone(), live: self.live.clone(), bus: self.events.clone() }
+    }
+
+    pub fn agent_pool(&self) -> Arc<Mutex<AgentPool>> {
+        self.agents.clone()
     }
 
     /// A call that was never answered (the caller cancelled during the ring time) still leaves
     /// a line in the log.
     pub fn log_unanswered(&self, call_id: &str, reason: &str) {
-        let now = events::now_ms();
+        let now = crate::clock::now_ms();
         self.records.unanswered(crate::records::Cdr {
             call_id: call_id.to_string(),
             started_at_ms: now,
@@ -192,7 +261,7 @@ pub struct NewCall {
     /// Fixed language for this call; `None` detects it per utterance.
     pub language: Option<String>,
     pub media: MediaHandle,
-    pub media_events: tokio::sync::mpsc::Receiver<MediaEvent>,
+    pub media_events: crate::media::session::MediaEvents,
 }
 
 /// From the edge to the call.
@@ -205,6 +274,8 @@ pub enum SignalEvent {
     /// How a cold transfer (REFER) is going: the status of the transferee's call to the
     /// target, from the NOTIFYs (RFC 3515), or the REFER's own rejection.
     Transfer { status: u16, done: bool },
+    /// A keypad digit carried by signaling (SIP INFO) rather than by the media.
+    Dtmf { digit: char, duration_ms: u32 },
 }
 
 /// From the call to the edge.

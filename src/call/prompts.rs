@@ -23,6 +23,16 @@ pub fn apology(lang: &str) -> &'static str {
     }
 }
 
+/// Said when the caller's words could not be recognized in time: they are asked to repeat,
+/// instead of waiting on a stuck recognizer.
+pub fn not_heard(lang: &str) -> &'static str {
+    if lang == "zh" {
+        "抱歉，我没有听清，请您再说一遍。"
+    } else {
+        "Sorry, I didn't catch that. Could you say it again?"
+    }
+}
+
 const HANDOFF_LINES: [LineKind; 6] =
     [LineKind::Bridging, LineKind::Hold, LineKind::NoAgent, LineKind::CallbackTaken, LineKind::BackToAi, LineKind::Goodbye];
 
@@ -32,6 +42,7 @@ pub fn fixed_prompts() -> Vec<(Lang, &'static str)> {
     for (lang, code) in [(Lang::En, "en"), (Lang::Zh, "zh")] {
         out.push((lang, filler(code)));
         out.push((lang, apology(code)));
+        out.push((lang, not_heard(code)));
         out.extend(HANDOFF_LINES.iter().map(|&kind| (lang, line(kind, code))));
     }
     out
@@ -44,7 +55,7 @@ mod tests {
     #[test]
     fn every_line_is_listed_once_per_language() {
         let all = fixed_prompts();
-        assert_eq!(all.len(), 2 * (2 + HANDOFF_LINES.len()));
+        assert_eq!(all.len(), 2 * (3 + HANDOFF_LINES.len()));
         assert!(all.contains(&(Lang::Zh, "请稍等。")));
         assert!(all.contains(&(Lang::En, line(LineKind::Hold, "en"))));
         assert!(all.iter().filter(|(l, _)| *l == Lang::Zh).all(|(_, t)| !t.is_ascii()));

@@ -10,7 +10,8 @@
 //! on a call that just ended even without the durable record store; the totals behind GetStats
 //! (outcomes, escalation reasons, recent turn latencies) are kept since start-up.
 
-use super::turn::Turn;
+use super::events::CallEvent;
+pub use crate::records::TurnSummary;
 use crate::handoff::TranscriptLine;
 use crate::triage::Escalation;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -85,39 +86,6 @@ pub enum ControlRefused {
 pub struct ControlRequest {
     pub command: Control,
     pub reply: oneshot::Sender<Result<String, ControlRefused>>,
-}
-
-/// One turn as the record and the Ops API show it: words and per-stage latency.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct TurnSummary {
-    pub number: u32,
-    pub heard: String,
-    pub reply: String,
-    pub language: String,
-    pub confidence: f32,
-    pub speech_ms: u32,
-    pub transcript_ms: Option<u64>,
-    pub brain_ms: Option<u64>,
-    pub tts_ms: Option<u64>,
-    pub first_rtp_ms: Option<u64>,
-}
-
-impl TurnSummary {
-    pub(crate) fn of(turn: &Turn) -> TurnSummary {
-        let t = turn.timings();
-        TurnSummary {
-            number: turn.number,
-            heard: turn.heard.clone(),
-            reply: turn.reply.clone(),
-            language: turn.language.clone(),
-            confidence: turn.confidence,
-            speech_ms: turn.speech_ms,
-            transcript_ms: t.transcript_ms,
-            brain_ms: t.brain_ms,
-            tts_ms: t.tts_ms,
-            first_rtp_ms: t.first_rtp_ms,
-        }
-    }
 }
 
 /// Who is calling whom, known when the call task starts.
@@ -220,7 +188,7 @@ impl LiveCalls {
             end_reason: None,
         };
         self.lock().live.insert(call_id.clone(), LiveEntry { snapshot, control: tx });
-        (LiveCallHandle { registry: self.clone(), call_id, finished: false }, rx)
+        (LiveCallHandle { registry: self.clone(), call_id }, rx)
     }
 
     /// Sends `command` to the live call and waits for its answer.
@@ -303,60 +271,68 @@ impl LiveCalls {
     }
 }
 
-/// The call task's side of its registry entry.
+/// The call task's side of its registry entry: the entry lives as long as the task holds it.
+/// What the entry shows is kept up to date by [`LiveCalls::observe`] from the call's events;
+/// dropping the handle of a call that never reported its end (a panicking task) takes it out
+/// as failed, so no ghost stays behind.
 pub struct LiveCallHandle {
     registry: Arc<LiveCalls>,
     call_id: String,
-    finished: bool,
-}
-
-impl LiveCallHandle {
-    pub fn set_state(&self, state: CallState) {
-        self.registry.update(&self.call_id, |s| {
-            if s.state != state {
-                s.state = state;
-                s.timeline.push((state, super::events::now_ms()));
-            }
-        });
-    }
-
-    /// A turn whose reply went out (or that was cut short): its words and latencies.
-    pub(crate) fn turn(&self, turn: &Turn) {
-        let summary = TurnSummary::of(turn);
-        let mut inner = self.registry.lock();
-        if summary.first_rtp_ms.is_some() {
-            if inner.recent_turns.len() == LATENCY_WINDOW {
-                inner.recent_turns.pop_front();
-            }
-            inner.recent_turns.push_back(summary.clone());
-        }
-        if let Some(e) = inner.live.get_mut(&self.call_id) {
-            e.snapshot.turns.push(summary);
-        }
-    }
-
-    pub fn said(&self, line: &TranscriptLine) {
-        self.registry.update(&self.call_id, |s| s.transcript.push(line.clone()));
-    }
-
-    pub fn escalated(&self, decision: &Escalation, packet_json: String) {
-        self.registry.update(&self.call_id, |s| {
-            s.decisions.push(decision.clone());
-            s.handoff_packet_json = Some(packet_json);
-        });
-    }
-
-    /// The call is over: it moves to the finished calls and the totals.
-    pub fn finish(mut self, outcome: &str, reason: &str) {
-        self.finished = true;
-        self.registry.end(&self.call_id, outcome, reason);
-    }
 }
 
 impl Drop for LiveCallHandle {
     fn drop(&mut self) {
-        if !self.finished {
-            self.registry.end(&self.call_id, "failed", "call task ended without finishing");
+        // A no-op when the call's `Ended` event already moved it to the finished calls.
+        self.registry.end(&self.call_id, "failed", "call task ended without finishing");
+    }
+}
+
+impl LiveCalls {
+    /// Folds one call event into the read model that Ops and the console share.
+    pub fn observe(&self, event: &CallEvent) {
+        let call_id = event.call_id();
+        match event {
+            CallEvent::State { state, at_ms, .. } => {
+                let Some(state) = CallState::parse(state) else { return };
+                self.update(call_id, |s| {
+                    if s.state != state {
+                        s.state = state;
+                        s.timeline.push((state, *at_ms));
+                    }
+                });
+            }
+            CallEvent::Said { speaker, text, turn, .. } => {
+                let line = TranscriptLine { turn: *turn, speaker: speaker.clone(), text: text.clone() };
+                self.update(call_id, |s| s.transcript.push(line));
+            }
+            CallEvent::Turn { turn, .. } => {
+                let mut inner = self.lock();
+                if turn.first_rtp_ms.is_some() {
+                    if inner.recent_turns.len() == LATENCY_WINDOW {
+                        inner.recent_turns.pop_front();
+                    }
+                    inner.recent_turns.push_back(turn.clone());
+                }
+                if let Some(e) = inner.live.get_mut(call_id) {
+                    e.snapshot.turns.push(turn.clone());
+                }
+            }
+            CallEvent::Escalated { packet, decision, .. } => {
+                let json = packet.to_json();
+                self.update(call_id, |s| {
+                    if let Some(d) = decision {
+                        s.decisions.push((**d).clone());
+                    }
+                    s.handoff_packet_json = Some(json);
+                });
+            }
+            CallEvent::Ended { outcome, reason, .. } => self.end(call_id, outcome, reason),
+            CallEvent::Started { .. }
+            | CallEvent::NoInput { .. }
+            | CallEvent::AgentDialed { .. }
+            | CallEvent::Bridged { .. }
+            | CallEvent::BrainFailed { .. }
+            | CallEvent::Recognized { .. } => {}
         }
     }
 }
@@ -374,7 +350,6 @@ pub fn percentile(values: &mut [u64], p: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     fn identity(id: &str) -> CallIdentity {
         CallIdentity { call_id: id.into(), channel: "sip".into(), ..CallIdentity::default() }
@@ -383,18 +358,20 @@ mod tests {
     #[test]
     fn a_call_moves_from_live_to_finished_with_its_timeline_and_totals() {
         let reg = Arc::new(LiveCalls::new());
-        let (handle, _rx) = reg.register(identity("c1"));
-        handle.set_state(CallState::Ai);
-        handle.set_state(CallState::Ai);
-        let mut turn = Turn::new(1, Instant::now(), 900);
-        turn.rtp_first_at = Some(turn.speech_end + Duration::from_millis(700));
-        handle.turn(&turn);
+        let (_handle, _rx) = reg.register(identity("c1"));
+        let state = |s: &str| CallEvent::State { call_id: "c1".into(), state: s.into(), at_ms: 2 };
+        reg.observe(&state("ai"));
+        reg.observe(&state("ai"));
+        let turn = TurnSummary { number: 1, first_rtp_ms: Some(700), ..TurnSummary::default() };
+        reg.observe(&CallEvent::Turn { call_id: "c1".into(), turn, at_ms: 3 });
+        reg.observe(&CallEvent::Said { call_id: "c1".into(), speaker: "caller".into(), text: "hi".into(), language: "en".into(), turn: 1, at_ms: 3 });
         assert_eq!(reg.totals().active_by_state.get(&CallState::Ai), Some(&1));
-        handle.finish("contained", "caller-hangup");
+        reg.observe(&CallEvent::Ended { call_id: "c1".into(), reason: "caller-hangup".into(), outcome: "contained".into(), at_ms: 4, summary: None });
         let snap = reg.get("c1").expect("kept after the end");
         let states: Vec<_> = snap.timeline.iter().map(|(s, _)| *s).collect();
         assert_eq!(states, [CallState::Answered, CallState::Ai, CallState::Ended]);
         assert_eq!(snap.turns[0].first_rtp_ms, Some(700));
+        assert_eq!((snap.transcript[0].turn, snap.transcript[0].text.as_str()), (1, "hi"));
         let totals = reg.totals();
         assert_eq!((totals.finished, totals.outcomes["contained"]), (1, 1));
         assert!(totals.active_by_state.is_empty());

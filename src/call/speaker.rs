@@ -9,7 +9,6 @@ use crate::media::session::MediaCommand;
 use crate::speech::tts::{Lang, Tts};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::mpsc;
 
 pub struct SayJob {
@@ -21,16 +20,10 @@ pub struct SayJob {
     pub audio: Option<Vec<i16>>,
 }
 
-impl SayJob {
-    pub fn speak(text: impl Into<String>, lang: Lang, ends_reply: bool) -> SayJob {
-        SayJob { text: text.into(), lang, ends_reply, audio: None }
-    }
-}
-
 #[derive(Debug)]
 pub enum SpeakerEvent {
     /// Audio for `tag` was synthesized and queued for playout; `samples` at 16 kHz.
-    Queued { tag: u64, text: String, at: Instant, samples: usize },
+    Queued { tag: u64, text: String, samples: usize },
     /// The reply is fully queued; `last_tag` is the final audio of it, if any was produced.
     ReplyQueued { last_tag: Option<u64> },
     Failed(String),
@@ -56,7 +49,7 @@ impl Speaker {
                     if media.send(MediaCommand::Play { pcm_16k: pcm, tag }).await.is_err() {
                         return;
                     }
-                    let _ = events.send(SpeakerEvent::Queued { tag, text: job.text, at: Instant::now(), samples }).await;
+                    let _ = events.send(SpeakerEvent::Queued { tag, text: job.text, samples }).await;
                 } else if !job.text.trim().is_empty() {
                     let mut chunks = tts.synthesize_stream(&job.text, job.lang);
                     while let Some(chunk) = chunks.recv().await {
@@ -64,12 +57,11 @@ impl Speaker {
                             Ok(chunk) if !chunk.pcm_16k.is_empty() => {
                                 let tag = tags.fetch_add(1, Ordering::Relaxed) + 1;
                                 last_tag = Some(tag);
-                                let at = Instant::now();
                                 let samples = chunk.pcm_16k.len();
                                 if media.send(MediaCommand::Play { pcm_16k: chunk.pcm_16k, tag }).await.is_err() {
                                     return; // media is gone: the call is ending
                                 }
-                                let _ = events.send(SpeakerEvent::Queued { tag, text: chunk.text, at, samples }).await;
+                                let _ = events.send(SpeakerEvent::Queued { tag, text: chunk.text, samples }).await;
                             }
                             Ok(_) => {}
                             Err(e) => {

@@ -89,6 +89,23 @@ impl Turn {
 
     /// Marks the turn logged; true if it was not logged before. For turns cut short (a new
     /// utterance superseded them, or the call ended) that must still leave their line.
+    /// The turn as the record and the Ops API show it.
+    pub fn summary(&self) -> crate::records::TurnSummary {
+        let t = self.timings();
+        crate::records::TurnSummary {
+            number: self.number,
+            heard: self.heard.clone(),
+            reply: self.reply.clone(),
+            language: self.language.clone(),
+            confidence: self.confidence,
+            speech_ms: self.speech_ms,
+            transcript_ms: t.transcript_ms,
+            brain_ms: t.brain_ms,
+            tts_ms: t.tts_ms,
+            first_rtp_ms: t.first_rtp_ms,
+        }
+    }
+
     pub fn mark_logged(&mut self) -> bool {
         !std::mem::replace(&mut self.logged, true)
     }

@@ -5,6 +5,7 @@
 //! keeps that file and [`Config::default`] in step. Unknown keys are an error (a typo must not
 //! silently fall back to a default), and every error names the file and the key.
 
+pub use crate::call::config::CallsConfig;
 use crate::media::endpoint::EndpointConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -137,16 +138,6 @@ pub struct BrainConfig {
     pub llm: crate::brain::llm::LlmConfig,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct CallsConfig {
-    /// Concurrent calls; the next INVITE gets 503 with Retry-After.
-    pub max_concurrent: usize,
-    /// Seconds suggested in Retry-After when refusing a call.
-    pub retry_after_secs: u32,
-    /// A call is ended politely after this long.
-    pub max_duration_secs: u64,
-}
 
 impl Default for Config {
     fn default() -> Self {
@@ -229,11 +220,6 @@ impl Default for BrainConfig {
     }
 }
 
-impl Default for CallsConfig {
-    fn default() -> Self {
-        CallsConfig { max_concurrent: 16, retry_after_secs: 30, max_duration_secs: 1800 }
-    }
-}
 
 impl Config {
     /// Reads and validates a config file.
@@ -305,8 +291,8 @@ impl Config {
         if let Err((key, message)) = self.recording.validate() {
             return Err(invalid(key, message));
         }
-        if self.calls.max_concurrent == 0 {
-            return Err(invalid("calls.max_concurrent", "must be at least 1".into()));
+        if let Err((key, message)) = self.calls.validate() {
+            return Err(invalid(key, message));
         }
         if self.endpointing.end_silence_ms < 100 || self.endpointing.max_utterance_ms < self.endpointing.min_utterance_ms {
             return Err(invalid("endpointing.end_silence_ms", "end_silence_ms must be >= 100 and max_utterance_ms >= min_utterance_ms".into()));

@@ -161,6 +161,13 @@ impl ConsoleState {
                 view.end_reason = Some(reason.clone());
                 view.outcome = Some(outcome.clone());
             }
+            // The console's stages follow the handoff; turns and timings are the Ops API's.
+            CallEvent::State { .. }
+            | CallEvent::Turn { .. }
+            | CallEvent::NoInput { .. }
+            | CallEvent::AgentDialed { .. }
+            | CallEvent::BrainFailed { .. }
+            | CallEvent::Recognized { .. } => {}
         }
         self.evict();
     }
@@ -220,13 +227,7 @@ impl ConsoleState {
 }
 
 fn event_time(event: &CallEvent) -> u64 {
-    match event {
-        CallEvent::Started { at_ms, .. }
-        | CallEvent::Said { at_ms, .. }
-        | CallEvent::Escalated { at_ms, .. }
-        | CallEvent::Bridged { at_ms, .. }
-        | CallEvent::Ended { at_ms, .. } => *at_ms,
-    }
+    event.at_ms()
 }
 
 #[cfg(test)]
@@ -234,11 +235,11 @@ mod tests {
     use super::*;
 
     fn started(id: &str, at: u64) -> CallEvent {
-        CallEvent::Started { call_id: id.into(), caller: "+15550100".into(), callee: "ivr".into(), channel: "sip".into(), at_ms: at }
+        CallEvent::Started { call_id: id.into(), caller: "+15550100".into(), callee: "ivr".into(), channel: "sip".into(), at_ms: at, setup: None }
     }
 
     fn said(id: &str, speaker: &str, text: &str, at: u64) -> CallEvent {
-        CallEvent::Said { call_id: id.into(), speaker: speaker.into(), text: text.into(), language: "en".into(), at_ms: at }
+        CallEvent::Said { call_id: id.into(), speaker: speaker.into(), text: text.into(), language: "en".into(), turn: 1, at_ms: at }
     }
 
     fn escalated(id: &str, at: u64) -> CallEvent {
@@ -253,11 +254,11 @@ mod tests {
             priority: "normal".into(),
             ..HandoffPacket::default()
         };
-        CallEvent::Escalated { call_id: id.into(), packet: Box::new(packet), at_ms: at }
+        CallEvent::Escalated { call_id: id.into(), packet: Box::new(packet), at_ms: at, decision: None }
     }
 
     fn ended(id: &str, at: u64) -> CallEvent {
-        CallEvent::Ended { call_id: id.into(), reason: "caller-bye".into(), outcome: "escalated".into(), at_ms: at }
+        CallEvent::Ended { call_id: id.into(), reason: "caller-bye".into(), outcome: "escalated".into(), at_ms: at, summary: None }
     }
 
     #[test]

@@ -111,13 +111,60 @@ impl Drop for MediaHandle {
     }
 }
 
+/// The media driver's side of its events. Caller audio goes on a bounded queue: frames are
+/// 20 ms apart, and 250 of them is 5 s of slack before a stalled call task starts losing
+/// caller audio, which is logged rather than blocking the socket. Control events (playout
+/// progress, keypad digits, the timeout and the final counters) go on a queue of their own
+/// that never drops: a lost "playout finished" would leave the call believing the bot still
+/// speaks, and a lost digit is a lost keypress.
+#[derive(Clone)]
+pub struct MediaEventTx {
+    frames: mpsc::Sender<MediaEvent>,
+    control: mpsc::UnboundedSender<MediaEvent>,
+}
+
+impl MediaEventTx {
+    /// Queues a caller frame; false when the call task is too far behind and it was dropped.
+    pub fn frame(&self, frame: Box<[i16; FRAME_16K]>) -> bool {
+        self.frames.try_send(MediaEvent::Frame(frame)).is_ok()
+    }
+
+    /// Queues a control event; never dropped while the call task listens.
+    pub fn control(&self, event: MediaEvent) {
+        let _ = self.control.send(event);
+    }
+}
+
+/// The call's side of a media driver's events: control events first, then audio.
+pub struct MediaEvents {
+    frames: mpsc::Receiver<MediaEvent>,
+    control: mpsc::UnboundedReceiver<MediaEvent>,
+}
+
+impl MediaEvents {
+    /// The next event; `None` once the driver is gone and everything was read.
+    pub async fn recv(&mut self) -> Option<MediaEvent> {
+        tokio::select! {
+            biased;
+            Some(ev) = self.control.recv() => Some(ev),
+            Some(ev) = self.frames.recv() => Some(ev),
+            else => None,
+        }
+    }
+}
+
+/// A pair of event queues for one media driver.
+pub fn media_events() -> (MediaEventTx, MediaEvents) {
+    let (frames_tx, frames) = mpsc::channel(250);
+    let (control_tx, control) = mpsc::unbounded_channel();
+    (MediaEventTx { frames: frames_tx, control: control_tx }, MediaEvents { frames, control })
+}
+
 /// Starts the driver on an already-bound socket; events arrive on the returned receiver.
-pub fn start(socket: UdpSocket, params: MediaParams, rtp_timeout: Duration) -> std::io::Result<(MediaHandle, mpsc::Receiver<MediaEvent>)> {
+pub fn start(socket: UdpSocket, params: MediaParams, rtp_timeout: Duration) -> std::io::Result<(MediaHandle, MediaEvents)> {
     let local_port = socket.local_addr()?.port();
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    // Frames are 20 ms apart; 250 of them is 5 s of slack before a stalled call task
-    // starts losing caller audio, which is logged rather than blocking the socket.
-    let (ev_tx, ev_rx) = mpsc::channel(250);
+    let (ev_tx, ev_rx) = media_events();
     let driver = Driver::new(Arc::new(socket), params, rtp_timeout);
     let task = tokio::spawn(driver.run(cmd_rx, ev_tx));
     Ok((MediaHandle { commands: cmd_tx, local_port, task }, ev_rx))
@@ -173,7 +220,7 @@ impl Driver {
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<MediaCommand>, events: mpsc::Sender<MediaEvent>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<MediaCommand>, events: MediaEventTx) {
         let start = Instant::now();
         let mut tick = tokio::time::interval(TICK);
         // Burst keeps the packet count right after a scheduling hiccup: the peer's clock
@@ -189,10 +236,10 @@ impl Driver {
                     self.send_one(now, &events).await;
                     self.receive_one(now_ms, &events);
                     if let Some(d) = self.dtmf.poll(now_ms) {
-                        let _ = events.try_send(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
+                        events.control(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
                     }
                     if self.params.receive && now.duration_since(last_rx) > self.rtp_timeout {
-                        let _ = events.send(MediaEvent::Timeout).await;
+                        events.control(MediaEvent::Timeout);
                         break;
                     }
                 }
@@ -236,7 +283,7 @@ impl Driver {
             }
         }
         self.stats.jitter = self.jitter.stats();
-        let _ = events.send(MediaEvent::Stopped(self.stats.clone())).await;
+        events.control(MediaEvent::Stopped(self.stats.clone()));
     }
 
     fn queue(&mut self, pcm_16k: &[i16], tag: u64) {
@@ -246,13 +293,13 @@ impl Driver {
     }
 
     /// Sends the next 20 ms: queued speech, or silence.
-    async fn send_one(&mut self, now: Instant, events: &mpsc::Sender<MediaEvent>) {
+    async fn send_one(&mut self, now: Instant, events: &MediaEventTx) {
         let mut frame = [0i16; FRAME_8K];
         // Finished marks wait until the frame has left: the call measures a reply's end by it.
         let mut finished = Vec::new();
         let have_speech = self.playout.next_frame(&mut frame, |mark| match mark {
             Mark::Started(tag) => {
-                let _ = events.try_send(MediaEvent::PlayoutStarted { tag, at: now });
+                events.control(MediaEvent::PlayoutStarted { tag, at: now });
             }
             Mark::Finished(tag) => finished.push(tag),
         });
@@ -277,12 +324,12 @@ impl Driver {
             }
         }
         for tag in finished {
-            let _ = events.try_send(MediaEvent::PlayoutFinished { tag, at: now });
+            events.control(MediaEvent::PlayoutFinished { tag, at: now });
         }
     }
 
     /// Takes the next frame out of the jitter buffer and hands it to the call at 16 kHz.
-    fn receive_one(&mut self, now_ms: u64, events: &mpsc::Sender<MediaEvent>) {
+    fn receive_one(&mut self, now_ms: u64, events: &MediaEventTx) {
         if !self.latched && self.stats.packets_received == 0 {
             return; // nothing has arrived yet: don't feed the call made-up silence
         }
@@ -318,13 +365,13 @@ impl Driver {
         let mut out = Box::new([0i16; FRAME_16K]);
         let n = self.pcm_16k.len().min(FRAME_16K);
         out[..n].copy_from_slice(&self.pcm_16k[..n]);
-        if events.try_send(MediaEvent::Frame(out)).is_err() {
+        if !events.frame(out) {
             tracing::warn!("call task is not keeping up; a 20 ms caller frame was dropped");
         }
     }
 
     /// Handles one datagram. Returns true when it was RTP from the caller.
-    fn on_packet(&mut self, data: &[u8], from: SocketAddr, now_ms: u64, events: &mpsc::Sender<MediaEvent>) -> bool {
+    fn on_packet(&mut self, data: &[u8], from: SocketAddr, now_ms: u64, events: &MediaEventTx) -> bool {
         let Ok(pkt) = RtpPacket::parse(data) else {
             self.stats.packets_ignored += 1;
             return false;
@@ -350,7 +397,7 @@ impl Driver {
             // than the negotiated one (sipp uses 96): accept any dynamic type that carries
             // a well-formed event.
             if let Some(d) = self.dtmf.push(pkt.ssrc, pkt.ts, pkt.payload, now_ms) {
-                let _ = events.try_send(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
+                events.control(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
             }
         } else {
             self.stats.packets_ignored += 1;

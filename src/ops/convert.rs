@@ -7,7 +7,7 @@ use crate::proto::ops as pb;
 use tonic::Status;
 
 /// Event types a watcher may ask for: the `type` of [`CallEvent`]'s JSON form.
-pub const EVENT_TYPES: [&str; 5] = ["started", "said", "escalated", "bridged", "ended"];
+pub const EVENT_TYPES: [&str; 11] = crate::call::events::EVENT_KINDS;
 
 pub fn state(s: CallState) -> pb::CallState {
     match s {
@@ -248,11 +248,11 @@ mod tests {
         assert!(!f.matches(CallState::Ended, "sip"));
         assert!(!f.matches(CallState::Ai, "webrtc"));
         let f = EventFilter::parse(&pb::WatchEventsRequest { call_id: "a".into(), types: vec!["ended".into()] }).unwrap();
-        let ended = |id: &str| CallEvent::Ended { call_id: id.into(), reason: "r".into(), outcome: "contained".into(), at_ms: 5 };
+        let ended = |id: &str| CallEvent::Ended { call_id: id.into(), reason: "r".into(), outcome: "contained".into(), at_ms: 5, summary: None };
         let ev = f.pass(&ended("a")).expect("passes");
         assert_eq!((ev.r#type.as_str(), ev.at_ms), ("ended", 5));
         assert!(f.pass(&ended("b")).is_none());
-        let started = CallEvent::Started { call_id: "a".into(), caller: String::new(), callee: String::new(), channel: "sip".into(), at_ms: 1 };
+        let started = CallEvent::Started { call_id: "a".into(), caller: String::new(), callee: String::new(), channel: "sip".into(), at_ms: 1, setup: None };
         assert!(f.pass(&started).is_none());
     }
 }

@@ -88,6 +88,20 @@ pub async fn serve(config: &OpsConfig, auth: BearerAuth, services: Arc<CallServi
     };
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status(OPS_SERVICE, tonic_health::ServingStatus::Serving).await;
+    // The whole server's health ("") follows the drain, however it started (SIGTERM, SIGINT or
+    // SetDraining): a load balancer's health check stops sending calls; Ops keeps serving.
+    let mut drain = services.drain_watch();
+    let reporter = health.clone();
+    tokio::spawn(async move {
+        loop {
+            let serving = *drain.borrow_and_update() == crate::call::Drain::Serving;
+            let status = if serving { tonic_health::ServingStatus::Serving } else { tonic_health::ServingStatus::NotServing };
+            reporter.set_service_status("", status).await;
+            if drain.changed().await.is_err() {
+                return;
+            }
+        }
+    });
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -101,7 +115,7 @@ pub async fn serve(config: &OpsConfig, auth: BearerAuth, services: Arc<CallServi
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let ops = OpsServer::with_interceptor(OpsService::new(services, health), auth);
+    let ops = OpsServer::with_interceptor(OpsService::new(services), auth);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

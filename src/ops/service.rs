@@ -24,14 +24,11 @@ const DROP_NOTICE_WAIT: Duration = Duration::from_secs(1);
 pub struct OpsService {
     services: Arc<CallServices>,
     started: Instant,
-    /// The port's health: the whole server ("") reports NOT_SERVING while draining, so a load
-    /// balancer's health check stops sending calls; the Ops service itself keeps serving.
-    health: tonic_health::server::HealthReporter,
 }
 
 impl OpsService {
-    pub fn new(services: Arc<CallServices>, health: tonic_health::server::HealthReporter) -> OpsService {
-        OpsService { services, started: Instant::now(), health }
+    pub fn new(services: Arc<CallServices>) -> OpsService {
+        OpsService { services, started: Instant::now() }
     }
 
     async fn control(&self, call_id: &str, command: Control) -> Result<Response<pb::ControlResponse>, Status> {
@@ -218,8 +215,6 @@ impl Ops for OpsService {
     async fn set_draining(&self, request: Request<pb::SetDrainingRequest>) -> Result<Response<pb::SetDrainingResponse>, Status> {
         let on = request.get_ref().draining;
         self.services.set_draining(on);
-        let status = if on { tonic_health::ServingStatus::NotServing } else { tonic_health::ServingStatus::Serving };
-        self.health.set_service_status("", status).await;
         let active = self.services.active_calls() as u32;
         tracing::info!(draining = on, active_calls = active, "ops: draining set");
         Ok(Response::new(pb::SetDrainingResponse { draining: on, active_calls: active }))

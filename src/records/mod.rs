@@ -18,7 +18,6 @@ mod writer;
 
 pub use text::{render_list, render_record};
 
-use crate::call::registry::TurnSummary;
 use crate::redact::RedactionConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -29,6 +28,21 @@ use std::time::Duration;
 /// How long a call's end waits for its CDR to commit before it goes on without (the write
 /// still happens; a failed one raises `frontline_records_write_errors_total`).
 const FINISH_WAIT: Duration = Duration::from_secs(2);
+
+/// One turn as the record and the Ops API show it: words and per-stage latency.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TurnSummary {
+    pub number: u32,
+    pub heard: String,
+    pub reply: String,
+    pub language: String,
+    pub confidence: f32,
+    pub speech_ms: u32,
+    pub transcript_ms: Option<u64>,
+    pub brain_ms: Option<u64>,
+    pub tts_ms: Option<u64>,
+    pub first_rtp_ms: Option<u64>,
+}
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -252,8 +266,13 @@ impl RecordStore {
         let mut turn = turn.clone();
         turn.heard = self.mask(&turn.heard);
         turn.reply = self.mask(&turn.reply);
-        let at_ms = crate::call::events::now_ms();
+        let at_ms = crate::clock::now_ms();
         self.inner.writer.send(writer::Write::Turn { call_id: call_id.to_string(), turn, at_ms }, None);
+    }
+
+    /// The call in progress was alive at `at_ms`: after a crash its duration ends there.
+    pub fn touch(&self, call_id: &str, at_ms: u64) {
+        self.inner.writer.send(writer::Write::Touch { call_id: call_id.to_string(), at_ms }, None);
     }
 
     pub fn decision(&self, call_id: &str, decision: DecisionRecord) {

@@ -2,7 +2,7 @@
 //! Synchronous; only the writer thread and short-lived reader connections call it.
 
 use super::{CallEnd, CallFilter, CallRecord, CallSummary, Cdr, DecisionRecord, Outcome, StateChange};
-use crate::call::registry::TurnSummary;
+use super::TurnSummary;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 use std::path::Path;
 use std::time::Duration;
@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS calls (
     reason         TEXT NOT NULL DEFAULT '',
     recording      TEXT,
     handoff_packet TEXT,
-    media          TEXT
+    media          TEXT,
+    active_ms      INTEGER           -- the last thing known of a call in progress
 );
 CREATE INDEX IF NOT EXISTS calls_by_start ON calls(started_ms);
 CREATE TABLE IF NOT EXISTS timeline (
@@ -55,6 +56,11 @@ pub fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
     }
     conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
     conn.execute_batch(SCHEMA)?;
+    // Databases from before `active_ms` existed get the column (SQLite has no ADD IF NOT EXISTS).
+    let has_active: bool = conn.prepare("SELECT 1 FROM pragma_table_info('calls') WHERE name = 'active_ms'")?.exists([])?;
+    if !has_active {
+        conn.execute_batch("ALTER TABLE calls ADD COLUMN active_ms INTEGER;")?;
+    }
     Ok(conn)
 }
 
@@ -65,11 +71,14 @@ pub fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Calls with no outcome when the gateway starts were in progress when it stopped. Their end
-/// time is the last thing known of them (their last turn), not now.
+/// time is the last thing known of them (their last activity or turn), not now, and never
+/// before their start.
 pub fn mark_interrupted(conn: &mut Connection) -> rusqlite::Result<usize> {
     conn.execute(
-        "UPDATE calls SET outcome = ?1, reason = 'gateway stopped during the call', ended_ms = COALESCE(
-             (SELECT MAX(at_ms) FROM turns WHERE turns.call_id = calls.call_id), started_ms)
+        "UPDATE calls SET outcome = ?1, reason = 'gateway stopped during the call', ended_ms = MAX(
+             started_ms,
+             COALESCE(active_ms, 0),
+             COALESCE((SELECT MAX(at_ms) FROM turns WHERE turns.call_id = calls.call_id), 0))
          WHERE outcome IS NULL",
         params![Outcome::Interrupted.as_str()],
     )
@@ -85,6 +94,15 @@ pub fn delete_older_than(conn: &mut Connection, cutoff_ms: u64) -> rusqlite::Res
     let n = tx.execute("DELETE FROM calls WHERE started_ms < ?1 AND outcome IS NOT NULL", params![cutoff_ms as i64])?;
     tx.commit()?;
     Ok(n)
+}
+
+/// Something happened on a call in progress at `at_ms`.
+pub fn touch(conn: &Connection, call_id: &str, at_ms: u64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE calls SET active_ms = MAX(COALESCE(active_ms, 0), ?2) WHERE call_id = ?1 AND outcome IS NULL",
+        params![call_id, at_ms as i64],
+    )?;
+    Ok(())
 }
 
 pub fn begin(conn: &Connection, s: &Cdr) -> rusqlite::Result<()> {

@@ -40,7 +40,7 @@ fn turn(number: u32, heard: &str) -> TurnSummary {
 fn end(call_id: &str, outcome: Outcome) -> CallEnd {
     CallEnd {
         call_id: call_id.into(),
-        ended_at_ms: crate::call::events::now_ms(),
+        ended_at_ms: crate::clock::now_ms(),
         outcome,
         reason: "caller-hangup".into(),
         timeline: vec![StateChange { state: "ai".into(), at_ms: 1 }, StateChange { state: "ended".into(), at_ms: 2 }],
@@ -52,7 +52,7 @@ fn end(call_id: &str, outcome: Outcome) -> CallEnd {
 async fn a_call_is_stored_whole_with_card_numbers_masked() {
     let dir = tempfile::tempdir().unwrap();
     let records = store(dir.path());
-    let now = crate::call::events::now_ms();
+    let now = crate::clock::now_ms();
     records.begin(start("c1", now));
     records.turn("c1", &turn(1, "my card is 4111 1111 1111 1111"));
     records.turn("c1", &turn(2, "four one one one one one one one one one one one one one one one please"));
@@ -100,7 +100,7 @@ async fn a_call_is_stored_whole_with_card_numbers_masked() {
 #[test]
 fn calls_cut_off_by_a_crash_are_interrupted_and_old_ones_expire() {
     let dir = tempfile::tempdir().unwrap();
-    let now = crate::call::events::now_ms();
+    let now = crate::clock::now_ms();
     {
         let records = store(dir.path());
         records.begin(start("old", now - 40 * 86_400_000));
@@ -143,7 +143,7 @@ async fn write_latency() {
     for i in 0..100 {
         let id = format!("call-{i}");
         let t = std::time::Instant::now();
-        records.begin(start(&id, crate::call::events::now_ms()));
+        records.begin(start(&id, crate::clock::now_ms()));
         for n in 1..=5 {
             records.turn(&id, &turn(n, "what is my balance"));
         }

@@ -4,7 +4,7 @@
 //! costs records, never calls.
 
 use super::{schema, CallEnd, Cdr, DecisionRecord, RecordError};
-use crate::call::registry::TurnSummary;
+use super::TurnSummary;
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -22,6 +22,8 @@ pub enum Write {
     Unanswered(Cdr),
     /// Writes nothing: its ack says every earlier write is done.
     Barrier,
+    /// The call was alive at `at_ms` (so a crash leaves a true duration).
+    Touch { call_id: String, at_ms: u64 },
 }
 
 impl Write {
@@ -34,13 +36,14 @@ impl Write {
             Write::Finish(_) => "finish",
             Write::Unanswered(_) => "unanswered",
             Write::Barrier => "barrier",
+            Write::Touch { .. } => "touch",
         }
     }
 
     fn call_id(&self) -> &str {
         match self {
             Write::Begin(c) | Write::Unanswered(c) => &c.call_id,
-            Write::Turn { call_id, .. } | Write::Decision { call_id, .. } | Write::Handoff { call_id, .. } => call_id,
+            Write::Turn { call_id, .. } | Write::Decision { call_id, .. } | Write::Handoff { call_id, .. } | Write::Touch { call_id, .. } => call_id,
             Write::Finish(e) => &e.call_id,
             Write::Barrier => "",
         }
@@ -109,11 +112,12 @@ fn apply(conn: &mut Connection, write: &Write) -> rusqlite::Result<()> {
         Write::Finish(e) => schema::finish(conn, e),
         Write::Unanswered(c) => schema::unanswered(conn, c),
         Write::Barrier => Ok(()),
+        Write::Touch { call_id, at_ms } => schema::touch(conn, call_id, *at_ms),
     }
 }
 
 fn apply_retention(conn: &mut Connection, days: u32, errors: &AtomicU64) {
-    let cutoff = crate::call::events::now_ms().saturating_sub(u64::from(days) * DAY.as_millis() as u64);
+    let cutoff = crate::clock::now_ms().saturating_sub(u64::from(days) * DAY.as_millis() as u64);
     match schema::delete_older_than(conn, cutoff) {
         Ok(0) => {}
         Ok(n) => tracing::info!(calls = n, retention_days = days, "old call records deleted"),

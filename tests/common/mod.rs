@@ -453,6 +453,25 @@ impl Gateway {
         self.child.lock().unwrap().try_wait().ok().flatten()
     }
 
+    /// Sends the gateway a signal ("TERM", "INT", "KILL") and returns at once.
+    pub fn send_signal(&self, sig: &str) {
+        signal(self.pid(), sig);
+    }
+
+    /// Waits up to `timeout` for the gateway to exit on its own; `None` if it is still running.
+    pub fn wait_exit(&self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Asks the gateway to stop (SIGTERM) and waits up to `timeout` for it to exit; kills it
     /// after that. Returns the exit status and whether it had to be killed.
     pub fn terminate(&self, timeout: Duration) -> (ExitStatus, bool) {
@@ -536,6 +555,37 @@ pub fn wav_duration(path: &Path) -> Duration {
 
 /// RMS level of a 16-bit PCM WAV in dBFS (-inf for digital silence): tells "heard the bot"
 /// from "heard nothing" without a recognizer.
+/// Loudness of each 20 ms of a WAV, in dBFS (floored at -60).
+pub fn loudness_envelope(wav: &Path) -> Vec<f64> {
+    let mut r = hound::WavReader::open(wav).unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
+    let spec = r.spec();
+    let samples: Vec<f64> = r.samples::<i16>().map(|s| s.unwrap() as f64 / 32768.0).collect();
+    let block = (spec.sample_rate as usize / 50) * spec.channels as usize;
+    samples
+        .chunks(block)
+        .map(|c| (10.0 * (c.iter().map(|x| x * x).sum::<f64>() / c.len() as f64 + 1e-6).log10()).max(-60.0))
+        .collect()
+}
+
+/// Stretches of a WAV where something is said, as (start ms, end ms): 20 ms blocks louder
+/// than -40 dBFS, joined across pauses shorter than `join_ms` (the gaps between words and
+/// sentences), at least 200 ms long.
+pub fn speech_spans(wav: &Path, join_ms: u64) -> Vec<(u64, u64)> {
+    let mut spans: Vec<(u64, u64)> = Vec::new();
+    for (i, db) in loudness_envelope(wav).into_iter().enumerate() {
+        if db < -40.0 {
+            continue;
+        }
+        let (start, end) = (i as u64 * 20, i as u64 * 20 + 20);
+        match spans.last_mut() {
+            Some(last) if start <= last.1 + join_ms => last.1 = end,
+            _ => spans.push((start, end)),
+        }
+    }
+    spans.retain(|(a, b)| b - a >= 200);
+    spans
+}
+
 pub fn wav_rms_dbfs(path: &Path) -> f64 {
     let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (mut sum, mut n) = (0f64, 0u64);
@@ -1203,4 +1253,50 @@ mod harness_tests {
         assert!(u32::from(a) >= BLOCK_LOW && u32::from(a) + 64 <= BLOCK_HIGH);
         assert!(free_udp_port() > 0);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-made SIP requests, for probes a peer would not send on its own.
+
+static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A request to the gateway on 127.0.0.1:`port` with a fresh branch and Call-ID (reusing one
+/// would make it a retransmission of an earlier transaction, RFC 3261 §17.2.3).
+pub fn sip_request(method: &str, port: u16, transport: &str, body: &str, extra: &str) -> String {
+    format!(
+        "{method} sip:ivr@127.0.0.1:{port} SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} 127.0.0.1:5999;branch=z9hG4bK-{method}-{nonce}\r\n\
+         From: <sip:probe@127.0.0.1:5999>;tag=probe{nonce}\r\n\
+         To: <sip:ivr@127.0.0.1:{port}>\r\n\
+         Call-ID: probe-{nonce}@127.0.0.1\r\n\
+         CSeq: 1 {method}\r\n\
+         Contact: <sip:probe@127.0.0.1:5999>\r\n\
+         Max-Forwards: 70\r\n{extra}\
+         Content-Length: {len}\r\n\r\n{body}",
+        nonce = std::process::id() as u64 * 1000 + NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        len = body.len()
+    )
+}
+
+/// Sends `request` over UDP and returns the first final response (provisional ones skipped).
+pub fn udp_exchange(port: u16, request: &[u8]) -> Option<String> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    sock.send_to(request, ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.recv(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        if !text.starts_with("SIP/2.0 1") {
+            return Some(text);
+        }
+    }
+}
+
+/// A minimal G.711 offer, as a phone would send in an INVITE.
+pub fn pcmu_offer(media_port: u16) -> String {
+    format!(
+        "v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {media_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    )
 }

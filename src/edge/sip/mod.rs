@@ -48,6 +48,7 @@ const CODECS: [G711; 2] = [G711::Ulaw, G711::Alaw];
 pub struct SipServer {
     pub local_addr: SocketAddr,
     cancel: CancellationToken,
+    edge: Arc<Edge>,
 }
 
 impl SipServer {
@@ -93,12 +94,17 @@ impl SipServer {
             tracing::warn!("a second SIP edge started; agent calls go through the first");
         }
         tokio::spawn(edge.clone().route_dialog_states(state_rx));
-        tokio::spawn(edge.accept_transactions(incoming));
-        Ok(SipServer { local_addr, cancel })
+        tokio::spawn(edge.clone().accept_transactions(incoming));
+        Ok(SipServer { local_addr, cancel, edge })
     }
 
     pub fn shutdown(&self) {
         self.cancel.cancel();
+    }
+
+    /// Dialogs still being signaled (a BYE in flight counts): the server stops only when none is.
+    pub fn dialogs_in_progress(&self) -> usize {
+        self.edge.routes.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -148,6 +154,16 @@ impl Edge {
         }
         match tx.original.method {
             Method::Invite => self.on_invite(tx).await,
+            Method::Options if self.services.is_draining() => {
+                // A proxy that probes with OPTIONS (Kamailio's dispatcher) takes a draining
+                // node out of its set, so new calls go to the other gateways.
+                let retry = self.services.config.calls.retry_after_secs.to_string();
+                let headers = vec![
+                    Header::Other("Retry-After".into(), retry),
+                    Header::Other("Warning".into(), "399 frontline \"draining: not taking new calls\"".into()),
+                ];
+                reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
+            }
             Method::Options => {
                 // Keepalive and capability probe from trunks and proxies (RFC 3261 §11).
                 let headers = vec![

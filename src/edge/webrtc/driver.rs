@@ -11,7 +11,7 @@
 use super::codec::{OpusReceiver, OpusSender};
 use crate::media::playout::{Mark, Playout};
 use crate::media::dtmf::{DtmfAssembler, DEFAULT_TIMEOUT_MS};
-use crate::media::session::{MediaCommand, MediaEvent, MediaHandle, MediaStats, FRAME_16K};
+use crate::media::session::{media_events, MediaCommand, MediaEvent, MediaEventTx, MediaEvents, MediaHandle, MediaStats, FRAME_16K};
 use bytes::Bytes;
 use rtc::media::Sample;
 use std::sync::Arc;
@@ -50,10 +50,10 @@ pub fn start(
     inbound: mpsc::Receiver<Inbound>,
     types: InboundTypes,
     rtp_timeout: Duration,
-) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), super::codec::CodecError> {
+) -> Result<(MediaHandle, MediaEvents), super::codec::CodecError> {
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    // Same slack as the SIP driver: 5 s of frames before a stalled call task loses audio.
-    let (ev_tx, ev_rx) = mpsc::channel(250);
+    // Same queues as the SIP driver: 5 s of frames, control events never dropped.
+    let (ev_tx, ev_rx) = media_events();
     let driver = Driver {
         out,
         types,
@@ -83,7 +83,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, mut commands: mpsc::Receiver<MediaCommand>, mut inbound: mpsc::Receiver<Inbound>, events: mpsc::Sender<MediaEvent>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<MediaCommand>, mut inbound: mpsc::Receiver<Inbound>, events: MediaEventTx) {
         let start = Instant::now();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -95,10 +95,10 @@ impl Driver {
                     let now = Instant::now();
                     self.send_one(now, &events).await;
                     if let Some(d) = self.dtmf.poll(now.duration_since(start).as_millis() as u64) {
-                        let _ = events.try_send(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
+                        events.control(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
                     }
                     if now.duration_since(last_rx) > self.rtp_timeout {
-                        let _ = events.send(MediaEvent::Timeout).await;
+                        events.control(MediaEvent::Timeout);
                         break;
                     }
                 }
@@ -129,23 +129,23 @@ impl Driver {
         self.stats.jitter.concealed = rx.fec_frames + rx.plc_frames;
         self.stats.jitter.late = rx.late;
         tracing::info!(fec_frames = rx.fec_frames, plc_frames = rx.plc_frames, late = rx.late, undecodable = rx.undecodable, "webrtc media stopped");
-        let _ = events.send(MediaEvent::Stopped(self.stats.clone())).await;
+        events.control(MediaEvent::Stopped(self.stats.clone()));
     }
 
-    async fn send_one(&mut self, now: Instant, events: &mpsc::Sender<MediaEvent>) {
+    async fn send_one(&mut self, now: Instant, events: &MediaEventTx) {
         let mut frame = [0i16; FRAME_16K];
         let mut finished = [None; 4];
         let mut n_finished = 0;
         self.playout.next_frame(&mut frame, |m| match m {
             Mark::Started(tag) => {
-                let _ = events.try_send(MediaEvent::PlayoutStarted { tag, at: now });
+                events.control(MediaEvent::PlayoutStarted { tag, at: now });
             }
             Mark::Finished(tag) if n_finished < finished.len() => {
                 finished[n_finished] = Some(tag);
                 n_finished += 1;
             }
             Mark::Finished(tag) => {
-                let _ = events.try_send(MediaEvent::PlayoutFinished { tag, at: now });
+                events.control(MediaEvent::PlayoutFinished { tag, at: now });
             }
         });
         let packet = match self.sender.encode(&frame) {
@@ -165,11 +165,11 @@ impl Driver {
         }
         // Finished only after the frame left: the call measures the reply's end by it.
         for tag in finished.into_iter().flatten() {
-            let _ = events.try_send(MediaEvent::PlayoutFinished { tag, at: now });
+            events.control(MediaEvent::PlayoutFinished { tag, at: now });
         }
     }
 
-    fn on_packet(&mut self, p: Inbound, now_ms: u64, events: &mpsc::Sender<MediaEvent>) {
+    fn on_packet(&mut self, p: Inbound, now_ms: u64, events: &MediaEventTx) {
         self.stats.packets_received += 1;
         if p.pt == self.types.opus {
             self.receiver.push(p.seq, &p.payload, &mut self.pcm);
@@ -177,7 +177,7 @@ impl Driver {
             for chunk in self.pcm[..whole].chunks_exact(FRAME_16K) {
                 let mut frame = Box::new([0i16; FRAME_16K]);
                 frame.copy_from_slice(chunk);
-                if events.try_send(MediaEvent::Frame(frame)).is_err() {
+                if !events.frame(frame) {
                     tracing::warn!("call task is not keeping up; a 20 ms caller frame was dropped");
                 }
             }
@@ -185,7 +185,7 @@ impl Driver {
         } else if self.types.dtmf.is_some_and(|(pt, _)| pt == p.pt) {
             self.receiver.skip(p.seq);
             if let Some(d) = self.dtmf.push(p.ssrc, p.ts, &p.payload, now_ms) {
-                let _ = events.try_send(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
+                events.control(MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms });
             }
         } else {
             self.stats.packets_ignored += 1;

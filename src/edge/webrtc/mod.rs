@@ -256,7 +256,14 @@ fn caption(ev: &CallEvent) -> Option<Event> {
     match ev {
         CallEvent::Said { .. } | CallEvent::Ended { .. } => Some(crate::http::sse_event(ev)),
         CallEvent::Bridged { call_id, at_ms, .. } => Some(Event::default().event("bridged").data(json!({ "call_id": call_id, "at_ms": at_ms }).to_string())),
-        CallEvent::Started { .. } | CallEvent::Escalated { .. } => None,
+        CallEvent::Started { .. }
+        | CallEvent::State { .. }
+        | CallEvent::Turn { .. }
+        | CallEvent::NoInput { .. }
+        | CallEvent::Escalated { .. }
+        | CallEvent::AgentDialed { .. }
+        | CallEvent::BrainFailed { .. }
+        | CallEvent::Recognized { .. } => None,
     }
 }
 
@@ -267,9 +274,9 @@ mod tests {
 
     #[test]
     fn a_caller_page_sees_its_words_but_not_the_agents_packet() {
-        let said = CallEvent::Said { call_id: "c1".into(), speaker: "bot".into(), text: "Hello".into(), language: "en".into(), at_ms: 1 };
+        let said = CallEvent::Said { call_id: "c1".into(), speaker: "bot".into(), text: "Hello".into(), language: "en".into(), turn: 1, at_ms: 1 };
         assert!(caption(&said).is_some());
-        let escalated = CallEvent::Escalated { call_id: "c1".into(), packet: Box::default(), at_ms: 2 };
+        let escalated = CallEvent::Escalated { call_id: "c1".into(), packet: Box::default(), at_ms: 2, decision: None };
         assert!(caption(&escalated).is_none());
         let bridged = CallEvent::Bridged { call_id: "c1".into(), agent: "sip:7001@pbx".into(), at_ms: 3 };
         assert!(caption(&bridged).is_some());

@@ -5,7 +5,7 @@ use super::desk::Desks;
 use super::driver::{self, InboundTypes, Inbound, Outbound};
 use super::offer::{self, OfferError};
 use crate::call::{CallServices, LegCommand, NewCall, SignalEvent};
-use crate::media::session::{MediaEvent, MediaHandle};
+use crate::media::session::MediaHandle;
 use crate::proto::dialog::Channel;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_TELEPHONE_EVENT};
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
@@ -258,7 +258,7 @@ pub(super) struct Connected {
     /// The complete answer, every candidate included.
     pub sdp: String,
     pub media: MediaHandle,
-    pub media_events: mpsc::Receiver<MediaEvent>,
+    pub media_events: crate::media::session::MediaEvents,
     pub news: mpsc::UnboundedReceiver<PeerNews>,
 }
 
