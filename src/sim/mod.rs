@@ -125,6 +125,9 @@ pub struct UtteranceTurn {
     pub loudness_dbfs: Option<f32>,
     #[serde(default)]
     pub silence_before_ms: Option<u32>,
+    /// The recognizer's other readings of the same audio (n-best or segment alternatives).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
