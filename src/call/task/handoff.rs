@@ -63,7 +63,8 @@ impl CallTask {
     pub(super) async fn on_triage(&mut self, decision: Decision, brain_announced: bool) {
         match decision {
             Decision::Escalate(e) => self.escalate(e, brain_announced).await,
-            Decision::Continue | Decision::AlreadyEscalated => {}
+            // Asking the caller is wired with the call core; until then the call goes on.
+            Decision::Continue | Decision::AlreadyEscalated | Decision::Clarify(_) => {}
         }
     }
 
