@@ -80,27 +80,42 @@ async fn vip_callers_escalate_before_the_first_turn() {
     assert_eq!((o.escalated_at, o.code.as_deref()), (Some(0), Some("vip")));
 }
 
-/// The held-out split, never tuned on. Measured when the set was written: en F1 1.000, zh F1
-/// 0.857 (two false alarms, see eval/README.md); the floors leave a margin below that.
+/// The held-out split, never tuned on. Measured after issue 18's changes (83 dialogs, the 39
+/// added for that issue written before them): en P 0.857 R 1.000 F1 0.923, zh P 0.625 R 0.833
+/// F1 0.714 (the failures are listed in eval/README.md); the floors leave a margin below that.
 #[tokio::test]
 async fn held_out_split_scores_above_the_floor() {
     let s = sim().await;
     let dialogs = eval_file("triage-test.jsonl");
-    assert!(dialogs.len() >= 40);
+    assert!(dialogs.len() >= 80);
     let r = run_eval(&s, &dialogs).await.unwrap();
     let table = r.table();
     let en = r.get("en").unwrap();
     let zh = r.get("zh").unwrap();
-    assert!(en.f1() >= 0.85, "{table}");
-    assert!(zh.f1() >= 0.80, "{table}");
+    assert!(en.f1() >= 0.88, "{table}");
+    assert!(zh.f1() >= 0.68, "{table}");
     assert!(r.get("all").unwrap().reason_right as f64 >= 0.9 * r.get("all").unwrap().correct as f64, "{table}");
+    assert!(r.get("all").unwrap().turn_accuracy() >= 0.9, "{table}");
+}
+
+/// The dev split, which the lexicons and thresholds were tuned on: it must stay where tuning
+/// left it (1.000 everywhere), or a change broke something it was shown to handle.
+#[tokio::test]
+async fn dev_split_keeps_its_score() {
+    let s = sim().await;
+    let r = run_eval(&s, &eval_file("triage-dev.jsonl")).await.unwrap();
+    let table = r.table();
+    for lang in ["en", "zh"] {
+        let l = r.get(lang).unwrap();
+        assert!(l.precision() >= 0.95 && l.recall() >= 0.95, "{lang}\n{table}");
+    }
 }
 
 #[tokio::test]
 async fn dev_split_is_balanced_as_the_issue_asks() {
     let mut all = eval_file("triage-dev.jsonl");
     all.extend(eval_file("triage-test.jsonl"));
-    assert!(all.len() >= 80);
+    assert!(all.len() >= 150);
     let zh = all.iter().filter(|d| d.lang.as_deref() == Some("zh")).count();
     let escalating = all.iter().filter(|d| d.expect.as_ref().is_some_and(|e| e.escalate_at.is_some())).count();
     assert!((zh as f64 / all.len() as f64 - 0.5).abs() < 0.05, "zh {zh} of {}", all.len());
