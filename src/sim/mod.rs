@@ -347,6 +347,7 @@ impl Session {
                 self.escalation.get_or_insert(e);
             }
             Decision::Clarify(c) => {
+                self.triage.clarification_asked(c.turn);
                 let trigger = c.evidence.first().map(|e| e.trigger.clone()).unwrap_or_default();
                 self.asked.push(EvidenceOut { turn: c.turn, trigger, text: c.question });
             }

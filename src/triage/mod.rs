@@ -166,7 +166,8 @@ pub struct Clarification {
 pub enum Decision {
     Continue,
     Escalate(Escalation),
-    /// Ask the caller [`Clarification::question`]; their next utterance confirms or not.
+    /// Ask the caller [`Clarification::question`] and say so ([`Triage::clarification_asked`]);
+    /// their next utterance confirms or not. A driver that does not ask treats it as Continue.
     Clarify(Clarification),
     /// This call was already handed over (see [`Triage::escalation`]); nothing new is decided.
     AlreadyEscalated,
@@ -235,9 +236,12 @@ impl Heard {
     }
 }
 
-/// A clarifying question asked and not yet answered.
+/// A clarifying question offered and not yet answered.
 #[derive(Debug, Clone)]
 struct Pending {
+    /// The driver put the question to the caller ([`Triage::clarification_asked`]); a question
+    /// never asked is never answered, whatever the caller says next.
+    asked: bool,
     turn: u32,
     category: Category,
     code: &'static str,
@@ -392,6 +396,14 @@ impl Triage {
         }
     }
 
+    /// The driver asked the caller the question of the [`Decision::Clarify`] answered for
+    /// `turn`; the caller's next utterance answers it.
+    pub fn clarification_asked(&mut self, turn: u32) {
+        if let Some(p) = self.pending.as_mut().filter(|p| p.turn == turn) {
+            p.asked = true;
+        }
+    }
+
     /// Clarifying questions the caller did not confirm, for the record.
     pub fn unconfirmed(&self) -> &[Evidence] {
         &self.unconfirmed
@@ -450,7 +462,7 @@ impl Triage {
         let neg = &self.lex.negation;
 
         // The answer to a clarifying question asked after the previous turn.
-        if let Some(p) = self.pending.take() {
+        if let Some(p) = self.pending.take().filter(|p| p.asked) {
             self.uncounted_turn = Some(turn);
             if self.affirms(&clauses) {
                 let mut evidence = p.evidence;
@@ -606,7 +618,7 @@ impl Triage {
                     _ => "en".into(),
                 };
                 let evidence = vec![ev(format!("clarify {}", h.trigger(code)), &h.best.clause)];
-                self.pending = Some(Pending { turn, category, code, priority, evidence: evidence.clone() });
+                self.pending = Some(Pending { asked: false, turn, category, code, priority, evidence: evidence.clone() });
                 return Decision::Clarify(Clarification {
                     turn,
                     question: question(code, &language).to_string(),
