@@ -207,13 +207,8 @@ pub(crate) fn en_key(letters: &str) -> String {
         let (ch, next) = (c[i], at(i + 1));
         let mut skip = 0;
         let code: &str = match ch {
-            _ if vowel(ch) => {
-                if i == 0 {
-                    "A"
-                } else {
-                    ""
-                }
-            }
+            _ if vowel(ch) && i == 0 => "A",
+            _ if vowel(ch) => "",
             'b' => {
                 if i + 1 == c.len() && i > 0 && c[i - 1] == 'm' {
                     ""
@@ -246,13 +241,8 @@ pub(crate) fn en_key(letters: &str) -> String {
             }
             'g' if soft(next) => "J",
             'g' => "K",
-            'h' => {
-                if i == 0 && vowel(next) {
-                    "H"
-                } else {
-                    ""
-                }
-            }
+            'h' if i == 0 && vowel(next) => "H",
+            'h' => "",
             'p' if next == 'h' => {
                 skip = 1;
                 "F"
@@ -264,17 +254,9 @@ pub(crate) fn en_key(letters: &str) -> String {
                 "X"
             }
             's' | 'z' => "S",
-            'w' | 'y' => {
-                if vowel(next) {
-                    if ch == 'w' {
-                        "W"
-                    } else {
-                        "Y"
-                    }
-                } else {
-                    ""
-                }
-            }
+            'w' if vowel(next) => "W",
+            'y' if vowel(next) => "Y",
+            'w' | 'y' => "",
             'x' => "KS",
             'j' => "J",
             'l' => "L",
