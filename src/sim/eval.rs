@@ -3,7 +3,11 @@
 //! A dialog expected to escalate at turn E counts as right when triage escalated at E or E+1
 //! (the caller may need one more sentence to make themselves clear); earlier is premature and
 //! counts as a false positive, later or never is a miss. Precision is right / escalated,
-//! recall is right / expected, per language.
+//! recall is right / expected, per language and per reason (a dialog counts for a reason's
+//! precision when triage gave that reason, for its recall when the label names it; right needs
+//! the reason too). Turn accuracy is the share of expected escalations triage made at all that
+//! came at the expected turn or the next. The confusion table crosses the labelled reason
+//! (or none) with what triage did.
 
 use super::{Dialog, Outcome};
 use crate::triage::Category;
@@ -32,6 +36,14 @@ pub struct LangScore {
     pub false_alarm: u32,
     /// Per expected reason: (expected, caught at the right turn, caught with the right reason).
     pub by_reason: BTreeMap<&'static str, (u32, u32, u32)>,
+    /// Expected escalations that triage made at any turn.
+    pub escalated_expected: u32,
+    /// Per reason triage gave: escalations with it.
+    pub given: BTreeMap<&'static str, u32>,
+    /// Per reason: escalations with it, at the right turn, that the label expected with it.
+    pub given_right: BTreeMap<&'static str, u32>,
+    /// (labelled reason or "none", outcome: a reason, "none", or "wrong-turn") -> dialogs.
+    pub confusion: BTreeMap<(&'static str, &'static str), u32>,
 }
 
 impl LangScore {
@@ -50,6 +62,25 @@ impl LangScore {
         }
     }
 }
+
+impl LangScore {
+    /// Share of expected escalations triage made that came at the expected turn or the next.
+    pub fn turn_accuracy(&self) -> f64 {
+        ratio(self.correct, self.escalated_expected)
+    }
+
+    /// (precision, recall, F1) for one reason.
+    pub fn reason_prf(&self, reason: Category) -> (f64, f64, f64) {
+        let r = reason.as_str();
+        let right = self.given_right.get(r).copied().unwrap_or(0);
+        let p = ratio(right, self.given.get(r).copied().unwrap_or(0));
+        let rec = ratio(right, self.by_reason.get(r).map_or(0, |e| e.0));
+        (p, rec, if p + rec == 0.0 { 0.0 } else { 2.0 * p * rec / (p + rec) })
+    }
+}
+
+/// Column and row labels of the confusion table.
+const CONFUSION_LABELS: [&str; 7] = ["none", "explicit", "emotion", "ambiguity", "risk", "other", "wrong-turn"];
 
 fn ratio(a: u32, b: u32) -> f64 {
     // Nothing to find and nothing claimed is a perfect score, not a division by zero.
@@ -101,8 +132,46 @@ impl EvalReport {
                 .collect();
             let _ = writeln!(s, "{:<5} {}", lang, cells.join("  "));
         }
+        let _ = writeln!(s, "\nper reason: precision / recall / F1 (right turn and right reason); turn accuracy:");
+        for (lang, l) in &self.langs {
+            let cells: Vec<String> = Category::ALL
+                .iter()
+                .filter(|c| l.by_reason.contains_key(c.as_str()) || l.given.contains_key(c.as_str()))
+                .map(|c| {
+                    let (p, r, f) = l.reason_prf(*c);
+                    format!("{} {p:.2}/{r:.2}/{f:.2}", c.as_str())
+                })
+                .collect();
+            let _ = writeln!(s, "{:<5} {}  | turn accuracy {:.3} ({}/{})", lang, cells.join("  "), l.turn_accuracy(), l.correct, l.escalated_expected);
+        }
         s
     }
+
+    /// The confusion table: per language, labelled reason (rows) by outcome (columns).
+    pub fn confusion_table(&self) -> String {
+        let mut s = String::new();
+        for (lang, l) in &self.langs {
+            let _ = writeln!(s, "[{lang}] expected \\ got");
+            let _ = write!(s, "{:<10}", "");
+            for c in CONFUSION_LABELS {
+                let _ = write!(s, " {c:>10}");
+            }
+            let _ = writeln!(s);
+            for row in &CONFUSION_LABELS[..6] {
+                let _ = write!(s, "{row:<10}");
+                for col in CONFUSION_LABELS {
+                    let _ = write!(s, " {:>10}", l.confusion.get(&(*row, col)).copied().unwrap_or(0));
+                }
+                let _ = writeln!(s);
+            }
+            let _ = writeln!(s);
+        }
+        s
+    }
+}
+
+fn label(reason: Option<&str>) -> &'static str {
+    reason.and_then(Category::parse).map_or("none", Category::as_str)
 }
 
 /// Scores outcomes against their dialogs' expectations.
@@ -117,6 +186,24 @@ pub fn score(pairs: &[(Dialog, Outcome)]) -> EvalReport {
                 l.escalated += 1;
             }
             let reason_ok = exp.reason.is_none() || exp.reason == o.reason;
+            let on_time = matches!((exp.escalate_at, o.escalated_at), (Some(e), Some(p)) if p == e || p == e + 1);
+            let expected_label = if exp.escalate_at.is_some() { label(exp.reason.as_deref()) } else { "none" };
+            let got_label = match (exp.escalate_at, o.escalated_at) {
+                (_, None) => "none",
+                (Some(_), Some(_)) if !on_time => "wrong-turn",
+                _ => label(o.reason.as_deref()),
+            };
+            *l.confusion.entry((expected_label, got_label)).or_default() += 1;
+            if o.escalated_at.is_some() {
+                let given = label(o.reason.as_deref());
+                *l.given.entry(given).or_default() += 1;
+                if on_time && given == expected_label {
+                    *l.given_right.entry(given).or_default() += 1;
+                }
+                if exp.escalate_at.is_some() {
+                    l.escalated_expected += 1;
+                }
+            }
             match (exp.escalate_at, o.escalated_at) {
                 (None, None) => {}
                 (None, Some(_)) => l.false_alarm += 1,

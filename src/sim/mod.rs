@@ -90,6 +90,9 @@ pub struct EvalArgs {
     /// Also print each dialog that was scored wrong.
     #[arg(long)]
     pub verbose: bool,
+    /// Write the confusion table (labelled reason by outcome, per language) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub confusion: Option<PathBuf>,
 }
 
 /// One caller turn of a script.
@@ -125,6 +128,9 @@ pub struct UtteranceTurn {
     pub loudness_dbfs: Option<f32>,
     #[serde(default)]
     pub silence_before_ms: Option<u32>,
+    /// The recognizer's other readings of the same audio (n-best or segment alternatives).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -174,6 +180,8 @@ pub struct Outcome {
     pub replies: Vec<String>,
     /// Brain proposals triage overruled.
     pub overruled: Vec<EvidenceOut>,
+    /// Clarifying questions asked: the trigger that was unsure, and the question.
+    pub asked: Vec<EvidenceOut>,
 }
 
 /// Reads a JSON Lines script; blank lines and lines starting with `//` are skipped.
@@ -282,6 +290,7 @@ impl Simulator {
             escalation: None,
             ended: false,
             greeting: String::new(),
+            asked: Vec::new(),
         };
         if let Decision::Escalate(e) = s.triage.on_call_start() {
             s.escalation = Some(e);
@@ -319,6 +328,8 @@ struct Session {
     /// The brain hung up.
     ended: bool,
     greeting: String,
+    /// Clarifying questions triage asked, in order.
+    asked: Vec<EvidenceOut>,
 }
 
 impl Session {
@@ -331,8 +342,16 @@ impl Session {
     }
 
     fn note(&mut self, d: Decision) {
-        if let Decision::Escalate(e) = d {
-            self.escalation.get_or_insert(e);
+        match d {
+            Decision::Escalate(e) => {
+                self.escalation.get_or_insert(e);
+            }
+            Decision::Clarify(c) => {
+                self.triage.clarification_asked(c.turn);
+                let trigger = c.evidence.first().map(|e| e.trigger.clone()).unwrap_or_default();
+                self.asked.push(EvidenceOut { turn: c.turn, trigger, text: c.question });
+            }
+            Decision::Continue | Decision::AlreadyEscalated => {}
         }
     }
 
@@ -365,6 +384,7 @@ impl Session {
         self.stream.send(event).await?;
         let mut reply = String::new();
         let mut annotated = false;
+        let asked_before = self.asked.len();
         loop {
             let Some(a) = self.next().await? else {
                 self.ended = true;
@@ -401,6 +421,12 @@ impl Session {
                 Action::Transfer(_) | Action::CollectDigits(_) => {}
             }
         }
+        // On a call the gateway asks triage's question instead of the brain's answer.
+        if self.escalation.is_none() && self.asked.len() > asked_before {
+            if let Some(q) = self.asked.last() {
+                reply = q.text.clone();
+            }
+        }
         if let Some(wait) = settle {
             while !self.ended {
                 match tokio::time::timeout(wait, self.stream.next_action()).await {
@@ -431,14 +457,17 @@ impl Session {
                 loudness_dbfs: None,
                 silence_before_ms: 0,
             }),
-            TurnInput::Utterance(u) => self.triage.on_utterance(&UtteranceInput {
-                turn: i,
-                text: &u.text,
-                language: "",
-                confidence: u.confidence.unwrap_or(1.0),
-                loudness_dbfs: u.loudness_dbfs,
-                silence_before_ms: u.silence_before_ms.unwrap_or(0),
-            }),
+            TurnInput::Utterance(u) => self.triage.on_utterance_heard(
+                &UtteranceInput {
+                    turn: i,
+                    text: &u.text,
+                    language: "",
+                    confidence: u.confidence.unwrap_or(1.0),
+                    loudness_dbfs: u.loudness_dbfs,
+                    silence_before_ms: u.silence_before_ms.unwrap_or(0),
+                },
+                &u.alternatives,
+            ),
             TurnInput::Dtmf(d) => {
                 let mut out = Decision::Continue;
                 for c in d.dtmf.trim().chars() {
@@ -478,6 +507,7 @@ impl Session {
             evidence: e.map(|e| e.evidence.iter().map(ev).collect()).unwrap_or_default(),
             replies,
             overruled: self.triage.overruled().iter().map(ev).collect(),
+            asked: self.asked.clone(),
         }
     }
 }
@@ -609,6 +639,10 @@ pub async fn eval_triage(args: EvalArgs) -> Result<(), SimError> {
     let mut out = std::io::stdout();
     write_line(&mut out, &format!("triage eval: {} ({} dialogs)", args.file.display(), dialogs.len()))?;
     write_line(&mut out, &report.table())?;
+    if let Some(path) = &args.confusion {
+        std::fs::write(path, report.confusion_table()).map_err(SimError::Write)?;
+        write_line(&mut out, &format!("confusion table written to {}", path.display()))?;
+    }
     if args.verbose {
         for w in &report.wrong {
             write_line(&mut out, w)?;

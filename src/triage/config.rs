@@ -50,6 +50,7 @@ pub struct TriageConfig {
     pub ambiguity: AmbiguityConfig,
     pub risk: RiskConfig,
     pub brain: BrainProposalConfig,
+    pub clarify: ClarifyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -73,6 +74,8 @@ pub struct ExplicitConfig {
     pub words: Words,
     /// Extra phrases that contain such a word without asking ("an authorized agent store").
     pub not_words: Words,
+    /// Extra words that make a clause naming the human desk a question about it ("几点", "hours").
+    pub inquiry_words: Words,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -146,8 +149,42 @@ pub struct BrainProposalConfig {
     /// Follow the brain's own escalate actions.
     pub follow: bool,
     /// Brain reasons triage double-checks: when triage's own detector for that reason saw the
-    /// same turn and found no request (a mention, a declined one), the proposal is overruled.
+    /// same turn and found no request (a mention, a declined one), the proposal is overruled;
+    /// "no-understanding" is overruled on a turn that needed no understanding (thanks, "it
+    /// works now", the answer to a clarifying question).
     pub overrule: Vec<String>,
+}
+
+/// How risk and explicit-request words are weighed when the recognizer may have misheard them.
+///
+/// Each hit gets a strength in 0..1: the keyword itself counts fully once the recognizer's
+/// confidence is at least 0.5; a sound-alike ("still in" for "stolen", 退宽 for 退款) counts
+/// only as far as the recognizer was unsure (nothing at confidence 0.9 or more), times how much
+/// it sounds like the keyword. The recognizer's alternatives add their own hits (at 0.85 of the
+/// weight), combined as independent evidence.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClarifyConfig {
+    /// Ask instead of guessing. Off: a hit that would ask is ignored.
+    pub enabled: bool,
+    /// Strength at which a hit hands over on its own.
+    pub escalate_at: f32,
+    /// Strength at which a weaker hit makes the AI ask ("Did you say your phone was stolen?").
+    pub ask_at: f32,
+    /// The brain's intents that confirm an unsure hit in the same turn (its own reading of a
+    /// request or a dispute).
+    pub confirming_intents: Vec<String>,
+}
+
+impl Default for ClarifyConfig {
+    fn default() -> Self {
+        ClarifyConfig {
+            enabled: true,
+            escalate_at: 0.75,
+            ask_at: 0.4,
+            confirming_intents: vec!["agent".into(), "dispute".into()],
+        }
+    }
 }
 
 impl Default for TriageConfig {
@@ -163,6 +200,7 @@ impl Default for TriageConfig {
             ambiguity: AmbiguityConfig::default(),
             risk: RiskConfig::default(),
             brain: BrainProposalConfig::default(),
+            clarify: ClarifyConfig::default(),
         }
     }
 }
@@ -175,7 +213,13 @@ impl Default for NegationConfig {
 
 impl Default for ExplicitConfig {
     fn default() -> Self {
-        ExplicitConfig { enabled: true, dtmf: "0".into(), words: Words::default(), not_words: Words::default() }
+        ExplicitConfig {
+            enabled: true,
+            dtmf: "0".into(),
+            words: Words::default(),
+            not_words: Words::default(),
+            inquiry_words: Words::default(),
+        }
     }
 }
 
@@ -232,7 +276,10 @@ impl Default for RiskConfig {
 
 impl Default for BrainProposalConfig {
     fn default() -> Self {
-        BrainProposalConfig { follow: true, overrule: vec!["explicit-request".into(), "risk-dispute".into()] }
+        BrainProposalConfig {
+            follow: true,
+            overrule: vec!["explicit-request".into(), "risk-dispute".into(), "no-understanding".into()],
+        }
     }
 }
 
@@ -267,10 +314,18 @@ impl TriageConfig {
         if a.max_long_silences > 0 && a.long_silence_ms == 0 {
             return err("triage.ambiguity.long_silence_ms", "must be > 0 while max_long_silences is on".into());
         }
-        let lists: [(&'static str, &Words); 16] = [
+        let c = &self.clarify;
+        if !(c.escalate_at > 0.0 && c.escalate_at <= 1.0) {
+            return err("triage.clarify.escalate_at", format!("{}: must be within (0, 1]", c.escalate_at));
+        }
+        if !(c.ask_at > 0.0 && c.ask_at <= c.escalate_at) {
+            return err("triage.clarify.ask_at", format!("{}: must be within (0, escalate_at]", c.ask_at));
+        }
+        let lists: [(&'static str, &Words); 17] = [
             ("triage.negation.words", &self.negation.words),
             ("triage.explicit.words", &self.explicit.words),
             ("triage.explicit.not_words", &self.explicit.not_words),
+            ("triage.explicit.inquiry_words", &self.explicit.inquiry_words),
             ("triage.emotion.anger", &self.emotion.anger),
             ("triage.emotion.distress", &self.emotion.distress),
             ("triage.emotion.refusals", &self.emotion.refusals),

@@ -7,6 +7,7 @@
 //! contain a trigger word without being a trigger ("an authorized agent store", "人工智能"); a
 //! hit inside an exclusion span in the same clause is dropped.
 
+use super::sound::{self, Sound};
 use crate::brain::text::{self, NegationWindow};
 
 /// A keyword ready for matching.
@@ -17,6 +18,8 @@ pub(crate) struct Kw {
     /// Normalized, as matched.
     pub norm: String,
     pub cjk: bool,
+    /// What it sounds like, for keywords long enough to match by sound.
+    pub sound: Option<Sound>,
 }
 
 /// Normalizes and keeps the usable keywords (a keyword of pure punctuation matches nothing).
@@ -25,7 +28,8 @@ pub(crate) fn compile<'a>(lists: impl IntoIterator<Item = &'a str>) -> Vec<Kw> {
         .into_iter()
         .filter_map(|raw| {
             let norm = text::normalize_keyword(raw)?;
-            Some(Kw { raw: raw.to_string(), cjk: text::has_cjk(&norm), norm })
+            let cjk = text::has_cjk(&norm);
+            Some(Kw { raw: raw.to_string(), cjk, sound: Sound::of(&norm, cjk), norm })
         })
         .collect()
 }
@@ -41,6 +45,10 @@ pub(crate) fn clauses(s: &str) -> Vec<String> {
 pub(crate) struct Found {
     pub kw: String,
     pub clause: String,
+    /// 1 for the keyword itself; less for a sound-alike (see [`sound`]).
+    pub quality: f32,
+    /// What was actually written, when it was a sound-alike ("still in" for "stolen").
+    pub heard: Option<String>,
 }
 
 /// Negation settings in matcher form.
@@ -65,6 +73,15 @@ pub(crate) struct Scan {
 
 /// Scans `clauses` for `kws`. Exclusion spans and negation (when given) demote hits.
 pub(crate) fn scan(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: Option<&Negation>) -> Scan {
+    scan_with(clauses, kws, exclusions, negation, false)
+}
+
+/// [`scan`], plus the keywords' sound-alikes (demoted by the same exclusions and negation).
+pub(crate) fn scan_heard(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: Option<&Negation>) -> Scan {
+    scan_with(clauses, kws, exclusions, negation, true)
+}
+
+fn scan_with(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: Option<&Negation>, sounds: bool) -> Scan {
     let mut out = Scan::default();
     for clause in clauses {
         let spans: Vec<(usize, usize)> = exclusions
@@ -72,9 +89,18 @@ pub(crate) fn scan(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: 
             .flat_map(|e| text::find_all(clause, &e.norm).into_iter().map(move |s| (s, s + e.norm.len())))
             .collect();
         for kw in kws {
-            for start in text::find_all(clause, &kw.norm) {
-                let end = start + kw.norm.len();
-                let f = Found { kw: kw.raw.clone(), clause: clause.clone() };
+            let exact = text::find_all(clause, &kw.norm).into_iter().map(|s| (s, s + kw.norm.len(), 1.0));
+            let alike = kw
+                .sound
+                .as_ref()
+                .filter(|_| sounds)
+                .map(|snd| sound::find(clause, &kw.norm, snd))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| (h.start, h.end, h.quality));
+            for (start, end, quality) in exact.chain(alike) {
+                let heard = (quality < 1.0).then(|| clause[start..end].to_string());
+                let f = Found { kw: kw.raw.clone(), clause: clause.clone(), quality, heard };
                 if spans.iter().any(|&(a, b)| start < b && a < end) {
                     out.mentioned.push(f);
                 } else if negation.is_some_and(|n| text::is_negated(clause, start, kw.cjk, &n.cues, n.window)) {
@@ -86,6 +112,11 @@ pub(crate) fn scan(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: 
         }
     }
     out
+}
+
+/// True when some clause contains one of `kws` (exactly).
+pub(crate) fn contains_any(clause: &str, kws: &[Kw]) -> bool {
+    kws.iter().any(|k| !text::find_all(clause, &k.norm).is_empty())
 }
 
 /// Token set for the "caller repeats themselves" check: words for Latin text, character
@@ -151,6 +182,46 @@ pub(crate) const EXPLICIT_NOT_ZH: &[&str] = &[
     "人工智能", "代理点", "代理商", "授权代理", "人工费", "刚才人工", "上次人工", "人工说", "你是真人吗", "是真人吗",
     "是不是真人", "工作人员说", "工作人员告诉", "经理说",
 ];
+
+/// Words that make a clause naming the human desk a question *about* it (its hours, whether it
+/// is open) or a report of an earlier contact, rather than a request to be put through.
+pub(crate) const EXPLICIT_INQUIRY_EN: &[&str] = &[
+    "hours", "what time", "which time", "when are", "when is", "when do", "when does", "when can", "open on", "open at",
+    "open until", "open till", "are open", "is open", "open today", "open tomorrow", "on sundays", "on weekends",
+    "at weekends", "24 7", "around the clock", "twenty four hours",
+    // Reported speech: what a person said before is not a request now.
+    "last time", "told me", "explained",
+];
+pub(crate) const EXPLICIT_INQUIRY_ZH: &[&str] = &[
+    "几点", "时间", "什么时候", "上班", "下班", "营业", "二十四小时", "24小时", "周末", "节假日", "几时", "开放", "开门",
+    "关门",
+];
+
+/// The caller says the problem is gone: the troubleshooting loop that led there was progress,
+/// not confusion.
+pub(crate) const RESOLVED_EN: &[&str] = &[
+    "it works", "it worked", "its working", "working again", "works again", "works now", "working now",
+    "back to normal", "its fixed", "fixed now", "thats fixed", "all sorted", "sorted now", "problem solved",
+    "thats solved", "all good now", "its back", "back online", "that did it", "that did the trick", "works",
+    "working fine", "fine now",
+];
+pub(crate) const RESOLVED_ZH: &[&str] =
+    &["好了", "能用了", "正常了", "可以用了", "恢复了", "解决了", "能上网了", "没问题了", "修好了", "通了"];
+/// Contain a resolution word without saying the problem is gone.
+pub(crate) const RESOLVED_NOT: &[&str] =
+    &["不好了", "没好", "又不", "还是不", "要是好了", "好了吗", "好了没", "if it works", "whether it works", "how it works",
+      "nothing works", "never works"];
+
+/// Courtesies: a turn of thanks needs no understanding, so the brain not matching an intent on
+/// it is not a misunderstanding.
+pub(crate) const COURTESY: &[&str] = &["thanks", "thank you", "cheers", "appreciate it", "谢谢", "感谢", "多谢"];
+
+/// Answers that confirm a clarifying question ("Did you say your phone was stolen?").
+pub(crate) const AFFIRM_EN: &[&str] = &[
+    "yes", "yeah", "yep", "yup", "correct", "right", "thats right", "that is right", "exactly", "i did", "sure",
+    "uh huh", "absolutely", "indeed", "definitely",
+];
+pub(crate) const AFFIRM_ZH: &[&str] = &["是", "对", "嗯", "没错", "是的", "对的", "对啊", "是啊", "就是", "当然", "确实"];
 
 pub(crate) const ANGER_EN: &[&str] = &[
     "furious", "fed up", "sick of", "sick and tired", "pissed", "outrageous", "unacceptable", "ridiculous",

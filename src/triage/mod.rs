@@ -18,6 +18,14 @@
 //!   recognition K times in a row, the caller repeating themselves, long silences;
 //! - **other**: the brain's own escalation, a cap on AI turns, VIP numbers.
 //!
+//! Risk and explicit-request words survive recognition slips: they are matched by sound too
+//! (`sound.rs`), in the transcript and in the recognizer's alternatives, and each hit is
+//! weighed against the recognizer's confidence ([`ClarifyConfig`]). A strong hit hands over; a
+//! weaker one answers [`Decision::Clarify`] with a question for the caller ("Did you say your
+//! phone was stolen?"), and the caller's next words confirm it or not. A question *about* the
+//! human desk ("人工服务时间是几点到几点？") is not a request for it, and a caller saying the
+//! problem is gone ("it works now") resets the ambiguity counters.
+//!
 //! When one utterance fires several triggers, the reason is picked in the order risk, emotion,
 //! explicit, ambiguity (routing to the risk desk matters more than how the caller asked), and the
 //! evidence lists all of them. A call escalates once; later events answer
@@ -26,13 +34,15 @@
 pub mod config;
 mod lexicon;
 
+mod sound;
+
 pub use config::{
-    AmbiguityConfig, BrainProposalConfig, EmotionConfig, ExplicitConfig, NegationConfig, RiskConfig, TriageConfig,
-    TriageConfigError, Words,
+    AmbiguityConfig, BrainProposalConfig, ClarifyConfig, EmotionConfig, ExplicitConfig, NegationConfig, RiskConfig,
+    TriageConfig, TriageConfigError, Words,
 };
 
 use crate::brain::text::NegationWindow;
-use lexicon::{Kw, Negation, Scan};
+use lexicon::{Found, Kw, Negation, Scan};
 use std::sync::Arc;
 
 /// The family of reasons, as routing and the eval see them.
@@ -135,10 +145,30 @@ pub struct Escalation {
     pub evidence: Vec<Evidence>,
 }
 
+/// The AI should ask the caller whether they said what triage half-heard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clarification {
+    /// The turn the unsure words were heard in.
+    pub turn: u32,
+    /// What to ask, in `language`.
+    pub question: String,
+    /// "en" or "zh": the caller's language as recognized, else the script of their words.
+    pub language: String,
+    /// What a "yes" would hand over for.
+    pub category: Category,
+    pub code: String,
+    /// How strongly the words pointed there (0..1), below [`ClarifyConfig::escalate_at`].
+    pub strength: f32,
+    pub evidence: Vec<Evidence>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Continue,
     Escalate(Escalation),
+    /// Ask the caller [`Clarification::question`] and say so ([`Triage::clarification_asked`]);
+    /// their next utterance confirms or not. A driver that does not ask treats it as Continue.
+    Clarify(Clarification),
     /// This call was already handed over (see [`Triage::escalation`]); nothing new is decided.
     AlreadyEscalated,
 }
@@ -158,6 +188,67 @@ pub struct UtteranceInput<'a> {
     pub silence_before_ms: u32,
 }
 
+/// A recognizer's alternative reading counts this much of the transcript's weight.
+const ALTERNATIVE_WEIGHT: f32 = 0.85;
+/// The keyword itself counts fully from this recognition confidence up, less below.
+const EXACT_FULL_CONFIDENCE: f32 = 0.5;
+/// From this confidence up the recognizer is sure: a sound-alike is what the caller said.
+const SURE_CONFIDENCE: f32 = 0.9;
+/// Below `SURE_CONFIDENCE - SLIP_RANGE` a sound-alike counts fully (times its quality).
+const SLIP_RANGE: f32 = 0.3;
+
+/// How much one hit of a keyword says the caller meant it, given the recognizer's confidence.
+fn hit_strength(quality: f32, confidence: f32) -> f32 {
+    let c = if confidence.is_finite() { confidence.clamp(0.0, 1.0) } else { 1.0 };
+    if quality >= 1.0 {
+        (c / EXACT_FULL_CONFIDENCE).min(1.0)
+    } else if quality >= sound::JOINED {
+        // The keyword's own letters, split differently ("re fund"): as good as the keyword.
+        quality * (c / EXACT_FULL_CONFIDENCE).min(1.0)
+    } else {
+        quality * ((SURE_CONFIDENCE - c) / SLIP_RANGE).clamp(0.0, 1.0)
+    }
+}
+
+/// A lexicon's best hits over the transcript and its alternatives, combined as independent
+/// evidence (noisy-or), with the hit to show.
+#[derive(Debug, Clone)]
+struct Heard {
+    strength: f32,
+    best: Found,
+    /// The best hit came from an alternative reading.
+    from_alternative: bool,
+}
+
+impl Heard {
+    fn trigger(&self, code: &str) -> String {
+        let mut t = format!("{code}: {}", self.best.kw);
+        if let Some(h) = &self.best.heard {
+            t.push_str(&format!(" (heard \"{h}\", sounds alike {:.2})", self.best.quality));
+        }
+        if self.from_alternative {
+            t.push_str(" (in the recognizer's alternative)");
+        }
+        if self.strength < 1.0 {
+            t.push_str(&format!(" strength {:.2}", self.strength));
+        }
+        t
+    }
+}
+
+/// A clarifying question offered and not yet answered.
+#[derive(Debug, Clone)]
+struct Pending {
+    /// The driver put the question to the caller ([`Triage::clarification_asked`]); a question
+    /// never asked is never answered, whatever the caller says next.
+    asked: bool,
+    turn: u32,
+    category: Category,
+    code: &'static str,
+    priority: Priority,
+    evidence: Vec<Evidence>,
+}
+
 /// A risk lexicon and what it is reported as.
 #[derive(Debug)]
 struct RiskLexicon {
@@ -172,6 +263,11 @@ struct Lexicons {
     negation: Negation,
     explicit: Vec<Kw>,
     explicit_not: Vec<Kw>,
+    explicit_inquiry: Vec<Kw>,
+    resolved: Vec<Kw>,
+    resolved_not: Vec<Kw>,
+    courtesy: Vec<Kw>,
+    affirm: Vec<Kw>,
     anger: Vec<Kw>,
     distress: Vec<Kw>,
     distress_not: Vec<Kw>,
@@ -198,6 +294,11 @@ impl Lexicons {
             },
             explicit: m(&[EXPLICIT_EN, EXPLICIT_ZH], &c.explicit.words),
             explicit_not: m(&[EXPLICIT_NOT_EN, EXPLICIT_NOT_ZH], &c.explicit.not_words),
+            explicit_inquiry: m(&[EXPLICIT_INQUIRY_EN, EXPLICIT_INQUIRY_ZH], &c.explicit.inquiry_words),
+            resolved: m(&[RESOLVED_EN, RESOLVED_ZH], &Words::default()),
+            resolved_not: m(&[RESOLVED_NOT], &Words::default()),
+            courtesy: m(&[COURTESY], &Words::default()),
+            affirm: m(&[AFFIRM_EN, AFFIRM_ZH], &Words::default()),
             anger: m(&[ANGER_EN, ANGER_ZH], &c.emotion.anger),
             distress: m(&[DISTRESS_EN, DISTRESS_ZH], &c.emotion.distress),
             distress_not: m(&[DISTRESS_NOT_EN, DISTRESS_NOT_ZH], &Words::default()),
@@ -251,6 +352,13 @@ pub struct Triage {
     history: Vec<Vec<String>>,
     repeats: Vec<Evidence>,
     long_silences: Vec<Evidence>,
+    /// A turn whose brain reading says nothing about understanding (the caller said the problem
+    /// was gone, thanked, or answered a clarifying question): its intent neither counts toward a
+    /// loop or a misunderstanding nor resets them.
+    uncounted_turn: Option<u32>,
+    // clarifying questions
+    pending: Option<Pending>,
+    unconfirmed: Vec<Evidence>,
 }
 
 /// A trigger that fired, before it becomes (part of) an escalation.
@@ -282,7 +390,23 @@ impl Triage {
             history: Vec::new(),
             repeats: Vec::new(),
             long_silences: Vec::new(),
+            uncounted_turn: None,
+            pending: None,
+            unconfirmed: Vec::new(),
         }
+    }
+
+    /// The driver asked the caller the question of the [`Decision::Clarify`] answered for
+    /// `turn`; the caller's next utterance answers it.
+    pub fn clarification_asked(&mut self, turn: u32) {
+        if let Some(p) = self.pending.as_mut().filter(|p| p.turn == turn) {
+            p.asked = true;
+        }
+    }
+
+    /// Clarifying questions the caller did not confirm, for the record.
+    pub fn unconfirmed(&self) -> &[Evidence] {
+        &self.unconfirmed
     }
 
     /// Escalations decided on this call (at most one), for the call record.
@@ -315,6 +439,13 @@ impl Triage {
 
     /// A final recognition result.
     pub fn on_utterance(&mut self, u: &UtteranceInput) -> Decision {
+        self.on_utterance_heard(u, &[])
+    }
+
+    /// A final recognition result with the recognizer's other readings of the same audio
+    /// (n-best or segment alternatives, best first); risk and explicit words are looked for in
+    /// them too.
+    pub fn on_utterance_heard(&mut self, u: &UtteranceInput, alternatives: &[String]) -> Decision {
         if !self.decided.is_empty() {
             return Decision::AlreadyEscalated;
         }
@@ -323,20 +454,38 @@ impl Triage {
         }
         self.caller_turns += 1;
         let clauses = lexicon::clauses(u.text);
+        let alt_clauses: Vec<Vec<String>> = alternatives.iter().map(|a| lexicon::clauses(a)).collect();
         let mut fired = Vec::new();
+        let mut unsure: Vec<(Category, &'static str, Priority, Heard)> = Vec::new();
         let turn = u.turn;
         let ev = |trigger: String, text: &str| Evidence { turn, trigger, text: text.to_string() };
         let neg = &self.lex.negation;
+
+        // The answer to a clarifying question asked after the previous turn.
+        if let Some(p) = self.pending.take().filter(|p| p.asked) {
+            self.uncounted_turn = Some(turn);
+            if self.affirms(&clauses) {
+                let mut evidence = p.evidence;
+                evidence.push(ev("clarify-confirmed".into(), u.text.trim()));
+                fired.push(Fired { category: p.category, code: p.code, priority: p.priority, evidence });
+            } else {
+                self.unconfirmed.extend(p.evidence);
+            }
+        }
 
         // Risk.
         let mut risk_found = false;
         if self.cfg.risk.enabled {
             for r in &self.lex.risks {
-                let s = lexicon::scan(&clauses, &r.kws, &self.lex.risk_not, Some(neg));
-                if !s.found.is_empty() {
+                let Some(h) = self.heard(&clauses, &alt_clauses, &r.kws, &self.lex.risk_not, &[], u.confidence) else {
+                    continue;
+                };
+                if h.strength >= self.cfg.clarify.escalate_at {
                     risk_found = true;
-                    let evidence = s.found.iter().map(|f| ev(format!("{}: {}", r.code, f.kw), &f.clause)).collect();
+                    let evidence = vec![ev(h.trigger(r.code), &h.best.clause)];
                     fired.push(Fired { category: Category::Risk, code: r.code, priority: r.priority, evidence });
+                } else {
+                    unsure.push((Category::Risk, r.code, r.priority, h));
                 }
             }
         }
@@ -388,19 +537,38 @@ impl Triage {
             }
         }
 
-        // Explicit request.
+        // Explicit request. A clause asking about the desk (its hours) asks for nothing.
         let mut explicit_found = false;
         if self.cfg.explicit.enabled {
-            let s = lexicon::scan(&clauses, &self.lex.explicit, &self.lex.explicit_not, Some(neg));
-            if !s.found.is_empty() {
-                explicit_found = true;
-                fired.push(words_fired(Category::Explicit, "explicit-request", Priority::Normal, &s, turn));
+            let l = &self.lex;
+            if let Some(h) = self.heard(&clauses, &alt_clauses, &l.explicit, &l.explicit_not, &l.explicit_inquiry, u.confidence) {
+                if h.strength >= self.cfg.clarify.escalate_at {
+                    explicit_found = true;
+                    let evidence = vec![ev(h.trigger("explicit-request"), &h.best.clause)];
+                    fired.push(Fired { category: Category::Explicit, code: "explicit-request", priority: Priority::Normal, evidence });
+                } else {
+                    unsure.push((Category::Explicit, "explicit-request", Priority::Normal, h));
+                }
             }
         }
         self.last_verdict = Some(TurnVerdict { turn, explicit: explicit_found, risk: risk_found });
 
+        // The caller says the problem is gone: what led there was not a loop.
+        let resolved = !lexicon::scan(&clauses, &self.lex.resolved, &self.lex.resolved_not, Some(neg)).found.is_empty();
+        if !lexicon::scan(&clauses, &self.lex.courtesy, &[], Some(neg)).found.is_empty() {
+            self.uncounted_turn = Some(turn);
+        }
+        if resolved {
+            self.uncounted_turn = Some(turn);
+            self.fallbacks.clear();
+            self.same_intent = None;
+            self.low_confidence.clear();
+            self.repeats.clear();
+            self.history.clear();
+        }
+
         // Ambiguity.
-        if self.cfg.ambiguity.enabled {
+        if self.cfg.ambiguity.enabled && !resolved {
             let a = &self.cfg.ambiguity;
             if u.confidence < a.low_confidence {
                 self.low_confidence.push(ev(format!("ambiguity-low-confidence: {:.2}", u.confidence), u.text.trim()));
@@ -440,7 +608,75 @@ impl Triage {
         if let Some(f) = self.turn_cap(turn, u.text) {
             fired.push(f);
         }
+        if fired.is_empty() && self.cfg.clarify.enabled {
+            // The strongest unsure hit, routed in the same order as a decision.
+            unsure.sort_by(|a, b| b.3.strength.total_cmp(&a.3.strength));
+            if let Some((category, code, priority, h)) = unsure.into_iter().find(|x| x.3.strength >= self.cfg.clarify.ask_at) {
+                let language = match u.language {
+                    "en" | "zh" => u.language.to_string(),
+                    _ if crate::brain::text::has_cjk(u.text) => "zh".into(),
+                    _ => "en".into(),
+                };
+                let evidence = vec![ev(format!("clarify {}", h.trigger(code)), &h.best.clause)];
+                self.pending = Some(Pending { asked: false, turn, category, code, priority, evidence: evidence.clone() });
+                return Decision::Clarify(Clarification {
+                    turn,
+                    question: question(code, &language).to_string(),
+                    language,
+                    category,
+                    code: code.to_string(),
+                    strength: h.strength,
+                    evidence,
+                });
+            }
+        }
         self.decide(turn, fired)
+    }
+
+    /// A lexicon's hits in the transcript and the alternatives, weighed; None when nothing
+    /// counts. Hits in a clause holding one of `about` (a question about the thing) are mentions.
+    fn heard(
+        &self,
+        clauses: &[String],
+        alternatives: &[Vec<String>],
+        kws: &[Kw],
+        not: &[Kw],
+        about: &[Kw],
+        confidence: f32,
+    ) -> Option<Heard> {
+        let neg = Some(&self.lex.negation);
+        let mut miss = 1.0f32;
+        let mut best: Option<(f32, Found, bool)> = None;
+        let readings = std::iter::once((clauses, 1.0, false)).chain(alternatives.iter().map(|a| (&a[..], ALTERNATIVE_WEIGHT, true)));
+        for (cl, weight, alt) in readings {
+            let s = lexicon::scan_heard(cl, kws, not, neg);
+            let top = s
+                .found
+                .into_iter()
+                .filter(|f| !lexicon::contains_any(&f.clause, about))
+                .map(|f| (weight * hit_strength(f.quality, confidence), f))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((st, f)) = top {
+                miss *= 1.0 - st;
+                if best.as_ref().is_none_or(|b| st > b.0) {
+                    best = Some((st, f, alt));
+                }
+            }
+        }
+        let (_, found, from_alternative) = best?;
+        let strength = 1.0 - miss;
+        (strength > 0.0).then_some(Heard { strength, best: found, from_alternative })
+    }
+
+    /// The caller's words open with a yes ("yes", "对", "是的").
+    fn affirms(&self, clauses: &[String]) -> bool {
+        let Some(first) = clauses.first() else { return false };
+        self.lex.affirm.iter().any(|k| match first.strip_prefix(k.norm.as_str()) {
+            None => false,
+            // "对不起", "是不是": a yes followed by a no is not one.
+            Some(rest) if k.cjk => !rest.starts_with('不'),
+            Some(rest) => rest.is_empty() || rest.starts_with(' '),
+        })
     }
 
     /// A keypad digit.
@@ -452,6 +688,10 @@ impl Triage {
             return Decision::Continue;
         }
         self.caller_turns += 1;
+        // A key is not an answer to a spoken question.
+        if let Some(p) = self.pending.take() {
+            self.unconfirmed.extend(p.evidence);
+        }
         let mut fired = Vec::new();
         let explicit = self.cfg.explicit.enabled && self.cfg.explicit.dtmf.contains(digit);
         self.last_verdict = Some(TurnVerdict { turn, explicit, risk: false });
@@ -490,6 +730,17 @@ impl Triage {
             return Decision::Continue;
         }
         let mut fired = Vec::new();
+        // The brain's reading of the turn a question was just asked about: its own sense of a
+        // request or a dispute, or an upset caller, settles the question without asking it.
+        if self.pending.as_ref().is_some_and(|p| p.turn == turn) {
+            let upset = self.cfg.emotion.brain_sentiments.iter().any(|s| s == sentiment);
+            if upset || self.cfg.clarify.confirming_intents.iter().any(|i| i == intent) {
+                let p = self.pending.take().expect("checked above");
+                let mut evidence = p.evidence;
+                evidence.push(Evidence { turn, trigger: format!("clarify-brain: {intent}/{sentiment}"), text: intent.to_string() });
+                fired.push(Fired { category: p.category, code: p.code, priority: p.priority, evidence });
+            }
+        }
         let e = &self.cfg.emotion;
         if e.enabled && e.brain_sentiment_turns > 0 && e.brain_sentiments.iter().any(|s| s == sentiment) {
             self.upset.push(Evidence { turn, trigger: "emotion-brain-sentiment".into(), text: sentiment.to_string() });
@@ -504,7 +755,8 @@ impl Triage {
         }
         let a = &self.cfg.ambiguity;
         // A silence reprompt says nothing about understanding; it neither counts nor resets.
-        if a.enabled && intent != "silence" {
+        // Nor does a turn of thanks, of "it works now", or an answer to a clarifying question.
+        if a.enabled && intent != "silence" && self.uncounted_turn != Some(turn) {
             let ev = Evidence { turn, trigger: format!("brain intent: {intent}"), text: intent.to_string() };
             if intent == a.fallback_intent {
                 self.fallbacks.push(ev);
@@ -555,6 +807,7 @@ impl Triage {
                 let own = match category {
                     Category::Explicit if self.cfg.explicit.enabled => Some(v.explicit),
                     Category::Risk if self.cfg.risk.enabled => Some(v.risk),
+                    Category::Ambiguity if self.cfg.ambiguity.enabled && self.uncounted_turn == Some(turn) => Some(false),
                     _ => None,
                 };
                 if own == Some(false) {
@@ -641,6 +894,27 @@ impl Triage {
         };
         self.decided.push(esc.clone());
         Decision::Escalate(esc)
+    }
+}
+
+/// The clarifying question for a reason code.
+fn question(code: &str, language: &str) -> &'static str {
+    let (en, zh) = match code {
+        "explicit-request" => ("Would you like me to put you through to a person?", "您是需要转人工客服吗？"),
+        "risk-lost-phone" => ("Did you say your phone was lost or stolen?", "您是说手机丢了或者被偷了吗？"),
+        "risk-dispute" => ("Did you say you want a refund?", "您是说要退款吗？"),
+        "risk-complaint" => ("Did you say you want to make a complaint?", "您是说要投诉吗？"),
+        "risk-cancel" => ("Did you say you want to cancel or leave us?", "您是说要销户或者转网吗？"),
+        "risk-fraud" => ("Did you say someone used your account or identity?", "您是说有人冒用了您的账户或身份吗？"),
+        "risk-unordered" => ("Did you say you never ordered this?", "您是说您没有订过这个业务吗？"),
+        "risk-legal" => ("Did you say you want to take legal action?", "您是说要走法律途径吗？"),
+        "risk-regulator" => ("Did you say you want to report this to the regulator?", "您是说要向监管部门反映吗？"),
+        _ => ("Did I understand that you need some extra help from us?", "请问您是需要我们特别协助吗？"),
+    };
+    if language == "zh" {
+        zh
+    } else {
+        en
     }
 }
 

@@ -303,3 +303,152 @@ fn malformed_values_name_the_key() {
     assert!(err.to_string().contains("enable"), "{err}");
     assert!(TriageConfig::default().validate().is_ok());
 }
+
+// ------------------------------------------------------------------ words that survive recognition
+
+fn heard(turn: u32, text: &str, confidence: f32) -> UtteranceInput<'_> {
+    UtteranceInput { confidence, ..utter(turn, text) }
+}
+
+#[test]
+fn an_unsure_slip_asks_and_the_callers_yes_hands_over() {
+    // A driver that does not ask (treats Clarify as Continue): a later yes answers nothing.
+    let mut t = Triage::new(cfg(), "1");
+    assert!(matches!(t.on_utterance(&heard(0, "My phone was still in an hour ago", 0.63)), Decision::Clarify(_)));
+    assert_eq!(t.on_utterance(&utter(1, "Yes.")), Decision::Continue);
+
+    let mut t = Triage::new(cfg(), "1");
+    let Decision::Clarify(c) = t.on_utterance(&heard(0, "My phone was still in an hour ago, I need to block the line.", 0.63)) else {
+        panic!("a sound-alike of 'stolen' at confidence 0.63 must ask")
+    };
+    t.clarification_asked(0);
+    assert_eq!((c.category, c.code.as_str(), c.language.as_str()), (Category::Risk, "risk-lost-phone", "en"));
+    assert!(c.question.contains("stolen"), "{}", c.question);
+    assert!(c.strength > 0.4 && c.strength < 0.75, "{}", c.strength);
+    assert!(c.evidence[0].trigger.contains("heard \"phone was still in\""), "{:?}", c.evidence);
+    let Decision::Escalate(e) = t.on_utterance(&utter(1, "Yes.")) else { panic!("a yes confirms") };
+    assert_eq!((e.code.as_str(), e.turn), ("risk-lost-phone", 1));
+    assert!(e.evidence.iter().any(|v| v.trigger == "clarify-confirmed" && v.text == "Yes."), "{:?}", e.evidence);
+
+    // A no, or an apology that starts like a yes, leaves the call with the AI.
+    for answer in ["No, I mean it was switched on.", "对不起，我说的是开着机"] {
+        let mut t = Triage::new(cfg(), "1");
+        assert!(matches!(t.on_utterance(&heard(0, "My phone was still on an hour ago", 0.66)), Decision::Clarify(_)));
+        t.clarification_asked(0);
+        assert_eq!(t.on_utterance(&utter(1, answer)), Decision::Continue, "{answer}");
+        assert_eq!(t.unconfirmed().len(), 1);
+        assert!(t.escalation().is_none());
+    }
+}
+
+#[test]
+fn a_confident_recognizer_is_taken_at_its_word() {
+    // The same words, heard with confidence: they are what the caller said.
+    for (text, conf) in [("My phone was still in the car an hour ago.", 0.95), ("我去试试重启", 0.95), ("What's the complement of my plan?", 1.0)] {
+        let mut t = Triage::new(cfg(), "1");
+        assert_eq!(t.on_utterance(&heard(0, text, conf)), Decision::Continue, "{text}");
+    }
+    // The keyword itself at a very low confidence is asked about, not acted on.
+    let mut t = Triage::new(cfg(), "1");
+    assert!(matches!(t.on_utterance(&heard(0, "I want a refund", 0.3)), Decision::Clarify(c) if c.code == "risk-dispute"));
+    assert_eq!(run(&["I want a refund"]).map(|e| e.code).as_deref(), Some("risk-dispute"));
+}
+
+#[test]
+fn mandarin_homophones_are_heard() {
+    let mut t = Triage::new(cfg(), "1");
+    let Decision::Escalate(e) = t.on_utterance(&heard(0, "赶紧给我退宽", 0.6)) else { panic!("退宽 is 退款 misheard") };
+    assert_eq!(e.code, "risk-dispute");
+    assert!(e.evidence[0].trigger.contains("heard \"退宽\""), "{:?}", e.evidence);
+    let mut t = Triage::new(cfg(), "1");
+    assert!(matches!(t.on_utterance(&heard(0, "转任工", 0.55)), Decision::Escalate(e) if e.code == "explicit-request"));
+
+    // A near-homophone (sh/s) asks, in Mandarin, and 对 confirms.
+    let mut t = Triage::new(cfg(), "1");
+    let Decision::Clarify(c) = t.on_utterance(&heard(0, "我要投述你们", 0.7)) else { panic!("投述 must ask") };
+    assert_eq!((c.code.as_str(), c.language.as_str()), ("risk-complaint", "zh"));
+    assert!(c.question.contains("投诉"), "{}", c.question);
+    t.clarification_asked(0);
+    assert!(matches!(t.on_utterance(&utter(1, "对")), Decision::Escalate(e) if e.code == "risk-complaint"));
+    // 投资 shares a character and no sound with 投诉.
+    assert_eq!(run(&["有没有投资理财送流量的活动"]), None);
+}
+
+#[test]
+fn the_recognizers_alternatives_and_the_brain_are_evidence() {
+    let mut t = Triage::new(cfg(), "1");
+    let alts = vec!["Let me speak to an agent please".to_string()];
+    let d = t.on_utterance_heard(&heard(0, "Let me speak to an age and please", 0.52), &alts);
+    assert!(matches!(&d, Decision::Escalate(e) if e.code == "explicit-request"), "{d:?}");
+    // Alone, the alternative at that confidence would only ask.
+    let mut t = Triage::new(cfg(), "1");
+    let alts = vec!["I want a refund".to_string()];
+    assert!(matches!(t.on_utterance_heard(&heard(0, "I want a re", 0.3), &alts), Decision::Clarify(_)));
+
+    // The brain reading the same turn as a dispute, or an angry caller, settles the question.
+    for (intent, sentiment) in [("dispute", "neutral"), ("fallback", "angry")] {
+        let mut t = Triage::new(cfg(), "1");
+        assert!(matches!(t.on_utterance(&heard(0, "I'd like to file a compliant", 0.7)), Decision::Clarify(_)));
+        let d = t.on_brain(0, intent, sentiment);
+        assert!(matches!(&d, Decision::Escalate(e) if e.code == "risk-complaint" && e.evidence.len() == 2), "{intent}: {d:?}");
+    }
+    // Switched off, an unsure hit is ignored.
+    let mut c = TriageConfig::default();
+    c.clarify.enabled = false;
+    let mut t = Triage::new(Arc::new(c), "1");
+    assert_eq!(t.on_utterance(&heard(0, "I'd like to file a compliant", 0.7)), Decision::Continue);
+}
+
+#[test]
+fn a_question_about_the_human_desk_is_not_a_request_for_it() {
+    for s in ["人工服务时间是几点到几点？", "人工客服周末上班吗", "What are the agent hours?", "Is the operator desk open on Sundays?"] {
+        assert_eq!(run(&[s]), None, "{s}");
+    }
+    // A request next to the question, in its own clause, still is one.
+    assert_eq!(code_of(&["现在几点了？帮我转人工"]).as_deref(), Some("explicit-request"));
+    assert_eq!(code_of(&["I want an agent. What are your hours anyway?"]).as_deref(), Some("explicit-request"));
+}
+
+#[test]
+fn a_fix_that_works_is_not_a_loop() {
+    let mut t = Triage::new(cfg(), "1");
+    t.on_brain(0, "broadband", "negative");
+    t.on_brain(1, "broadband", "neutral");
+    assert_eq!(t.on_utterance(&utter(2, "Okay, the lights are all green now and the wifi works.")), Decision::Continue);
+    assert_eq!(t.on_brain(2, "broadband", "positive"), Decision::Continue);
+    let mut t = Triage::new(cfg(), "1");
+    t.on_brain(0, "broadband", "negative");
+    t.on_brain(1, "broadband", "neutral");
+    assert_eq!(t.on_utterance(&utter(2, "重启了一下，宽带现在好了")), Decision::Continue);
+    assert_eq!(t.on_brain(2, "broadband", "positive"), Decision::Continue);
+    // Still broken: the loop counts.
+    let mut t = Triage::new(cfg(), "1");
+    t.on_brain(0, "broadband", "negative");
+    t.on_brain(1, "broadband", "neutral");
+    assert_eq!(t.on_utterance(&utter(2, "The wifi still doesn't work, nothing works.")), Decision::Continue);
+    assert!(matches!(t.on_brain(2, "broadband", "negative"), Decision::Escalate(e) if e.code == "ambiguity-intent-loop"));
+    let mut t = Triage::new(cfg(), "1");
+    t.on_brain(0, "broadband", "negative");
+    t.on_brain(1, "broadband", "neutral");
+    assert_eq!(t.on_utterance(&utter(2, "宽带又不好了")), Decision::Continue);
+    assert!(matches!(t.on_brain(2, "broadband", "negative"), Decision::Escalate(_)));
+}
+
+#[test]
+fn thanks_is_not_a_misunderstanding() {
+    let mut t = Triage::new(cfg(), "1");
+    t.on_brain(0, "fallback", "neutral");
+    t.on_brain(1, "fallback", "neutral");
+    assert_eq!(t.on_utterance(&utter(2, "Okay, thanks.")), Decision::Continue);
+    assert_eq!(t.on_brain(2, "fallback", "positive"), Decision::Continue);
+}
+
+#[test]
+fn clarify_thresholds_are_checked() {
+    let mut c = TriageConfig::default();
+    c.clarify.ask_at = 0.9;
+    assert_eq!(c.validate().unwrap_err().key, "triage.clarify.ask_at");
+    let mut c = TriageConfig::default();
+    c.clarify.escalate_at = 0.0;
+    assert_eq!(c.validate().unwrap_err().key, "triage.clarify.escalate_at");
+}

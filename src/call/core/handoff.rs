@@ -65,8 +65,26 @@ impl CallCore {
     pub(super) fn on_triage(&mut self, decision: Decision, brain_announced: bool, now: Instant) {
         match decision {
             Decision::Escalate(e) => self.escalate(e, brain_announced, now),
+            Decision::Clarify(c) => self.clarify(c, now),
             Decision::Continue | Decision::AlreadyEscalated => {}
         }
+    }
+
+    /// Triage is unsure it heard a risk or a request for a person ("Did you say your phone was
+    /// stolen?"): the caller is asked, instead of the brain's reply to words that may be
+    /// misheard; their answer confirms or not.
+    fn clarify(&mut self, c: crate::triage::Clarification, now: Instant) {
+        if !self.handoff.is_idle() || self.hangup_reason.is_some() {
+            return;
+        }
+        tracing::info!(call_id = %self.info.call_id, code = %c.code, strength = c.strength, question = %c.question, "clarifying question");
+        self.timers.stop(Timer::Reply);
+        self.reply_replaced = true;
+        let lang = self.lang_of(&c.language);
+        self.start_speaking(false, now);
+        self.out.push_back(Effect::Say { text: c.question.clone(), lang, ends_reply: true, prepared: None });
+        self.said("bot", c.turn, &c.question);
+        self.triage.clarification_asked(c.turn);
     }
 
     /// Builds the handoff packet from everything the call has learned so far.

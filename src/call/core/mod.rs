@@ -225,6 +225,9 @@ pub struct CallCore {
     /// Tags above this belong to the reply of `answering`.
     reply_tag_floor: u64,
     filler_played: bool,
+    /// The gateway answered this turn itself (a clarifying question): the brain's reply to it
+    /// is not played.
+    reply_replaced: bool,
     /// When the bot last finished speaking and the floor became the caller's; `None` while the
     /// bot speaks, the caller speaks, or the call is not the AI's (handoff).
     floor_since: Option<Instant>,
@@ -274,6 +277,7 @@ impl CallCore {
             answering: None,
             reply_tag_floor: 0,
             filler_played: false,
+            reply_replaced: false,
             floor_since: None,
             no_inputs: 0,
             collecting: None,
@@ -960,6 +964,7 @@ impl CallCore {
             }
         }
         self.reply_tag_floor = self.tags.load(Ordering::Relaxed);
+        self.reply_replaced = false;
         self.answering = Some(turn);
         self.turns_completed += 1;
         // With the brain gone the call is already saying goodbye: no reply is owed.
@@ -979,6 +984,9 @@ impl CallCore {
             bot_action::Action::Say(say) if say.preview => self.on_preview_say(say.text, &say.language),
             bot_action::Action::Say(say) if !self.handoff.is_idle() => {
                 tracing::debug!(call_id = %self.info.call_id, text = %say.text, "brain speaks during a handoff: not played");
+            }
+            bot_action::Action::Say(say) if self.reply_replaced => {
+                tracing::debug!(call_id = %self.info.call_id, text = %say.text, "the caller was asked to clarify: brain reply not played");
             }
             bot_action::Action::Say(say) => {
                 self.timers.stop(Timer::Reply);

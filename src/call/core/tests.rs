@@ -137,7 +137,11 @@ impl Call {
     }
 
     fn utterance(&mut self, turn: u32, text: &str) -> &mut Self {
-        let transcript = Transcript { text: text.into(), language: "en".into(), confidence: 0.9, audio_ms: 1500, decode_ms: 200 };
+        self.heard(turn, text, 0.9)
+    }
+
+    fn heard(&mut self, turn: u32, text: &str, confidence: f32) -> &mut Self {
+        let transcript = Transcript { text: text.into(), language: "en".into(), confidence, audio_ms: 1500, decode_ms: 200 };
         self.core.recognizing.insert(turn, Turn::new(turn, self.now, 1200));
         self.core.turns_started = self.core.turns_started.max(turn);
         self.input(Input::Recognized { side: Side::Caller, turn, result: Ok(transcript) })
@@ -511,3 +515,21 @@ fn annotations_feed_triage_and_the_handoff_packet() {
     assert!(packet.transcript.iter().any(|l| l.speaker == "caller" && l.text.contains("cancel")));
 }
 
+
+#[test]
+fn an_unsure_risk_word_gets_a_clarifying_question_and_a_yes_hands_over() {
+    let mut call = Call::greeted(settings(|_, _| {}));
+    call.at(3_000).heard(1, "My phone was still in an hour ago, I need to block the line.", 0.63);
+    let asked = call.said_lines().last().cloned().unwrap_or_default();
+    assert!(asked.contains("stolen"), "the caller is asked, not answered: {asked}");
+    // The brain's answer to the misheard words is not played over the question.
+    call.brain_says("Sorry, I didn't catch that.", true);
+    assert_eq!(call.said_lines().last(), Some(&asked));
+    call.speaker_plays_all();
+    call.at(5_000).heard(2, "Yes.", 0.9);
+    let code = call.events().iter().find_map(|e| match e {
+        CallEvent::Escalated { decision: Some(d), .. } => Some(d.code.clone()),
+        _ => None,
+    });
+    assert_eq!(code.as_deref(), Some("risk-lost-phone"));
+}
