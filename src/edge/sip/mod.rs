@@ -6,7 +6,9 @@
 //! SIP dialog and the call task, and plain answers to requests outside any dialog.
 
 mod agent;
+mod guard;
 mod ports;
+pub mod screen;
 
 pub use ports::RtpPortPool;
 
@@ -38,8 +40,11 @@ pub enum SipError {
     Stack(String),
 }
 
-/// What the methods outside a dialog and the Allow header advertise.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+/// Every method the gateway acts on, for Allow: calls (INVITE, ACK, CANCEL, BYE), probes
+/// (OPTIONS), keypad INFO, session refresh by UPDATE, and the NOTIFY and REFER of transfers.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY, REFER";
+/// What the gateway can take; the screen answers requests for anything else.
+static CAPABILITIES: screen::Capabilities = screen::Capabilities { allow: ALLOW, supported: &[], accept: "application/sdp" };
 /// Codecs the gateway answers with, in its own order of preference (the offerer's order wins
 /// among these).
 const CODECS: [G711; 2] = [G711::Ulaw, G711::Alaw];
@@ -55,7 +60,13 @@ impl SipServer {
     pub async fn start(listen: SocketAddr, services: Arc<CallServices>) -> Result<SipServer, SipError> {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.clone());
-        let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
+        // rsipstack reads UDP through our screen (see guard.rs), which answers what its
+        // parser would drop.
+        let socket = tokio::net::UdpSocket::bind(listen)
+            .await
+            .map_err(|e| SipError::Bind { addr: listen, transport: "udp", message: e.to_string() })?;
+        let screened = Arc::new(guard::ScreenedUdp::new(socket, &CAPABILITIES));
+        let udp = UdpConnection::from_socket(screened, None, Some(cancel.child_token()))
             .await
             .map_err(|e| SipError::Bind { addr: listen, transport: "udp", message: e.to_string() })?;
         let local_addr = udp
@@ -71,6 +82,7 @@ impl SipServer {
         transport.add_transport(tcp.into());
 
         let endpoint = EndpointBuilder::new()
+            .with_transport_inspector(Box::new(guard::StreamScreen { caps: &CAPABILITIES }))
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport)
             .with_user_agent(&services.config.sip.user_agent)
@@ -158,6 +170,8 @@ impl Edge {
             }
             Method::Ack => {}
             Method::Bye | Method::Cancel => reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await,
+            // Methods we know but take only inside a call, or not at all (REGISTER: we are
+            // no registrar). Unknown methods got 501 from the screen already.
             _ => {
                 let allow = vec![Header::Other("Allow".into(), ALLOW.into())];
                 reply(&mut tx, StatusCode::MethodNotAllowed, allow).await;
