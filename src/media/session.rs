@@ -111,16 +111,24 @@ impl Drop for MediaHandle {
     }
 }
 
+/// Frames are 20 ms apart; this many is 5 s of slack before a stalled call task starts
+/// losing caller audio, which is logged rather than blocking the socket.
+pub const EVENT_QUEUE: usize = 250;
+
 /// Starts the driver on an already-bound socket; events arrive on the returned receiver.
 pub fn start(socket: UdpSocket, params: MediaParams, rtp_timeout: Duration) -> std::io::Result<(MediaHandle, mpsc::Receiver<MediaEvent>)> {
+    let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+    Ok((start_with_events(socket, params, rtp_timeout, ev_tx)?, ev_rx))
+}
+
+/// [`start`] reporting into a channel the caller made, so that the signaling side can put
+/// its own events into the same stream (keypad digits that came by SIP INFO, not RTP).
+pub fn start_with_events(socket: UdpSocket, params: MediaParams, rtp_timeout: Duration, events: mpsc::Sender<MediaEvent>) -> std::io::Result<MediaHandle> {
     let local_port = socket.local_addr()?.port();
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    // Frames are 20 ms apart; 250 of them is 5 s of slack before a stalled call task
-    // starts losing caller audio, which is logged rather than blocking the socket.
-    let (ev_tx, ev_rx) = mpsc::channel(250);
     let driver = Driver::new(Arc::new(socket), params, rtp_timeout);
-    let task = tokio::spawn(driver.run(cmd_rx, ev_tx));
-    Ok((MediaHandle { commands: cmd_tx, local_port, task }, ev_rx))
+    let task = tokio::spawn(driver.run(cmd_rx, events));
+    Ok(MediaHandle { commands: cmd_tx, local_port, task })
 }
 
 struct Driver {

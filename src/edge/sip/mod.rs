@@ -7,6 +7,8 @@
 
 mod agent;
 mod guard;
+mod info;
+pub mod limits;
 mod ports;
 pub mod screen;
 
@@ -15,9 +17,9 @@ pub use ports::RtpPortPool;
 use crate::call::{CallServices, LegCommand, NewCall, SignalEvent};
 use crate::edge::sdp::{self, Direction, Negotiated, SdpError};
 use crate::media::g711::G711;
-use crate::media::session::{self, MediaParams};
+use crate::media::session::{self, MediaEvent, MediaParams};
 use crate::proto::dialog::Channel;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
@@ -90,7 +92,13 @@ impl SipServer {
         let incoming = endpoint.incoming_transactions().map_err(|e| SipError::Stack(e.to_string()))?;
         let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let (state_tx, state_rx) = dialogs.new_dialog_state_channel();
+        let policy = services
+            .config
+            .sip
+            .source_policy(services.config.calls.max_concurrent)
+            .map_err(|(key, message)| SipError::Stack(format!("{key}: {message}")))?;
         let edge = Arc::new(Edge {
+            limits: limits::Limiter::new(policy),
             services,
             dialogs,
             state_tx,
@@ -129,6 +137,8 @@ struct Edge {
     ports: RtpPortPool,
     sip_port: u16,
     next_call: AtomicU64,
+    /// Per-source call admission and the trusted-source list.
+    limits: limits::Limiter,
 }
 
 impl Edge {
@@ -140,6 +150,14 @@ impl Edge {
     }
 
     async fn on_transaction(self: Arc<Self>, mut tx: Transaction) {
+        let source = source_ip(&tx);
+        if let Some(ip) = source.filter(|ip| !self.limits.trusted(*ip)) {
+            if tx.original.method != Method::Ack {
+                tracing::info!(%ip, method = %tx.original.method, "refused a request from an untrusted source");
+                reply(&mut tx, StatusCode::Forbidden, vec![warning(limits::Refusal::Untrusted)]).await;
+            }
+            return;
+        }
         let in_dialog = tx
             .original
             .to_header()
@@ -159,12 +177,26 @@ impl Edge {
             return;
         }
         match tx.original.method {
-            Method::Invite => self.on_invite(tx).await,
+            Method::Invite => {
+                // One address may not take every call slot, nor flood the gateway with attempts.
+                let slot = match source.map(|ip| (ip, self.limits.admit(ip, std::time::Instant::now()))) {
+                    Some((_, Ok(slot))) => Some(slot),
+                    Some((ip, Err(why))) => {
+                        tracing::warn!(%ip, reason = %why, "refusing call");
+                        let retry = self.services.config.calls.retry_after_secs.to_string();
+                        let headers = vec![Header::Other("Retry-After".into(), retry), warning(why)];
+                        reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
+                        return;
+                    }
+                    None => None, // no source address (not a network transport)
+                };
+                self.on_invite(tx, slot).await
+            }
             Method::Options => {
                 // Keepalive and capability probe from trunks and proxies (RFC 3261 §11).
                 let headers = vec![
                     Header::Other("Allow".into(), ALLOW.into()),
-                    Header::Other("Accept".into(), "application/sdp".into()),
+                    Header::Other("Accept".into(), format!("application/sdp, {}", info::ACCEPT)),
                 ];
                 reply(&mut tx, StatusCode::OK, headers).await;
             }
@@ -179,7 +211,8 @@ impl Edge {
         }
     }
 
-    async fn on_invite(self: Arc<Self>, mut tx: Transaction) {
+    /// A new call; `slot` is its source's share of the call slots, held until the call ends.
+    async fn on_invite(self: Arc<Self>, mut tx: Transaction, slot: Option<limits::Slot>) {
         let services = self.services.clone();
         // Admission control first: refusing early is cheaper for everyone than a call that
         // cannot be served well.
@@ -216,6 +249,14 @@ impl Edge {
                 return;
             }
         };
+        if negotiated.remote.is_ipv6() && !local_ip_for_bind(&services).is_ipv6() && !negotiated.remote.ip().is_unspecified() {
+            // Our RTP sockets are IPv4: answering would give a call with no audio either way.
+            // RFC 3261 §20.43 has a warning code for exactly this.
+            tracing::info!(remote = %negotiated.remote, "IPv6 media offered to an IPv4-only gateway");
+            let w = "301 frontline \"Incompatible network address formats: IPv6 media offered, this gateway has IPv4 only\"";
+            reply(&mut tx, StatusCode::NotAcceptableHere, vec![Header::Other("Warning".into(), w.into())]).await;
+            return;
+        }
         let local_ip = services.config.sip.public_ip.unwrap_or_else(|| local_ip_toward(negotiated.remote.ip()));
         let (rtp_min, rtp_max) = (services.config.rtp.port_min, services.config.rtp.port_max);
         let socket = match self.ports.bind(local_ip_for_bind(&services), rtp_min, rtp_max).await {
@@ -227,7 +268,14 @@ impl Edge {
                 return;
             }
         };
-        let contact = format!("sip:frontline@{}:{}", uri_host(local_ip), self.sip_port);
+        // The Contact names the transport the INVITE came on: a caller that reached us over
+        // TCP sends its ACK, re-INVITEs and BYE to this URI, and without `transport=tcp`
+        // (RFC 3261 §19.1.1: UDP is the default) they would go out over UDP.
+        let transport = match &tx.connection {
+            Some(c) if c.is_reliable() => ";transport=tcp",
+            _ => "",
+        };
+        let contact = format!("sip:frontline@{}:{}{transport}", uri_host(local_ip), self.sip_port);
         let contact_uri = match rsipstack::sip::Uri::try_from(contact.as_str()) {
             Ok(u) => u,
             Err(e) => {
@@ -271,6 +319,7 @@ impl Edge {
             leg.run(news_rx, socket, negotiated, NewCallInfo { call_id, sip_call_id, caller, callee }).await;
             edge.routes.lock().expect("routes lock").remove(&dialog_id.to_string());
             edge.dialogs.remove_dialog(&dialog_id);
+            drop(slot);
         });
     }
 
@@ -382,7 +431,11 @@ impl SignalingLeg {
             return;
         }
         let params = media_params(&negotiated);
-        let (media, media_events) = match session::start(socket, params.clone(), Duration::from_secs(services.config.rtp.timeout_secs)) {
+        // The media driver's event stream, which keypad digits sent by SIP INFO join. Only a
+        // weak sender stays here, so the stream still ends when the driver does.
+        let (events, media_events) = mpsc::channel(session::EVENT_QUEUE);
+        let keypad = events.downgrade();
+        let media = match session::start_with_events(socket, params.clone(), Duration::from_secs(services.config.rtp.timeout_secs), events) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(call_id = %self.call_id, error = %e, "cannot start media");
@@ -471,6 +524,7 @@ impl SignalingLeg {
                             let _ = signal_tx.send(SignalEvent::Transfer { status, done: status >= 200 }).await;
                         }
                     }
+                    Some(DialogNews::State(DialogState::Info(_, req, handle))) => self.on_info(&req, handle, &keypad).await,
                     Some(DialogNews::State(other)) => self.answer_mid_dialog(other).await,
                     None => break,
                 },
@@ -499,6 +553,28 @@ impl SignalingLeg {
         }
     }
 
+    /// INFO during the call: a keypad digit (RFC 6086 with Cisco's dtmf-relay or the bare
+    /// dtmf body) goes to the call as the same event an RFC 4733 packet makes.
+    async fn on_info(&self, req: &rsipstack::sip::Request, handle: TransactionHandle, keypad: &mpsc::WeakSender<MediaEvent>) {
+        match info::parse(req.header_value("Content-Type").as_deref(), &req.body) {
+            info::Info::Digit(d) => {
+                tracing::debug!(call_id = %self.call_id, digit = %d.digit, "DTMF by SIP INFO");
+                let _ = handle.reply(StatusCode::OK).await;
+                let event = MediaEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms };
+                if keypad.upgrade().is_none_or(|tx| tx.try_send(event).is_err()) {
+                    tracing::warn!(call_id = %self.call_id, "INFO digit dropped: the call's event stream is full or closed");
+                }
+            }
+            info::Info::Nothing => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            info::Info::Unsupported => {
+                let accept = vec![Header::Other("Accept".into(), info::ACCEPT.into())];
+                let _ = handle.respond(StatusCode::UnsupportedMediaType, Some(accept), None).await;
+            }
+        }
+    }
+
     /// Answers in-dialog requests the call does not need to know about.
     async fn answer_mid_dialog(&self, state: DialogState) {
         match state {
@@ -506,7 +582,8 @@ impl SignalingLeg {
                 let _ = h.respond(StatusCode::OK, Some(vec![Header::Other("Allow".into(), ALLOW.into())]), None).await;
             }
             DialogState::Updated(_, _, h) | DialogState::Info(_, _, h) | DialogState::Message(_, _, h) | DialogState::Notify(_, _, h) | DialogState::Publish(_, _, h) => {
-                // UPDATE without SDP support, INFO (DTMF arrives as RFC 4733), MESSAGE, NOTIFY.
+                // UPDATE without SDP support, INFO before the call is up (nothing to press
+                // keys at yet), MESSAGE, NOTIFY.
                 let _ = h.reply(StatusCode::OK).await;
             }
             DialogState::Refer(_, _, h) => {
@@ -536,6 +613,17 @@ fn media_params(n: &Negotiated) -> MediaParams {
         send: matches!(n.direction, Direction::SendRecv | Direction::SendOnly),
         receive: matches!(n.direction, Direction::SendRecv | Direction::RecvOnly),
     }
+}
+
+/// The address a request came from, as the transport saw it (not what its Via claims).
+fn source_ip(tx: &Transaction) -> Option<IpAddr> {
+    let addr = tx.connection.as_ref()?.get_remote_addr()?;
+    addr.get_socketaddr().ok().map(|a| a.ip())
+}
+
+/// A Warning header (RFC 3261 §20.43) saying why a request was refused.
+fn warning(why: impl std::fmt::Display) -> Header {
+    Header::Other("Warning".into(), format!("399 frontline \"{why}\""))
 }
 
 async fn reply(tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {

@@ -686,3 +686,73 @@ fn wire_name(name: &str) -> String {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAPS: Capabilities = Capabilities { allow: "INVITE, ACK, BYE", supported: &["timer"], accept: "application/sdp" };
+
+    fn run(raw: &str) -> Verdict {
+        screen(raw.as_bytes(), Framing::Datagram, &CAPS, |_| Ok(()))
+    }
+
+    fn answer_of(v: Verdict) -> String {
+        match v {
+            Verdict::Answer(a) => String::from_utf8(a).unwrap(),
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    const OPTIONS: &str = "OPTIONS sip:ivr@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1\r\n\
+From: <sip:a@192.0.2.9>;tag=1\r\nTo: <sip:ivr@192.0.2.1>\r\nCall-ID: c1\r\nCSeq: 7 OPTIONS\r\nMax-Forwards: 70\r\n\
+Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn a_plain_request_and_any_response_pass_unchanged() {
+        assert_eq!(run(OPTIONS), Verdict::Pass);
+        assert_eq!(run("SIP/2.0 200 OK\r\nVia: x\r\n\r\n"), Verdict::Pass);
+        assert_eq!(run("\r\n\r\n"), Verdict::Pass, "keepalives are the transport's");
+        // Leading blank lines are stripped (RFC 3261 §7.5), the rest passes as it was.
+        assert_eq!(run(&format!("\r\n{OPTIONS}")), Verdict::Rewrite(OPTIONS.as_bytes().to_vec()));
+    }
+
+    #[test]
+    fn refusals_copy_the_transaction_headers_and_say_why() {
+        let a = answer_of(run(&OPTIONS.replace("CSeq: 7 OPTIONS", "CSeq: 7 INVITE")));
+        assert!(a.starts_with("SIP/2.0 400 Bad Request\r\n"), "{a}");
+        for h in ["Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK1", "From: <sip:a@192.0.2.9>;tag=1", "Call-ID: c1", "CSeq: 7 INVITE"] {
+            assert!(a.contains(h), "{h} in {a}");
+        }
+        assert!(a.contains("To: <sip:ivr@192.0.2.1>;tag=fl"), "a To tag is added: {a}");
+        assert!(a.contains("Warning: 399 frontline \"CSeq method INVITE does not match"), "{a}");
+        // Require of what we support passes; of what we don't, 420 naming it.
+        assert_eq!(run(&OPTIONS.replace("Max-Forwards", "Require: timer\r\nMax-Forwards")), Verdict::Pass);
+        let a = answer_of(run(&OPTIONS.replace("Max-Forwards", "Require: timer, 100rel\r\nMax-Forwards")));
+        assert!(a.starts_with("SIP/2.0 420") && a.contains("Unsupported: 100rel\r\n"), "{a}");
+        // The stack's own refusal still gets an answer.
+        let v = screen(OPTIONS.as_bytes(), Framing::Datagram, &CAPS, |_| Err("odd".into()));
+        assert!(answer_of(v).contains("unsupported syntax: odd"));
+    }
+
+    #[test]
+    fn a_broken_ack_is_dropped_never_answered() {
+        let ack = OPTIONS.replace("OPTIONS", "ACK").replace("Call-ID: c1\r\n", "");
+        assert_eq!(run(&ack), Verdict::Drop);
+        assert_eq!(run("\u{1}\u{2} binary noise"), Verdict::Drop);
+    }
+
+    #[test]
+    fn an_rfc2543_dialog_gets_one_stable_from_tag() {
+        let invite = "INVITE sip:ivr@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9\r\nFrom: <sip:old@192.0.2.9>\r\n\
+To: sip:ivr@192.0.2.1\r\nCall-ID: c2543\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n\r\nv=0\r\n";
+        let Verdict::Rewrite(a) = run(invite) else { panic!("not normalized") };
+        let a = String::from_utf8(a).unwrap();
+        assert!(a.contains("Contact: <sip:old@192.0.2.9>\r\n"), "{a}");
+        assert!(a.ends_with("Content-Length: 5\r\n\r\nv=0\r\n"), "{a}");
+        let tag = a.split("From: <sip:old@192.0.2.9>;tag=").nth(1).unwrap().split("\r\n").next().unwrap().to_string();
+        let bye = invite.replace("INVITE sip", "BYE sip").replace("1 INVITE", "2 BYE").replace("To: sip:ivr@192.0.2.1", "To: sip:ivr@192.0.2.1;tag=x");
+        let Verdict::Rewrite(b) = run(&bye) else { panic!("not normalized") };
+        assert!(String::from_utf8(b).unwrap().contains(&format!(";tag={tag}\r\n")), "the BYE lands in the same dialog");
+    }
+}
