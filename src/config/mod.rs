@@ -78,8 +78,9 @@ pub struct SipConfig {
     /// Calls one source address may hold at once; 0 means half of calls.max_concurrent (at
     /// least 1). Behind a single trunk or SBC, raise it to calls.max_concurrent.
     pub max_calls_per_source: usize,
-    /// When not empty, the only networks allowed to send SIP (the trunks, PBXs or SBC), as
-    /// addresses or CIDR ("10.0.0.0/8"); every other source gets 403.
+    /// When not empty, the only networks allowed to call in or send requests outside a call
+    /// (the trunks, PBXs or SBC), as addresses or CIDR ("10.0.0.0/8"); every other source gets
+    /// 403. Requests inside a call are not judged (an agent phone may be anywhere).
     pub trusted_sources: Vec<String>,
 }
 

@@ -150,14 +150,6 @@ impl Edge {
     }
 
     async fn on_transaction(self: Arc<Self>, mut tx: Transaction) {
-        let source = source_ip(&tx);
-        if let Some(ip) = source.filter(|ip| !self.limits.trusted(*ip)) {
-            if tx.original.method != Method::Ack {
-                tracing::info!(%ip, method = %tx.original.method, "refused a request from an untrusted source");
-                reply(&mut tx, StatusCode::Forbidden, vec![warning(limits::Refusal::Untrusted)]).await;
-            }
-            return;
-        }
         let in_dialog = tx
             .original
             .to_header()
@@ -173,6 +165,16 @@ impl Edge {
                 }
                 _ if tx.original.method == Method::Ack => {} // ACK for a dialog already gone
                 _ => reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await,
+            }
+            return;
+        }
+        // Only requests outside a dialog are judged by source: inside one, the peer is the
+        // caller we answered or the agent phone we called, wherever it is.
+        let source = source_ip(&tx);
+        if let Some(ip) = source.filter(|ip| !self.limits.trusted(*ip)) {
+            if tx.original.method != Method::Ack {
+                tracing::info!(%ip, method = %tx.original.method, "refused a request from an untrusted source");
+                reply(&mut tx, StatusCode::Forbidden, vec![warning(limits::Refusal::Untrusted)]).await;
             }
             return;
         }
