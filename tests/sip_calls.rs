@@ -226,6 +226,44 @@ fn hold_and_resume_by_reinvite_and_in_dialog_options() {
 }
 
 #[test]
+fn calls_over_tcp_get_a_tcp_contact_and_end_at_the_callers_bye() {
+    let gw = Gateway::start(&["--language", "en"]);
+    // sipp checks the 200's Contact names TCP.
+    let opts = SippOptions { extra_args: vec!["-t".into(), "t1".into()], ..SippOptions::default() };
+    let result = run_sipp_with(&sipp_scenario("uac_tcp_call.xml"), gw.sip_port(), opts);
+    assert!(result.success(), "sipp over TCP:\n{}\n{}", result.report(), gw.log_tail(30));
+    assert!(result.logs.to_lowercase().contains("contact over tcp: transport=tcp"), "{}", result.logs);
+    assert_eq!(text_field(&ended(&gw), "reason"), "caller-hangup");
+
+    // baresip follows the Contact: its ACK and BYE reach the gateway only if it says TCP.
+    let opts = BaresipCallOptions {
+        hangup_after: Duration::from_secs(6),
+        uri_params: ";transport=tcp".into(),
+        ..BaresipCallOptions::default()
+    };
+    let call = run_baresip_call_with(gw.sip_port(), &fixture("en_balance.wav"), opts);
+    assert!(call.established(), "baresip over TCP was not answered:\n{}", call.log);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gw.events("call ended").len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ends = gw.events("call ended");
+    assert_eq!(ends.len(), 2, "the baresip call ended within seconds of its BYE\n{}", gw.log_tail(30));
+    assert_eq!(text_field(&ends[1], "reason"), "caller-hangup", "{}", ends[1]);
+}
+
+#[test]
+fn keys_pressed_by_sip_info_reach_the_call_like_rfc4733_digits() {
+    let gw = Gateway::start(&["--language", "en"]);
+    let result = run_sipp(&sipp_scenario("uac_info_dtmf.xml"), gw.sip_port(), &[]);
+    assert!(result.success(), "INFO flow (200 for DTMF, 415 for other types):\n{}\n{}", result.report(), gw.log_tail(30));
+    let end = ended(&gw);
+    let digits: String = gw.events("dtmf").iter().map(|e| text_field(e, "digit")).collect();
+    assert_eq!(digits, "19#", "digits as the call received them\n{}", gw.log_tail(30));
+    assert_eq!(text_field(&end, "reason"), "caller-hangup");
+}
+
+#[test]
 fn options_garbage_and_malformed_sdp_get_protocol_answers() {
     let gw = Gateway::start(&[]);
     let port = gw.sip_port();
@@ -244,6 +282,12 @@ fn options_garbage_and_malformed_sdp_get_protocol_answers() {
     let reply = udp_exchange(port, sip_request("INVITE", port, "UDP", bad_sdp, extra).as_bytes()).expect("INVITE answered");
     assert!(reply.starts_with("SIP/2.0 400"), "malformed SDP gets 400: {reply}");
     assert!(reply.contains("Warning:"), "with a reason: {reply}");
+
+    // IPv6 media to a gateway listening on IPv4 only: 488 and why, not a silent call.
+    let v6 = "v=0\r\no=- 1 1 IN IP6 2001:db8::7\r\ns=-\r\nc=IN IP6 2001:db8::7\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n";
+    let reply = udp_exchange(port, sip_request("INVITE", port, "UDP", v6, extra).as_bytes()).expect("IPv6 offer answered");
+    assert!(reply.starts_with("SIP/2.0 488"), "IPv6 offer to an IPv4 gateway: {reply}");
+    assert!(reply.contains("Warning: 301 "), "with the RFC 3261 warning for address formats: {reply}");
 
     // Over TCP too.
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("SIP over TCP");

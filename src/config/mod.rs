@@ -73,6 +73,41 @@ pub struct SipConfig {
     pub user_agent: String,
     /// Ring time before answering (180 Ringing, then 200 OK after this many milliseconds).
     pub answer_delay_ms: u64,
+    /// New calls one source address may start per second, in bursts of up to twice this;
+    /// faster attempts get 503 + Retry-After.
+    pub max_attempts_per_second: f64,
+    /// Calls one source address may hold at once; 0 means half of calls.max_concurrent (at
+    /// least 1). Behind a single trunk or SBC, raise it to calls.max_concurrent.
+    pub max_calls_per_source: usize,
+    /// When not empty, the only networks allowed to call in or send requests outside a call
+    /// (the trunks, PBXs or SBC), as addresses or CIDR ("10.0.0.0/8"); every other source gets
+    /// 403. Requests inside a call are not judged (an agent phone may be anywhere).
+    pub trusted_sources: Vec<String>,
+}
+
+impl SipConfig {
+    /// The per-source limits, with the defaults resolved against `max_concurrent`.
+    pub fn source_policy(&self, max_concurrent: usize) -> Result<crate::edge::sip::limits::Policy, (&'static str, String)> {
+        if !(self.max_attempts_per_second > 0.0 && self.max_attempts_per_second.is_finite()) {
+            return Err(("sip.max_attempts_per_second", "must be a positive number".into()));
+        }
+        let trusted = self
+            .trusted_sources
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| ("sip.trusted_sources", e))?;
+        let calls_per_source = match self.max_calls_per_source {
+            0 => (max_concurrent / 2).max(1),
+            n => n,
+        };
+        Ok(crate::edge::sip::limits::Policy {
+            attempts_per_second: self.max_attempts_per_second,
+            burst: (self.max_attempts_per_second * 2.0).max(1.0),
+            calls_per_source,
+            trusted,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -175,6 +210,9 @@ impl Default for SipConfig {
             public_ip: None,
             user_agent: concat!("frontline/", env!("CARGO_PKG_VERSION")).to_string(),
             answer_delay_ms: 0,
+            max_attempts_per_second: 10.0,
+            max_calls_per_source: 0,
+            trusted_sources: Vec::new(),
         }
     }
 }
@@ -292,6 +330,9 @@ impl Config {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.calls.validate() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.sip.source_policy(self.calls.max_concurrent) {
             return Err(invalid(key, message));
         }
         if self.endpointing.end_silence_ms < 100 || self.endpointing.max_utterance_ms < self.endpointing.min_utterance_ms {

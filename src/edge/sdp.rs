@@ -207,6 +207,12 @@ pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
                 let Some(m) = media.last_mut() else {
                     continue; // other session-level attributes don't concern us
                 };
+                if m.media != "audio" {
+                    // Only audio is ever taken; what another stream's attributes say (even
+                    // an rtpmap without a clock rate, as RFC 4475's messages carry) cannot
+                    // make the offer unusable, and that stream is rejected in the answer.
+                    continue;
+                }
                 match (name, arg) {
                     ("rtpmap", Some(arg)) => m.rtpmaps.push(parse_rtpmap(arg).map_err(|r| malformed(n, r))?),
                     ("fmtp", Some(arg)) => {
@@ -684,6 +690,20 @@ m=audio 5002 RTP/AVP 8 0\r\n";
         // A host name instead of an IP parses, but cannot be used without DNS.
         let sdp = SIPP_OFFER.replace("c=IN IP4 127.0.1.1", "c=IN IP4 pbx.example.com");
         assert!(matches!(negotiate(&parse(&sdp).unwrap(), &BOTH), Err(SdpError::NoConnection { .. })));
+    }
+
+    #[test]
+    fn attributes_of_streams_we_do_not_take_are_not_judged() {
+        // RFC 4475's offers: PCMU and GSM audio, and a video stream whose rtpmap has no rate.
+        let sdp = "v=0\r\no=mhandley 29739 7272939 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+m=audio 49217 RTP/AVP 0 12\r\nm=video 3227 RTP/AVP 31\r\na=rtpmap:31 LPC\r\n";
+        let n = negotiate(&parse(sdp).unwrap(), &BOTH).unwrap();
+        assert_eq!((n.codec, n.pt, n.media_index), (G711::Ulaw, 0, 0));
+        let a = answer(&n, ip("192.0.2.9"), 7000, 1, 1);
+        assert!(a.contains("m=video 0 RTP/AVP 31\r\n"), "{a}");
+        // The same rtpmap on the audio stream is still an error.
+        let bad = sdp.replace("m=audio 49217 RTP/AVP 0 12\r\n", "m=audio 49217 RTP/AVP 0 12\r\na=rtpmap:0 PCMU\r\n");
+        assert!(matches!(parse(&bad), Err(SdpError::Malformed { .. })));
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn signal(pid: u32, sig: &str) {
 }
 
 /// Waits up to `timeout` for `child` to exit; kills it if it does not. `(status, timed_out)`.
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> (ExitStatus, bool) {
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> (ExitStatus, bool) {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
@@ -985,6 +985,8 @@ pub struct BaresipCallOptions {
     pub hangup_after: Duration,
     /// `audio_codecs` of the account, e.g. "PCMU,PCMA" or "PCMA".
     pub codecs: String,
+    /// URI parameters on the dialled target, e.g. ";transport=tcp".
+    pub uri_params: String,
 }
 
 impl Default for BaresipCallOptions {
@@ -994,6 +996,7 @@ impl Default for BaresipCallOptions {
             lead_silence: Duration::from_millis(500),
             hangup_after: Duration::from_secs(15),
             codecs: "PCMU,PCMA".into(),
+            uri_params: String::new(),
         }
     }
 }
@@ -1042,7 +1045,7 @@ pub fn run_baresip_call_with(gateway_sip_port: u16, speech: &Path, opts: Baresip
     // Pad well past the hang-up, so the file never ends (and baresip never hangs up) first.
     let tail = opts.hangup_after.as_secs_f64() + 30.0;
     let setup = baresip_setup("caller", speech, opts.lead_silence.as_secs_f64(), tail, &opts.codecs);
-    let target = format!("sip:{}@127.0.0.1:{gateway_sip_port}", opts.user);
+    let target = format!("sip:{}@127.0.0.1:{gateway_sip_port}{}", opts.user, opts.uri_params);
     let mut child = baresip_command(&setup)
         .args(["-e", &format!("/dial {target}")])
         .spawn()

@@ -6,7 +6,11 @@
 //! SIP dialog and the call task, and plain answers to requests outside any dialog.
 
 mod agent;
+mod guard;
+mod info;
+pub mod limits;
 mod ports;
+pub mod screen;
 
 pub use ports::RtpPortPool;
 
@@ -15,7 +19,7 @@ use crate::edge::sdp::{self, Direction, Negotiated, SdpError};
 use crate::media::g711::G711;
 use crate::media::session::{self, MediaParams};
 use crate::proto::dialog::Channel;
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, DialogStateSender, TerminatedReason, TransactionHandle};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, HeadersExt, Method, StatusCode};
@@ -38,8 +42,11 @@ pub enum SipError {
     Stack(String),
 }
 
-/// What the methods outside a dialog and the Allow header advertise.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+/// Every method the gateway acts on, for Allow: calls (INVITE, ACK, CANCEL, BYE), probes
+/// (OPTIONS), keypad INFO, session refresh by UPDATE, and the NOTIFY and REFER of transfers.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY, REFER";
+/// What the gateway can take; the screen answers requests for anything else.
+static CAPABILITIES: screen::Capabilities = screen::Capabilities { allow: ALLOW, supported: &[], accept: "application/sdp" };
 /// Codecs the gateway answers with, in its own order of preference (the offerer's order wins
 /// among these).
 const CODECS: [G711; 2] = [G711::Ulaw, G711::Alaw];
@@ -56,7 +63,13 @@ impl SipServer {
     pub async fn start(listen: SocketAddr, services: Arc<CallServices>) -> Result<SipServer, SipError> {
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.clone());
-        let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
+        // rsipstack reads UDP through our screen (see guard.rs), which answers what its
+        // parser would drop.
+        let socket = tokio::net::UdpSocket::bind(listen)
+            .await
+            .map_err(|e| SipError::Bind { addr: listen, transport: "udp", message: e.to_string() })?;
+        let screened = Arc::new(guard::ScreenedUdp::new(socket, &CAPABILITIES));
+        let udp = UdpConnection::from_socket(screened, None, Some(cancel.child_token()))
             .await
             .map_err(|e| SipError::Bind { addr: listen, transport: "udp", message: e.to_string() })?;
         let local_addr = udp
@@ -72,6 +85,7 @@ impl SipServer {
         transport.add_transport(tcp.into());
 
         let endpoint = EndpointBuilder::new()
+            .with_transport_inspector(Box::new(guard::StreamScreen { caps: &CAPABILITIES }))
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport)
             .with_user_agent(&services.config.sip.user_agent)
@@ -79,7 +93,13 @@ impl SipServer {
         let incoming = endpoint.incoming_transactions().map_err(|e| SipError::Stack(e.to_string()))?;
         let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let (state_tx, state_rx) = dialogs.new_dialog_state_channel();
+        let policy = services
+            .config
+            .sip
+            .source_policy(services.config.calls.max_concurrent)
+            .map_err(|(key, message)| SipError::Stack(format!("{key}: {message}")))?;
         let edge = Arc::new(Edge {
+            limits: limits::Limiter::new(policy),
             services,
             dialogs,
             state_tx,
@@ -123,6 +143,8 @@ struct Edge {
     ports: RtpPortPool,
     sip_port: u16,
     next_call: AtomicU64,
+    /// Per-source call admission and the trusted-source list.
+    limits: limits::Limiter,
 }
 
 impl Edge {
@@ -152,8 +174,32 @@ impl Edge {
             }
             return;
         }
+        // Only requests outside a dialog are judged by source: inside one, the peer is the
+        // caller we answered or the agent phone we called, wherever it is.
+        let source = source_ip(&tx);
+        if let Some(ip) = source.filter(|ip| !self.limits.trusted(*ip)) {
+            if tx.original.method != Method::Ack {
+                tracing::info!(%ip, method = %tx.original.method, "refused a request from an untrusted source");
+                reply(&mut tx, StatusCode::Forbidden, vec![warning(limits::Refusal::Untrusted)]).await;
+            }
+            return;
+        }
         match tx.original.method {
-            Method::Invite => self.on_invite(tx).await,
+            Method::Invite => {
+                // One address may not take every call slot, nor flood the gateway with attempts.
+                let slot = match source.map(|ip| (ip, self.limits.admit(ip, std::time::Instant::now()))) {
+                    Some((_, Ok(slot))) => Some(slot),
+                    Some((ip, Err(why))) => {
+                        tracing::warn!(%ip, reason = %why, "refusing call");
+                        let retry = self.services.config.calls.retry_after_secs.to_string();
+                        let headers = vec![Header::Other("Retry-After".into(), retry), warning(why)];
+                        reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
+                        return;
+                    }
+                    None => None, // no source address (not a network transport)
+                };
+                self.on_invite(tx, slot).await
+            }
             Method::Options if self.services.is_draining() => {
                 // A proxy that probes with OPTIONS (Kamailio's dispatcher) takes a draining
                 // node out of its set, so new calls go to the other gateways.
@@ -168,12 +214,14 @@ impl Edge {
                 // Keepalive and capability probe from trunks and proxies (RFC 3261 §11).
                 let headers = vec![
                     Header::Other("Allow".into(), ALLOW.into()),
-                    Header::Other("Accept".into(), "application/sdp".into()),
+                    Header::Other("Accept".into(), format!("application/sdp, {}", info::ACCEPT)),
                 ];
                 reply(&mut tx, StatusCode::OK, headers).await;
             }
             Method::Ack => {}
             Method::Bye | Method::Cancel => reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await,
+            // Methods we know but take only inside a call, or not at all (REGISTER: we are
+            // no registrar). Unknown methods got 501 from the screen already.
             _ => {
                 let allow = vec![Header::Other("Allow".into(), ALLOW.into())];
                 reply(&mut tx, StatusCode::MethodNotAllowed, allow).await;
@@ -181,7 +229,8 @@ impl Edge {
         }
     }
 
-    async fn on_invite(self: Arc<Self>, mut tx: Transaction) {
+    /// A new call; `slot` is its source's share of the call slots, held until the call ends.
+    async fn on_invite(self: Arc<Self>, mut tx: Transaction, slot: Option<limits::Slot>) {
         let services = self.services.clone();
         // Admission control first: refusing early is cheaper for everyone than a call that
         // cannot be served well.
@@ -218,6 +267,14 @@ impl Edge {
                 return;
             }
         };
+        if negotiated.remote.is_ipv6() && !local_ip_for_bind(&services).is_ipv6() && !negotiated.remote.ip().is_unspecified() {
+            // Our RTP sockets are IPv4: answering would give a call with no audio either way.
+            // RFC 3261 §20.43 has a warning code for exactly this.
+            tracing::info!(remote = %negotiated.remote, "IPv6 media offered to an IPv4-only gateway");
+            let w = "301 frontline \"Incompatible network address formats: IPv6 media offered, this gateway has IPv4 only\"";
+            reply(&mut tx, StatusCode::NotAcceptableHere, vec![Header::Other("Warning".into(), w.into())]).await;
+            return;
+        }
         let local_ip = services.config.sip.public_ip.unwrap_or_else(|| local_ip_toward(negotiated.remote.ip()));
         let (rtp_min, rtp_max) = (services.config.rtp.port_min, services.config.rtp.port_max);
         let socket = match self.ports.bind(local_ip_for_bind(&services), rtp_min, rtp_max).await {
@@ -229,7 +286,14 @@ impl Edge {
                 return;
             }
         };
-        let contact = format!("sip:frontline@{}:{}", uri_host(local_ip), self.sip_port);
+        // The Contact names the transport the INVITE came on: a caller that reached us over
+        // TCP sends its ACK, re-INVITEs and BYE to this URI, and without `transport=tcp`
+        // (RFC 3261 §19.1.1: UDP is the default) they would go out over UDP.
+        let transport = match &tx.connection {
+            Some(c) if c.is_reliable() => ";transport=tcp",
+            _ => "",
+        };
+        let contact = format!("sip:frontline@{}:{}{transport}", uri_host(local_ip), self.sip_port);
         let contact_uri = match rsipstack::sip::Uri::try_from(contact.as_str()) {
             Ok(u) => u,
             Err(e) => {
@@ -273,6 +337,7 @@ impl Edge {
             leg.run(news_rx, socket, negotiated, NewCallInfo { call_id, sip_call_id, caller, callee }).await;
             edge.routes.lock().expect("routes lock").remove(&dialog_id.to_string());
             edge.dialogs.remove_dialog(&dialog_id);
+            drop(slot);
         });
     }
 
@@ -473,6 +538,7 @@ impl SignalingLeg {
                             let _ = signal_tx.send(SignalEvent::Transfer { status, done: status >= 200 }).await;
                         }
                     }
+                    Some(DialogNews::State(DialogState::Info(_, req, handle))) => self.on_info(&req, handle, &signal_tx).await,
                     Some(DialogNews::State(other)) => self.answer_mid_dialog(other).await,
                     None => break,
                 },
@@ -501,6 +567,28 @@ impl SignalingLeg {
         }
     }
 
+    /// INFO during the call: a keypad digit (RFC 6086 with Cisco's dtmf-relay or the bare
+    /// dtmf body) goes to the call as the same event an RFC 4733 packet makes.
+    async fn on_info(&self, req: &rsipstack::sip::Request, handle: TransactionHandle, call: &mpsc::Sender<SignalEvent>) {
+        match info::parse(req.header_value("Content-Type").as_deref(), &req.body) {
+            info::Info::Digit(d) => {
+                tracing::debug!(call_id = %self.call_id, digit = %d.digit, "DTMF by SIP INFO");
+                let _ = handle.reply(StatusCode::OK).await;
+                let event = SignalEvent::Dtmf { digit: d.digit, duration_ms: d.duration_ms };
+                if call.send(event).await.is_err() {
+                    tracing::warn!(call_id = %self.call_id, "INFO digit dropped: the call has ended");
+                }
+            }
+            info::Info::Nothing => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            info::Info::Unsupported => {
+                let accept = vec![Header::Other("Accept".into(), info::ACCEPT.into())];
+                let _ = handle.respond(StatusCode::UnsupportedMediaType, Some(accept), None).await;
+            }
+        }
+    }
+
     /// Answers in-dialog requests the call does not need to know about.
     async fn answer_mid_dialog(&self, state: DialogState) {
         match state {
@@ -508,7 +596,8 @@ impl SignalingLeg {
                 let _ = h.respond(StatusCode::OK, Some(vec![Header::Other("Allow".into(), ALLOW.into())]), None).await;
             }
             DialogState::Updated(_, _, h) | DialogState::Info(_, _, h) | DialogState::Message(_, _, h) | DialogState::Notify(_, _, h) | DialogState::Publish(_, _, h) => {
-                // UPDATE without SDP support, INFO (DTMF arrives as RFC 4733), MESSAGE, NOTIFY.
+                // UPDATE without SDP support, INFO before the call is up (nothing to press
+                // keys at yet), MESSAGE, NOTIFY.
                 let _ = h.reply(StatusCode::OK).await;
             }
             DialogState::Refer(_, _, h) => {
@@ -538,6 +627,17 @@ fn media_params(n: &Negotiated) -> MediaParams {
         send: matches!(n.direction, Direction::SendRecv | Direction::SendOnly),
         receive: matches!(n.direction, Direction::SendRecv | Direction::RecvOnly),
     }
+}
+
+/// The address a request came from, as the transport saw it (not what its Via claims).
+fn source_ip(tx: &Transaction) -> Option<IpAddr> {
+    let addr = tx.connection.as_ref()?.get_remote_addr()?;
+    addr.get_socketaddr().ok().map(|a| a.ip())
+}
+
+/// A Warning header (RFC 3261 §20.43) saying why a request was refused.
+fn warning(why: impl std::fmt::Display) -> Header {
+    Header::Other("Warning".into(), format!("399 frontline \"{why}\""))
 }
 
 async fn reply(tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {
