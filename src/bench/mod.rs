@@ -37,6 +37,8 @@ pub enum Which {
     Media,
     /// Word error rate, 16 kHz vs the 8 kHz G.711 path.
     Wer,
+    /// Mandarin voice: CER of the bot's lines through G.711 (espeak-ng vs Kokoro speakers).
+    ZhVoice,
     /// Browser callers over WebRTC: turn latency in the page, gateway CPU per call.
     Browser,
 }
@@ -179,6 +181,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if all || args.which == Which::Wer {
         run_one("wer", wer::wer)?;
+    }
+    if all || args.which == Which::ZhVoice {
+        run_one("zh-voice", wer::zh_voice)?;
     }
     if all || args.which == Which::Browser {
         run_one("browser", browser::browser)?;
