@@ -231,10 +231,12 @@ pub fn playbook_zh_lines() -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Character errors of a Mandarin transcript, with digits and symbols spelled out on both
-/// sides (whisper writes "128元" or "一百二十八元" for the same sound).
+/// Character errors of a Mandarin transcript as a judge of the voice: digits and symbols
+/// spelled out on both sides (whisper writes "128元" or "一百二十八元" for the same sound),
+/// and the transcript in simplified characters (whisper base writes 話 for 话 now and then: the
+/// same word heard, in another script).
 pub fn zh_cer(reference: &str, heard: &str) -> ErrorCount {
-    ErrorCount::chars(&zh_normalize::normalize(reference), &zh_normalize::normalize(heard))
+    ErrorCount::chars(&zh_normalize::normalize(reference), &zh_normalize::normalize(&fast2s::convert(heard)))
 }
 
 fn rss_kb() -> u64 {
@@ -396,6 +398,7 @@ mod tests {
         assert_eq!(zh_cer("您的话费是128元。", "您的话费是一百二十八元").edits, 0);
         assert_eq!(zh_cer("总金额是128元", "总金额是128元").edits, 0);
         assert_eq!(zh_cer("请稍候", "请稍后").edits, 1);
+        assert_eq!(zh_cer("您可以问我话费", "您可以問我話費").edits, 0);
     }
 
     #[test]
