@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// How long a caller listens after each utterance (the reply must fit in it).
     #[arg(long, default_value_t = 8_000)]
     pub reply_ms: u64,
+    /// Voices for `zh-voice` (comma-separated: espeak-ng and Kokoro speakers such as jm_kumo);
+    /// default: every speaker and espeak-ng (with --quick: the configured speaker and espeak-ng).
+    #[arg(long, value_delimiter = ',')]
+    pub zh_voices: Vec<String>,
     /// Extra `frontline serve` arguments for the gateway under test (after `--`).
     #[arg(last = true)]
     pub serve_args: Vec<String>,
@@ -87,6 +91,7 @@ pub struct BenchEnv {
     /// An external gateway: (SIP port, RTP range).
     pub gateway: Option<(u16, (u16, u16))>,
     pub serve_args: Vec<String>,
+    pub zh_voices: Vec<String>,
     work: PathBuf,
 }
 
@@ -146,6 +151,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         reply_ms: args.reply_ms,
         gateway,
         serve_args: args.serve_args,
+        zh_voices: args.zh_voices,
         // Kept after the run (sipp traces, captures) for a look at anything odd; replaced by the next run.
         work: repo.join("target/bench-work"),
         repo,
