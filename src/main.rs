@@ -245,7 +245,12 @@ fn main() -> std::process::ExitCode {
                 init_chat_logging();
                 frontline::sim::eval_triage(args).await.map_err(Into::into)
             }
-            Command::Calls { command } => frontline::records::cli::run(command),
+            Command::Calls { command } => frontline::records::cli::run(command, &|path| {
+                Ok(match path {
+                    Some(p) => Config::load(p)?.records,
+                    None => Config::default().records,
+                })
+            }),
         }
     });
     match result {
@@ -358,6 +363,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         rate_wpm: Some(config.tts.rate_wpm),
         english_voice: config.tts.english_voice,
         piper: Some(dir.piper_config(config.tts.piper_threads)),
+        mandarin_voice: config.tts.mandarin_voice,
+        kokoro: Some(config.tts.kokoro(&dir)),
         ..TtsConfig::from_install_dir(&dir.espeak_dir())
     })?;
     // Fixed lines are synthesized in the background so they later play at once; the brain's
@@ -542,6 +549,8 @@ async fn say(args: SayArgs) -> Result<()> {
         rate_wpm: Some(rate),
         english_voice,
         piper: Some(dir.piper_config(frontline::config::Config::default().tts.piper_threads)),
+        mandarin_voice: frontline::config::Config::default().tts.mandarin_voice,
+        kokoro: Some(frontline::config::Config::default().tts.kokoro(&dir)),
         ..TtsConfig::from_install_dir(&dir.espeak_dir())
     })?;
     let pcm = tts.synthesize(&args.text, lang).await?;

@@ -37,6 +37,8 @@ pub enum Which {
     Media,
     /// Word error rate, 16 kHz vs the 8 kHz G.711 path.
     Wer,
+    /// Mandarin voice: CER of the bot's lines through G.711 (espeak-ng vs Kokoro speakers).
+    ZhVoice,
     /// Browser callers over WebRTC: turn latency in the page, gateway CPU per call.
     Browser,
 }
@@ -68,6 +70,10 @@ pub struct BenchArgs {
     /// How long a caller listens after each utterance (the reply must fit in it).
     #[arg(long, default_value_t = 8_000)]
     pub reply_ms: u64,
+    /// Voices for `zh-voice` (comma-separated: espeak-ng and Kokoro speakers such as jm_kumo);
+    /// default: every speaker and espeak-ng (with --quick: the configured speaker and espeak-ng).
+    #[arg(long, value_delimiter = ',')]
+    pub zh_voices: Vec<String>,
     /// Extra `frontline serve` arguments for the gateway under test (after `--`).
     #[arg(last = true)]
     pub serve_args: Vec<String>,
@@ -85,6 +91,7 @@ pub struct BenchEnv {
     /// An external gateway: (SIP port, RTP range).
     pub gateway: Option<(u16, (u16, u16))>,
     pub serve_args: Vec<String>,
+    pub zh_voices: Vec<String>,
     work: PathBuf,
 }
 
@@ -144,6 +151,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         reply_ms: args.reply_ms,
         gateway,
         serve_args: args.serve_args,
+        zh_voices: args.zh_voices,
         // Kept after the run (sipp traces, captures) for a look at anything odd; replaced by the next run.
         work: repo.join("target/bench-work"),
         repo,
@@ -179,6 +187,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if all || args.which == Which::Wer {
         run_one("wer", wer::wer)?;
+    }
+    if all || args.which == Which::ZhVoice {
+        run_one("zh-voice", wer::zh_voice)?;
     }
     if all || args.which == Which::Browser {
         run_one("browser", browser::browser)?;

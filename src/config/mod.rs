@@ -148,10 +148,34 @@ pub struct TtsConfig {
     /// Speaking rate in words per minute (espeak-ng's default is 175).
     pub rate_wpm: u32,
     /// English voice: "auto" (the neural Piper voice when installed, else espeak-ng),
-    /// "piper" (missing files are a startup error) or "espeak". Mandarin is always espeak-ng.
+    /// "piper" (missing files are a startup error) or "espeak".
     pub english_voice: crate::speech::tts::EnglishVoice,
     /// onnxruntime threads for one Piper sentence.
     pub piper_threads: usize,
+    /// Mandarin voice: "auto" (the neural Kokoro voice when installed, else espeak-ng),
+    /// "kokoro" (missing files are a startup error) or "espeak".
+    pub mandarin_voice: crate::speech::tts::MandarinVoice,
+    /// Kokoro speaker (a table of voices_ja.npz): jm_kumo, jf_alpha, jf_gongitsune, jf_nezumi,
+    /// jf_tebukuro.
+    pub kokoro_voice: String,
+    /// Kokoro speaking speed, 1.0 = as trained (0.5..=2.0).
+    pub kokoro_speed: f32,
+    /// The Kokoro ONNX model; empty: `<speech.models_dir>/kokoro/kokoro-v1.0.int8.onnx`.
+    pub kokoro_model: Option<PathBuf>,
+    /// onnxruntime threads for one Kokoro clause.
+    pub kokoro_threads: usize,
+}
+
+impl TtsConfig {
+    /// The Kokoro voice these settings ask for, with files from `models` unless
+    /// `kokoro_model` names the model.
+    pub fn kokoro(&self, models: &crate::speech::models::ModelDir) -> crate::speech::tts::KokoroConfig {
+        let mut cfg = models.kokoro_config(&self.kokoro_voice, self.kokoro_speed, self.kokoro_threads);
+        if let Some(model) = self.kokoro_model.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            cfg.model_path = model.clone();
+        }
+        cfg
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -240,7 +264,18 @@ impl Default for SpeechConfig {
 
 impl Default for TtsConfig {
     fn default() -> Self {
-        TtsConfig { rate_wpm: 165, english_voice: crate::speech::tts::EnglishVoice::Auto, piper_threads: 1 }
+        TtsConfig {
+            rate_wpm: 165,
+            english_voice: crate::speech::tts::EnglishVoice::Auto,
+            piper_threads: 1,
+            mandarin_voice: crate::speech::tts::MandarinVoice::Auto,
+            // The speaker whisper read back exactly in the first smoke test; the per-speaker
+            // comparison in docs/benchmarks.md ("Mandarin voice") is still to be run quietly.
+            kokoro_voice: "jm_kumo".into(),
+            kokoro_speed: 1.0,
+            kokoro_model: None,
+            kokoro_threads: 2,
+        }
     }
 }
 
@@ -304,6 +339,15 @@ impl Config {
         }
         if !(1..=16).contains(&self.tts.piper_threads) {
             return Err(invalid("tts.piper_threads", format!("{} is outside 1..=16", self.tts.piper_threads)));
+        }
+        if !(1..=16).contains(&self.tts.kokoro_threads) {
+            return Err(invalid("tts.kokoro_threads", format!("{} is outside 1..=16", self.tts.kokoro_threads)));
+        }
+        if !(0.5..=2.0).contains(&self.tts.kokoro_speed) {
+            return Err(invalid("tts.kokoro_speed", format!("{} is outside 0.5..=2.0", self.tts.kokoro_speed)));
+        }
+        if self.tts.kokoro_voice.trim().is_empty() {
+            return Err(invalid("tts.kokoro_voice", "must name a voice, e.g. \"jm_kumo\"".into()));
         }
         match self.brain.kind.as_str() {
             "playbook" => {}

@@ -48,16 +48,16 @@ pub struct ShowArgs {
     id: String,
 }
 
+/// Reads the `[records]` section of a config file (`None`: the built-in defaults). The caller
+/// owns the configuration's format: the records layer only knows its own section.
+pub type RecordsSection<'a> = &'a dyn Fn(Option<&std::path::Path>) -> anyhow::Result<super::RecordsConfig>;
+
 impl Source {
-    fn path(&self) -> anyhow::Result<PathBuf> {
+    fn path(&self, section: RecordsSection) -> anyhow::Result<PathBuf> {
         if let Some(p) = &self.records {
             return Ok(p.clone());
         }
-        let config = match &self.config {
-            Some(p) => crate::config::Config::load(p)?,
-            None => crate::config::Config::default(),
-        };
-        let path = config.records.path;
+        let path = section(self.config.as_deref())?.path;
         if !path.exists() {
             anyhow::bail!("no call records at {} (run `frontline serve` first, or pass --records PATH or --config FILE)", path.display());
         }
@@ -65,7 +65,7 @@ impl Source {
     }
 }
 
-pub fn run(command: CallsCommand) -> anyhow::Result<()> {
+pub fn run(command: CallsCommand, section: RecordsSection) -> anyhow::Result<()> {
     match command {
         CallsCommand::List(args) => {
             let outcome = match args.outcome.as_deref() {
@@ -75,7 +75,7 @@ pub fn run(command: CallsCommand) -> anyhow::Result<()> {
                 })?),
             };
             let filter = CallFilter { limit: args.limit, outcome, channel: args.channel, ..CallFilter::default() };
-            let calls = list_at(&args.source.path()?, &filter)?;
+            let calls = list_at(&args.source.path(section)?, &filter)?;
             if args.source.json {
                 println!("{}", serde_json::to_string_pretty(&calls)?);
             } else {
@@ -83,7 +83,7 @@ pub fn run(command: CallsCommand) -> anyhow::Result<()> {
             }
         }
         CallsCommand::Show(args) => {
-            let path = args.source.path()?;
+            let path = args.source.path(section)?;
             let Some(record) = get_at(&path, &args.id)? else {
                 anyhow::bail!("no call {:?} in {} (`frontline calls list` shows the ids)", args.id, path.display());
             };

@@ -12,14 +12,19 @@
 //!
 //! English can instead be spoken by a neural Piper voice ([`piper`]). Its phonemes come from
 //! espeak-ng, so it runs on the same thread; when it fails, the sentence is spoken by espeak
-//! (logged once). Mandarin is always espeak: no offline neural Mandarin voice exists.
+//! (logged once). Mandarin is spoken by the neural Kokoro voice ([`kokoro`]) with phonemes from
+//! the Rust G2P ([`zh_g2p`]), on the same thread, clause by clause (replies are split at
+//! ，。？！；), with espeak as the fallback the same way.
 //! Every sentence's audio goes through a bounded [`cache`], pre-filled with the fixed prompts.
 
 mod cache;
 mod ffi;
+pub mod kokoro;
 pub mod phoneme_ids;
 pub mod piper;
 mod split;
+pub mod zh_g2p;
+pub mod zh_normalize;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -34,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::media::resample::{ResampleError, Resampler};
 
 pub use cache::{AudioCache, CacheKey};
+pub use kokoro::{KokoroConfig, KokoroError, KokoroVoice};
 pub use piper::{PiperConfig, PiperError, PiperVoice};
 pub use split::split_sentences;
 
@@ -117,8 +123,20 @@ pub enum EnglishVoice {
     Espeak,
 }
 
+/// Which voice speaks Mandarin (config key `tts.mandarin_voice`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MandarinVoice {
+    /// Kokoro when its files are installed, else espeak-ng (with a log line saying so).
+    Auto,
+    /// Kokoro; missing files are a startup error naming the file.
+    Kokoro,
+    /// espeak-ng only.
+    Espeak,
+}
+
 /// Where espeak-ng lives and how fast it speaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TtsConfig {
     /// Path of `libespeak-ng.so` (1.52).
     pub lib_path: PathBuf,
@@ -130,6 +148,9 @@ pub struct TtsConfig {
     /// The English voice. `Piper`/`Auto` need `piper`.
     pub english_voice: EnglishVoice,
     pub piper: Option<PiperConfig>,
+    /// The Mandarin voice. `Kokoro`/`Auto` need `kokoro`.
+    pub mandarin_voice: MandarinVoice,
+    pub kokoro: Option<KokoroConfig>,
 }
 
 impl TtsConfig {
@@ -143,6 +164,8 @@ impl TtsConfig {
             rate_wpm: None,
             english_voice: EnglishVoice::Espeak,
             piper: None,
+            mandarin_voice: MandarinVoice::Espeak,
+            kokoro: None,
         }
     }
 }
@@ -201,6 +224,10 @@ pub enum TtsError {
     Piper(#[from] PiperError),
     #[error("tts.english_voice = \"piper\" needs the Piper model paths (internal: TtsConfig.piper is None)")]
     PiperNotConfigured,
+    #[error(transparent)]
+    Kokoro(#[from] KokoroError),
+    #[error("tts.mandarin_voice = \"kokoro\" needs the Kokoro model paths (internal: TtsConfig.kokoro is None)")]
+    KokoroNotConfigured,
 }
 
 /// One synthesized sentence of a streamed reply.
@@ -229,27 +256,31 @@ impl fmt::Debug for Tts {
 }
 
 /// What one [`Tts`] handle speaks with, shared with the worker through its jobs: the espeak
-/// rate, the Piper voice (if English uses it) and the audio cache.
+/// rate, the neural voices (Piper for English, Kokoro for Mandarin, when used) and the audio cache.
 struct Voices {
     rate_wpm: u32,
     piper: Option<Arc<PiperVoice>>,
+    kokoro: Option<Arc<KokoroVoice>>,
     /// Cache identities of the voice that speaks each language.
     english_id: Arc<str>,
     mandarin_id: Arc<str>,
-    /// espeak's English identity, for sentences Piper failed on.
+    /// espeak's identities, for sentences a neural voice failed on.
     english_espeak_id: Arc<str>,
+    mandarin_espeak_id: Arc<str>,
     cache: Mutex<AudioCache>,
 }
 
 impl Voices {
-    fn new(rate_wpm: u32, piper: Option<Arc<PiperVoice>>) -> Voices {
+    fn new(rate_wpm: u32, piper: Option<Arc<PiperVoice>>, kokoro: Option<Arc<KokoroVoice>>) -> Voices {
         let espeak_id = |lang: Lang| -> Arc<str> { format!("espeak:{}@{rate_wpm}", lang.espeak_voice()).into() };
         Voices {
             rate_wpm,
             english_id: piper.as_ref().map_or_else(|| espeak_id(Lang::En), |p| format!("piper:{}", p.name()).into()),
-            mandarin_id: espeak_id(Lang::Zh),
+            mandarin_id: kokoro.as_ref().map_or_else(|| espeak_id(Lang::Zh), |k| k.config().voice_id().into()),
             english_espeak_id: espeak_id(Lang::En),
+            mandarin_espeak_id: espeak_id(Lang::Zh),
             piper,
+            kokoro,
             cache: Mutex::new(AudioCache::new(CACHE_BUDGET_SAMPLES)),
         }
     }
@@ -262,6 +293,22 @@ impl Voices {
         CacheKey::new(voice.clone(), lang, text)
     }
 
+    /// The key of audio espeak spoke in place of the language's neural voice.
+    fn espeak_key(&self, lang: Lang, text: &str) -> CacheKey {
+        let voice = match lang {
+            Lang::En => &self.english_espeak_id,
+            Lang::Zh => &self.mandarin_espeak_id,
+        };
+        CacheKey::new(voice.clone(), lang, text)
+    }
+
+    fn has_neural(&self, lang: Lang) -> bool {
+        match lang {
+            Lang::En => self.piper.is_some(),
+            Lang::Zh => self.kokoro.is_some(),
+        }
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, AudioCache> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -271,53 +318,96 @@ impl Voices {
     }
 }
 
-/// Logged once per process: a failing neural voice on every sentence would flood the log.
+/// Logged once per process and language: a failing neural voice on every sentence would
+/// flood the log.
 static PIPER_FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
+static KOKORO_FAILURE_LOGGED: AtomicBool = AtomicBool::new(false);
 
-/// The Piper voice loaded by an earlier [`Tts::new`] with the same files: one model in memory
-/// however many handles exist.
+/// The neural voices loaded by an earlier [`Tts::new`] with the same files: one model in
+/// memory however many handles exist.
 static LOADED_PIPER: Mutex<Option<(PiperConfig, Arc<PiperVoice>)>> = Mutex::new(None);
+static LOADED_KOKORO: Mutex<Option<(KokoroConfig, Arc<KokoroVoice>)>> = Mutex::new(None);
 
-/// Decides who speaks English: see [`EnglishVoice`]. A voice that is configured but whose files
-/// are missing is an error (naming the file); one that is installed but fails to load falls
-/// back to espeak with a warning, so a broken runtime never takes the gateway down.
-fn english_piper(cfg: &TtsConfig) -> Result<Option<Arc<PiperVoice>>, TtsError> {
-    let piper_cfg = match (cfg.english_voice, cfg.piper.as_ref()) {
-        (EnglishVoice::Espeak, _) | (EnglishVoice::Auto, None) => return Ok(None),
-        (EnglishVoice::Piper, None) => return Err(TtsError::PiperNotConfigured),
-        (EnglishVoice::Auto, Some(p)) => match p.check_files() {
-            Ok(()) => p,
+/// A language's neural voice, asked for as `Some(true)` (required), `Some(false)` (if
+/// installed) or `None` (not at all). A required voice whose files are missing is an error
+/// naming the file; one that is installed but fails to load falls back to espeak with a
+/// warning, so a broken runtime never takes the gateway down.
+fn neural_voice<C: Clone + PartialEq, V>(
+    wanted: Option<bool>,
+    cfg: Option<&C>,
+    not_configured: TtsError,
+    check_files: impl Fn(&C) -> Result<(), TtsError>,
+    loaded: &Mutex<Option<(C, Arc<V>)>>,
+    load: impl Fn(&C) -> Result<V, String>,
+    what: &str,
+) -> Result<Option<Arc<V>>, TtsError> {
+    let cfg = match (wanted, cfg) {
+        (None, _) | (Some(false), None) => return Ok(None),
+        (Some(true), None) => return Err(not_configured),
+        (Some(false), Some(c)) => match check_files(c) {
+            Ok(()) => c,
             Err(e) => {
-                tracing::info!(reason = %e, "English is spoken by espeak-ng: the Piper voice is not installed");
+                tracing::info!(reason = %e, "{what} is spoken by espeak-ng: the neural voice is not installed");
                 return Ok(None);
             }
         },
-        (EnglishVoice::Piper, Some(p)) => {
-            p.check_files()?;
-            p
+        (Some(true), Some(c)) => {
+            check_files(c)?;
+            c
         }
     };
-    let mut loaded = LOADED_PIPER.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((c, voice)) = loaded.as_ref() {
-        if c == piper_cfg {
+    let mut slot = loaded.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((c, voice)) = slot.as_ref() {
+        if c == cfg {
             return Ok(Some(voice.clone()));
         }
     }
-    let voice = match PiperVoice::load(piper_cfg) {
-        Ok(v) if v.config().espeak_voice.eq_ignore_ascii_case(Lang::En.espeak_voice()) => v,
+    match load(cfg) {
         Ok(v) => {
-            tracing::warn!(voice = v.name(), espeak_voice = %v.config().espeak_voice, "Piper voice is not an en-us voice; English falls back to espeak-ng");
-            return Ok(None);
+            let v = Arc::new(v);
+            *slot = Some((cfg.clone(), v.clone()));
+            Ok(Some(v))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot load the Piper voice; English falls back to espeak-ng");
-            return Ok(None);
+            tracing::warn!(error = %e, "cannot load the neural voice; {what} falls back to espeak-ng");
+            Ok(None)
         }
+    }
+}
+
+/// Decides who speaks English: see [`EnglishVoice`] and [`neural_voice`].
+fn english_piper(cfg: &TtsConfig) -> Result<Option<Arc<PiperVoice>>, TtsError> {
+    let wanted = match cfg.english_voice {
+        EnglishVoice::Espeak => None,
+        EnglishVoice::Auto => Some(false),
+        EnglishVoice::Piper => Some(true),
     };
-    tracing::info!(voice = voice.name(), load_ms = voice.load_ms, "Piper voice ready for English");
-    let voice = Arc::new(voice);
-    *loaded = Some((piper_cfg.clone(), voice.clone()));
-    Ok(Some(voice))
+    let load = |c: &PiperConfig| -> Result<PiperVoice, String> {
+        let v = PiperVoice::load(c).map_err(|e| e.to_string())?;
+        if !v.config().espeak_voice.eq_ignore_ascii_case(Lang::En.espeak_voice()) {
+            return Err(format!("Piper voice {} is not an en-us voice (espeak voice {})", v.name(), v.config().espeak_voice));
+        }
+        tracing::info!(voice = v.name(), load_ms = v.load_ms, "Piper voice ready for English");
+        Ok(v)
+    };
+    let check = |c: &PiperConfig| c.check_files().map_err(TtsError::from);
+    neural_voice(wanted, cfg.piper.as_ref(), TtsError::PiperNotConfigured, check, &LOADED_PIPER, load, "English")
+}
+
+/// Decides who speaks Mandarin: see [`MandarinVoice`] and [`neural_voice`].
+fn mandarin_kokoro(cfg: &TtsConfig) -> Result<Option<Arc<KokoroVoice>>, TtsError> {
+    let wanted = match cfg.mandarin_voice {
+        MandarinVoice::Espeak => None,
+        MandarinVoice::Auto => Some(false),
+        MandarinVoice::Kokoro => Some(true),
+    };
+    let load = |c: &KokoroConfig| -> Result<KokoroVoice, String> {
+        let v = KokoroVoice::load(c).map_err(|e| e.to_string())?;
+        tracing::info!(voice = %c.voice, speed = c.speed, load_ms = v.load_ms, "Kokoro voice ready for Mandarin");
+        Ok(v)
+    };
+    let check = |c: &KokoroConfig| c.check_files().map_err(TtsError::from);
+    neural_voice(wanted, cfg.kokoro.as_ref(), TtsError::KokoroNotConfigured, check, &LOADED_KOKORO, load, "Mandarin")
 }
 
 enum Job {
@@ -354,7 +444,7 @@ impl Tts {
             return Err(TtsError::InvalidRate(rate_wpm));
         }
         check_files(&cfg.lib_path, &cfg.data_path)?;
-        let voices = Arc::new(Voices::new(rate_wpm, english_piper(&cfg)?));
+        let voices = Arc::new(Voices::new(rate_wpm, english_piper(&cfg)?, mandarin_kokoro(&cfg)?));
         // Canonical paths so "models/x" and "/work/main/models/x" count as the same engine.
         let lib_path = cfg
             .lib_path
@@ -399,7 +489,7 @@ impl Tts {
                 match start_engine(&lib, &data) {
                     Ok((espeak, resampler)) => {
                         let _ = ready_tx.send(Ok(()));
-                        run_worker(Synth { espeak, resampler, piper_resampler: None }, jobs_rx);
+                        run_worker(Synth { espeak, resampler, piper_resampler: None, kokoro_resampler: None }, jobs_rx);
                     }
                     // The library (if loaded) stays mapped: unloading a half-initialized
                     // espeak is not something its API supports.
@@ -430,6 +520,11 @@ impl Tts {
     /// The Piper voice speaking English, if English is neural.
     pub fn piper(&self) -> Option<&Arc<PiperVoice>> {
         self.voices.piper.as_ref()
+    }
+
+    /// The Kokoro voice speaking Mandarin, if Mandarin is neural.
+    pub fn kokoro(&self) -> Option<&Arc<KokoroVoice>> {
+        self.voices.kokoro.as_ref()
     }
 
     /// The cache identity of the voice speaking `lang` ("piper:en_US-joe-medium",
@@ -590,6 +685,8 @@ struct Synth {
     resampler: Resampler,
     /// From the Piper voice's rate; built on its first sentence.
     piper_resampler: Option<Resampler>,
+    /// From Kokoro's 24 kHz; built on its first sentence.
+    kokoro_resampler: Option<Resampler>,
 }
 
 /// The worker: owns espeak for the life of the process.
@@ -660,11 +757,7 @@ impl Synth {
             return Ok(pcm);
         }
         let (pcm, neural) = self.speak(text, lang, voices)?;
-        let key = if lang == Lang::En && voices.piper.is_some() && !neural {
-            CacheKey::new(voices.english_espeak_id.clone(), lang, text)
-        } else {
-            voices.key(lang, text)
-        };
+        let key = if voices.has_neural(lang) && !neural { voices.espeak_key(lang, text) } else { voices.key(lang, text) };
         if !pcm.is_empty() {
             voices.cache().insert(key, pcm.as_slice().into(), false);
         }
@@ -679,6 +772,16 @@ impl Synth {
                 Err(e) => {
                     if !PIPER_FAILURE_LOGGED.swap(true, Ordering::Relaxed) {
                         tracing::warn!(error = %e, voice = piper.name(), "Piper synthesis failed; espeak-ng speaks instead (logged once)");
+                    }
+                }
+            }
+        }
+        if let (Lang::Zh, Some(kokoro)) = (lang, voices.kokoro.as_ref()) {
+            match self.speak_kokoro(text, kokoro) {
+                Ok(pcm) => return Ok((pcm, true)),
+                Err(e) => {
+                    if !KOKORO_FAILURE_LOGGED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, voice = %kokoro.config().voice, "Kokoro synthesis failed; espeak-ng speaks instead (logged once)");
                     }
                 }
             }
@@ -708,6 +811,31 @@ impl Synth {
         let resampler = match &mut self.piper_resampler {
             Some(r) if r.from_hz() == rate => r,
             slot => slot.insert(Resampler::new(rate, OUTPUT_RATE_HZ)?),
+        };
+        Ok(resample_clip(resampler, &native))
+    }
+}
+
+impl Synth {
+    /// Text → clauses → Rust G2P → Kokoro ids → model → 16 kHz. Replies arrive here clause by
+    /// clause already; longer text (a whole `synthesize`) is cut at clause ends so no clause
+    /// runs past the model's input length, and its audio is joined.
+    fn speak_kokoro(&mut self, text: &str, kokoro: &KokoroVoice) -> Result<Vec<i16>, TtsError> {
+        let mut native = Vec::new();
+        for clause in split_sentences(text) {
+            let phonemes = zh_g2p::phonemes(clause);
+            let (ids, skipped) = kokoro.ids(&phonemes);
+            if skipped > 0 {
+                tracing::debug!(skipped, phonemes = %phonemes, "phonemes without a Kokoro id were skipped");
+            }
+            if ids.len() > kokoro::MAX_TOKENS {
+                tracing::warn!(tokens = ids.len(), clause, "clause too long for Kokoro; its end is cut");
+            }
+            native.extend(kokoro.synthesize_ids(ids)?);
+        }
+        let resampler = match &mut self.kokoro_resampler {
+            Some(r) => r,
+            slot => slot.insert(Resampler::new(kokoro::SAMPLE_RATE_HZ, OUTPUT_RATE_HZ)?),
         };
         Ok(resample_clip(resampler, &native))
     }
@@ -899,6 +1027,8 @@ mod tests {
             rate_wpm: None,
             english_voice: EnglishVoice::Espeak,
             piper: None,
+            mandarin_voice: MandarinVoice::Espeak,
+            kokoro: None,
         };
         let msg = Tts::new(cfg).unwrap_err().to_string();
         assert!(msg.contains("/nonexistent/espeak/libespeak-ng.so"), "{msg}");
@@ -922,6 +1052,8 @@ mod tests {
             rate_wpm: None,
             english_voice: EnglishVoice::Espeak,
             piper: None,
+            mandarin_voice: MandarinVoice::Espeak,
+            kokoro: None,
         })
         .unwrap_err();
         // Either refused as a second engine (another test started the real one first) or
@@ -946,6 +1078,8 @@ mod tests {
             rate_wpm: None,
             english_voice: EnglishVoice::Espeak,
             piper: None,
+            mandarin_voice: MandarinVoice::Espeak,
+            kokoro: None,
         })
         .unwrap_err()
         .to_string();
@@ -963,6 +1097,8 @@ mod tests {
             rate_wpm: Some(1000),
             english_voice: EnglishVoice::Espeak,
             piper: None,
+            mandarin_voice: MandarinVoice::Espeak,
+            kokoro: None,
         };
         assert!(matches!(Tts::new(cfg), Err(TtsError::InvalidRate(1000))));
     }

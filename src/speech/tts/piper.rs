@@ -93,7 +93,7 @@ impl std::fmt::Debug for PiperVoice {
 /// onnxruntime allows one environment per process, and the library stays loaded for good.
 static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
 
-fn environment(lib: &Path) -> Result<Environment, PiperError> {
+fn environment(lib: &Path) -> Result<Environment, String> {
     ENVIRONMENT
         .get_or_init(|| {
             ort::init_from(lib)
@@ -103,7 +103,32 @@ fn environment(lib: &Path) -> Result<Environment, PiperError> {
                 .map_err(|e| e.to_string())
         })
         .clone()
-        .map_err(|detail| PiperError::Runtime { path: lib.to_path_buf(), detail })
+}
+
+/// Why an ONNX voice model could not be loaded: the runtime library or the model itself.
+pub(super) enum OnnxLoadError {
+    Runtime(String),
+    Model(String),
+}
+
+/// A session on `model` with `threads` intra-op threads, in the process's one onnxruntime
+/// (loaded from `lib` by the first voice); every neural voice loads its model this way.
+/// `inputs` are the input names the model must have, checked so a wrong file fails here.
+pub(super) fn onnx_session(lib: &Path, model: &Path, threads: usize, inputs: &[&str]) -> Result<Session, OnnxLoadError> {
+    let env = environment(lib).map_err(OnnxLoadError::Runtime)?;
+    let model_err = |e: &dyn std::fmt::Display| OnnxLoadError::Model(e.to_string());
+    let session = Session::builder(&env)
+        .map_err(|e| model_err(&e))?
+        .with_intra_threads(threads.max(1))
+        .map_err(|e| model_err(&e))?
+        .commit_from_file(model)
+        .map_err(|e| model_err(&e))?;
+    for input in inputs {
+        if !session.inputs().iter().any(|i| i.name() == *input) {
+            return Err(model_err(&format!("no input named {input:?}")));
+        }
+    }
+    Ok(session)
 }
 
 impl PiperVoice {
@@ -117,19 +142,11 @@ impl PiperVoice {
             .map_err(|e| PiperError::Config { path: config_path.clone(), detail: e.to_string() })?;
         let config =
             VoiceConfig::from_json(&text).map_err(|detail| PiperError::Config { path: config_path.clone(), detail })?;
-        let env = environment(&cfg.onnxruntime_path)?;
-        let model_err = |e: &dyn std::fmt::Display| PiperError::Model { path: cfg.model_path.clone(), detail: e.to_string() };
-        let session = Session::builder(&env)
-            .map_err(|e| model_err(&e))?
-            .with_intra_threads(cfg.threads.max(1))
-            .map_err(|e| model_err(&e))?
-            .commit_from_file(&cfg.model_path)
-            .map_err(|e| model_err(&e))?;
-        for input in ["input", "input_lengths", "scales"] {
-            if !session.inputs().iter().any(|i| i.name() == input) {
-                return Err(model_err(&format!("no input named {input:?}: not a Piper voice")));
-            }
-        }
+        let session = onnx_session(&cfg.onnxruntime_path, &cfg.model_path, cfg.threads, &["input", "input_lengths", "scales"])
+            .map_err(|e| match e {
+                OnnxLoadError::Runtime(detail) => PiperError::Runtime { path: cfg.onnxruntime_path.clone(), detail },
+                OnnxLoadError::Model(detail) => PiperError::Model { path: cfg.model_path.clone(), detail: format!("{detail} (not a Piper voice?)") },
+            })?;
         Ok(PiperVoice {
             name: cfg.voice_name(),
             config,
@@ -164,7 +181,7 @@ impl PiperVoice {
 
 /// Float model output → i16, normalized to a fixed peak as piper does (its raw level varies
 /// from one utterance to the next). Near-silent output is not amplified into noise.
-fn to_pcm(audio: &[f32]) -> Vec<i16> {
+pub(super) fn to_pcm(audio: &[f32]) -> Vec<i16> {
     let peak = audio.iter().fold(0.0f32, |m, &s| m.max(s.abs())).max(0.01);
     let gain = PEAK / peak;
     audio.iter().map(|&s| (s * gain).clamp(i16::MIN as f32, i16::MAX as f32) as i16).collect()
