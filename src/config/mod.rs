@@ -274,7 +274,9 @@ impl Default for TtsConfig {
             kokoro_voice: "jm_kumo".into(),
             kokoro_speed: 1.0,
             kokoro_model: None,
-            kokoro_threads: 2,
+            // One core for the voice, the other for the recognizer: on a 2-core host two
+            // Kokoro threads left whisper nothing while a reply was synthesized.
+            kokoro_threads: 1,
         }
     }
 }

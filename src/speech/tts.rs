@@ -550,6 +550,7 @@ impl Tts {
                 if self.voices.cached(lang, sentence).is_some() {
                     continue;
                 }
+                let started = std::time::Instant::now();
                 match self.synthesize_uncached(sentence, lang).await {
                     Ok(pcm) if !pcm.is_empty() => {
                         self.voices.cache().insert(self.voices.key(lang, sentence), pcm.into(), true);
@@ -558,6 +559,10 @@ impl Tts {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, text = sentence, "cannot pre-synthesize a prompt"),
                 }
+                // Background work at half duty: a neural voice pre-rendering every prompt at
+                // start-up must not starve the first calls' recognizer of the CPU (on 2 cores
+                // Kokoro's prewarm took whisper's turn for tens of seconds).
+                tokio::time::sleep(started.elapsed()).await;
             }
         }
         done
