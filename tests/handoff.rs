@@ -202,7 +202,8 @@ fn an_agent_who_never_answers_is_cancelled_and_the_caller_returns_to_the_ai() {
     let end = gw.wait_for_message("call ended", Duration::from_secs(15)).expect("call ended");
     assert_eq!(text_field(&end, "reason"), "caller-hangup", "the call stayed with the AI until the caller left: {end}");
     let heard = transcribe_recording(call.heard(), "en").to_lowercase();
-    assert!(heard.contains("colleagues") && heard.contains("meantime"), "the caller heard the apology and the way back: {heard:?}");
+    let way_back = heard.contains("meantime") || heard.contains("help you myself");
+    assert!(heard.contains("colleagues") && way_back, "the caller heard the apology and the way back: {heard:?}");
 }
 
 #[test]

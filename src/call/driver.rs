@@ -2,7 +2,7 @@
 //! everything that happens into the [`CallCore`] and carries out the effects it returns, in
 //! order. No decision is made here: when something must be decided, it is an input.
 
-use super::core::{CallCore, CallInfo, DialResult, Effect, Input, Side, HOLD};
+use super::core::{CallCore, DialResult, Effect, Input, Side, HOLD};
 use super::observe::Observers;
 use super::registry::{CallIdentity, ControlRequest, LiveCallHandle};
 use super::speaker::{SayJob, Speaker, SpeakerEvent};
@@ -76,8 +76,8 @@ struct Driver {
 
 impl Driver {
     fn new(services: Arc<CallServices>, call: NewCall, leg: mpsc::Sender<LegCommand>) -> Driver {
-        let recording = start_recording(&services, &call.call_id);
-        let media_handle = call.media;
+        let NewCall { mut info, media: media_handle, media_events } = call;
+        let recording = start_recording(&services, &info.call_id);
         let media_commands = match &recording {
             Some(r) => r.tap(media_handle.commands.clone()),
             None => media_handle.commands.clone(),
@@ -87,32 +87,23 @@ impl Driver {
         let speaker = Speaker::spawn(services.tts.clone(), media_commands.clone(), speaker_tx.clone(), tags.clone());
         let (results_tx, results_rx) = mpsc::channel(16);
         let (dialed_tx, dialed_rx) = mpsc::channel(4);
-        let channel = super::core::channel_name(call.channel);
         let (live, control_rx) = services.live.register(CallIdentity {
-            call_id: call.call_id.clone(),
-            channel,
-            caller: call.caller.clone(),
-            callee: call.callee.clone(),
-            codec: call.codec.clone(),
+            call_id: info.call_id.clone(),
+            channel: super::core::channel_name(info.channel),
+            caller: info.caller.clone(),
+            callee: info.callee.clone(),
+            codec: info.codec.clone(),
         });
-        let info = CallInfo {
-            call_id: call.call_id.clone(),
-            sip_call_id: call.sip_call_id,
-            caller: call.caller,
-            callee: call.callee,
-            channel: call.channel,
-            codec: call.codec,
-            language: call.language,
-            recording: recording.as_ref().map(|r| r.path().display().to_string()),
-        };
+        info.recording = recording.as_ref().map(|r| r.path().display().to_string());
+        let call_id = info.call_id.clone();
         let core = CallCore::new(services.settings.clone(), info, services.agent_pool(), tags.clone(), Instant::now());
         Driver {
-            call_id: call.call_id,
+            call_id,
             observers: services.observers(),
             drain: services.drain_watch(),
             core,
             media_commands,
-            media_events: call.media_events,
+            media_events,
             _media: media_handle,
             leg,
             tags,
@@ -187,6 +178,12 @@ impl Driver {
                 Some(input) = self.results_rx.recv() => input,
                 Some(dialed) = self.dialed_rx.recv() => self.on_dialed(dialed),
                 agent = next_agent_input(&mut self.agent) => match agent {
+                    Some(Input::AgentFrame(frame)) => {
+                        // The people talk: the agent's audio goes straight to the caller (and,
+                        // through the tap, into the recording); the core transcribes it.
+                        let _ = self.media_commands.try_send(MediaCommand::Live(frame.clone()));
+                        Input::AgentFrame(frame)
+                    }
                     Some(input) => input,
                     None => continue,
                 },

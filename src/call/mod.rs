@@ -25,7 +25,6 @@ pub use driver::spawn;
 use crate::config::Config;
 use crate::dialog::DialogClient;
 use crate::media::session::{MediaHandle, MediaParams};
-use crate::proto::dialog::Channel;
 use crate::speech::stt::SttPool;
 use crate::speech::tts::Tts;
 use std::future::Future;
@@ -251,15 +250,8 @@ impl Drop for ActiveGuard {
 
 /// A call the edge has answered, with its media already flowing.
 pub struct NewCall {
-    pub call_id: String,
-    /// The SIP Call-ID (or the WebRTC session id), for correlating with the peer's logs.
-    pub sip_call_id: String,
-    pub caller: String,
-    pub callee: String,
-    pub channel: Channel,
-    pub codec: String,
-    /// Fixed language for this call; `None` detects it per utterance.
-    pub language: Option<String>,
+    /// Who calls whom, over what (`recording` is the call task's to fill).
+    pub info: core::CallInfo,
     pub media: MediaHandle,
     pub media_events: crate::media::session::MediaEvents,
 }

@@ -168,7 +168,8 @@ fn log(event: &CallEvent) {
         }
         CallEvent::Escalated { .. } => {}
         CallEvent::AgentDialed { call_id, agent, result, .. } => tracing::info!(call_id, agent, result, "agent dialed"),
-        CallEvent::Bridged { call_id, agent, .. } => tracing::info!(call_id, agent, "bridged"),
+        // The core logs the bridge itself, with the decision-to-bridge time.
+        CallEvent::Bridged { .. } => {}
         CallEvent::BrainFailed { call_id, reason, .. } => tracing::warn!(call_id, reason, "brain failed: apologizing"),
         CallEvent::Recognized { .. } => {}
         CallEvent::Ended { call_id, reason, outcome, summary, .. } => {

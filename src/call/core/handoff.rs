@@ -194,7 +194,7 @@ impl CallCore {
             DialResult::Answered { attempt, codec } => {
                 let Handoff::Ringing { decided_at, .. } = &self.handoff else { return };
                 let bridge_ms = now.saturating_duration_since(*decided_at).as_millis() as u64;
-                tracing::info!(call_id = %self.info.call_id, %agent, %codec, decision_to_bridge_ms = bridge_ms, "agent answered");
+                tracing::info!(call_id = %self.info.call_id, %agent, %codec, decision_to_bridge_ms = bridge_ms, "bridged");
                 // Stop the hold audio and the AI's voice: from here the people talk.
                 self.out.push_back(Effect::Hush);
                 self.voice = super::BotVoice::default();

@@ -314,6 +314,8 @@ impl CallCore {
                 recording: info.recording.clone(),
             })),
         });
+        // The record's timeline starts where the registry's does: answered, then with the AI.
+        self.set_state(CallState::Answered);
         self.set_state(CallState::Ai);
         self.timers.set(Timer::MaxDuration, now + self.settings.max_duration);
         let start = CallStart {

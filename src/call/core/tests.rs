@@ -174,7 +174,8 @@ fn the_greeting_opens_the_brain_and_is_timed_as_turn_zero() {
     let call = Call::new(settings(|_, _| {}));
     assert!(matches!(call.log.iter().find(|e| matches!(e, Effect::OpenBrain(_))), Some(Effect::OpenBrain(s)) if s.call_id == "c1"));
     let kinds: Vec<&str> = call.events().iter().map(|e| e.kind()).collect();
-    assert_eq!(kinds, ["started", "state"]);
+    assert_eq!(kinds, ["started", "state", "state"]);
+    assert_eq!(call.core.timeline.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["answered", "ai"]);
     assert_eq!(call.core.timers.get(Timer::Reply), Some(call.t0 + Duration::from_millis(4000)));
 }
 

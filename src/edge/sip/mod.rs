@@ -14,6 +14,7 @@ pub mod screen;
 
 pub use ports::RtpPortPool;
 
+use crate::call::core::CallInfo;
 use crate::call::{CallServices, LegCommand, NewCall, SignalEvent};
 use crate::edge::sdp::{self, Direction, Negotiated, SdpError};
 use crate::media::g711::G711;
@@ -461,13 +462,16 @@ impl SignalingLeg {
         let (leg_tx, mut leg_rx) = mpsc::channel(4);
         let language = services.config.language_for(&info.callee);
         let call = NewCall {
-            call_id: info.call_id,
-            sip_call_id: info.sip_call_id,
-            caller: info.caller,
-            callee: info.callee,
-            channel: Channel::Sip,
-            codec: negotiated.codec.name().to_string(),
-            language,
+            info: CallInfo {
+                call_id: info.call_id,
+                sip_call_id: info.sip_call_id,
+                caller: info.caller,
+                callee: info.callee,
+                channel: Channel::Sip,
+                codec: negotiated.codec.name().to_string(),
+                language,
+                recording: None,
+            },
             media,
             media_events,
         };

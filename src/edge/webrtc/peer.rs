@@ -101,13 +101,16 @@ impl WebrtcEdge {
         let (session, close_rx) = self.open_session(&call_id);
         tracing::info!(%call_id, channel = "webrtc", codec = "opus", "incoming call");
         let call = NewCall {
-            call_id: call_id.clone(),
-            sip_call_id: session.clone(),
-            caller: "browser".into(),
-            callee: String::new(),
-            channel: Channel::Webrtc,
-            codec: "opus".into(),
-            language: services.config.language_for(""),
+            info: crate::call::core::CallInfo {
+                call_id: call_id.clone(),
+                sip_call_id: session.clone(),
+                caller: "browser".into(),
+                callee: String::new(),
+                channel: Channel::Webrtc,
+                codec: "opus".into(),
+                language: services.config.language_for(""),
+                recording: None,
+            },
             media: peer.media,
             media_events: peer.media_events,
         };
