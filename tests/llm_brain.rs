@@ -418,7 +418,10 @@ fn the_llm_brain_speaks_https_to_a_server_signed_by_the_configured_ca_and_refuse
     assert!(!reply.trim().is_empty(), "no reply over https: {}", outcomes[0]);
     assert!(log.contains("llm brain ready") && log.contains(&url), "{log}");
     assert!(log.lines().any(|l| l.contains("tool call executed") && l.contains(BALANCE)), "no balance lookup over https:\n{log}");
-    assert!(log.contains("first spoken chunk"), "the LLM's reply did not come through:\n{log}");
+    // The LLM's streamed reply came through the TLS proxy: spoken, or dropped by the grounding
+    // guard for a figure the model made up (SmolLM2's words vary with the llama.cpp build).
+    let streamed = log.contains("first spoken chunk") || log.contains("a chunk with a figure not in the facts was dropped");
+    assert!(streamed, "the LLM's reply did not come through:\n{log}");
     // The only way to the model is through the TLS proxy (hyper may reuse the probe's connection).
     assert!(proxy.handshakes() >= 1, "{} TLS handshakes", proxy.handshakes());
 }
