@@ -278,7 +278,9 @@ impl Gateway {
     /// <repo>/models [extra_args]` on fresh ports and waits for its "ready" event.
     /// `--models` / `--log-format` in `extra_args` replace the defaults.
     pub fn start(extra_args: &[&str]) -> Gateway {
-        let sip_port = free_udp_port();
+        // Below the ephemeral range and free on both protocols: the gateway listens on TCP too,
+        // and a kernel-chosen UDP port can be some test's outgoing TCP port at the same time.
+        let sip_port = free_port_block(1);
         // 64 ports: 32 RTP/RTCP pairs, plenty for one test's calls.
         let rtp_min = free_port_block(64);
         let rtp_ports = (rtp_min, rtp_min + 63);

@@ -52,6 +52,39 @@ static CAPABILITIES: screen::Capabilities = screen::Capabilities { allow: ALLOW,
 /// among these).
 const CODECS: [G711; 2] = [G711::Ulaw, G711::Alaw];
 
+/// Binds the UDP socket and makes sure TCP can listen on the same port.
+///
+/// rsipstack binds its TCP listener later, inside the endpoint's task, and only logs a failure
+/// there: a gateway would then say "ready" while TCP peers get "connection refused". So the
+/// port is tried here first (with SO_REUSEADDR, as rsipstack binds it) and a busy port is a
+/// start-up error. When port 0 was asked for, a kernel-chosen UDP port whose TCP twin is taken
+/// (an outgoing connection's ephemeral port, say) is given back and another one tried.
+async fn bind_udp_and_tcp_port(listen: SocketAddr) -> Result<(tokio::net::UdpSocket, SocketAddr), SipError> {
+    const TRIES_FOR_ANY_PORT: usize = 16;
+    let mut last_error = String::new();
+    for _ in 0..TRIES_FOR_ANY_PORT {
+        let socket = tokio::net::UdpSocket::bind(listen)
+            .await
+            .map_err(|e| SipError::Bind { addr: listen, transport: "udp", message: e.to_string() })?;
+        let port = socket.local_addr().map_err(|e| SipError::Stack(e.to_string()))?.port();
+        let tcp_addr = SocketAddr::new(listen.ip(), port);
+        match tcp_port_free(tcp_addr) {
+            Ok(()) => return Ok((socket, tcp_addr)),
+            Err(e) if listen.port() == 0 => last_error = e.to_string(),
+            Err(e) => return Err(SipError::Bind { addr: tcp_addr, transport: "tcp", message: e.to_string() }),
+        }
+    }
+    Err(SipError::Bind { addr: listen, transport: "tcp", message: last_error })
+}
+
+fn tcp_port_free(addr: SocketAddr) -> std::io::Result<()> {
+    let probe = if addr.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
+    probe.set_reuseaddr(true)?;
+    probe.bind(addr)?;
+    // A bound socket that never listened leaves nothing behind when dropped.
+    Ok(())
+}
+
 /// The running SIP side of the gateway.
 pub struct SipServer {
     pub local_addr: SocketAddr,
@@ -66,9 +99,7 @@ impl SipServer {
         let transport = TransportLayer::new(cancel.clone());
         // rsipstack reads UDP through our screen (see guard.rs), which answers what its
         // parser would drop.
-        let socket = tokio::net::UdpSocket::bind(listen)
-            .await
-            .map_err(|e| SipError::Bind { addr: listen, transport: "udp", message: e.to_string() })?;
+        let (socket, tcp_addr) = bind_udp_and_tcp_port(listen).await?;
         let screened = Arc::new(guard::ScreenedUdp::new(socket, &CAPABILITIES));
         let udp = UdpConnection::from_socket(screened, None, Some(cancel.child_token()))
             .await
@@ -77,8 +108,6 @@ impl SipServer {
             .get_addr()
             .get_socketaddr()
             .map_err(|e| SipError::Stack(e.to_string()))?;
-        // TCP on the same port the UDP socket got (they differ only when port 0 was asked for).
-        let tcp_addr = SocketAddr::new(listen.ip(), local_addr.port());
         let tcp = TcpListenerConnection::new(tcp_addr.into(), None)
             .await
             .map_err(|e| SipError::Bind { addr: tcp_addr, transport: "tcp", message: e.to_string() })?;
