@@ -39,6 +39,12 @@ struct Dialed {
     outcome: DialOutcome,
 }
 
+/// Whether an effect ended the call (the driver then stops the media and emits `Ended`).
+enum CallOver {
+    No,
+    Yes { reason: String, outcome: &'static str },
+}
+
 struct Driver {
     services: Arc<CallServices>,
     core: CallCore,
@@ -131,11 +137,10 @@ impl Driver {
         self.on_drain(drain);
         loop {
             while let Some(effect) = self.core.poll_effect() {
-                if let Effect::Finish { reason, outcome } = effect {
+                if let CallOver::Yes { reason, outcome } = self.execute(effect).await {
                     self.finish(&reason, outcome).await;
                     return;
                 }
-                self.execute(effect).await;
             }
             let wake = self.core.poll_timeout();
             let input = tokio::select! {
@@ -233,7 +238,8 @@ impl Driver {
         })
     }
 
-    async fn execute(&mut self, effect: Effect) {
+    /// Carries out one effect; the last one says the call is over.
+    async fn execute(&mut self, effect: Effect) -> CallOver {
         match effect {
             Effect::OpenBrain(start) => match self.services.brain.open(start).await {
                 Ok(stream) => self.brain = Some(stream),
@@ -298,8 +304,9 @@ impl Driver {
                 }
             }
             Effect::Event(event) => self.observers.emit(event).await,
-            Effect::Finish { .. } => unreachable!("handled by the loop"),
+            Effect::Finish { reason, outcome } => return CallOver::Yes { reason, outcome },
         }
+        CallOver::No
     }
 
     async fn to_brain(&mut self, event: caller_event::Event) {

@@ -1,35 +1,31 @@
-//! `frontline chat` and `frontline eval triage`: the call pipeline without audio.
+//! `frontline chat` and `frontline eval triage`: the gateway's calls without audio.
 //!
-//! A typed or scripted turn goes exactly where a recognized utterance goes on a call: to the
-//! brain over the real gRPC contract (the embedded playbook brain on a loopback port, reached
-//! through [`DialogClient`]) and to the same [`Triage`] policy, fed the brain's annotations and
-//! escalation proposals. Service designers use it to try a playbook and triage settings; the
-//! eval scores triage against a labelled set (`eval/`).
+//! Each dialog is a call of the gateway's own `CallCore` (see [`call`]), with typed turns where
+//! transcripts would be, the brain over the real gRPC contract (the embedded playbook brain on
+//! a loopback port, or `--brain URL`), and triage inside the core as on a phone call: the
+//! no-input prompt, clarifying questions, fillers and handoff lines all happen here too.
+//! Service designers use it to try a playbook and triage settings; the eval scores triage
+//! against a labelled set (`eval/`).
 //!
 //! Script format: JSON Lines, one dialog per line, see `eval/README.md`. Turns are numbered
 //! from 0 (the index into `turns`).
 
+mod call;
 mod eval;
 
 pub use eval::{score, EvalReport, LangScore};
 
+use self::call::TextCall;
 use crate::brain::{serve_embedded, BrainError, Playbook, PlaybookError};
+use crate::call::config::{CallSections, CallSettings};
+use crate::call::core::CallInfo;
 use crate::config::{Config, ConfigError};
-use crate::dialog::{DialogClient, DialogError, DialogStream};
-use crate::proto::dialog::{
-    bot_action::Action, caller_event::Event, CallEnd, CallStart, Channel, Dtmf, Silence, Utterance,
-};
-use crate::triage::{Decision, Escalation, Triage, TriageConfig, UtteranceInput};
+use crate::dialog::{DialogClient, DialogError};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
-
-/// How long one brain action may take before the simulator gives up on the dialog.
-const ACTION_TIMEOUT: Duration = Duration::from_secs(5);
-/// Interactive mode only: how long to wait after a reply for an escalate/hang-up that follows it.
-const SETTLE: Duration = Duration::from_millis(150);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -45,8 +41,6 @@ pub enum SimError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Script { path: PathBuf, line: usize, message: String },
-    #[error("dialog {id:?}: the brain sent nothing for {} ms", ACTION_TIMEOUT.as_millis())]
-    Timeout { id: String },
     #[error("cannot write the output: {0}")]
     Write(std::io::Error),
 }
@@ -209,10 +203,10 @@ pub fn parse_script(text: &str, path: &Path) -> Result<Vec<Dialog>, SimError> {
     Ok(out)
 }
 
-/// The brain and triage, wired as on a call.
+/// The brain, reached over gRPC, and the settings every simulated call is decided with.
 pub struct Simulator {
     client: DialogClient,
-    triage: Arc<TriageConfig>,
+    settings: Arc<CallSettings>,
     languages: Vec<String>,
     default_language: String,
     /// The playbook brain started for this simulator; None for an external brain.
@@ -229,20 +223,20 @@ impl Drop for Simulator {
 
 impl Simulator {
     /// Serves `playbook` on a free loopback port and connects to it over gRPC.
-    pub async fn start(playbook: Playbook, triage: TriageConfig) -> Result<Simulator, SimError> {
+    pub async fn start(playbook: Playbook, config: &Config) -> Result<Simulator, SimError> {
         let languages = playbook.languages().to_vec();
         let default_language = playbook.default_language().to_string();
         let (addr, server) = serve_embedded(playbook, crate::brain::default_addr()).await?;
         let client = DialogClient::connect(&format!("http://{addr}"), Duration::from_secs(5)).await?;
-        Ok(Simulator { client, triage: Arc::new(triage), languages, default_language, _server: Some(server) })
+        Ok(Simulator { client, settings: call_settings(config), languages, default_language, _server: Some(server) })
     }
 
     /// Talks to the brain at `url`; the playbook only names the languages to offer.
-    pub async fn connect(url: &str, playbook: &Playbook, triage: TriageConfig) -> Result<Simulator, SimError> {
+    pub async fn connect(url: &str, playbook: &Playbook, config: &Config) -> Result<Simulator, SimError> {
         let client = DialogClient::connect(url, Duration::from_secs(5)).await?;
         Ok(Simulator {
             client,
-            triage: Arc::new(triage),
+            settings: call_settings(config),
             languages: playbook.languages().to_vec(),
             default_language: playbook.default_language().to_string(),
             _server: None,
@@ -252,11 +246,7 @@ impl Simulator {
     /// From the command line's `--playbook` and `--config`.
     pub async fn from_paths(playbook: Option<&Path>, config: Option<&Path>) -> Result<Simulator, SimError> {
         let pb = Playbook::load_or_embedded(playbook)?;
-        let triage = match config {
-            Some(p) => Config::load(p)?.triage,
-            None => TriageConfig::default(),
-        };
-        Simulator::start(pb, triage).await
+        Simulator::start(pb, &load_config(config)?).await
     }
 
     /// A supported language, or the playbook's default with a log line.
@@ -271,264 +261,73 @@ impl Simulator {
         }
     }
 
-    async fn open(&self, id: &str, lang: &str, caller: &str) -> Result<Session, SimError> {
-        let stream = self
-            .client
-            .open(CallStart {
-                call_id: id.to_string(),
-                caller: caller.to_string(),
-                callee: "chat".into(),
-                language: lang.to_string(),
-                channel: Channel::Text as i32,
-                metadata: Default::default(),
-            })
-            .await?;
-        let mut s = Session {
-            id: id.to_string(),
-            stream,
-            triage: Triage::new(self.triage.clone(), caller),
-            escalation: None,
-            ended: false,
-            greeting: String::new(),
-            asked: Vec::new(),
+    /// Answers a call in `lang` from `caller`; the greeting has played.
+    async fn answer(&self, id: &str, lang: &str, caller: &str) -> Result<TextCall, SimError> {
+        let info = CallInfo {
+            call_id: id.to_string(),
+            caller: caller.to_string(),
+            callee: "chat".into(),
+            language: Some(lang.to_string()),
+            ..CallInfo::default()
         };
-        if let Decision::Escalate(e) = s.triage.on_call_start() {
-            s.escalation = Some(e);
-        }
-        s.greeting = s.reply_until_last().await?;
-        Ok(s)
+        TextCall::start(&self.client, self.settings.clone(), info).await
     }
 
     /// Runs one scripted dialog to its end or its escalation.
     pub async fn run(&self, d: &Dialog, default_caller: &str) -> Result<Outcome, SimError> {
         let lang = self.language(d.lang.as_deref());
         let caller = d.caller.as_deref().unwrap_or(default_caller);
-        let mut s = self.open(&d.id, &lang, caller).await?;
+        let mut call = self.answer(&d.id, &lang, caller).await?;
+        call.take_said();
         let mut replies = Vec::new();
-        let mut last = 0;
         for (i, t) in d.turns.iter().enumerate() {
-            if s.escalation.is_some() || s.ended {
+            if !call.is_open() {
                 break;
             }
-            last = i as u32;
-            let r = s.turn(i as u32, t, None).await?;
-            replies.push(r);
+            call.turn(&self.client, i, t).await?;
+            replies.push(call.take_said());
         }
-        s.finish(last).await?;
-        Ok(s.outcome(lang, replies))
+        call.hang_up(&self.client).await;
+        Ok(outcome(&call, &d.id, lang, replies))
     }
 }
 
-/// One dialog on one `Converse` stream.
-struct Session {
-    id: String,
-    stream: DialogStream,
-    triage: Triage,
-    escalation: Option<Escalation>,
-    /// The brain hung up.
-    ended: bool,
-    greeting: String,
-    /// Clarifying questions triage asked, in order.
-    asked: Vec<EvidenceOut>,
+/// The settings a call of the gateway would have with this config.
+fn call_settings(config: &Config) -> Arc<CallSettings> {
+    Arc::new(CallSettings::new(CallSections {
+        calls: &config.calls,
+        endpointing: config.endpointing,
+        brain_reply_timeout_ms: config.brain.reply_timeout_ms,
+        handoff: &config.handoff,
+        triage: &config.triage,
+        redaction: &config.redaction,
+        // Typed words carry their language; no recognizer is pinned to English.
+        multilingual: true,
+    }))
 }
 
-impl Session {
-    async fn next(&mut self) -> Result<Option<Action>, SimError> {
-        match tokio::time::timeout(ACTION_TIMEOUT, self.stream.next_action()).await {
-            Err(_) => Err(SimError::Timeout { id: self.id.clone() }),
-            Ok(None) => Ok(None),
-            Ok(Some(a)) => Ok(a?.action),
-        }
-    }
-
-    fn note(&mut self, d: Decision) {
-        match d {
-            Decision::Escalate(e) => {
-                self.escalation.get_or_insert(e);
-            }
-            Decision::Clarify(c) => {
-                self.triage.clarification_asked(c.turn);
-                let trigger = c.evidence.first().map(|e| e.trigger.clone()).unwrap_or_default();
-                self.asked.push(EvidenceOut { turn: c.turn, trigger, text: c.question });
-            }
-            Decision::Continue | Decision::AlreadyEscalated => {}
-        }
-    }
-
-    async fn reply_until_last(&mut self) -> Result<String, SimError> {
-        let mut text = String::new();
-        while let Some(a) = self.next().await? {
-            if let Action::Say(s) = a {
-                push_reply(&mut text, &s.text);
-                if s.last {
-                    break;
-                }
-            }
-        }
-        Ok(text)
-    }
-
-    /// Plays one turn: the brain's actions left over from the previous turn (an escalate or a
-    /// hang-up follows the reply it belongs to), triage's own reading of this turn, then the
-    /// brain's annotation and reply. `settle` waits briefly for actions that follow the reply.
-    async fn turn(&mut self, i: u32, t: &TurnInput, settle: Option<Duration>) -> Result<String, SimError> {
-        let event = match t {
-            TurnInput::Text(text) => utterance_event(text, 1.0),
-            TurnInput::Utterance(u) => utterance_event(&u.text, u.confidence.unwrap_or(1.0)),
-            TurnInput::Dtmf(d) => Event::Dtmf(Dtmf { digits: d.dtmf.trim().to_string(), duration_ms: 100 }),
-            TurnInput::Silence(s) => Event::Silence(Silence { duration_ms: s.silence_ms }),
-        };
-        if matches!(&event, Event::Dtmf(d) if d.digits.is_empty()) {
-            return Ok(String::new());
-        }
-        self.stream.send(event).await?;
-        let mut reply = String::new();
-        let mut annotated = false;
-        let asked_before = self.asked.len();
-        loop {
-            let Some(a) = self.next().await? else {
-                self.ended = true;
-                break;
-            };
-            match a {
-                Action::Escalate(e) => {
-                    let at = if annotated { i } else { i.saturating_sub(1) };
-                    let d = self.triage.on_brain_escalate(at, &e.reason, &e.summary);
-                    self.note(d);
-                }
-                Action::Hangup(_) => {
-                    self.ended = true;
-                    if !annotated {
-                        // The brain hung up after the previous turn; this one was never heard.
-                        return Ok(String::new());
-                    }
-                }
-                Action::Annotate(a) => {
-                    if !annotated {
-                        annotated = true;
-                        let d = self.own(i, t);
-                        self.note(d);
-                    }
-                    let d = self.triage.on_brain(i, &a.intent, &a.sentiment);
-                    self.note(d);
-                }
-                Action::Say(s) => {
-                    push_reply(&mut reply, &s.text);
-                    if s.last && annotated {
-                        break;
-                    }
-                }
-                Action::Transfer(_) | Action::CollectDigits(_) => {}
-            }
-        }
-        // On a call the gateway asks triage's question instead of the brain's answer.
-        if self.escalation.is_none() && self.asked.len() > asked_before {
-            if let Some(q) = self.asked.last() {
-                reply = q.text.clone();
-            }
-        }
-        if let Some(wait) = settle {
-            while !self.ended {
-                match tokio::time::timeout(wait, self.stream.next_action()).await {
-                    Err(_) => break,
-                    Ok(None) => self.ended = true,
-                    Ok(Some(a)) => match a?.action {
-                        Some(Action::Escalate(e)) => {
-                            let d = self.triage.on_brain_escalate(i, &e.reason, &e.summary);
-                            self.note(d);
-                        }
-                        Some(Action::Hangup(_)) => self.ended = true,
-                        _ => {}
-                    },
-                }
-            }
-        }
-        Ok(reply)
-    }
-
-    /// Triage's own detectors for turn `i`.
-    fn own(&mut self, i: u32, t: &TurnInput) -> Decision {
-        match t {
-            TurnInput::Text(text) => self.triage.on_utterance(&UtteranceInput {
-                turn: i,
-                text,
-                language: "",
-                confidence: 1.0,
-                loudness_dbfs: None,
-                silence_before_ms: 0,
-            }),
-            TurnInput::Utterance(u) => self.triage.on_utterance_heard(
-                &UtteranceInput {
-                    turn: i,
-                    text: &u.text,
-                    language: "",
-                    confidence: u.confidence.unwrap_or(1.0),
-                    loudness_dbfs: u.loudness_dbfs,
-                    silence_before_ms: u.silence_before_ms.unwrap_or(0),
-                },
-                &u.alternatives,
-            ),
-            TurnInput::Dtmf(d) => {
-                let mut out = Decision::Continue;
-                for c in d.dtmf.trim().chars() {
-                    out = self.triage.on_dtmf(i, c);
-                    if !matches!(out, Decision::Continue) {
-                        break;
-                    }
-                }
-                out
-            }
-            TurnInput::Silence(s) => self.triage.on_silence(i, s.silence_ms),
-        }
-    }
-
-    /// Ends the call and collects what the brain still had to say about the last turn.
-    async fn finish(&mut self, last_turn: u32) -> Result<(), SimError> {
-        self.stream.send(Event::End(CallEnd { reason: "caller-hangup".into() })).await.ok();
-        while let Some(a) = self.next().await? {
-            if let Action::Escalate(e) = a {
-                let d = self.triage.on_brain_escalate(last_turn, &e.reason, &e.summary);
-                self.note(d);
-            }
-        }
-        Ok(())
-    }
-
-    fn outcome(&self, lang: String, replies: Vec<String>) -> Outcome {
-        let e = self.escalation.as_ref();
-        let ev = |v: &crate::triage::Evidence| EvidenceOut { turn: v.turn, trigger: v.trigger.clone(), text: v.text.clone() };
-        Outcome {
-            id: self.id.clone(),
-            lang,
-            escalated_at: e.map(|e| e.turn),
-            reason: e.map(|e| e.category.as_str().to_string()),
-            code: e.map(|e| e.code.clone()),
-            priority: e.map(|e| e.priority.as_str().to_string()),
-            evidence: e.map(|e| e.evidence.iter().map(ev).collect()).unwrap_or_default(),
-            replies,
-            overruled: self.triage.overruled().iter().map(ev).collect(),
-            asked: self.asked.clone(),
-        }
-    }
-}
-
-fn push_reply(buf: &mut String, chunk: &str) {
-    // Chinese sentences join without a space; English ones need one.
-    if !buf.is_empty() && !crate::brain::text::has_cjk(chunk) {
-        buf.push(' ');
-    }
-    buf.push_str(chunk);
-}
-
-fn utterance_event(text: &str, confidence: f32) -> Event {
-    Event::Utterance(Utterance {
-        text: text.to_string(),
-        is_final: true,
-        confidence,
-        language: String::new(),
-        timings: None,
-        turn: 0,
+fn load_config(path: Option<&Path>) -> Result<Config, SimError> {
+    Ok(match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
     })
+}
+
+/// What the call came to.
+fn outcome(call: &TextCall, id: &str, lang: String, replies: Vec<String>) -> Outcome {
+    let e = call.escalation();
+    Outcome {
+        id: id.to_string(),
+        lang,
+        escalated_at: e.map(|(_, at)| *at),
+        reason: e.map(|(e, _)| e.category.as_str().to_string()),
+        code: e.map(|(e, _)| e.code.clone()),
+        priority: e.map(|(e, _)| e.priority.as_str().to_string()),
+        evidence: e.map(|(e, _)| e.evidence.iter().map(|v| call.evidence(v)).collect()).unwrap_or_default(),
+        replies,
+        overruled: call.overruled(),
+        asked: call.asked(),
+    }
 }
 
 /// `frontline chat`: a script, or typed turns from stdin.
@@ -536,11 +335,7 @@ pub async fn chat(args: ChatArgs) -> Result<(), SimError> {
     let sim = match &args.brain {
         Some(url) => {
             let pb = Playbook::load_or_embedded(args.playbook.as_deref())?;
-            let triage = match &args.config {
-                Some(p) => Config::load(p)?.triage,
-                None => TriageConfig::default(),
-            };
-            Simulator::connect(url, &pb, triage).await?
+            Simulator::connect(url, &pb, &load_config(args.config.as_deref())?).await?
         }
         None => Simulator::from_paths(args.playbook.as_deref(), args.config.as_deref()).await?,
     };
@@ -571,13 +366,13 @@ pub async fn chat(args: ChatArgs) -> Result<(), SimError> {
 async fn interactive(sim: &Simulator, args: &ChatArgs) -> Result<(), SimError> {
     let mut out = std::io::stdout();
     let lang = sim.language(args.lang.as_deref());
-    let mut s = sim.open("chat-1", &lang, &args.caller).await?;
+    let mut call = sim.answer("chat-1", &lang, &args.caller).await?;
     write_line(&mut out, "Type what the caller says; /dtmf 0 presses a key, /silence 8000 stays silent, Ctrl-D ends.")?;
-    write_line(&mut out, &format!("bot: {}", s.greeting))?;
+    write_line(&mut out, &format!("bot: {}", call.take_said()))?;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    let mut i = 0u32;
+    let mut i = 0;
     let mut replies = Vec::new();
-    while s.escalation.is_none() && !s.ended {
+    while call.is_open() {
         let Some(line) = lines.next_line().await.map_err(SimError::Write)? else {
             break;
         };
@@ -592,14 +387,14 @@ async fn interactive(sim: &Simulator, args: &ChatArgs) -> Result<(), SimError> {
         } else {
             TurnInput::Text(line.to_string())
         };
-        let r = s.turn(i, &t, Some(SETTLE)).await?;
-        write_line(&mut out, &format!("bot: {r}"))?;
-        replies.push(r);
+        call.turn(&sim.client, i, &t).await?;
+        let said = call.take_said();
+        write_line(&mut out, &format!("bot: {said}"))?;
+        replies.push(said);
         i += 1;
     }
-    s.finish(i.saturating_sub(1)).await?;
-    let o = s.outcome(lang, replies);
-    write_line(&mut out, &show_escalation(&o))?;
+    call.hang_up(&sim.client).await;
+    write_line(&mut out, &show_escalation(&outcome(&call, "chat-1", lang, replies)))?;
     Ok(())
 }
 

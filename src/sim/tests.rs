@@ -3,7 +3,7 @@
 use super::*;
 
 async fn sim() -> Simulator {
-    Simulator::start(Playbook::embedded().unwrap(), TriageConfig::default()).await.unwrap()
+    Simulator::start(Playbook::embedded().unwrap(), &Config::default()).await.unwrap()
 }
 
 fn eval_file(name: &str) -> Vec<Dialog> {
@@ -73,8 +73,9 @@ async fn unknown_language_falls_back_to_the_default() {
 
 #[tokio::test]
 async fn vip_callers_escalate_before_the_first_turn() {
-    let cfg = TriageConfig { vip_numbers: vec!["13900000000".into()], ..TriageConfig::default() };
-    let s = Simulator::start(Playbook::embedded().unwrap(), cfg).await.unwrap();
+    let mut cfg = Config::default();
+    cfg.triage.vip_numbers = vec!["13900000000".into()];
+    let s = Simulator::start(Playbook::embedded().unwrap(), &cfg).await.unwrap();
     let d: Dialog = serde_json::from_str(r#"{"id": "v", "lang": "zh", "caller": "+86 139 0000 0000", "turns": ["查余额"]}"#).unwrap();
     let o = s.run(&d, "1").await.unwrap();
     assert_eq!((o.escalated_at, o.code.as_deref()), (Some(0), Some("vip")));
@@ -204,4 +205,32 @@ async fn an_unsure_risk_word_is_asked_about_and_the_next_turn_confirms() {
     // The brain takes 人工服务 for a request; triage, seeing a question about the desk, overrules it.
     let o = s.run(&d[3], "1").await.unwrap();
     assert_eq!(o.escalated_at, None, "{o:?}");
+}
+
+/// `chat` and `eval` run the gateway's own call core on a virtual clock: a silent caller hears
+/// the no-input prompt once `no_input_ms` (6 s) has passed with the floor theirs, not before,
+/// and the second no-input hands them over, as on a phone call.
+#[tokio::test]
+async fn a_silent_caller_in_a_script_meets_the_calls_no_input_prompt() {
+    let s = sim().await;
+    let d: Dialog = serde_json::from_str(
+        r#"{"id": "s", "lang": "en", "turns": [{"silence_ms": 5000}, {"silence_ms": 7000}, {"silence_ms": 7000}, "What is my balance?"]}"#,
+    )
+    .unwrap();
+    let o = s.run(&d, "1").await.unwrap();
+    assert_eq!(o.replies[0], "", "5 s is less than no_input_ms: {o:?}");
+    assert!(o.replies[1].contains("still there"), "the brain's reprompt: {o:?}");
+    assert_eq!((o.escalated_at, o.code.as_deref()), (Some(2), Some("ambiguity-silence")), "{o:?}");
+    assert!(o.replies[2].contains("colleague"), "the handoff line: {o:?}");
+    assert_eq!(o.replies.len(), 3, "nothing is played after the handoff: {o:?}");
+}
+
+/// A keyed number is one script turn and several calls turns: outcomes count script turns.
+#[tokio::test]
+async fn keyed_digits_count_as_one_script_turn() {
+    let s = sim().await;
+    let d: Dialog = serde_json::from_str(r#"{"id": "k", "lang": "en", "turns": [{"dtmf": "12"}, "I want to speak to a person."]}"#).unwrap();
+    let o = s.run(&d, "1").await.unwrap();
+    assert_eq!((o.escalated_at, o.reason.as_deref()), (Some(1), Some("explicit")), "{o:?}");
+    assert!(o.evidence.iter().all(|e| e.turn == 1), "{o:?}");
 }

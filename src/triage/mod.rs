@@ -358,6 +358,7 @@ pub struct Triage {
     uncounted_turn: Option<u32>,
     // clarifying questions
     pending: Option<Pending>,
+    asked: Vec<Evidence>,
     unconfirmed: Vec<Evidence>,
 }
 
@@ -392,16 +393,24 @@ impl Triage {
             long_silences: Vec::new(),
             uncounted_turn: None,
             pending: None,
+            asked: Vec::new(),
             unconfirmed: Vec::new(),
         }
     }
 
     /// The driver asked the caller the question of the [`Decision::Clarify`] answered for
     /// `turn`; the caller's next utterance answers it.
-    pub fn clarification_asked(&mut self, turn: u32) {
-        if let Some(p) = self.pending.as_mut().filter(|p| p.turn == turn) {
+    pub fn clarification_asked(&mut self, c: &Clarification) {
+        if let Some(p) = self.pending.as_mut().filter(|p| p.turn == c.turn) {
             p.asked = true;
+            let trigger = c.evidence.first().map(|e| e.trigger.clone()).unwrap_or_default();
+            self.asked.push(Evidence { turn: c.turn, trigger, text: c.question.clone() });
         }
+    }
+
+    /// Clarifying questions put to the caller: the unsure trigger and the question.
+    pub fn asked(&self) -> &[Evidence] {
+        &self.asked
     }
 
     /// Clarifying questions the caller did not confirm, for the record.

@@ -321,7 +321,8 @@ fn an_unsure_slip_asks_and_the_callers_yes_hands_over() {
     let Decision::Clarify(c) = t.on_utterance(&heard(0, "My phone was still in an hour ago, I need to block the line.", 0.63)) else {
         panic!("a sound-alike of 'stolen' at confidence 0.63 must ask")
     };
-    t.clarification_asked(0);
+    t.clarification_asked(&c);
+    assert_eq!(t.asked().len(), 1);
     assert_eq!((c.category, c.code.as_str(), c.language.as_str()), (Category::Risk, "risk-lost-phone", "en"));
     assert!(c.question.contains("stolen"), "{}", c.question);
     assert!(c.strength > 0.4 && c.strength < 0.75, "{}", c.strength);
@@ -333,8 +334,8 @@ fn an_unsure_slip_asks_and_the_callers_yes_hands_over() {
     // A no, or an apology that starts like a yes, leaves the call with the AI.
     for answer in ["No, I mean it was switched on.", "对不起，我说的是开着机"] {
         let mut t = Triage::new(cfg(), "1");
-        assert!(matches!(t.on_utterance(&heard(0, "My phone was still on an hour ago", 0.66)), Decision::Clarify(_)));
-        t.clarification_asked(0);
+        let Decision::Clarify(c) = t.on_utterance(&heard(0, "My phone was still on an hour ago", 0.66)) else { panic!("must ask") };
+        t.clarification_asked(&c);
         assert_eq!(t.on_utterance(&utter(1, answer)), Decision::Continue, "{answer}");
         assert_eq!(t.unconfirmed().len(), 1);
         assert!(t.escalation().is_none());
@@ -368,7 +369,7 @@ fn mandarin_homophones_are_heard() {
     let Decision::Clarify(c) = t.on_utterance(&heard(0, "我要投述你们", 0.7)) else { panic!("投述 must ask") };
     assert_eq!((c.code.as_str(), c.language.as_str()), ("risk-complaint", "zh"));
     assert!(c.question.contains("投诉"), "{}", c.question);
-    t.clarification_asked(0);
+    t.clarification_asked(&c);
     assert!(matches!(t.on_utterance(&utter(1, "对")), Decision::Escalate(e) if e.code == "risk-complaint"));
     // 投资 shares a character and no sound with 投诉.
     assert_eq!(run(&["有没有投资理财送流量的活动"]), None);

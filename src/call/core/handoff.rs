@@ -84,7 +84,7 @@ impl CallCore {
         self.start_speaking(false, now);
         self.out.push_back(Effect::Say { text: c.question.clone(), lang, ends_reply: true, prepared: None });
         self.said("bot", c.turn, &c.question);
-        self.triage.clarification_asked(c.turn);
+        self.triage.clarification_asked(&c);
     }
 
     /// Builds the handoff packet from everything the call has learned so far.
@@ -289,7 +289,7 @@ impl CallCore {
         match status {
             200..=299 if done => {
                 tracing::info!(call_id = %self.info.call_id, agent = %agent, status, decision_to_transfer_ms = elapsed_ms, "transferred");
-                self.end("transferred", now);
+                self.end("transferred");
             }
             100..=299 => tracing::info!(call_id = %self.info.call_id, agent = %agent, status, "transfer in progress"),
             _ => {

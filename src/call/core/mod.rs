@@ -92,6 +92,9 @@ pub enum Input {
     /// The brain cannot be reached, its stream broke, or it closed the conversation.
     BrainLost(String),
     Recognized { side: Side, turn: u32, result: Result<Transcript, String> },
+    /// Words the caller typed (`frontline chat`) or a script gave (`frontline eval`): an
+    /// utterance that needs no recognizer. It takes the floor and makes a turn like a spoken one.
+    Typed(TypedUtterance),
     /// A partial or early decode of utterance number `utterance` (see `turn_taking::streaming`).
     Streamed { utterance: u32, kind: DecodeKind, result: Result<Transcript, String> },
     AgentDialed(DialResult),
@@ -103,6 +106,25 @@ pub enum Input {
     Drain { deadline: Instant },
     /// The gateway stops now (a second SIGTERM): end with a BYE at once.
     Shutdown,
+}
+
+/// A caller utterance given as text, with what a recognizer would have said about it.
+#[derive(Debug, Clone)]
+pub struct TypedUtterance {
+    pub text: String,
+    /// 0..1, like whisper's mean token probability (1 for typed words).
+    pub confidence: f32,
+    pub loudness_dbfs: Option<f32>,
+    /// Other readings of the same audio (n-best), best first: risk and request words are looked
+    /// for in them too.
+    pub alternatives: Vec<String>,
+}
+
+impl TypedUtterance {
+    /// Typed words: heard exactly, at a normal level.
+    pub fn exact(text: &str) -> TypedUtterance {
+        TypedUtterance { text: text.to_string(), confidence: 1.0, loudness_dbfs: None, alternatives: Vec::new() }
+    }
 }
 
 /// What the driver must do, in order.
@@ -361,6 +383,27 @@ impl CallCore {
         &self.language
     }
 
+    /// Caller turns so far (spoken, typed or keyed); the greeting is turn 0.
+    pub fn turns(&self) -> u32 {
+        self.turns_started
+    }
+
+    /// The call's triage, for what it decided, overruled and asked.
+    pub fn triage(&self) -> &Triage {
+        &self.triage
+    }
+
+    /// The bot is quiet, nothing is owed, and the caller's silence is being counted.
+    pub fn caller_has_floor(&self) -> bool {
+        self.floor_since.is_some()
+    }
+
+    /// The brain owes words: a reply not begun (its timer runs), or one begun whose last
+    /// sentence has not come (or is not yet with the voice).
+    pub fn awaits_brain(&self) -> bool {
+        self.timers.is_set(Timer::Reply) || (self.voice.speaking && !self.voice.fully_queued)
+    }
+
     /// Whether the caller's and the agent's audio flow between the legs now.
     pub fn is_bridged(&self) -> bool {
         matches!(self.handoff, Handoff::Bridged { .. })
@@ -418,26 +461,27 @@ impl CallCore {
             Input::MediaTimeout => {
                 self.failure.get_or_insert_with(|| "rtp-timeout".into());
                 tracing::warn!(call_id = %self.info.call_id, "no RTP from the caller: ending the call");
-                self.end("rtp-timeout", now);
+                self.end("rtp-timeout");
             }
-            Input::MediaStopped => self.end("media-stopped", now),
-            Input::CallerHungUp { reason } => self.end(&reason, now),
+            Input::MediaStopped => self.end("media-stopped"),
+            Input::CallerHungUp { reason } => self.end(&reason),
             Input::MediaChanged(params) => self.out.push_back(Effect::Media(MediaCommand::Update(params))),
             Input::Transfer { status, done } => self.on_transfer(status, done, now),
-            Input::SignalingGone => self.end("signaling-gone", now),
+            Input::SignalingGone => self.end("signaling-gone"),
             Input::Brain(action) => self.on_brain_action(action, now),
             Input::BrainLost(why) => self.brain_lost(why, now),
             Input::Recognized { side: Side::Caller, turn, result } => self.on_transcript(turn, result, now),
             Input::Recognized { side: Side::Agent, result, .. } => self.on_agent_transcript(result),
+            Input::Typed(utterance) => self.on_typed(utterance, now),
             Input::Streamed { utterance, kind, result } => self.on_streamed(utterance, kind, result, now),
             Input::AgentDialed(result) => self.on_agent_dialed(result, now),
-            Input::AgentLegEnded(reason) => self.end(&reason, now),
+            Input::AgentLegEnded(reason) => self.end(&reason),
             Input::CallbackStored(result) => self.on_callback_stored(result, now),
             Input::Drain { deadline } => {
                 self.draining = true;
                 self.timers.set(Timer::Drain, deadline.max(now));
             }
-            Input::Shutdown => self.end("gateway-shutdown", now),
+            Input::Shutdown => self.end("gateway-shutdown"),
         }
         self.log_ready_turn();
     }
@@ -448,7 +492,7 @@ impl CallCore {
         let answer = match command {
             Control::Hangup { reason } => {
                 let reason = if reason.trim().is_empty() { "ops-hangup".to_string() } else { reason };
-                self.end(&reason, now);
+                self.end(&reason);
                 Ok("hanging up".to_string())
             }
             Control::Escalate { reason } => self.escalate_by_operator(&reason, now),
@@ -473,11 +517,11 @@ impl CallCore {
             }
             Timer::Hangup => {
                 let reason = self.hangup_reason.take().unwrap_or_else(|| "bot-hangup".into());
-                self.end(&reason, now);
+                self.end(&reason);
             }
             Timer::MaxDuration => {
                 self.failure.get_or_insert_with(|| "max-duration".into());
-                self.end("max-duration", now);
+                self.end("max-duration");
             }
             Timer::Drain => self.goodbye("drain-timeout", now),
             Timer::DigitGap | Timer::DigitsOverall => self.finish_collecting(now),
@@ -542,7 +586,7 @@ impl CallCore {
             // Even the cached line did not play: the voice is broken, end cleanly.
             tracing::error!(call_id = %self.info.call_id, "speech synthesis is stuck: ending the call");
             self.failure.get_or_insert_with(|| "speech synthesis stuck".into());
-            self.end("synthesis-stuck", now);
+            self.end("synthesis-stuck");
             return;
         }
         tracing::warn!(call_id = %self.info.call_id, "speech synthesis is late: playing a cached line");
@@ -801,7 +845,7 @@ impl CallCore {
     }
 
     fn on_transcript(&mut self, turn_no: u32, result: Result<Transcript, String>, now: Instant) {
-        let Some(mut turn) = self.recognizing.remove(&turn_no) else { return };
+        let Some(turn) = self.recognizing.remove(&turn_no) else { return };
         if self.recognizing.is_empty() {
             self.timers.stop(Timer::Recognition);
         }
@@ -819,6 +863,31 @@ impl CallCore {
             decode_ms: transcript.decode_ms,
             at_ms: now_ms(),
         });
+        self.on_caller_words(turn, transcript, &[], now);
+    }
+
+    /// A typed utterance: the caller takes the floor and is heard at once, word for word.
+    fn on_typed(&mut self, typed: TypedUtterance, now: Instant) {
+        let since = self.floor_since.take();
+        self.timers.stop(Timer::NoInput);
+        self.speculation = None;
+        let mut turn = Turn::new(0, now, 0);
+        turn.loudness_dbfs = typed.loudness_dbfs;
+        turn.silence_before_ms = since.map_or(0, |since| now.saturating_duration_since(since).as_millis() as u32);
+        self.turns_started += 1;
+        turn.number = self.turns_started;
+        // A recognizer pinned to the call's language reads it in that language; else it tells
+        // Mandarin from English by what it hears, here by the script.
+        let language = self.info.language.clone().unwrap_or_else(|| {
+            if crate::brain::text::has_cjk(&typed.text) { "zh" } else { "en" }.to_string()
+        });
+        let transcript = Transcript { text: typed.text, language, confidence: typed.confidence, audio_ms: 0, decode_ms: 0 };
+        self.on_caller_words(turn, transcript, &typed.alternatives, now);
+    }
+
+    /// What the caller said in `turn` is known: it goes to triage, the brain and the record.
+    fn on_caller_words(&mut self, mut turn: Turn, transcript: Transcript, alternatives: &[String], now: Instant) {
+        let turn_no = turn.number;
         let text = clean_transcript(&transcript.text);
         if text.is_empty() {
             tracing::info!(call_id = %self.info.call_id, turn = turn_no, raw = %transcript.text, "no words recognized");
@@ -846,14 +915,17 @@ impl CallCore {
         );
         let recognized_ms = turn.timings().transcript_ms.unwrap_or(0) as u32;
         let speech_ms = turn.speech_ms;
-        let decision = self.triage.on_utterance(&UtteranceInput {
-            turn: turn_no,
-            text: &text,
-            language: &transcript.language,
-            confidence: transcript.confidence,
-            loudness_dbfs: turn.loudness_dbfs,
-            silence_before_ms: turn.silence_before_ms,
-        });
+        let decision = self.triage.on_utterance_heard(
+            &UtteranceInput {
+                turn: turn_no,
+                text: &text,
+                language: &transcript.language,
+                confidence: transcript.confidence,
+                loudness_dbfs: turn.loudness_dbfs,
+                silence_before_ms: turn.silence_before_ms,
+            },
+            alternatives,
+        );
         self.no_inputs = 0;
         self.start_answering(turn, now);
         self.send_brain(caller_event::Event::Utterance(Utterance {
@@ -1193,7 +1265,7 @@ impl CallCore {
         tracing::info!(call_id = %self.info.call_id, reason, "saying goodbye");
         if self.is_bridged() || !self.handoff.is_idle() {
             // The caller is with a person: the gateway does not talk over them.
-            self.end(reason, now);
+            self.end(reason);
             return;
         }
         self.out.push_back(Effect::Hush);
@@ -1203,7 +1275,7 @@ impl CallCore {
         self.hang_up_after(reason.to_string(), GOODBYE_GRACE, now);
     }
 
-    fn end(&mut self, reason: &str, now: Instant) {
+    fn end(&mut self, reason: &str) {
         if self.ended {
             return;
         }
@@ -1235,7 +1307,6 @@ impl CallCore {
         } else {
             "contained"
         };
-        let _ = now;
         self.out.push_back(Effect::Finish { reason: reason.to_string(), outcome });
     }
 
