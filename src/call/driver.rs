@@ -220,7 +220,7 @@ impl Driver {
     fn on_drain(&mut self, drain: Drain) {
         let now = Instant::now();
         match drain {
-            Drain::Serving => {}
+            Drain::Serving => self.core.handle(Input::DrainLifted, now),
             Drain::Until(deadline) => self.core.handle(Input::Drain { deadline }, now),
             Drain::Now => self.core.handle(Input::Shutdown, now),
         }

@@ -176,7 +176,8 @@ impl CallServices {
     }
 
     /// Ops `SetDraining`: on, no new calls and live calls go on for up to
-    /// `calls.drain_timeout_secs`; off, serving again (calls already told to end still end).
+    /// `calls.drain_timeout_secs`; off, serving again and the calls' deadline is lifted (a
+    /// second SIGTERM's "end now" stands).
     pub fn set_draining(&self, on: bool) {
         let timeout = Duration::from_secs(self.config.calls.drain_timeout_secs);
         self.drain.send_if_modified(|drain| match (on, *drain) {

@@ -104,6 +104,8 @@ pub enum Input {
     CallbackStored(Result<(), String>),
     /// The gateway drains: the call may go on until `deadline`, then hears a goodbye.
     Drain { deadline: Instant },
+    /// The drain was called off (Ops `SetDraining(false)`): no deadline any more.
+    DrainLifted,
     /// The gateway stops now (a second SIGTERM): end with a BYE at once.
     Shutdown,
 }
@@ -260,7 +262,6 @@ pub struct CallCore {
     hangup_reason: Option<String>,
     escalated: Option<String>,
     failure: Option<String>,
-    draining: bool,
     started: Instant,
     timeline: Vec<(String, u64)>,
     ended: bool,
@@ -307,7 +308,6 @@ impl CallCore {
             hangup_reason: None,
             escalated: None,
             failure: None,
-            draining: false,
             started: now,
             timeline: Vec::new(),
             ended: false,
@@ -477,10 +477,8 @@ impl CallCore {
             Input::AgentDialed(result) => self.on_agent_dialed(result, now),
             Input::AgentLegEnded(reason) => self.end(&reason),
             Input::CallbackStored(result) => self.on_callback_stored(result, now),
-            Input::Drain { deadline } => {
-                self.draining = true;
-                self.timers.set(Timer::Drain, deadline.max(now));
-            }
+            Input::Drain { deadline } => self.timers.set(Timer::Drain, deadline.max(now)),
+            Input::DrainLifted => self.timers.stop(Timer::Drain),
             Input::Shutdown => self.end("gateway-shutdown"),
         }
         self.log_ready_turn();

@@ -468,6 +468,17 @@ fn a_drain_lets_the_call_go_on_then_says_goodbye_at_the_deadline() {
 }
 
 #[test]
+fn a_drain_called_off_leaves_the_call_without_a_deadline() {
+    let mut call = Call::greeted(settings(|c, _| c.no_input_ms = 0));
+    let deadline = call.t0 + Duration::from_secs(60);
+    call.at(1_000).input(Input::Drain { deadline });
+    call.at(5_000).input(Input::DrainLifted);
+    call.at(120_000);
+    assert_eq!(call.finished(), None, "no goodbye at the old deadline");
+    assert!(call.said_lines().iter().all(|l| l != crate::handoff::line(crate::handoff::LineKind::Goodbye, "en")));
+}
+
+#[test]
 fn a_shutdown_ends_the_call_at_once_with_a_bye() {
     let mut call = Call::greeted(settings(|_, _| {}));
     call.input(Input::Shutdown);
