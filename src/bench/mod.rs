@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod calls;
+pub mod first_audio;
 pub mod gateway;
 pub mod media;
 pub mod pcap;
@@ -39,6 +40,9 @@ pub enum Which {
     Wer,
     /// Mandarin voice: CER of the bot's lines through G.711 (espeak-ng vs Kokoro speakers).
     ZhVoice,
+    /// Time from an unseen reply's text to its first audio (whole first sentence vs the first
+    /// streamed clause), English and Mandarin.
+    FirstAudio,
     /// Browser callers over WebRTC: turn latency in the page, gateway CPU per call.
     Browser,
 }
@@ -190,6 +194,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if all || args.which == Which::ZhVoice {
         run_one("zh-voice", wer::zh_voice)?;
+    }
+    if all || args.which == Which::FirstAudio {
+        run_one("first-audio", first_audio::first_audio)?;
     }
     if all || args.which == Which::Browser {
         run_one("browser", browser::browser)?;

@@ -41,7 +41,7 @@ use crate::media::resample::{ResampleError, Resampler};
 pub use cache::{AudioCache, CacheKey};
 pub use kokoro::{KokoroConfig, KokoroError, KokoroVoice};
 pub use piper::{PiperConfig, PiperError, PiperVoice};
-pub use split::split_sentences;
+pub use split::{split_for_speech, split_sentences};
 
 /// Output sample rate of synthesis: the gateway's internal rate.
 pub const OUTPUT_RATE_HZ: u32 = 16_000;
@@ -540,13 +540,13 @@ impl Tts {
     }
 
     /// Synthesizes fixed prompts now and pins them in the cache, so they later play with no
-    /// synthesis delay. Each prompt is cached sentence by sentence, the unit replies are
-    /// spoken in. Returns how many sentences were synthesized; failures are logged, not fatal
+    /// synthesis delay. Each prompt is cached piece by piece ([`split_for_speech`]), the unit
+    /// replies are spoken in. Returns how many sentences were synthesized; failures are logged, not fatal
     /// (the line is then synthesized when it is first said).
     pub async fn prewarm(&self, prompts: &[(Lang, &str)]) -> usize {
         let mut done = 0;
         for &(lang, text) in prompts {
-            for sentence in split_sentences(text) {
+            for sentence in split_for_speech(text) {
                 if self.voices.cached(lang, sentence).is_some() {
                     continue;
                 }
@@ -593,7 +593,8 @@ impl Tts {
         result.await.map_err(|_| TtsError::EngineStopped)?
     }
 
-    /// Synthesize `text` sentence by sentence (see [`split_sentences`]). Chunks arrive in
+    /// Synthesize `text` piece by piece (see [`split_for_speech`]: sentences, the first one cut
+    /// after its first clause when long). Chunks arrive in
     /// order as each is ready, so playback can start after the first. Dropping the receiver
     /// (barge-in) cancels the sentences not yet synthesized. Errors arrive as the last item.
     pub fn synthesize_stream(
@@ -601,7 +602,7 @@ impl Tts {
         text: &str,
         lang: Lang,
     ) -> mpsc::Receiver<Result<TtsChunk, TtsError>> {
-        let mut sentences: VecDeque<String> = split_sentences(text)
+        let mut sentences: VecDeque<String> = split_for_speech(text)
             .into_iter()
             .map(str::to_string)
             .collect();

@@ -75,6 +75,52 @@ pub fn split_sentences(text: &str) -> Vec<&str> {
     pieces
 }
 
+/// A sentence heavier than this (about two seconds of English speech) is spoken in two pieces:
+/// its first clause, then the rest.
+const LONG_SENTENCE_WEIGHT: usize = 36;
+/// The first clause must hold at least this much (three or four words), or it is not worth
+/// the break in the voice.
+const FIRST_CLAUSE_MIN_WEIGHT: usize = 10;
+
+/// The pieces a reply is spoken in: [`split_sentences`], with each long sentence cut after its
+/// first clause. Synthesis takes time in proportion to the audio it makes, and the caller waits
+/// for the first piece only: "Your plan includes 20 GB of data, unlimited calls and 100 texts a
+/// month." starts playing once "Your plan includes 20 GB of data, " is ready, and the rest is
+/// synthesized while that plays. (Every long sentence is cut, not only the first of `text`: the
+/// brain streams a reply as one sentence per message, and a line pre-rendered whole must be cut
+/// the same way to be found in the cache.) A clause ends at a comma, colon or dash followed by a
+/// space (never inside "1,000"); Chinese already splits at "，". The pieces concatenated give
+/// back `text` exactly.
+pub fn split_for_speech(text: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    for sentence in split_sentences(text) {
+        match first_clause_end(sentence).filter(|_| weight(sentence) > LONG_SENTENCE_WEIGHT) {
+            Some(cut) => pieces.extend([&sentence[..cut], &sentence[cut..]]),
+            None => pieces.push(sentence),
+        }
+    }
+    pieces
+}
+
+/// Byte offset just after the first clause of `sentence` (its punctuation and the space after
+/// it), when both sides are worth speaking on their own.
+fn first_clause_end(sentence: &str) -> Option<usize> {
+    let chars: Vec<(usize, char)> = sentence.char_indices().collect();
+    for (k, &(at, c)) in chars.iter().enumerate() {
+        let spaced = chars.get(k + 1).is_some_and(|&(_, n)| n.is_whitespace());
+        let clause_mark = matches!(c, ',' | ':' | '—' | '–' | '、' | '：') && (spaced || !c.is_ascii());
+        if !clause_mark {
+            continue;
+        }
+        let mut end = at + c.len_utf8();
+        end += sentence[end..].len() - sentence[end..].trim_start().len();
+        if weight(&sentence[..end]) >= FIRST_CLAUSE_MIN_WEIGHT && weight(&sentence[end..]) >= MIN_WEIGHT {
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// Whether the '.' at `i` belongs to a number, initial or abbreviation rather than ending a
 /// sentence. Only called when the '.' is followed by whitespace or the end, so "3.5" and
 /// "example.com" never get here; this handles "Mr. Smith", "J. Smith", "approx. 3".
@@ -141,7 +187,27 @@ fn weight(piece: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::split_for_speech;
     use super::split_sentences as split;
+
+    #[test]
+    fn a_long_sentence_is_spoken_from_its_first_clause() {
+        let t = "Your plan includes 20 GB of data, unlimited calls and 1,000 texts a month. Anything else?";
+        let p = split_for_speech(t);
+        assert_eq!(p, vec!["Your plan includes 20 GB of data, ", "unlimited calls and 1,000 texts a month. ", "Anything else?"]);
+        assert_eq!(p.concat(), t);
+        // A short sentence, a short first clause, or no clause mark: sentences as before.
+        for t in [
+            "Your balance is 42 yuan. Anything else?",
+            "Sure, I can help you with the roaming packages we have for travel in Asia this year.",
+            "The fee of 1,000 yuan is charged when the contract ends before its twelfth month is over.",
+        ] {
+            assert_eq!(split_for_speech(t), split(t), "{t}");
+        }
+        // Mandarin: the split at "，" already makes short pieces; a long clause list is cut at "、".
+        let t = "您的套餐包含每月三十个G的国内流量、五百分钟通话和一百条短信。";
+        assert_eq!(split_for_speech(t), vec!["您的套餐包含每月三十个G的国内流量、", "五百分钟通话和一百条短信。"]);
+    }
 
     #[test]
     fn english_sentences_split_at_end_punctuation_and_rejoin() {
