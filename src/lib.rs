@@ -4,7 +4,7 @@
 //! `edge` (SIP signaling, SDP) → `media` (RTP, codecs, jitter, VAD, endpointing) → `call` (one
 //! task per call, the turn-taking state machine) → `speech` (whisper recognition, espeak-ng
 //! synthesis) and `dialog` (the gRPC client of the brain). `brain` is the embedded playbook brain
-//! that serves the same gRPC contract any external brain would. `http` serves the agent console.
+//! that serves the same gRPC contract any external brain would. `http` serves the agent console; `web` holds what it shares with the WebRTC edge.
 pub mod auth;
 pub mod bench;
 pub mod brain;
@@ -23,6 +23,7 @@ pub mod records;
 pub mod speech;
 pub mod sim;
 pub mod triage;
+pub mod web;
 
 /// Generated gRPC contracts (`proto/`).
 pub mod proto {

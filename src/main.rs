@@ -408,22 +408,25 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if config.metrics.enabled {
         frontline::metrics::install();
     }
-    let config = Arc::new(config);
-    let services = Arc::new(CallServices::new(config.clone(), stt, tts, brain, records));
-    let sip = SipServer::start(config.sip.listen, services.clone()).await?;
+    // Each subsystem gets its own sections of the configuration, and only those.
+    let call_sections = config.call_sections(stt.is_multilingual());
+    let services = Arc::new(CallServices::new(call_sections, config.call_languages(), config.recording.clone(), stt, tts, brain, records));
+    let sip = SipServer::start(config.sip.clone(), config.rtp.clone(), services.clone()).await?;
     let sip_addr = sip.local_addr;
     let dial_host = if sip_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { sip_addr.ip().to_string() };
     let dial = format!("sip:ivr@{dial_host}:{}", sip_addr.port());
-    let console_auth = frontline::http::ConsoleAuth::new(frontline::auth::Tokens::new(&config.http.console_tokens, std::env::var("FRONTLINE_CONSOLE_TOKEN").ok()));
+    let console_auth = frontline::web::ConsoleAuth::new(frontline::auth::Tokens::new(&config.http.console_tokens, std::env::var("FRONTLINE_CONSOLE_TOKEN").ok()));
     if console_auth.is_open() {
         tracing::warn!("no console token configured: the agent console and desks are open to whoever reaches the HTTP port (set [http] console_tokens or FRONTLINE_CONSOLE_TOKEN)");
     }
-    let (http_addr, _http_task) = frontline::http::serve(config.http.listen, services.clone(), console_auth).await?;
+    // The WebRTC edge answers browsers on the console's HTTP port.
+    let webrtc = frontline::edge::webrtc::router(config.webrtc.clone(), config.rtp.clone(), services.clone(), console_auth.clone());
+    let (http_addr, _http_task) = frontline::http::serve(config.http.listen, services.clone(), console_auth, &config.metrics, webrtc).await?;
     let ops_auth = frontline::ops::BearerAuth::new(&config.ops.tokens, std::env::var("FRONTLINE_OPS_TOKEN").ok());
     if ops_auth.is_empty() {
         tracing::warn!("no Ops token configured: every Ops call will be refused (set [ops] tokens or FRONTLINE_OPS_TOKEN)");
     }
-    let ops = frontline::ops::serve(&config.ops, ops_auth, services.clone()).await?;
+    let ops = frontline::ops::serve(&config.ops, &config.speech, ops_auth, services.clone()).await?;
     tracing::info!(
         %dial, example = %format!("baresip -e \"/dial {dial}\""), sip = %sip_addr, transports = "udp,tcp",
         http = %http_addr, ops = %ops.addr, ops_tls = ops.tls,

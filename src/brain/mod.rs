@@ -6,6 +6,7 @@
 //! - [`suggest`]: sans-IO suggested answers for a human agent (the `Suggest` rpc);
 //! - [`text`]: normalization and keyword matching shared by the above;
 //! - [`llm`]: the LLM brain (an OpenAI-compatible API behind the same contract).
+pub mod config;
 pub mod conversation;
 pub mod llm;
 pub mod playbook;
@@ -13,6 +14,7 @@ pub mod server;
 pub mod suggest;
 pub mod text;
 
+pub use config::BrainConfig;
 pub use conversation::Conversation;
 pub use playbook::{Playbook, PlaybookError};
 pub use suggest::{suggest, SuggestError};

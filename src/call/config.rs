@@ -6,6 +6,7 @@ use crate::media::endpoint::EndpointConfig;
 use crate::redact::RedactionConfig;
 use crate::triage::TriageConfig;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,23 @@ impl CallsConfig {
             return Err(("calls.no_input_ms", format!("{} ms would reprompt callers mid-breath: use 0 (off) or at least 1000", self.no_input_ms)));
         }
         Ok(())
+    }
+}
+
+/// Which language a call starts in, from `[speech] language` and `language_by_number`: the
+/// edges put it in each new call's [`CallInfo`](super::core::CallInfo).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallLanguages {
+    /// The language every call starts in; none: detected per utterance.
+    pub fixed: Option<String>,
+    /// Dialed number → the language calls to it start in, whatever `fixed` says.
+    pub by_number: BTreeMap<String, String>,
+}
+
+impl CallLanguages {
+    /// The language fixed for a dialed number, else the global setting; `None` means detect.
+    pub fn for_number(&self, dialed: &str) -> Option<String> {
+        self.by_number.get(dialed).cloned().or_else(|| self.fixed.clone())
     }
 }
 

@@ -422,7 +422,7 @@ async fn collect_media_stats(events: &mut crate::media::session::MediaEvents) ->
 /// Starts the call's WAV when recording is on. A failure (disk full, folder gone) is logged
 /// and the call goes on unrecorded.
 fn start_recording(services: &CallServices, call_id: &str) -> Option<crate::records::recording::CallRecording> {
-    let config = &services.config.recording;
+    let config = &services.recording;
     if !config.enabled {
         return None;
     }

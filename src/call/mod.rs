@@ -22,7 +22,6 @@ pub mod turn_taking;
 
 pub use driver::spawn;
 
-use crate::config::Config;
 use crate::dialog::DialogClient;
 use crate::media::session::{MediaHandle, MediaParams};
 use crate::speech::stt::SttPool;
@@ -31,6 +30,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::handoff::{AgentPool, AgentTarget};
+use crate::records::recording::RecordingConfig;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -47,12 +47,18 @@ pub enum Drain {
     Now,
 }
 
-/// What every call shares: configuration, the recognition pool, the synthesizer, the brain,
-/// and the way out to a human agent.
+/// What every call shares: its settings, the recognition pool, the synthesizer, the brain,
+/// and the way out to a human agent. Whoever assembles the configuration hands over the
+/// sections calls run on; `call` reads no configuration file of its own.
 pub struct CallServices {
-    pub config: Arc<Config>,
     /// What every call decides with, built once from the configuration.
     pub settings: Arc<config::CallSettings>,
+    /// `[calls]`: admission, drain, and the Retry-After the edges send when refusing.
+    pub calls: config::CallsConfig,
+    /// The language each new call starts in, for the edges to set.
+    pub languages: config::CallLanguages,
+    /// `[recording]`: whether and where each call is recorded.
+    pub recording: RecordingConfig,
     pub stt: SttPool,
     pub tts: Tts,
     pub brain: DialogClient,
@@ -123,20 +129,22 @@ impl AgentDialers {
 }
 
 impl CallServices {
-    pub fn new(config: Arc<Config>, stt: SttPool, tts: Tts, brain: DialogClient, records: crate::records::RecordStore) -> Self {
-        let agents = Arc::new(Mutex::new(AgentPool::new(config.handoff.agents.clone(), config.handoff.strategy)));
-        let settings = Arc::new(config::CallSettings::new(config::CallSections {
-            calls: &config.calls,
-            endpointing: config.endpointing,
-            brain_reply_timeout_ms: config.brain.reply_timeout_ms,
-            handoff: &config.handoff,
-            triage: &config.triage,
-            redaction: &config.redaction,
-            multilingual: stt.is_multilingual(),
-        }));
+    pub fn new(
+        sections: config::CallSections<'_>,
+        languages: config::CallLanguages,
+        recording: RecordingConfig,
+        stt: SttPool,
+        tts: Tts,
+        brain: DialogClient,
+        records: crate::records::RecordStore,
+    ) -> Self {
+        let agents = Arc::new(Mutex::new(AgentPool::new(sections.handoff.agents.clone(), sections.handoff.strategy)));
+        let calls = sections.calls.clone();
         CallServices {
-            config,
-            settings,
+            settings: Arc::new(config::CallSettings::new(sections)),
+            calls,
+            languages,
+            recording,
             stt,
             tts,
             brain,
@@ -157,11 +165,11 @@ impl CallServices {
             return Some("draining: not taking new calls".into());
         }
         let active = self.active.load(Ordering::Relaxed);
-        if active >= self.config.calls.max_concurrent {
+        if active >= self.calls.max_concurrent {
             return Some(format!("at capacity: {active} calls in progress"));
         }
         let depth = self.stt.queue_depth();
-        if depth >= self.config.speech.queue {
+        if depth >= self.stt.queue_capacity() {
             return Some(format!("speech recognition overloaded: {depth} utterances waiting"));
         }
         None
@@ -179,7 +187,7 @@ impl CallServices {
     /// `calls.drain_timeout_secs`; off, serving again and the calls' deadline is lifted (a
     /// second SIGTERM's "end now" stands).
     pub fn set_draining(&self, on: bool) {
-        let timeout = Duration::from_secs(self.config.calls.drain_timeout_secs);
+        let timeout = Duration::from_secs(self.calls.drain_timeout_secs);
         self.drain.send_if_modified(|drain| match (on, *drain) {
             (true, Drain::Serving) => {
                 *drain = Drain::Until(Instant::now() + timeout);

@@ -4,12 +4,19 @@
 //! the top of the repository lists every key with its default and what it does; a unit test
 //! keeps that file and [`Config::default`] in step. Unknown keys are an error (a typo must not
 //! silently fall back to a default), and every error names the file and the key.
+//!
+//! Each section's type lives with the subsystem it configures (`[sip]` in `edge::sip`, `[calls]`
+//! in `call`, ...); this module only assembles them into the file, checks what spans sections,
+//! and hands each subsystem its own. It may name every subsystem; none of them names it.
 
-pub use crate::call::config::CallsConfig;
+pub use crate::brain::BrainConfig;
+pub use crate::call::config::{CallLanguages, CallSections, CallsConfig};
+pub use crate::edge::sip::config::SipConfig;
+pub use crate::edge::RtpConfig;
+pub use crate::http::HttpConfig;
+pub use crate::speech::config::{SpeechConfig, VoicesConfig};
 use crate::media::endpoint::EndpointConfig;
 use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +35,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub rtp: RtpConfig,
     pub speech: SpeechConfig,
-    pub tts: TtsConfig,
+    pub tts: VoicesConfig,
     pub brain: BrainConfig,
     pub endpointing: EndpointConfig,
     pub calls: CallsConfig,
@@ -52,151 +59,6 @@ pub struct Config {
     pub webrtc: crate::edge::webrtc::WebrtcConfig,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Address the agent console (HTTP) listens on. Port 0 picks a free port.
-    pub listen: SocketAddr,
-    /// Tokens that open the agent console's API and the agents' desks (FRONTLINE_CONSOLE_TOKEN
-    /// adds one). Empty: open to whoever reaches the port. The caller page stays public.
-    pub console_tokens: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SipConfig {
-    /// Address SIP listens on, for both UDP and TCP.
-    pub listen: SocketAddr,
-    /// Address written into SDP and Contact. Empty: the local address that routes to the caller.
-    pub public_ip: Option<IpAddr>,
-    /// Value of the User-Agent / Server header.
-    pub user_agent: String,
-    /// Ring time before answering (180 Ringing, then 200 OK after this many milliseconds).
-    pub answer_delay_ms: u64,
-    /// New calls one source address may start per second, in bursts of up to twice this;
-    /// faster attempts get 503 + Retry-After.
-    pub max_attempts_per_second: f64,
-    /// Calls one source address may hold at once; 0 means half of calls.max_concurrent (at
-    /// least 1). Behind a single trunk or SBC, raise it to calls.max_concurrent.
-    pub max_calls_per_source: usize,
-    /// When not empty, the only networks allowed to call in or send requests outside a call
-    /// (the trunks, PBXs or SBC), as addresses or CIDR ("10.0.0.0/8"); every other source gets
-    /// 403. Requests inside a call are not judged (an agent phone may be anywhere).
-    pub trusted_sources: Vec<String>,
-}
-
-impl SipConfig {
-    /// The per-source limits, with the defaults resolved against `max_concurrent`.
-    pub fn source_policy(&self, max_concurrent: usize) -> Result<crate::edge::sip::limits::Policy, (&'static str, String)> {
-        if !(self.max_attempts_per_second > 0.0 && self.max_attempts_per_second.is_finite()) {
-            return Err(("sip.max_attempts_per_second", "must be a positive number".into()));
-        }
-        let trusted = self
-            .trusted_sources
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| ("sip.trusted_sources", e))?;
-        let calls_per_source = match self.max_calls_per_source {
-            0 => (max_concurrent / 2).max(1),
-            n => n,
-        };
-        Ok(crate::edge::sip::limits::Policy {
-            attempts_per_second: self.max_attempts_per_second,
-            burst: (self.max_attempts_per_second * 2.0).max(1.0),
-            calls_per_source,
-            trusted,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RtpConfig {
-    /// Inclusive range of UDP ports for per-call RTP sockets.
-    pub port_min: u16,
-    pub port_max: u16,
-    /// Hang up when no RTP has arrived for this long (a caller that vanished without a BYE).
-    pub timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct SpeechConfig {
-    /// Where `frontline models install` puts the models.
-    pub models_dir: PathBuf,
-    /// Whisper model: "base" (multilingual, Mandarin and English) or "tiny.en".
-    pub model: String,
-    /// Recognition worker threads (each decodes one utterance at a time).
-    pub workers: usize,
-    /// CPU threads each worker gives whisper.
-    pub threads_per_worker: usize,
-    /// Utterances that may wait for a worker before new calls are refused with 503.
-    pub queue: usize,
-    /// "auto" detects Mandarin or English per utterance; "en" or "zh" fixes it.
-    pub language: String,
-    /// Encode only as much of whisper's 30 s window as each utterance needs: several times
-    /// faster on short utterances. false runs the full window, as whisper was trained.
-    pub trim_encoder: bool,
-    /// Dialed number (Request-URI user) → fixed language, e.g. { "4001" = "zh" }.
-    pub language_by_number: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct TtsConfig {
-    /// Speaking rate in words per minute (espeak-ng's default is 175).
-    pub rate_wpm: u32,
-    /// English voice: "auto" (the neural Piper voice when installed, else espeak-ng),
-    /// "piper" (missing files are a startup error) or "espeak".
-    pub english_voice: crate::speech::tts::EnglishVoice,
-    /// onnxruntime threads for one Piper sentence.
-    pub piper_threads: usize,
-    /// Mandarin voice: "auto" (the neural Kokoro voice when installed, else espeak-ng),
-    /// "kokoro" (missing files are a startup error) or "espeak".
-    pub mandarin_voice: crate::speech::tts::MandarinVoice,
-    /// Kokoro speaker (a table of voices_ja.npz): jm_kumo, jf_alpha, jf_gongitsune, jf_nezumi,
-    /// jf_tebukuro.
-    pub kokoro_voice: String,
-    /// Kokoro speaking speed, 1.0 = as trained (0.5..=2.0).
-    pub kokoro_speed: f32,
-    /// The Kokoro ONNX model; empty: `<speech.models_dir>/kokoro/kokoro-v1.0.int8.onnx`.
-    pub kokoro_model: Option<PathBuf>,
-    /// onnxruntime threads for one Kokoro clause.
-    pub kokoro_threads: usize,
-}
-
-impl TtsConfig {
-    /// The Kokoro voice these settings ask for, with files from `models` unless
-    /// `kokoro_model` names the model.
-    pub fn kokoro(&self, models: &crate::speech::models::ModelDir) -> crate::speech::tts::KokoroConfig {
-        let mut cfg = models.kokoro_config(&self.kokoro_voice, self.kokoro_speed, self.kokoro_threads);
-        if let Some(model) = self.kokoro_model.as_ref().filter(|p| !p.as_os_str().is_empty()) {
-            cfg.model_path = model.clone();
-        }
-        cfg
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct BrainConfig {
-    /// URL of an external brain serving `frontline.dialog.v1.Dialog`. Empty: the embedded
-    /// playbook brain, served by this process on `listen` and reached over real gRPC.
-    pub url: String,
-    /// Where the embedded brain listens. Loopback by default: it is not meant for other hosts.
-    pub listen: SocketAddr,
-    /// Playbook TOML for the embedded brain. Empty: the built-in telecom demo playbook.
-    pub playbook: Option<PathBuf>,
-    /// How long to wait for the brain at startup and for each reply before apologizing.
-    pub connect_timeout_ms: u64,
-    pub reply_timeout_ms: u64,
-    /// The embedded brain: "playbook" (offline, the default) or "llm" (see [brain.llm]).
-    pub kind: String,
-    /// The LLM brain's server and bounds (used when kind = "llm", and by `frontline brain --llm-url`).
-    pub llm: crate::brain::llm::LlmConfig,
-}
-
 
 impl Default for Config {
     fn default() -> Self {
@@ -204,7 +66,7 @@ impl Default for Config {
             sip: SipConfig::default(),
             rtp: RtpConfig::default(),
             speech: SpeechConfig::default(),
-            tts: TtsConfig::default(),
+            tts: VoicesConfig::default(),
             brain: BrainConfig::default(),
             endpointing: EndpointConfig::default(),
             calls: CallsConfig::default(),
@@ -217,80 +79,6 @@ impl Default for Config {
             recording: crate::records::recording::RecordingConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
             webrtc: crate::edge::webrtc::WebrtcConfig::default(),
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig { listen: "0.0.0.0:8080".parse().expect("literal address"), console_tokens: Vec::new() }
-    }
-}
-
-impl Default for SipConfig {
-    fn default() -> Self {
-        SipConfig {
-            listen: "0.0.0.0:5060".parse().expect("literal address"),
-            public_ip: None,
-            user_agent: concat!("frontline/", env!("CARGO_PKG_VERSION")).to_string(),
-            answer_delay_ms: 0,
-            max_attempts_per_second: 10.0,
-            max_calls_per_source: 0,
-            trusted_sources: Vec::new(),
-        }
-    }
-}
-
-impl Default for RtpConfig {
-    fn default() -> Self {
-        RtpConfig { port_min: 20000, port_max: 29999, timeout_secs: 30 }
-    }
-}
-
-impl Default for SpeechConfig {
-    fn default() -> Self {
-        SpeechConfig {
-            models_dir: PathBuf::from("models"),
-            model: "base".into(),
-            workers: 1,
-            threads_per_worker: 2,
-            queue: 4,
-            language: "auto".into(),
-            trim_encoder: true,
-            language_by_number: BTreeMap::new(),
-        }
-    }
-}
-
-impl Default for TtsConfig {
-    fn default() -> Self {
-        TtsConfig {
-            rate_wpm: 165,
-            english_voice: crate::speech::tts::EnglishVoice::Auto,
-            piper_threads: 1,
-            mandarin_voice: crate::speech::tts::MandarinVoice::Auto,
-            // The speaker whisper read back exactly in the first smoke test; the per-speaker
-            // comparison in docs/benchmarks.md ("Mandarin voice") is still to be run quietly.
-            kokoro_voice: "jm_kumo".into(),
-            kokoro_speed: 1.0,
-            kokoro_model: None,
-            // One core for the voice, the other for the recognizer: on a 2-core host two
-            // Kokoro threads left whisper nothing while a reply was synthesized.
-            kokoro_threads: 1,
-        }
-    }
-}
-
-impl Default for BrainConfig {
-    fn default() -> Self {
-        BrainConfig {
-            url: String::new(),
-            listen: "127.0.0.1:50061".parse().expect("literal address"),
-            playbook: None,
-            connect_timeout_ms: 5000,
-            reply_timeout_ms: 4000,
-            kind: "playbook".to_string(),
-            llm: crate::brain::llm::LlmConfig::default(),
         }
     }
 }
@@ -390,15 +178,27 @@ impl Config {
         Ok(())
     }
 
-    /// The language fixed for a dialed number, else the global setting; `None` means detect.
-    pub fn language_for(&self, dialed: &str) -> Option<String> {
-        if let Some(lang) = self.speech.language_by_number.get(dialed) {
-            return Some(lang.clone());
+    /// The sections one call decides with, for [`crate::call::CallServices::new`].
+    /// `multilingual`: whether the recognizer knows more than English.
+    pub fn call_sections(&self, multilingual: bool) -> CallSections<'_> {
+        CallSections {
+            calls: &self.calls,
+            endpointing: self.endpointing,
+            brain_reply_timeout_ms: self.brain.reply_timeout_ms,
+            handoff: &self.handoff,
+            triage: &self.triage,
+            redaction: &self.redaction,
+            multilingual,
         }
-        match self.speech.language.as_str() {
+    }
+
+    /// Which language each call starts in, from `[speech] language` and `language_by_number`.
+    pub fn call_languages(&self) -> CallLanguages {
+        let fixed = match self.speech.language.as_str() {
             "auto" => None,
             fixed => Some(fixed.to_string()),
-        }
+        };
+        CallLanguages { fixed, by_number: self.speech.language_by_number.clone() }
     }
 }
 
@@ -463,9 +263,9 @@ mod tests {
     fn language_per_dialed_number_overrides_the_global_setting() {
         let mut c = Config::default();
         c.speech.language_by_number.insert("4001".into(), "zh".into());
-        assert_eq!(c.language_for("4001").as_deref(), Some("zh"));
-        assert_eq!(c.language_for("ivr"), None);
+        assert_eq!(c.call_languages().for_number("4001").as_deref(), Some("zh"));
+        assert_eq!(c.call_languages().for_number("ivr"), None);
         c.speech.language = "en".into();
-        assert_eq!(c.language_for("ivr").as_deref(), Some("en"));
+        assert_eq!(c.call_languages().for_number("ivr").as_deref(), Some("en"));
     }
 }

@@ -9,20 +9,26 @@
 //! - `GET /api/events` every [`CallEvent`] as it happens (SSE, event name = its `type`)
 //!
 //! With `[http] console_tokens` set, `/api/...` and the agents' desks need a sign-in: see
-//! [`auth`].
+//! [`crate::web::console_auth`].
+//!
+//! The WebRTC edge's routes (the caller page, signaling, the agents' desks) share this port:
+//! `main` hands them to [`serve`] ready-made, so the console names no edge.
 //!
 //! The call list lives in a [`ConsoleState`] owned by one task that follows `services.events`;
 //! request handlers only ask that task, so no lock is ever held across a call's hot path.
 
-pub mod auth;
+pub mod config;
 pub mod state;
 
-pub use auth::ConsoleAuth;
+pub use config::HttpConfig;
 pub use state::{CallStage, CallView, ConsoleState, LiveLine, NoHandoff};
 
 use crate::call::events::CallEvent;
 use crate::call::CallServices;
 use crate::dialog::DialogError;
+use crate::metrics::MetricsConfig;
+use crate::web::console_auth::{self, ConsoleAuth};
+use crate::web::sse_event;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -63,11 +69,20 @@ enum Query {
 struct App {
     services: Arc<CallServices>,
     queries: mpsc::Sender<Query>,
+    /// `[metrics] enabled`: whether `/metrics` answers.
+    metrics: bool,
 }
 
 /// Binds `addr` (so the caller knows the port even when it asked for 0), starts the task that
-/// follows the calls, and serves the console until the returned task is aborted.
-pub async fn serve(addr: SocketAddr, services: Arc<CallServices>, auth: ConsoleAuth) -> Result<(SocketAddr, JoinHandle<()>), HttpError> {
+/// follows the calls, and serves the console, with `edge_routes` (the WebRTC edge's) beside
+/// it, until the returned task is aborted.
+pub async fn serve(
+    addr: SocketAddr,
+    services: Arc<CallServices>,
+    auth: ConsoleAuth,
+    metrics: &MetricsConfig,
+    edge_routes: Router,
+) -> Result<(SocketAddr, JoinHandle<()>), HttpError> {
     let (listener, local) = bind(addr).await?;
 
     // Subscribe before serving, so no call that starts after "ready" is missed.
@@ -75,7 +90,7 @@ pub async fn serve(addr: SocketAddr, services: Arc<CallServices>, auth: ConsoleA
     let (queries, query_rx) = mpsc::channel(64);
     let state_task = tokio::spawn(own_state(events, query_rx));
 
-    let app = router(App { services, queries }, auth);
+    let app = router(App { services, queries, metrics: metrics.enabled }, auth).merge(edge_routes);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "agent console server stopped");
@@ -92,10 +107,7 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
 }
 
 fn router(app: App, auth: ConsoleAuth) -> Router {
-    // The WebRTC edge serves `/` (the caller page) and its signaling routes; its agent desks
-    // sit behind the same sign-in as the console's API.
-    let webrtc = crate::edge::webrtc::router(app.services.clone(), auth.clone());
-    let signed_in = axum::middleware::from_fn_with_state(auth.clone(), auth::require);
+    let signed_in = axum::middleware::from_fn_with_state(auth.clone(), console_auth::require);
     let api = Router::new()
         .route("/api/calls", get(list_calls))
         .route("/api/calls/{id}", get(one_call))
@@ -104,7 +116,7 @@ fn router(app: App, auth: ConsoleAuth) -> Router {
         .route("/api/events", get(events))
         .route_layer(signed_in);
     let session = Router::new()
-        .route("/console/session", get(auth::session).post(auth::sign_in).delete(auth::sign_out))
+        .route("/console/session", get(console_auth::session).post(console_auth::sign_in).delete(console_auth::sign_out))
         .with_state(auth);
     Router::new()
         .route("/console", get(|| async { page(PAGE_HTML, "text/html; charset=utf-8") }))
@@ -114,12 +126,11 @@ fn router(app: App, auth: ConsoleAuth) -> Router {
         .merge(api)
         .with_state(app)
         .merge(session)
-        .merge(webrtc)
 }
 
 /// Prometheus scrape: see `crate::metrics` for the names.
 async fn metrics(State(app): State<App>) -> Response {
-    if !app.services.config.metrics.enabled {
+    if !app.metrics {
         return (StatusCode::NOT_FOUND, "metrics are off ([metrics] enabled = false)").into_response();
     }
     let body = crate::metrics::render(&crate::metrics::install(), &app.services);
@@ -242,14 +253,6 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, 
         })
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-}
-
-/// An event as SSE: JSON data, named by its `type` tag (call events here, desk events on the
-/// WebRTC edge).
-pub(crate) fn sse_event(ev: &impl serde::Serialize) -> Event {
-    let value = serde_json::to_value(ev).unwrap_or_else(|e| json!({ "type": "error", "error": e.to_string() }));
-    let name = value.get("type").and_then(|t| t.as_str()).unwrap_or("message").to_string();
-    Event::default().event(name).data(value.to_string())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub use auth::BearerAuth;
 pub use service::OpsService;
 
 use crate::call::CallServices;
+use crate::speech::config::SpeechConfig;
 use crate::proto::ops::ops_server::OpsServer;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -72,8 +73,9 @@ pub struct OpsServing {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Starts the Ops port: the Ops service behind the token check, health, reflection.
-pub async fn serve(config: &OpsConfig, auth: BearerAuth, services: Arc<CallServices>) -> Result<OpsServing, OpsStartError> {
+/// Starts the Ops port: the Ops service behind the token check, health, reflection. `speech`
+/// is what `GetStats` reports of the recognizer.
+pub async fn serve(config: &OpsConfig, speech: &SpeechConfig, auth: BearerAuth, services: Arc<CallServices>) -> Result<OpsServing, OpsStartError> {
     let mut builder = tonic::transport::Server::builder();
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
@@ -115,7 +117,7 @@ pub async fn serve(config: &OpsConfig, auth: BearerAuth, services: Arc<CallServi
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let ops = OpsServer::with_interceptor(OpsService::new(services), auth);
+    let ops = OpsServer::with_interceptor(OpsService::new(services, speech.clone()), auth);
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

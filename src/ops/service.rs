@@ -7,6 +7,7 @@ use crate::call::registry::{percentile, CallState, Control, ControlRefused, Turn
 use crate::call::CallServices;
 use crate::proto::ops as pb;
 use crate::proto::ops::ops_server::Ops;
+use crate::speech::config::SpeechConfig;
 use crate::speech::models::{ModelDir, WhisperModel};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,12 +24,14 @@ const DROP_NOTICE_WAIT: Duration = Duration::from_secs(1);
 
 pub struct OpsService {
     services: Arc<CallServices>,
+    /// The `[speech]` section, for the recognizer's model and workers.
+    speech: SpeechConfig,
     started: Instant,
 }
 
 impl OpsService {
-    pub fn new(services: Arc<CallServices>) -> OpsService {
-        OpsService { services, started: Instant::now() }
+    pub fn new(services: Arc<CallServices>, speech: SpeechConfig) -> OpsService {
+        OpsService { services, speech, started: Instant::now() }
     }
 
     async fn control(&self, call_id: &str, command: Control) -> Result<Response<pb::ControlResponse>, Status> {
@@ -43,18 +46,17 @@ impl OpsService {
     }
 
     fn models(&self) -> pb::ModelInfo {
-        let config = &self.services.config;
-        let path = config
-            .speech
+        let speech = &self.speech;
+        let path = speech
             .model
             .parse::<WhisperModel>()
-            .map(|m| ModelDir::new(&config.speech.models_dir).whisper(m).display().to_string())
+            .map(|m| ModelDir::new(&speech.models_dir).whisper(m).display().to_string())
             .unwrap_or_default();
         pb::ModelInfo {
-            recognizer: format!("whisper {}", config.speech.model),
+            recognizer: format!("whisper {}", speech.model),
             recognizer_path: path,
             multilingual: self.services.stt.is_multilingual(),
-            recognizer_workers: config.speech.workers as u32,
+            recognizer_workers: speech.workers as u32,
             synthesizer: "espeak-ng".into(),
             brain: self.services.brain.url().to_string(),
         }

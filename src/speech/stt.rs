@@ -364,6 +364,12 @@ impl SttPool {
         self.shared.queue.waiting.lock().map(|w| w.finals.len()).unwrap_or(0)
     }
 
+    /// Finals that may wait for a worker (`[speech] queue`): at this depth admission control
+    /// refuses new calls.
+    pub fn queue_capacity(&self) -> usize {
+        self.shared.queue.capacity
+    }
+
     /// False for English-only models (`*.en`), which always report "en".
     pub fn is_multilingual(&self) -> bool {
         self.shared.multilingual

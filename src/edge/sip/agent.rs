@@ -16,7 +16,6 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// RFC 4733 payload type we offer to agents.
@@ -39,18 +38,17 @@ fn failed(status: Option<u16>, reason: impl Into<String>) -> DialOutcome {
 impl SipDialer {
     async fn place(&self, request: AgentDial) -> DialOutcome {
         let edge = &self.edge;
-        let config = &edge.services.config;
         let target = match Uri::try_from(request.target.as_str()) {
             Ok(u) => u,
             Err(e) => return failed(None, format!("agent URI {:?}: {e}", request.target)),
         };
         let agent_ip: Option<IpAddr> = target.host_with_port.host.to_string().parse().ok();
-        let local_ip = config
+        let local_ip = edge
             .sip
             .public_ip
             .or_else(|| agent_ip.map(super::local_ip_toward))
             .unwrap_or_else(|| super::local_ip_toward("127.0.0.1".parse().expect("literal")));
-        let socket = match edge.ports.bind(config.sip.listen.ip(), config.rtp.port_min, config.rtp.port_max).await {
+        let socket = match edge.ports.bind(edge.sip.listen.ip(), edge.rtp.port_min, edge.rtp.port_max).await {
             Ok(s) => s,
             Err(e) => return failed(None, format!("no RTP port for the agent leg: {e}")),
         };
@@ -101,7 +99,7 @@ impl SipDialer {
             }
         };
         let codec = negotiated.codec.name().to_string();
-        let rtp_timeout = Duration::from_secs(config.rtp.timeout_secs);
+        let rtp_timeout = edge.rtp.timeout();
         let (media, media_events) = match session::start(socket, media_params(&negotiated), rtp_timeout) {
             Ok(m) => m,
             Err(e) => {

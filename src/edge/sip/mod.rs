@@ -6,17 +6,20 @@
 //! SIP dialog and the call task, and plain answers to requests outside any dialog.
 
 mod agent;
+pub mod config;
 mod guard;
 mod info;
 pub mod limits;
 mod ports;
 pub mod screen;
 
+pub use config::SipConfig;
 pub use ports::RtpPortPool;
 
 use crate::call::core::CallInfo;
 use crate::call::{CallServices, LegCommand, NewCall, SignalEvent};
 use crate::edge::sdp::{self, Direction, Negotiated, SdpError};
+use crate::edge::RtpConfig;
 use crate::media::g711::G711;
 use crate::media::session::{self, MediaParams};
 use crate::proto::dialog::Channel;
@@ -93,8 +96,10 @@ pub struct SipServer {
 }
 
 impl SipServer {
-    /// Binds UDP and TCP on `listen` and starts answering calls.
-    pub async fn start(listen: SocketAddr, services: Arc<CallServices>) -> Result<SipServer, SipError> {
+    /// Binds UDP and TCP on `sip.listen` and starts answering calls, opening their media
+    /// sockets as `rtp` says.
+    pub async fn start(sip: SipConfig, rtp: RtpConfig, services: Arc<CallServices>) -> Result<SipServer, SipError> {
+        let listen = sip.listen;
         let cancel = CancellationToken::new();
         let transport = TransportLayer::new(cancel.clone());
         // rsipstack reads UDP through our screen (see guard.rs), which answers what its
@@ -118,18 +123,18 @@ impl SipServer {
             .with_transport_inspector(Box::new(guard::StreamScreen { caps: &CAPABILITIES }))
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport)
-            .with_user_agent(&services.config.sip.user_agent)
+            .with_user_agent(&sip.user_agent)
             .build();
         let incoming = endpoint.incoming_transactions().map_err(|e| SipError::Stack(e.to_string()))?;
         let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let (state_tx, state_rx) = dialogs.new_dialog_state_channel();
-        let policy = services
-            .config
-            .sip
-            .source_policy(services.config.calls.max_concurrent)
+        let policy = sip
+            .source_policy(services.calls.max_concurrent)
             .map_err(|(key, message)| SipError::Stack(format!("{key}: {message}")))?;
         let edge = Arc::new(Edge {
             limits: limits::Limiter::new(policy),
+            sip,
+            rtp,
             services,
             dialogs,
             state_tx,
@@ -164,6 +169,8 @@ enum DialogNews {
 }
 
 struct Edge {
+    sip: SipConfig,
+    rtp: RtpConfig,
     services: Arc<CallServices>,
     dialogs: Arc<DialogLayer>,
     state_tx: DialogStateSender,
@@ -221,7 +228,7 @@ impl Edge {
                     Some((_, Ok(slot))) => Some(slot),
                     Some((ip, Err(why))) => {
                         tracing::warn!(%ip, reason = %why, "refusing call");
-                        let retry = self.services.config.calls.retry_after_secs.to_string();
+                        let retry = self.services.calls.retry_after_secs.to_string();
                         let headers = vec![Header::Other("Retry-After".into(), retry), warning(why)];
                         reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
                         return;
@@ -233,7 +240,7 @@ impl Edge {
             Method::Options if self.services.is_draining() => {
                 // A proxy that probes with OPTIONS (Kamailio's dispatcher) takes a draining
                 // node out of its set, so new calls go to the other gateways.
-                let retry = self.services.config.calls.retry_after_secs.to_string();
+                let retry = self.services.calls.retry_after_secs.to_string();
                 let headers = vec![
                     Header::Other("Retry-After".into(), retry),
                     Header::Other("Warning".into(), "399 frontline \"draining: not taking new calls\"".into()),
@@ -266,7 +273,7 @@ impl Edge {
         // cannot be served well.
         if let Some(why) = services.admission_refusal() {
             tracing::warn!(reason = %why, "refusing call");
-            let retry = services.config.calls.retry_after_secs.to_string();
+            let retry = services.calls.retry_after_secs.to_string();
             let headers = vec![
                 Header::Other("Retry-After".into(), retry),
                 Header::Other("Warning".into(), format!("399 frontline \"{why}\"")),
@@ -297,7 +304,7 @@ impl Edge {
                 return;
             }
         };
-        if negotiated.remote.is_ipv6() && !local_ip_for_bind(&services).is_ipv6() && !negotiated.remote.ip().is_unspecified() {
+        if negotiated.remote.is_ipv6() && !self.sip.listen.ip().is_ipv6() && !negotiated.remote.ip().is_unspecified() {
             // Our RTP sockets are IPv4: answering would give a call with no audio either way.
             // RFC 3261 §20.43 has a warning code for exactly this.
             tracing::info!(remote = %negotiated.remote, "IPv6 media offered to an IPv4-only gateway");
@@ -305,9 +312,8 @@ impl Edge {
             reply(&mut tx, StatusCode::NotAcceptableHere, vec![Header::Other("Warning".into(), w.into())]).await;
             return;
         }
-        let local_ip = services.config.sip.public_ip.unwrap_or_else(|| local_ip_toward(negotiated.remote.ip()));
-        let (rtp_min, rtp_max) = (services.config.rtp.port_min, services.config.rtp.port_max);
-        let socket = match self.ports.bind(local_ip_for_bind(&services), rtp_min, rtp_max).await {
+        let local_ip = self.sip.public_ip.unwrap_or_else(|| local_ip_toward(negotiated.remote.ip()));
+        let socket = match self.ports.bind(self.sip.listen.ip(), self.rtp.port_min, self.rtp.port_max).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port available");
@@ -448,7 +454,7 @@ impl SignalingLeg {
         let _ = self.dialog.ringing(None, None);
         // Optional ring time before answering (some trunks expect to hear ringback); a CANCEL
         // that arrives meanwhile ends the attempt here, and rsipstack answers it with 487.
-        let ring = Duration::from_millis(services.config.sip.answer_delay_ms);
+        let ring = Duration::from_millis(self.edge.sip.answer_delay_ms);
         if !ring.is_zero() {
             let deadline = tokio::time::sleep(ring);
             tokio::pin!(deadline);
@@ -479,7 +485,7 @@ impl SignalingLeg {
             return;
         }
         let params = media_params(&negotiated);
-        let (media, media_events) = match session::start(socket, params.clone(), Duration::from_secs(services.config.rtp.timeout_secs)) {
+        let (media, media_events) = match session::start(socket, params.clone(), self.edge.rtp.timeout()) {
             Ok(m) => m,
             Err(e) => {
                 tracing::error!(call_id = %self.call_id, error = %e, "cannot start media");
@@ -489,7 +495,7 @@ impl SignalingLeg {
         };
         let (signal_tx, signal_rx) = mpsc::channel(8);
         let (leg_tx, mut leg_rx) = mpsc::channel(4);
-        let language = services.config.language_for(&info.callee);
+        let language = services.languages.for_number(&info.callee);
         let call = NewCall {
             info: CallInfo {
                 call_id: info.call_id,
@@ -690,10 +696,6 @@ pub fn local_ip_toward(remote: IpAddr) -> IpAddr {
         })
         .map(|a| a.ip())
         .unwrap_or(remote)
-}
-
-fn local_ip_for_bind(services: &CallServices) -> IpAddr {
-    services.config.sip.listen.ip()
 }
 
 fn uri_host(ip: IpAddr) -> String {

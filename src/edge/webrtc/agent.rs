@@ -95,7 +95,7 @@ fn configured_agent(edge: &WebrtcEdge, name: &str) -> Result<(), Response> {
         return Err(error(StatusCode::BAD_REQUEST, "an agent name is 1 to 64 letters, digits, '.', '_' or '-'"));
     }
     let target = format!("{CONSOLE_SCHEME}{name}");
-    if !edge.services().config.handoff.agents.contains(&target) {
+    if !edge.services().settings.handoff.agents.contains(&target) {
         return Err(error(
             StatusCode::NOT_FOUND,
             format!("{name} is not a console agent here: add \"{target}\" to [handoff] agents in the gateway's config (or --agent {target})"),
@@ -114,7 +114,7 @@ pub(super) async fn desk_events(State(edge): State<Arc<WebrtcEdge>>, Path(name):
         return with_cors(r, origin);
     }
     tracing::info!(agent = %name, "console agent signed in");
-    let events = ReceiverStream::new(edge.desks().sign_in(&name)).map(|ev| Ok::<_, std::convert::Infallible>(crate::http::sse_event(&ev)));
+    let events = ReceiverStream::new(edge.desks().sign_in(&name)).map(|ev| Ok::<_, std::convert::Infallible>(crate::web::sse_event(&ev)));
     let r = Sse::new(events).keep_alive(KeepAlive::new().interval(DESK_KEEP_ALIVE).text("keep-alive")).into_response();
     with_cors(r, origin)
 }
@@ -174,7 +174,7 @@ async fn connect_agent(edge: &Arc<WebrtcEdge>, name: &str, call_id: &str, offer:
     }
     edge.desks().on_call(name, call_id);
     let (session, close_rx) = edge.open_session(call_id);
-    let grace = Duration::from_millis(edge.services().config.webrtc.disconnect_grace_ms);
+    let grace = Duration::from_millis(edge.config().disconnect_grace_ms);
     let watch = PeerWatch::new(peer.news, format!("{call_id}/agent {name}"), grace);
     let (hangup_tx, hangup_rx) = mpsc::channel(1);
     let (ended_tx, ended_rx) = oneshot::channel();

@@ -29,6 +29,9 @@ pub use peer::{CallError, WebrtcEdge};
 
 use crate::call::events::CallEvent;
 use crate::call::CallServices;
+use crate::edge::RtpConfig;
+use crate::web::console_auth::{self, ConsoleAuth};
+use crate::web::sse_event;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -50,13 +53,14 @@ const PHONE_JS: &str = include_str!("../../../assets/webrtc/phone.js");
 /// Response header carrying the call id, so the page can follow its captions on the SSE feed.
 pub const CALL_ID_HEADER: &str = "x-frontline-call-id";
 
-/// The routes of the WebRTC edge, to merge into the gateway's HTTP router. With `[webrtc]`
-/// disabled only `/` remains, redirecting to the agent console as before.
-pub fn router(services: Arc<CallServices>, auth: crate::http::ConsoleAuth) -> Router {
-    if !services.config.webrtc.enabled {
+/// The routes of the WebRTC edge, to merge into the gateway's HTTP router; the agents' desks
+/// sit behind the console's sign-in (`auth`). With `[webrtc]` disabled only `/` remains,
+/// redirecting to the agent console as before.
+pub fn router(config: WebrtcConfig, rtp: RtpConfig, services: Arc<CallServices>, auth: ConsoleAuth) -> Router {
+    if !config.enabled {
         return Router::new().route("/", get(|| async { Redirect::to("/console") }));
     }
-    let edge = WebrtcEdge::new(services.clone());
+    let edge = WebrtcEdge::new(config, rtp, services.clone());
     let dialer: Arc<dyn crate::call::AgentDialer> = Arc::new(agent::ConsoleDialer { edge: edge.clone() });
     if services.dialers.console.set(dialer).is_err() {
         tracing::warn!("a second WebRTC edge started; console agents are rung through the first");
@@ -75,7 +79,7 @@ pub fn router(services: Arc<CallServices>, auth: crate::http::ConsoleAuth) -> Ro
                 .route("/webrtc/agents/{name}/events", get(agent::desk_events))
                 .route("/webrtc/agents/{name}/calls/{call_id}", axum::routing::post(agent::answer).options(preflight))
                 .route("/webrtc/agents/{name}/calls/{call_id}/decline", axum::routing::post(agent::decline).options(preflight))
-                .route_layer(axum::middleware::from_fn_with_state(auth, crate::http::auth::require)),
+                .route_layer(axum::middleware::from_fn_with_state(auth, console_auth::require)),
         )
         .with_state(edge)
 }
@@ -117,7 +121,7 @@ fn origin_allowed(edge: &WebrtcEdge, headers: &HeaderMap) -> Result<Option<Heade
     let origin = headers.get(header::ORIGIN);
     let origin_str = origin.map(|o| o.to_str().unwrap_or("\u{fffd}"));
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    match origin_verdict(&edge.services().config.webrtc.allowed_origin, origin_str, host) {
+    match origin_verdict(&edge.config().allowed_origin, origin_str, host) {
         OriginVerdict::SameOrigin => Ok(None),
         OriginVerdict::Cross => Ok(origin.cloned()),
         OriginVerdict::Refused => Err(error(
@@ -154,7 +158,7 @@ async fn preflight(State(edge): State<Arc<WebrtcEdge>>, headers: HeaderMap) -> R
 }
 
 async fn ice_config(State(edge): State<Arc<WebrtcEdge>>) -> Response {
-    let cfg = &edge.services().config.webrtc;
+    let cfg = edge.config();
     let servers = if cfg.ice_servers.is_empty() {
         json!([])
     } else {
@@ -208,7 +212,7 @@ async fn post_offer(State(edge): State<Arc<WebrtcEdge>>, headers: HeaderMap, bod
             tracing::info!(error = %e, status = status.as_u16(), "webrtc offer refused");
             let mut r = error(status, e.to_string());
             if let CallError::Refused(_) = e {
-                let retry = edge.services().config.calls.retry_after_secs.to_string();
+                let retry = edge.services().calls.retry_after_secs.to_string();
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_str(&retry).expect("digits"));
             }
             r
@@ -254,7 +258,7 @@ async fn session_events(State(edge): State<Arc<WebrtcEdge>>, Path(session): Path
 /// nor the triage packet, which are for the agent), and the end.
 fn caption(ev: &CallEvent) -> Option<Event> {
     match ev {
-        CallEvent::Said { .. } | CallEvent::Ended { .. } => Some(crate::http::sse_event(ev)),
+        CallEvent::Said { .. } | CallEvent::Ended { .. } => Some(sse_event(ev)),
         CallEvent::Bridged { call_id, at_ms, .. } => Some(Event::default().event("bridged").data(json!({ "call_id": call_id, "at_ms": at_ms }).to_string())),
         CallEvent::Started { .. }
         | CallEvent::State { .. }

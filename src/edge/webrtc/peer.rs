@@ -4,7 +4,9 @@
 use super::desk::Desks;
 use super::driver::{self, InboundTypes, Inbound, Outbound};
 use super::offer::{self, OfferError};
+use super::WebrtcConfig;
 use crate::call::{CallServices, LegCommand, NewCall, SignalEvent};
+use crate::edge::RtpConfig;
 use crate::media::session::MediaHandle;
 use crate::proto::dialog::Channel;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_TELEPHONE_EVENT};
@@ -58,6 +60,8 @@ struct Session {
 
 /// The WebRTC edge: every browser session in progress.
 pub struct WebrtcEdge {
+    config: WebrtcConfig,
+    rtp: RtpConfig,
     services: Arc<CallServices>,
     /// Session id → its leg's hang-up trigger and call. A registry, not call state.
     sessions: Mutex<HashMap<String, Session>>,
@@ -67,12 +71,17 @@ pub struct WebrtcEdge {
 }
 
 impl WebrtcEdge {
-    pub fn new(services: Arc<CallServices>) -> Arc<WebrtcEdge> {
-        Arc::new(WebrtcEdge { services, sessions: Mutex::new(HashMap::new()), next_call: AtomicU64::new(1), desks: Desks::default() })
+    pub fn new(config: WebrtcConfig, rtp: RtpConfig, services: Arc<CallServices>) -> Arc<WebrtcEdge> {
+        Arc::new(WebrtcEdge { config, rtp, services, sessions: Mutex::new(HashMap::new()), next_call: AtomicU64::new(1), desks: Desks::default() })
     }
 
     pub fn desks(&self) -> &Desks {
         &self.desks
+    }
+
+    /// The `[webrtc]` section this edge runs on.
+    pub fn config(&self) -> &WebrtcConfig {
+        &self.config
     }
 
     pub fn services(&self) -> &Arc<CallServices> {
@@ -108,14 +117,14 @@ impl WebrtcEdge {
                 callee: String::new(),
                 channel: Channel::Webrtc,
                 codec: "opus".into(),
-                language: services.config.language_for(""),
+                language: services.languages.for_number(""),
                 recording: None,
             },
             media: peer.media,
             media_events: peer.media_events,
         };
         let edge = self.clone();
-        let watch = PeerWatch::new(peer.news, call_id.clone(), Duration::from_millis(services.config.webrtc.disconnect_grace_ms));
+        let watch = PeerWatch::new(peer.news, call_id.clone(), Duration::from_millis(self.config.disconnect_grace_ms));
         let leg = Leg { pc: peer.pc, call_id: call_id.clone() };
         let session_key = session.clone();
         tokio::spawn(async move {
@@ -179,7 +188,7 @@ impl WebrtcEdge {
             media.register_codec(events, RtpCodecKind::Audio).map_err(internal)?;
         }
         let registry = register_default_interceptors(Registry::new(), &mut media).map_err(internal)?;
-        let cfg = &self.services.config.webrtc;
+        let cfg = &self.config;
         let ice_servers = if cfg.ice_servers.is_empty() {
             vec![]
         } else {
@@ -197,7 +206,7 @@ impl WebrtcEdge {
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let negotiated = self.negotiate(&pc, offer_sdp, &opus, &gathered).await.and_then(|(sdp, out)| {
             let types = InboundTypes { opus: summary.opus_pt, dtmf: summary.dtmf };
-            let rtp_timeout = Duration::from_secs(self.services.config.rtp.timeout_secs);
+            let rtp_timeout = self.rtp.timeout();
             let (media, media_events) = driver::start(out, rtp_rx, types, rtp_timeout).map_err(|e| CallError::Internal(e.to_string()))?;
             Ok((sdp, media, media_events))
         });

@@ -1,0 +1,100 @@
+//! The `[speech]` section (the recognizer, its workers, and the callers' languages) and the
+//! `[tts]` section (the voices replies are spoken in).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// Where `frontline models install` puts the models.
+    pub models_dir: PathBuf,
+    /// Whisper model: "base" (multilingual, Mandarin and English) or "tiny.en".
+    pub model: String,
+    /// Recognition worker threads (each decodes one utterance at a time).
+    pub workers: usize,
+    /// CPU threads each worker gives whisper.
+    pub threads_per_worker: usize,
+    /// Utterances that may wait for a worker before new calls are refused with 503.
+    pub queue: usize,
+    /// "auto" detects Mandarin or English per utterance; "en" or "zh" fixes it.
+    pub language: String,
+    /// Encode only as much of whisper's 30 s window as each utterance needs: several times
+    /// faster on short utterances. false runs the full window, as whisper was trained.
+    pub trim_encoder: bool,
+    /// Dialed number (Request-URI user) → fixed language, e.g. { "4001" = "zh" }.
+    pub language_by_number: BTreeMap<String, String>,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        SpeechConfig {
+            models_dir: PathBuf::from("models"),
+            model: "base".into(),
+            workers: 1,
+            threads_per_worker: 2,
+            queue: 4,
+            language: "auto".into(),
+            trim_encoder: true,
+            language_by_number: BTreeMap::new(),
+        }
+    }
+}
+
+/// The `[tts]` section. (The synthesizer itself runs on [`super::tts::TtsConfig`], which `main`
+/// builds from this and the installed models.)
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoicesConfig {
+    /// Speaking rate in words per minute (espeak-ng's default is 175).
+    pub rate_wpm: u32,
+    /// English voice: "auto" (the neural Piper voice when installed, else espeak-ng),
+    /// "piper" (missing files are a startup error) or "espeak".
+    pub english_voice: super::tts::EnglishVoice,
+    /// onnxruntime threads for one Piper sentence.
+    pub piper_threads: usize,
+    /// Mandarin voice: "auto" (the neural Kokoro voice when installed, else espeak-ng),
+    /// "kokoro" (missing files are a startup error) or "espeak".
+    pub mandarin_voice: super::tts::MandarinVoice,
+    /// Kokoro speaker (a table of voices_ja.npz): jm_kumo, jf_alpha, jf_gongitsune, jf_nezumi,
+    /// jf_tebukuro.
+    pub kokoro_voice: String,
+    /// Kokoro speaking speed, 1.0 = as trained (0.5..=2.0).
+    pub kokoro_speed: f32,
+    /// The Kokoro ONNX model; empty: `<speech.models_dir>/kokoro/kokoro-v1.0.int8.onnx`.
+    pub kokoro_model: Option<PathBuf>,
+    /// onnxruntime threads for one Kokoro clause.
+    pub kokoro_threads: usize,
+}
+
+impl VoicesConfig {
+    /// The Kokoro voice these settings ask for, with files from `models` unless
+    /// `kokoro_model` names the model.
+    pub fn kokoro(&self, models: &super::models::ModelDir) -> super::tts::KokoroConfig {
+        let mut cfg = models.kokoro_config(&self.kokoro_voice, self.kokoro_speed, self.kokoro_threads);
+        if let Some(model) = self.kokoro_model.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            cfg.model_path = model.clone();
+        }
+        cfg
+    }
+}
+
+impl Default for VoicesConfig {
+    fn default() -> Self {
+        VoicesConfig {
+            rate_wpm: 165,
+            english_voice: super::tts::EnglishVoice::Auto,
+            piper_threads: 1,
+            mandarin_voice: super::tts::MandarinVoice::Auto,
+            // The speaker whisper read back exactly in the first smoke test; the per-speaker
+            // comparison in docs/benchmarks.md ("Mandarin voice") is still to be run quietly.
+            kokoro_voice: "jm_kumo".into(),
+            kokoro_speed: 1.0,
+            kokoro_model: None,
+            // One core for the voice, the other for the recognizer: on a 2-core host two
+            // Kokoro threads left whisper nothing while a reply was synthesized.
+            kokoro_threads: 1,
+        }
+    }
+}
