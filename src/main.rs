@@ -10,7 +10,7 @@ use frontline::dialog::DialogClient;
 use frontline::edge::sip::SipServer;
 use frontline::speech::models::{self, ModelDir, WhisperModel};
 use frontline::speech::stt::{SttConfig, SttPool};
-use frontline::speech::tts::{EnglishVoice, Lang, Tts, TtsConfig};
+use frontline::speech::tts::{EnglishVoice, Lang, Tts};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -359,14 +359,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     })?;
     let model_load_ms = t.elapsed().as_millis() as u64;
     tracing::info!(model = %model_path.display(), model_load_ms, workers = config.speech.workers, "speech recognition ready");
-    let tts = Tts::new(TtsConfig {
-        rate_wpm: Some(config.tts.rate_wpm),
-        english_voice: config.tts.english_voice,
-        piper: Some(dir.piper_config(config.tts.piper_threads)),
-        mandarin_voice: config.tts.mandarin_voice,
-        kokoro: Some(config.tts.kokoro(&dir)),
-        ..TtsConfig::from_install_dir(&dir.espeak_dir())
-    })?;
+    let tts = Tts::new(config.tts.tts_config(&dir))?;
     // Fixed lines are synthesized in the background so they later play at once; the brain's
     // greeting joins them when the brain is the embedded playbook (else on its first use).
     let prompts = frontline::call::prompts::fixed_prompts();
@@ -545,17 +538,13 @@ async fn transcribe(args: TranscribeArgs) -> Result<()> {
 
 async fn say(args: SayArgs) -> Result<()> {
     let lang: frontline::speech::tts::Lang = args.language.parse().map_err(|e| anyhow::anyhow!("--language: {e}"))?;
-    let rate = args.rate_wpm.unwrap_or(frontline::config::Config::default().tts.rate_wpm);
-    let dir = ModelDir::new(&args.models);
-    let english_voice = args.voice.unwrap_or(frontline::config::Config::default().tts.english_voice);
-    let tts = Tts::new(TtsConfig {
-        rate_wpm: Some(rate),
-        english_voice,
-        piper: Some(dir.piper_config(frontline::config::Config::default().tts.piper_threads)),
-        mandarin_voice: frontline::config::Config::default().tts.mandarin_voice,
-        kokoro: Some(frontline::config::Config::default().tts.kokoro(&dir)),
-        ..TtsConfig::from_install_dir(&dir.espeak_dir())
-    })?;
+    let defaults = frontline::config::Config::default().tts;
+    let voices = frontline::speech::config::VoicesConfig {
+        rate_wpm: args.rate_wpm.unwrap_or(defaults.rate_wpm),
+        english_voice: args.voice.unwrap_or(defaults.english_voice),
+        ..defaults
+    };
+    let tts = Tts::new(voices.tts_config(&ModelDir::new(&args.models)))?;
     let pcm = tts.synthesize(&args.text, lang).await?;
     frontline::media::wav::write_16k_mono(&args.out, &pcm)?;
     println!("{}: {:.2} s", args.out.display(), pcm.len() as f64 / 16000.0);

@@ -12,7 +12,7 @@ use crate::bench::stats::Summary;
 use crate::bench::BenchEnv;
 use crate::config::Config;
 use crate::speech::models::ModelDir;
-use crate::speech::tts::{split_sentences, Lang, Tts, TtsConfig};
+use crate::speech::tts::{split_sentences, Lang, Tts};
 use anyhow::Result;
 use std::time::Instant;
 
@@ -66,15 +66,7 @@ fn reply(lang: Lang, i: usize) -> String {
 
 pub fn first_audio(env: &BenchEnv) -> Result<Section> {
     let config = Config::default();
-    let dir = ModelDir::new(env.repo.join("models"));
-    let tts = Tts::new(TtsConfig {
-        rate_wpm: Some(config.tts.rate_wpm),
-        english_voice: config.tts.english_voice,
-        piper: Some(dir.piper_config(config.tts.piper_threads)),
-        mandarin_voice: config.tts.mandarin_voice,
-        kokoro: Some(config.tts.kokoro(&dir)),
-        ..TtsConfig::from_install_dir(&dir.espeak_dir())
-    })?;
+    let tts = Tts::new(config.tts.tts_config(&ModelDir::new(env.repo.join("models"))))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let per_language = if env.quick { 8 } else { 24 };
     let mut table = Table::new(&[

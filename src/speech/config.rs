@@ -42,8 +42,8 @@ impl Default for SpeechConfig {
     }
 }
 
-/// The `[tts]` section. (The synthesizer itself runs on [`super::tts::TtsConfig`], which `main`
-/// builds from this and the installed models.)
+/// The `[tts]` section. (The synthesizer itself runs on [`super::tts::TtsConfig`], built from
+/// this and the installed models by [`VoicesConfig::tts_config`].)
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct VoicesConfig {
@@ -69,6 +69,18 @@ pub struct VoicesConfig {
 }
 
 impl VoicesConfig {
+    /// The synthesizer's settings: these voices, with the models installed in `models`.
+    pub fn tts_config(&self, models: &super::models::ModelDir) -> super::tts::TtsConfig {
+        super::tts::TtsConfig {
+            rate_wpm: Some(self.rate_wpm),
+            english_voice: self.english_voice,
+            piper: Some(models.piper_config(self.piper_threads)),
+            mandarin_voice: self.mandarin_voice,
+            kokoro: Some(self.kokoro(models)),
+            ..super::tts::TtsConfig::from_install_dir(&models.espeak_dir())
+        }
+    }
+
     /// The Kokoro voice these settings ask for, with files from `models` unless
     /// `kokoro_model` names the model.
     pub fn kokoro(&self, models: &super::models::ModelDir) -> super::tts::KokoroConfig {
