@@ -438,8 +438,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
 /// BYE. The process exits once every call's record is committed and its BYE is answered.
 async fn drain(services: &Arc<CallServices>, sip: &SipServer, timeout_secs: u64) {
     let started = Instant::now();
-    tracing::info!(active_calls = services.active_calls(), drain_timeout_secs = timeout_secs, "draining: no new calls; calls in progress go on");
+    // Drain first, then say so: whoever reads the line (an operator, a deploy script) may act
+    // on it at once, and an OPTIONS sent then must already get 503.
     services.set_draining(true);
+    tracing::info!(active_calls = services.active_calls(), drain_timeout_secs = timeout_secs, "draining: no new calls; calls in progress go on");
     tokio::select! {
         _ = services.calls_ended() => {}
         _ = shutdown_signal() => {
