@@ -102,9 +102,11 @@ pub fn first_audio(env: &BenchEnv) -> Result<Section> {
             eprintln!("bench first-audio: {lang:?} {:.0} ms whole, {:.0} ms streamed: {after}", whole[whole.len() - 1], streamed.last().unwrap_or(&f64::NAN));
         }
         let (w, s, a) = (Summary::of(&whole), Summary::of(&streamed), Summary::of(&piece_audio));
+        // The voice that actually spoke ("auto" picks the neural one when it is installed).
         let voice = match lang {
-            Lang::En => format!("{:?}", config.tts.english_voice).to_lowercase(),
-            Lang::Zh => format!("{:?} {}", config.tts.mandarin_voice, config.tts.kokoro_voice).to_lowercase(),
+            Lang::En if tts.piper().is_some() => "piper".to_string(),
+            Lang::Zh if tts.kokoro().is_some() => format!("kokoro {}", config.tts.kokoro_voice),
+            _ => "espeak-ng".to_string(),
         };
         let cell = |s: Option<Summary>, f: fn(&Summary) -> f64| s.as_ref().map_or("-".into(), |s| ms(f(s)));
         table.row(vec![

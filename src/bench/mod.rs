@@ -207,7 +207,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "# Benchmarks\n\nThe latest run of `frontline bench {}{}` ({} s, {}). Regenerate with `sudo target/release/frontline \
          bench all` from the repository root (see README, \"Benchmarks\").\n\n**Machine:** {machine}. Figures are noisy \
          when other work shares the machine; load average at the end: {}.\n\n",
-        format!("{:?}", args.which).to_lowercase(),
+        // The name as typed on the command line ("first-audio", not the variant's "FirstAudio").
+        args.which.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string()),
         if env.quick { " --quick" } else { "" },
         started.elapsed().as_secs(),
         utc_now(),
