@@ -410,7 +410,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let dial = format!("sip:ivr@{dial_host}:{}", sip_addr.port());
     let console_auth = frontline::web::ConsoleAuth::new(frontline::auth::Tokens::new(&config.http.console_tokens, std::env::var("FRONTLINE_CONSOLE_TOKEN").ok()));
     if console_auth.is_open() {
-        tracing::warn!("no console token configured: the agent console and desks are open to whoever reaches the HTTP port (set [http] console_tokens or FRONTLINE_CONSOLE_TOKEN)");
+        tracing::warn!("no console token configured: the agent console and desks answer only on this machine (loopback); set [http] console_tokens or FRONTLINE_CONSOLE_TOKEN to use them from the network");
     }
     // The WebRTC edge answers browsers on the console's HTTP port.
     let webrtc = frontline::edge::webrtc::router(config.webrtc.clone(), config.rtp.clone(), services.clone(), console_auth.clone());

@@ -9,7 +9,7 @@ pub struct HttpConfig {
     /// Address the agent console (HTTP) listens on. Port 0 picks a free port.
     pub listen: SocketAddr,
     /// Tokens that open the agent console's API and the agents' desks (FRONTLINE_CONSOLE_TOKEN
-    /// adds one). Empty: open to whoever reaches the port. The caller page stays public.
+    /// adds one). Empty: open only to this machine (loopback). The caller page stays public.
     pub console_tokens: Vec<String>,
 }
 

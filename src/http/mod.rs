@@ -92,7 +92,8 @@ pub async fn serve(
 
     let app = router(App { services, queries, metrics: metrics.enabled }, auth).merge(edge_routes);
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        // The peer's address reaches the console's sign-in check (loopback-only without tokens).
+        if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await {
             tracing::error!(error = %e, "agent console server stopped");
         }
         state_task.abort();
