@@ -14,7 +14,7 @@ use crate::call::core::{CallCore, CallInfo, Effect, Input, TypedUtterance};
 use crate::call::events::CallEvent;
 use crate::dialog::{DialogClient, DialogStream};
 use crate::handoff::AgentPool;
-use crate::proto::dialog::Channel;
+use crate::proto::dialog::{bot_action, BotAction, Channel};
 use crate::triage::{Escalation, Evidence};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +49,8 @@ pub struct TextCall {
     escalation: Option<(Escalation, u32)>,
     /// Core turn numbers where each script turn ended (index: script turn).
     turn_ends: Vec<u32>,
+    /// The caller said or keyed something and the brain's reply has not ended yet.
+    reply_owed: bool,
     ended: bool,
 }
 
@@ -70,6 +72,7 @@ impl TextCall {
             said: String::new(),
             escalation: None,
             turn_ends: Vec::new(),
+            reply_owed: false,
             ended: false,
         };
         call.settle(client).await?;
@@ -111,6 +114,9 @@ impl TextCall {
             TurnInput::Silence(s) => self.wait(client, Duration::from_millis(u64::from(s.silence_ms))).await?,
         }
         self.settle(client).await?;
+        if self.escalation.is_some() {
+            self.hear_out_the_brain().await;
+        }
         debug_assert_eq!(self.turn_ends.len(), i, "script turns are played in order");
         self.turn_ends.push(self.core.turns());
         Ok(())
@@ -154,6 +160,12 @@ impl TextCall {
     }
 
     fn input(&mut self, input: Input) {
+        match &input {
+            Input::Typed(_) | Input::Dtmf { .. } => self.reply_owed = true,
+            Input::Brain(BotAction { action: Some(bot_action::Action::Say(say)) }) if say.last && !say.preview => self.reply_owed = false,
+            Input::BrainLost(_) => self.reply_owed = false,
+            _ => {}
+        }
         self.core.handle(input, self.now);
     }
 
@@ -192,6 +204,22 @@ impl TextCall {
             if !self.run_to_next_timer() {
                 return Ok(());
             }
+        }
+    }
+
+    /// The caller is being handed over, but on a call the brain still answers the turn: its
+    /// reply is not played, while its annotations, escalation proposal and summary go into the
+    /// handoff packet. Take that answer in (up to its last sentence) before the simulation ends.
+    async fn hear_out_the_brain(&mut self) {
+        while self.reply_owed {
+            match self.next_action(ACTION_TIMEOUT).await {
+                Some(input) => self.input(input),
+                None => break,
+            }
+        }
+        // Actions that follow the last sentence (an escalate tool's result, say).
+        while let Some(input) = self.next_action(SETTLE).await {
+            self.input(input);
         }
     }
 
