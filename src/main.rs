@@ -438,13 +438,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
 /// BYE. The process exits once every call's record is committed and its BYE is answered.
 async fn drain(services: &Arc<CallServices>, sip: &SipServer, timeout_secs: u64) {
     let started = Instant::now();
-    // Drain first, then say so: whoever reads the line (an operator, a deploy script) may act
-    // on it at once, and an OPTIONS sent then must already get 503.
+    // Listen for the second signal, drain, and only then say so: whoever reads the line (an
+    // operator, a deploy script) may act on it at once, with an OPTIONS that must get 503 or a
+    // second SIGTERM that must end the calls.
+    let second_signal = shutdown_signal();
     services.set_draining(true);
     tracing::info!(active_calls = services.active_calls(), drain_timeout_secs = timeout_secs, "draining: no new calls; calls in progress go on");
     tokio::select! {
         _ = services.calls_ended() => {}
-        _ = shutdown_signal() => {
+        _ = second_signal => {
             tracing::warn!(active_calls = services.active_calls(), "second stop signal: ending every call now");
             services.stop_all_calls();
             let _ = tokio::time::timeout(Duration::from_secs(10), services.calls_ended()).await;
@@ -465,24 +467,24 @@ async fn drain(services: &Arc<CallServices>, sip: &SipServer, timeout_secs: u64)
     tracing::info!(drain_ms = started.elapsed().as_millis() as u64, "drained: exiting");
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM or Ctrl-C. The SIGTERM listener is registered when this is called, not when the
+/// future is first polled: a signal sent in between (a deploy's second SIGTERM, sent as soon as
+/// the drain's log line appears) is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        if let Some(mut term) = term {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            return;
         }
+        let _ = ctrl_c.await;
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 async fn brain(args: BrainArgs) -> Result<()> {
