@@ -192,9 +192,6 @@ async function loadSnapshot() {
   if (!r.ok) throw new Error(`HTTP ${r.status}`);
   const body = await r.json();
   mergeSnapshot(body.calls || []);
-  const missed = $("missed");
-  missed.hidden = !body.missed_events;
-  missed.textContent = body.missed_events ? `The console missed ${body.missed_events} call events: some transcripts may have gaps.` : "";
   render();
 }
 

@@ -6,21 +6,30 @@
 //! loop. A control command is a message with a reply, answered by the task between two other
 //! inputs, so a supervisor's action never races the call's own logic.
 //!
+//! It is the one live read model: the Ops API answers from it, and the agent console's call
+//! list is a projection of it (`crate::http::view`). Both are kept up to date by
+//! [`LiveCalls::observe`], which the call's observers run for every event in order, so neither
+//! can miss an event or disagree with the other.
+//!
 //! Finished calls stay in a small in-memory ring (the last [`FINISHED_KEPT`]) so GetCall works
 //! on a call that just ended even without the durable record store; the totals behind GetStats
 //! (outcomes, escalation reasons, recent turn latencies) are kept since start-up.
 
 use super::events::CallEvent;
 pub use crate::records::TurnSummary;
-use crate::handoff::TranscriptLine;
+use crate::handoff::HandoffPacket;
 use crate::triage::Escalation;
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Finished calls kept in memory for GetCall and ListCalls.
-const FINISHED_KEPT: usize = 256;
+/// Finished calls kept in memory for GetCall, ListCalls and the console's recent calls.
+pub const FINISHED_KEPT: usize = 256;
+/// Transcript lines kept per call: a 30-minute call at a turn every few seconds fits; a call
+/// stuck in a loop does not grow the gateway's memory without end.
+pub const MAX_LINES_PER_CALL: usize = 1000;
 /// Turns whose latencies feed the percentiles.
 const LATENCY_WINDOW: usize = 1000;
 /// A call task answers control between two inputs (a 20 ms frame at most); one that does not
@@ -98,20 +107,39 @@ pub struct CallIdentity {
     pub codec: String,
 }
 
+/// One line of a call's transcript, as it was said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveLine {
+    pub turn: u32,
+    /// "caller", "bot", "supervisor" or "agent".
+    pub speaker: String,
+    pub text: String,
+    pub at_ms: u64,
+}
+
 /// Everything the registry knows about one call, live or recently finished.
 #[derive(Debug, Clone)]
 pub struct CallSnapshot {
     pub identity: CallIdentity,
     pub state: CallState,
+    /// The language the call is going on in, as last reported ("en", "zh"); empty until known.
+    pub language: String,
     pub started_at_ms: u64,
+    /// The time of the latest event folded in.
+    pub updated_at_ms: u64,
     pub ended_at_ms: Option<u64>,
     /// Each state the call entered, with when.
     pub timeline: Vec<(CallState, u64)>,
     pub turns: Vec<TurnSummary>,
-    /// Who said what: caller, bot, supervisor, agent.
-    pub transcript: Vec<TranscriptLine>,
+    /// Who said what, the latest [`MAX_LINES_PER_CALL`] lines.
+    pub transcript: Vec<LiveLine>,
+    /// Lines dropped from the front of `transcript` to stay within the bound.
+    pub transcript_dropped: usize,
     pub decisions: Vec<Escalation>,
-    pub handoff_packet_json: Option<String>,
+    /// Shared, so copying a snapshot for a reader does not copy the packet.
+    pub handoff: Option<Arc<HandoffPacket>>,
+    /// The person the caller was bridged to.
+    pub agent: Option<String>,
     pub outcome: Option<String>,
     pub end_reason: Option<String>,
 }
@@ -177,13 +205,17 @@ impl LiveCalls {
         let snapshot = CallSnapshot {
             identity,
             state: CallState::Answered,
+            language: String::new(),
             started_at_ms: now,
+            updated_at_ms: now,
             ended_at_ms: None,
             timeline: vec![(CallState::Answered, now)],
             turns: Vec::new(),
             transcript: Vec::new(),
+            transcript_dropped: 0,
             decisions: Vec::new(),
-            handoff_packet_json: None,
+            handoff: None,
+            agent: None,
             outcome: None,
             end_reason: None,
         };
@@ -242,17 +274,21 @@ impl LiveCalls {
         }
     }
 
-    fn update(&self, call_id: &str, f: impl FnOnce(&mut CallSnapshot)) {
+    /// Changes a live call's snapshot for an event at `at_ms`. A finished call is not
+    /// reopened by a late event.
+    fn update(&self, call_id: &str, at_ms: u64, f: impl FnOnce(&mut CallSnapshot)) {
         if let Some(e) = self.lock().live.get_mut(call_id) {
+            e.snapshot.updated_at_ms = e.snapshot.updated_at_ms.max(at_ms);
             f(&mut e.snapshot);
         }
     }
 
-    fn end(&self, call_id: &str, outcome: &str, reason: &str) {
+    fn end(&self, call_id: &str, outcome: &str, reason: &str, at_ms: Option<u64>) {
         let mut inner = self.lock();
         let Some(entry) = inner.live.remove(call_id) else { return };
         let mut snapshot = entry.snapshot;
-        let now = super::events::now_ms();
+        let now = at_ms.unwrap_or_else(super::events::now_ms);
+        snapshot.updated_at_ms = snapshot.updated_at_ms.max(now);
         snapshot.state = CallState::Ended;
         snapshot.timeline.push((CallState::Ended, now));
         snapshot.ended_at_ms = Some(now);
@@ -283,27 +319,37 @@ pub struct LiveCallHandle {
 impl Drop for LiveCallHandle {
     fn drop(&mut self) {
         // A no-op when the call's `Ended` event already moved it to the finished calls.
-        self.registry.end(&self.call_id, "failed", "call task ended without finishing");
+        self.registry.end(&self.call_id, "failed", "call task ended without finishing", None);
     }
 }
 
 impl LiveCalls {
     /// Folds one call event into the read model that Ops and the console share.
     pub fn observe(&self, event: &CallEvent) {
-        let call_id = event.call_id();
+        let (call_id, at_ms) = (event.call_id(), event.at_ms());
         match event {
-            CallEvent::State { state, at_ms, .. } => {
+            CallEvent::State { state, .. } => {
                 let Some(state) = CallState::parse(state) else { return };
-                self.update(call_id, |s| {
+                self.update(call_id, at_ms, |s| {
                     if s.state != state {
                         s.state = state;
-                        s.timeline.push((state, *at_ms));
+                        s.timeline.push((state, at_ms));
                     }
                 });
             }
-            CallEvent::Said { speaker, text, turn, .. } => {
-                let line = TranscriptLine { turn: *turn, speaker: speaker.clone(), text: text.clone() };
-                self.update(call_id, |s| s.transcript.push(line));
+            CallEvent::Said { speaker, text, language, turn, .. } => {
+                let line = LiveLine { turn: *turn, speaker: speaker.clone(), text: text.clone(), at_ms };
+                self.update(call_id, at_ms, |s| {
+                    if !language.is_empty() {
+                        s.language = language.clone();
+                    }
+                    s.transcript.push(line);
+                    if s.transcript.len() > MAX_LINES_PER_CALL {
+                        let excess = s.transcript.len() - MAX_LINES_PER_CALL;
+                        s.transcript.drain(..excess);
+                        s.transcript_dropped += excess;
+                    }
+                });
             }
             CallEvent::Turn { turn, .. } => {
                 let mut inner = self.lock();
@@ -314,23 +360,27 @@ impl LiveCalls {
                     inner.recent_turns.push_back(turn.clone());
                 }
                 if let Some(e) = inner.live.get_mut(call_id) {
+                    e.snapshot.updated_at_ms = e.snapshot.updated_at_ms.max(at_ms);
                     e.snapshot.turns.push(turn.clone());
                 }
             }
             CallEvent::Escalated { packet, decision, .. } => {
-                let json = packet.to_json();
-                self.update(call_id, |s| {
+                let packet = Arc::new((**packet).clone());
+                self.update(call_id, at_ms, |s| {
                     if let Some(d) = decision {
                         s.decisions.push((**d).clone());
                     }
-                    s.handoff_packet_json = Some(json);
+                    if s.language.is_empty() {
+                        s.language = packet.language.clone();
+                    }
+                    s.handoff = Some(packet);
                 });
             }
-            CallEvent::Ended { outcome, reason, .. } => self.end(call_id, outcome, reason),
+            CallEvent::Bridged { agent, .. } => self.update(call_id, at_ms, |s| s.agent = Some(agent.clone())),
+            CallEvent::Ended { outcome, reason, .. } => self.end(call_id, outcome, reason, Some(at_ms)),
             CallEvent::Started { .. }
             | CallEvent::NoInput { .. }
             | CallEvent::AgentDialed { .. }
-            | CallEvent::Bridged { .. }
             | CallEvent::BrainFailed { .. }
             | CallEvent::Recognized { .. } => {}
         }

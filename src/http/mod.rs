@@ -14,16 +14,17 @@
 //! The WebRTC edge's routes (the caller page, signaling, the agents' desks) share this port:
 //! `main` hands them to [`serve`] ready-made, so the console names no edge.
 //!
-//! The call list lives in a [`ConsoleState`] owned by one task that follows `services.events`;
-//! request handlers only ask that task, so no lock is ever held across a call's hot path.
+//! The call list is a projection ([`view`]) of the live-call registry that the Ops API reads
+//! too: one read model, so the console and Ops never disagree about a call. A handler copies
+//! what it shows under the registry's lock (never held across an await).
 
 pub mod config;
-pub mod state;
+pub mod view;
 
 pub use config::HttpConfig;
-pub use state::{CallStage, CallView, ConsoleState, LiveLine, NoHandoff};
+pub use view::{CallStage, CallView, NoHandoff};
 
-use crate::call::events::CallEvent;
+use crate::call::registry::CallSnapshot;
 use crate::call::CallServices;
 use crate::dialog::DialogError;
 use crate::metrics::MetricsConfig;
@@ -41,7 +42,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
@@ -59,23 +59,15 @@ pub enum HttpError {
     Bind { addr: SocketAddr, source: std::io::Error },
 }
 
-/// A question for the task that owns the [`ConsoleState`].
-enum Query {
-    Calls(oneshot::Sender<serde_json::Value>),
-    Call(String, oneshot::Sender<Option<CallView>>),
-}
-
 #[derive(Clone)]
 struct App {
     services: Arc<CallServices>,
-    queries: mpsc::Sender<Query>,
     /// `[metrics] enabled`: whether `/metrics` answers.
     metrics: bool,
 }
 
-/// Binds `addr` (so the caller knows the port even when it asked for 0), starts the task that
-/// follows the calls, and serves the console, with `edge_routes` (the WebRTC edge's) beside
-/// it, until the returned task is aborted.
+/// Binds `addr` (so the caller knows the port even when it asked for 0) and serves the console,
+/// with `edge_routes` (the WebRTC edge's) beside it, until the returned task is aborted.
 pub async fn serve(
     addr: SocketAddr,
     services: Arc<CallServices>,
@@ -84,19 +76,12 @@ pub async fn serve(
     edge_routes: Router,
 ) -> Result<(SocketAddr, JoinHandle<()>), HttpError> {
     let (listener, local) = bind(addr).await?;
-
-    // Subscribe before serving, so no call that starts after "ready" is missed.
-    let events = services.events.subscribe();
-    let (queries, query_rx) = mpsc::channel(64);
-    let state_task = tokio::spawn(own_state(events, query_rx));
-
-    let app = router(App { services, queries, metrics: metrics.enabled }, auth).merge(edge_routes);
+    let app = router(App { services, metrics: metrics.enabled }, auth).merge(edge_routes);
     let task = tokio::spawn(async move {
         // The peer's address reaches the console's sign-in check (loopback-only without tokens).
         if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await {
             tracing::error!(error = %e, "agent console server stopped");
         }
-        state_task.abort();
     });
     Ok((local, task))
 }
@@ -144,57 +129,14 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
-/// The one owner of the console state: folds events in, answers queries.
-async fn own_state(mut events: broadcast::Receiver<CallEvent>, mut queries: mpsc::Receiver<Query>) {
-    let mut state = ConsoleState::new();
-    loop {
-        tokio::select! {
-            // Events first: a query answered right after an event must already reflect it.
-            biased;
-            ev = events.recv() => match ev {
-                Ok(ev) => state.apply(&ev),
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "agent console fell behind the call events");
-                    state.note_missed(n);
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            q = queries.recv() => match q {
-                Some(Query::Calls(reply)) => {
-                    let _ = reply.send(json!({ "calls": state.calls(), "missed_events": state.missed_events() }));
-                }
-                Some(Query::Call(id, reply)) => {
-                    let _ = reply.send(state.call(&id).cloned());
-                }
-                None => return,
-            },
-        }
-    }
-}
-
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-fn state_gone() -> Response {
-    error(StatusCode::SERVICE_UNAVAILABLE, "the console's call list is not running (the gateway is shutting down)")
-}
-
-async fn ask_call(app: &App, id: String) -> Result<Option<CallView>, Response> {
-    let (tx, rx) = oneshot::channel();
-    app.queries.send(Query::Call(id, tx)).await.map_err(|_| state_gone())?;
-    rx.await.map_err(|_| state_gone())
-}
-
+/// Live calls first (newest first), then the recently finished (newest first).
 async fn list_calls(State(app): State<App>) -> Response {
-    let (tx, rx) = oneshot::channel();
-    if app.queries.send(Query::Calls(tx)).await.is_err() {
-        return state_gone();
-    }
-    match rx.await {
-        Ok(v) => Json(v).into_response(),
-        Err(_) => state_gone(),
-    }
+    let calls: Vec<CallView> = app.services.live.list().into_iter().map(CallView::from).collect();
+    Json(json!({ "calls": calls })).into_response()
 }
 
 fn unknown_call(id: &str) -> Response {
@@ -202,19 +144,17 @@ fn unknown_call(id: &str) -> Response {
 }
 
 async fn one_call(State(app): State<App>, Path(id): Path<String>) -> Response {
-    match ask_call(&app, id.clone()).await {
-        Ok(Some(view)) => Json(view).into_response(),
-        Ok(None) => unknown_call(&id),
-        Err(r) => r,
+    match app.services.live.get(&id) {
+        Some(call) => Json(CallView::from(call)).into_response(),
+        None => unknown_call(&id),
     }
 }
 
 async fn handoff(State(app): State<App>, Path(id): Path<String>) -> Response {
-    match ask_call(&app, id.clone()).await {
-        Ok(Some(CallView { handoff: Some(packet), .. })) => Json(packet).into_response(),
-        Ok(Some(_)) => error(StatusCode::NOT_FOUND, NoHandoff::NotHandedOver(id).to_string()),
-        Ok(None) => unknown_call(&id),
-        Err(r) => r,
+    match app.services.live.get(&id) {
+        Some(CallSnapshot { handoff: Some(packet), .. }) => Json(packet).into_response(),
+        Some(_) => error(StatusCode::NOT_FOUND, NoHandoff::NotHandedOver(id).to_string()),
+        None => unknown_call(&id),
     }
 }
 
@@ -222,11 +162,7 @@ async fn handoff(State(app): State<App>, Path(id): Path<String>) -> Response {
 const SUGGEST_LINES: usize = 50;
 
 async fn suggestions(State(app): State<App>, Path(id): Path<String>) -> Response {
-    let view = match ask_call(&app, id.clone()).await {
-        Ok(Some(view)) => view,
-        Ok(None) => return unknown_call(&id),
-        Err(r) => return r,
-    };
+    let Some(view) = app.services.live.get(&id) else { return unknown_call(&id) };
     let intent = view.handoff.as_ref().map(|p| p.intent.as_str()).unwrap_or("");
     let caller_lines: Vec<String> = view.transcript.iter().filter(|l| l.speaker == "caller").map(|l| l.text.clone()).collect();
     let recent = &caller_lines[caller_lines.len().saturating_sub(SUGGEST_LINES)..];

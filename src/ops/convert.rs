@@ -2,7 +2,7 @@
 //! checked on the way in (bad values get INVALID_ARGUMENT naming the field).
 
 use crate::call::events::CallEvent;
-use crate::call::registry::{CallSnapshot, CallState};
+use crate::call::registry::{CallSnapshot, CallState, LiveLine};
 use crate::proto::ops as pb;
 use tonic::Status;
 
@@ -106,7 +106,7 @@ pub fn record(s: &CallSnapshot) -> pb::CallRecord {
             })
             .collect(),
         transcript: s.transcript.iter().map(|l| pb::TranscriptLine { turn: l.turn, speaker: l.speaker.clone(), text: l.text.clone() }).collect(),
-        handoff_packet_json: s.handoff_packet_json.clone().unwrap_or_default(),
+        handoff_packet_json: s.handoff.as_ref().map(|p| p.to_json()).unwrap_or_default(),
     }
 }
 
@@ -143,7 +143,9 @@ pub fn stored_record(r: &crate::records::CallRecord) -> pb::CallRecord {
             codec: r.cdr.codec.clone(),
         },
         state: CallState::Ended,
+        language: r.turns.iter().rev().map(|t| t.language.clone()).find(|l| !l.is_empty()).unwrap_or_default(),
         started_at_ms: r.cdr.started_at_ms,
+        updated_at_ms: r.cdr.ended_at_ms.unwrap_or(r.cdr.started_at_ms),
         ended_at_ms: r.cdr.ended_at_ms,
         timeline: r.timeline.iter().filter_map(|c| Some((CallState::parse(&c.state)?, c.at_ms))).collect(),
         turns: r.turns.clone(),
@@ -151,16 +153,21 @@ pub fn stored_record(r: &crate::records::CallRecord) -> pb::CallRecord {
             .turns
             .iter()
             .flat_map(|t| {
-                let line = |speaker: &str, text: &str| crate::handoff::TranscriptLine { turn: t.number, speaker: speaker.into(), text: text.into() };
+                // The store keeps no time per line.
+                let line = |speaker: &str, text: &str| LiveLine { turn: t.number, speaker: speaker.into(), text: text.into(), at_ms: 0 };
                 [line("caller", &t.heard), line("bot", &t.reply)].into_iter().filter(|l| !l.text.is_empty())
             })
             .collect(),
+        transcript_dropped: 0,
         decisions: Vec::new(),
-        handoff_packet_json: r.handoff_packet.as_ref().map(|p| p.to_string()),
+        // The store keeps the packet as it was recorded (masked): it is passed on as is.
+        handoff: None,
+        agent: None,
         outcome: r.cdr.outcome.map(|o| o.as_str().to_string()),
         end_reason: Some(r.cdr.reason.clone()),
     };
     let mut record = record(&snapshot);
+    record.handoff_packet_json = r.handoff_packet.as_ref().map(|p| p.to_string()).unwrap_or_default();
     record.summary = Some(stored_summary(&summary));
     record.decisions = r
         .decisions
