@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bench;
 pub mod brain;
 pub mod call;
+pub mod chinese;
 pub mod clock;
 pub mod config;
 pub mod dialog;

@@ -236,7 +236,7 @@ pub fn playbook_zh_lines() -> Result<Vec<String>> {
 /// and the transcript in simplified characters (whisper base writes 話 for 话 now and then: the
 /// same word heard, in another script).
 pub fn zh_cer(reference: &str, heard: &str) -> ErrorCount {
-    ErrorCount::chars(&zh_normalize::normalize(reference), &zh_normalize::normalize(&fast2s::convert(heard)))
+    ErrorCount::chars(&zh_normalize::normalize(reference), &zh_normalize::normalize(&crate::chinese::to_simplified(heard)))
 }
 
 fn rss_kb() -> u64 {

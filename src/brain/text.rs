@@ -38,135 +38,8 @@ fn is_joiner(c: char) -> bool {
     matches!(c, '\'' | '’' | '‘' | 'ʼ' | '-' | '‐' | '‑')
 }
 
-/// Maps the traditional characters whisper tends to produce for this domain to simplified ones.
-/// Whisper picks the script from its prompt and training data, not from the speaker, so the same
-/// Mandarin sentence can come back in either script; the playbook is written in simplified.
-fn to_simplified(c: char) -> char {
-    match c {
-        '餘' => '余',
-        '額' => '额',
-        '帳' => '账',
-        '賬' => '账',
-        '單' => '单',
-        '費' => '费',
-        '為' => '为',
-        '麼' => '么',
-        '這' => '这',
-        '轉' => '转',
-        '話' => '话',
-        '寬' => '宽',
-        '帶' => '带',
-        '網' => '网',
-        '遊' => '游',
-        '營' => '营',
-        '業' => '业',
-        '時' => '时',
-        '間' => '间',
-        '見' => '见',
-        '務' => '务',
-        '紅' => '红',
-        '燈' => '灯',
-        '貓' => '猫',
-        '沒' => '没',
-        '聽' => '听',
-        '請' => '请',
-        '員' => '员',
-        '謝' => '谢',
-        '個' => '个',
-        '裡' => '里',
-        '還' => '还',
-        '錢' => '钱',
-        '號' => '号',
-        '碼' => '码',
-        '問' => '问',
-        '題' => '题',
-        '說' => '说',
-        '們' => '们',
-        '機' => '机',
-        '開' => '开',
-        '關' => '关',
-        '線' => '线',
-        '連' => '连',
-        '夠' => '够',
-        '綠' => '绿',
-        '辦' => '办',
-        '廳' => '厅',
-        '幾' => '几',
-        '點' => '点',
-        '價' => '价',
-        '買' => '买',
-        '實' => '实',
-        '際' => '际',
-        '國' => '国',
-        '週' => '周',
-        '雙' => '双',
-        '訊' => '讯',
-        '訴' => '诉',
-        '換' => '换',
-        '斷' => '断',
-        '複' => '复',
-        '處' => '处',
-        '邊' => '边',
-        '會' => '会',
-        '對' => '对',
-        '決' => '决',
-        '須' => '须',
-        '發' => '发',
-        '陸' => '陆',
-        '門' => '门',
-        '經' => '经',
-        '過' => '过',
-        '來' => '来',
-        '訂' => '订',
-        '騙' => '骗',
-        '詐' => '诈',
-        '盜' => '盗',
-        '竊' => '窃',
-        '報' => '报',
-        '協' => '协',
-        '師' => '师',
-        '訟' => '讼',
-        '銷' => '销',
-        '戶' => '户',
-        '攜' => '携',
-        '氣' => '气',
-        '讓' => '让',
-        '聯' => '联',
-        '電' => '电',
-        '動' => '动',
-        '隨' => '随',
-        '無' => '无',
-        '幫' => '帮',
-        '嗎' => '吗',
-        '殘' => '残',
-        '醫' => '医',
-        '頭' => '头',
-        '歲' => '岁',
-        '壞' => '坏',
-        '丟' => '丢',
-        '掛' => '挂',
-        '錯' => '错',
-        '兩' => '两',
-        '啟' => '启',
-        '啓' => '启',
-        '綁' => '绑',
-        '爛' => '烂',
-        '麵' => '面',
-        '裏' => '里',
-        '後' => '后',
-        '讀' => '读',
-        '認' => '认',
-        '識' => '识',
-        '證' => '证',
-        '權' => '权',
-        '顧' => '顾',
-        '當' => '当',
-        '專' => '专',
-        other => other,
-    }
-}
-
-/// Normalizes text for matching: lowercase, simplified characters, full-width ASCII folded,
+/// Normalizes text for matching: lowercase, simplified characters (the playbook is written in
+/// simplified; a transcript or typed text may not be), full-width ASCII folded,
 /// joiners dropped, other punctuation turned into spaces, spaces collapsed and trimmed. The result
 /// is a list of clauses (never empty strings).
 pub fn normalize(text: &str) -> Vec<String> {
@@ -179,7 +52,7 @@ pub fn normalize(text: &str) -> Vec<String> {
         }
         cur.clear();
     };
-    for raw in text.chars() {
+    for raw in crate::chinese::to_simplified(text).chars() {
         // Full-width ASCII variants (Ａ, ０, ？) fold onto ASCII first so one table covers both.
         let c = match raw as u32 {
             0xFF01..=0xFF5E => char::from_u32(raw as u32 - 0xFEE0).unwrap_or(raw),
@@ -191,7 +64,7 @@ pub fn normalize(text: &str) -> Vec<String> {
         } else if is_joiner(c) {
             continue;
         } else if c.is_alphanumeric() {
-            for l in to_simplified(c).to_lowercase() {
+            for l in c.to_lowercase() {
                 cur.push(l);
             }
         } else if !cur.is_empty() && !cur.ends_with(' ') {

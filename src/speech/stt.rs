@@ -502,6 +502,10 @@ impl Worker {
             }
             (text, confidence) = self.decode_once(plain, &audio).map_err(|e| dec("decode without prompt", e))?;
         }
+        if lang == Lang::Zh {
+            // Records, the brain and the console read Mandarin in simplified characters.
+            text = crate::chinese::to_simplified(&text);
+        }
         Ok(Transcript {
             text: collapse_loops(&collapse_repeats(text.trim())),
             language: lang.code().to_string(),
