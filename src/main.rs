@@ -178,6 +178,9 @@ struct TranscribeArgs {
     /// Run whisper's full 30 s encoder window instead of one sized to the audio.
     #[arg(long)]
     full_encoder: bool,
+    /// Decode the file as one utterance instead of cutting it at the caller's pauses.
+    #[arg(long)]
+    whole: bool,
 }
 
 #[derive(Args)]
@@ -243,7 +246,11 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => tokio::task::spawn_blocking(move || frontline::bench::run(args)).await?,
             Command::Eval { what: EvalWhat::Triage(args) } => {
                 init_chat_logging();
-                frontline::sim::eval_triage(args).await.map_err(Into::into)
+                if args.voice {
+                    frontline::bench::triage_voice::eval(&args).await
+                } else {
+                    frontline::sim::eval_triage(args).await.map_err(Into::into)
+                }
             }
             Command::Calls { command } => frontline::records::cli::run(command, &|path| {
                 Ok(match path {
@@ -531,11 +538,41 @@ async fn transcribe(args: TranscribeArgs) -> Result<()> {
         "auto" => None,
         l => Some(l.to_string()),
     };
-    let samples = pcm.iter().map(|&s| s as f32 / 32768.0).collect();
-    let t = stt.transcribe(samples, language).await?;
+    // A recording is read the way a call is heard: utterance by utterance, as the endpointer
+    // cuts it (whisper sees 30 s at most, and decodes a long mixed recording worse in one go).
+    // `--whole` decodes the file as one utterance, as the benchmarks' single-phrase files are.
+    let cuts = if args.whole {
+        vec![0..pcm.len()]
+    } else {
+        frontline::media::utterances::utterances(&pcm, Default::default())
+    };
+    let mut utterances = Vec::new();
+    let (mut texts, mut decode_ms, mut weighted_confidence, mut speech_ms) = (Vec::new(), 0u64, 0f64, 0u64);
+    for cut in cuts {
+        let samples = pcm[cut.clone()].iter().map(|&s| s as f32 / 32768.0).collect();
+        let t = stt.transcribe(samples, language.clone()).await?;
+        decode_ms += t.decode_ms as u64;
+        speech_ms += t.audio_ms as u64;
+        weighted_confidence += t.confidence as f64 * t.audio_ms as f64;
+        if !t.text.is_empty() {
+            texts.push(t.text.clone());
+        }
+        utterances.push(serde_json::json!({
+            "start_ms": cut.start / 16, "end_ms": cut.end / 16,
+            "text": t.text, "language": t.language, "confidence": t.confidence,
+        }));
+    }
+    let language = utterances.iter().find(|u| u["text"] != "").map(|u| u["language"].clone());
     println!(
         "{}",
-        serde_json::json!({"text": t.text, "language": t.language, "confidence": t.confidence, "audio_ms": t.audio_ms, "decode_ms": t.decode_ms})
+        serde_json::json!({
+            "text": texts.join(" "),
+            "language": language.unwrap_or(serde_json::Value::Null),
+            "confidence": if speech_ms == 0 { 0.0 } else { weighted_confidence / speech_ms as f64 },
+            "audio_ms": pcm.len() / 16,
+            "decode_ms": decode_ms,
+            "utterances": utterances,
+        })
     );
     Ok(())
 }

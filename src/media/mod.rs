@@ -8,5 +8,6 @@ pub mod playout;
 pub mod resample;
 pub mod rtp;
 pub mod session;
+pub mod utterances;
 pub mod vad;
 pub mod wav;

@@ -1148,23 +1148,15 @@ impl Drop for BaresipAgent {
 #[allow(unused_imports)] // each test crate uses a different subset
 pub use frontline::speech::score::{char_error_rate, word_error_rate};
 
-/// Runs the gateway's own recognizer on a recording (what a peer heard), with whisper's full
-/// encoder window: the most accurate decode is the fairest judge of what was audible. A call
-/// recording is mostly silence (the other side's turns, waiting for the hang-up), which makes
-/// whisper's single-window decode give up, so pauses longer than 0.4 s are squeezed out first.
+/// Runs the gateway's own recognizer on a recording (what a peer heard), utterance by utterance
+/// as the gateway cuts a caller's speech (a recording of greeting, pauses and reply decoded in
+/// one piece makes whisper stop early), with whisper's full encoder window: the most accurate
+/// decode is the fairest judge of what was audible.
 pub fn transcribe_recording(wav: &Path, language: &str) -> String {
-    let dir = temp_dir("heard-");
-    let squeezed = dir.path().join("speech-only.wav");
-    run_checked(
-        Command::new("sox")
-            .arg(wav)
-            .arg(&squeezed)
-            .args(["silence", "-l", "1", "0.05", "0.5%", "-1", "0.4", "0.5%"]),
-    );
     let out = Command::new(frontline_bin())
         .args(["transcribe", "--full-encoder", "--language", language, "--models"])
         .arg(models_dir())
-        .arg(&squeezed)
+        .arg(wav)
         .output()
         .expect("run frontline transcribe");
     assert!(out.status.success(), "transcribe failed: {}", String::from_utf8_lossy(&out.stderr));
