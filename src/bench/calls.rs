@@ -116,7 +116,7 @@ fn run_step(env: &BenchEnv, gw: &Gateway, audio: &[CallerAudio], calls: usize, t
     }
     let template = std::fs::read_to_string(env.repo.join("bench/sipp/uac_turns.xml"))?;
     let scenario = step_dir.join("uac_turns.xml");
-    let text = fill(&template, &[("PT", "0".into()), ("CODEC", "PCMU".into()), ("LEAD_MS", env.lead_ms.to_string()), ("TURNS", blocks)])
+    let text = fill(&template, &[("PT", "0".into()), ("CODEC", "PCMU".into()), ("CALLER", "sipp".into()), ("LEAD_MS", env.lead_ms.to_string()), ("TURNS", blocks)])
         .map_err(|e| anyhow::anyhow!("bench/sipp/uac_turns.xml: {e}"))?;
     std::fs::write(&scenario, text)?;
 

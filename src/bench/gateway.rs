@@ -47,7 +47,8 @@ pub struct Gateway {
     pub pid: Option<u32>,
     pub sip_port: u16,
     pub rtp_ports: (u16, u16),
-    lines: Arc<Mutex<Vec<String>>>,
+    /// Each log line with when it was read (the log's own timestamps are text).
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
 }
 
 impl Gateway {
@@ -69,13 +70,13 @@ impl Gateway {
         let sink = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push((Instant::now(), line));
             }
         });
         let gw = Gateway { pid: Some(child.id()), child: Some(child), sip_port, rtp_ports, lines };
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
-            if gw.lines.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|l| l.contains("\"message\":\"ready\"")) {
+            if gw.lines.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(_, l)| l.contains("\"message\":\"ready\"")) {
                 return Ok(gw);
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -86,7 +87,7 @@ impl Gateway {
     /// The HTTP port from the "ready" line (the benchmark starts the gateway on port 0).
     pub fn http_port(&self) -> Option<u16> {
         let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        let ready: Value = lines.iter().find(|l| l.contains("\"message\":\"ready\"")).and_then(|l| serde_json::from_str(l).ok())?;
+        let ready: Value = lines.iter().find(|(_, l)| l.contains("\"message\":\"ready\"")).and_then(|(_, l)| serde_json::from_str(l).ok())?;
         ready["fields"]["http"].as_str()?.rsplit(':').next()?.parse().ok()
     }
 
@@ -95,7 +96,7 @@ impl Gateway {
         let needle = format!("\"message\":\"{message}\"");
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if self.lines.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|l| l.contains(&needle)) {
+            if self.lines.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|(_, l)| l.contains(&needle)) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -115,13 +116,19 @@ impl Gateway {
 
     pub fn turns_since(&self, from: usize) -> Vec<LoggedTurn> {
         let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        lines.iter().skip(from).filter_map(|l| parse_turn_line(l)).collect()
+        lines.iter().skip(from).filter_map(|(_, l)| parse_turn_line(l)).collect()
+    }
+
+    /// The JSON log lines from line `from` on, each with when it was read.
+    pub fn lines_since(&self, from: usize) -> Vec<(Instant, Value)> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines.iter().skip(from).filter_map(|(t, l)| Some((*t, serde_json::from_str(l).ok()?))).collect()
     }
 
     /// Keeps the gateway's log lines of one step next to that step's sipp traces and capture.
     pub fn save_log_since(&self, from: usize, path: &Path) {
         let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        let text: String = lines.iter().skip(from).flat_map(|l| [l.as_str(), "\n"]).collect();
+        let text: String = lines.iter().skip(from).flat_map(|(_, l)| [l.as_str(), "\n"]).collect();
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("bench: cannot write {}: {e}", path.display());
         }

@@ -18,6 +18,7 @@ pub mod plot;
 pub mod report;
 pub mod sipp;
 pub mod stats;
+pub mod triage_voice;
 pub mod turns;
 pub mod wer;
 

@@ -87,6 +87,23 @@ pub struct EvalArgs {
     /// Write the confusion table (labelled reason by outcome, per language) to this file.
     #[arg(long, value_name = "PATH")]
     pub confusion: Option<PathBuf>,
+    /// Place each dialog as a real SIP call (sipp, spoken by the gateway's voices) against a
+    /// gateway started for the run, and print the speech figures next to the text ones.
+    /// Needs root (sipp streams RTP over raw sockets) and a quiet machine.
+    #[arg(long)]
+    pub voice: bool,
+    /// With --voice: calls at a time.
+    #[arg(long, default_value_t = 4)]
+    pub calls: usize,
+    /// With --voice: how long the caller listens after each turn before the next.
+    #[arg(long, default_value_t = 9_000)]
+    pub reply_ms: u64,
+    /// With --voice: silence before the first turn, while the greeting plays.
+    #[arg(long, default_value_t = 9_000)]
+    pub lead_ms: u64,
+    /// Only the first N labelled dialogs of the file.
+    #[arg(long)]
+    pub limit: Option<usize>,
 }
 
 /// One caller turn of a script.
@@ -159,7 +176,7 @@ pub struct EvidenceOut {
 }
 
 /// What a dialog came to: one JSON line of `frontline chat --script --json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Outcome {
     pub id: String,
     pub lang: String,
@@ -429,7 +446,7 @@ fn write_line(out: &mut impl std::io::Write, s: &str) -> Result<(), SimError> {
 /// `frontline eval triage FILE`: runs every dialog and prints the score table.
 pub async fn eval_triage(args: EvalArgs) -> Result<(), SimError> {
     let sim = Simulator::from_paths(args.playbook.as_deref(), args.config.as_deref()).await?;
-    let dialogs = read_script(&args.file)?;
+    let dialogs = labelled(read_script(&args.file)?, args.limit);
     let report = run_eval(&sim, &dialogs).await?;
     let mut out = std::io::stdout();
     write_line(&mut out, &format!("triage eval: {} ({} dialogs)", args.file.display(), dialogs.len()))?;
@@ -444,6 +461,11 @@ pub async fn eval_triage(args: EvalArgs) -> Result<(), SimError> {
         }
     }
     Ok(())
+}
+
+/// The dialogs with an "expect", the first `limit` of them when given.
+pub fn labelled(dialogs: Vec<Dialog>, limit: Option<usize>) -> Vec<Dialog> {
+    dialogs.into_iter().filter(|d| d.expect.is_some()).take(limit.unwrap_or(usize::MAX)).collect()
 }
 
 /// Runs and scores labelled dialogs (those without "expect" are skipped).
