@@ -15,6 +15,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 /// Intent name reported when nothing in the playbook matched.
 pub const FALLBACK_INTENT: &str = "fallback";
+/// The intent annotated for thanks or praise that matched no intent of the playbook.
+pub const THANKS_INTENT: &str = "thanks";
 /// Intent name reported for a silence reprompt.
 pub const SILENCE_INTENT: &str = "silence";
 /// Reason codes this core sends on its own (the playbook supplies the others).
@@ -277,8 +279,15 @@ impl<'p> Conversation<'p> {
             return out;
         }
 
-        // 3. Nothing matched.
+        // 3. Nothing matched. Thanks or praise alone ("Great, thank you.") asks for nothing:
+        // it is answered, and it is not a misunderstanding that counts towards a handoff.
         let lang = self.reply_language(u, None);
+        if sentiment == "positive" && !self.escalated {
+            self.fallbacks = 0;
+            let mut out = vec![annotate(THANKS_INTENT, sentiment, coverage(total_chars), self.slot_map())];
+            out.extend(say(&self.pb.prompts().thanks, &lang));
+            return out;
+        }
         self.fallback(&lang, sentiment)
     }
 

@@ -62,6 +62,9 @@ struct RawPrompts {
     declined: RawText,
     menu: RawText,
     after_handoff: RawText,
+    /// Optional: playbooks written before it answer thanks with `declined`.
+    #[serde(default)]
+    thanks: Option<RawText>,
 }
 
 // Not deny_unknown_fields: the language keys are open-ended (flattened), and a misspelt window
@@ -189,6 +192,8 @@ pub struct Prompts {
     pub declined: Text,
     pub menu: Text,
     pub after_handoff: Text,
+    /// The answer to thanks (or praise) that asks for nothing: not a misunderstanding.
+    pub thanks: Text,
 }
 
 /// Moods in the order they are checked: the strongest signal wins.
@@ -365,6 +370,10 @@ impl Compiler<'_> {
             declined: text("prompts.declined", &p.declined)?,
             menu: text("prompts.menu", &p.menu)?,
             after_handoff: text("prompts.after_handoff", &p.after_handoff)?,
+            thanks: match &p.thanks {
+                Some(t) => text("prompts.thanks", t)?,
+                None => text("prompts.declined", &p.declined)?,
+            },
         };
 
         let mut negation_cues = Vec::new();

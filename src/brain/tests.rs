@@ -520,3 +520,25 @@ async fn grpc_stream_must_start_with_start() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     server.abort();
 }
+
+#[test]
+fn thanks_alone_is_answered_and_is_no_misunderstanding() {
+    for (lang, data, thanks, answer) in [
+        ("en", "How much data do I have left?", "Great, thank you.", "You're welcome"),
+        ("zh", "我还剩多少流量？", "好的，谢谢。", "不客气"),
+    ] {
+        let mut c = conv(lang);
+        ask(&mut c, data, lang);
+        // Thanks between misunderstandings does not let them add up to a handoff (three in a
+        // row hand over in this playbook).
+        ask(&mut c, "blorp frobnicate", lang);
+        ask(&mut c, "blorp frobnicate", lang);
+        let t = ask(&mut c, thanks, lang);
+        assert_eq!(t.intent, "thanks", "{thanks}");
+        assert!(t.said.contains(answer), "{thanks} -> {}", t.said);
+        assert!(t.escalate.is_none());
+        let t = ask(&mut c, "blorp frobnicate", lang);
+        assert_eq!(t.intent, FALLBACK_INTENT);
+        assert!(t.escalate.is_none(), "the miss after the thanks is the first of a new run");
+    }
+}

@@ -33,6 +33,16 @@ pub fn not_heard(lang: &str) -> &'static str {
     }
 }
 
+/// Said instead of the brain's announcement of a transfer that triage overruled (the caller
+/// only mentioned a person, or declined one): no transfer is promised that never comes.
+pub fn transfer_withdrawn(lang: &str) -> &'static str {
+    if lang == "zh" {
+        "抱歉，我可能理解错了。请问您需要办理什么业务？"
+    } else {
+        "Sorry, I may have misunderstood. What can I help you with?"
+    }
+}
+
 const HANDOFF_LINES: [LineKind; 6] =
     [LineKind::Bridging, LineKind::Hold, LineKind::NoAgent, LineKind::CallbackTaken, LineKind::BackToAi, LineKind::Goodbye];
 
@@ -43,6 +53,7 @@ pub fn fixed_prompts() -> Vec<(Lang, &'static str)> {
         out.push((lang, filler(code)));
         out.push((lang, apology(code)));
         out.push((lang, not_heard(code)));
+        out.push((lang, transfer_withdrawn(code)));
         out.extend(HANDOFF_LINES.iter().map(|&kind| (lang, line(kind, code))));
     }
     out
@@ -55,7 +66,7 @@ mod tests {
     #[test]
     fn every_line_is_listed_once_per_language() {
         let all = fixed_prompts();
-        assert_eq!(all.len(), 2 * (3 + HANDOFF_LINES.len()));
+        assert_eq!(all.len(), 2 * (4 + HANDOFF_LINES.len()));
         assert!(all.contains(&(Lang::Zh, "请稍等。")));
         assert!(all.contains(&(Lang::En, line(LineKind::Hold, "en"))));
         assert!(all.iter().filter(|(l, _)| *l == Lang::Zh).all(|(_, t)| !t.is_ascii()));

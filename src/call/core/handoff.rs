@@ -87,6 +87,25 @@ impl CallCore {
         self.triage.clarification_asked(&c);
     }
 
+    /// Triage overruled the handoff the brain proposed (a mention of a person, a declined
+    /// one), and the brain's reply announced it: that announcement must not stand. It is
+    /// dropped, and the caller is asked what they need; one who did want a person says so
+    /// again, and triage hears it.
+    pub(super) fn withdraw_announced_transfer(&mut self, now: Instant) {
+        if !self.handoff.is_idle() || self.hangup_reason.is_some() {
+            return;
+        }
+        let text = super::super::prompts::transfer_withdrawn(&self.language);
+        tracing::info!(call_id = %self.info.call_id, line = text, "brain's handoff overruled: its announcement withdrawn");
+        self.timers.stop(Timer::Reply);
+        self.reply_replaced = true;
+        self.out.push_back(Effect::Hush);
+        let lang = self.lang_of(&self.language.clone());
+        self.start_speaking(true, now);
+        self.out.push_back(Effect::Say { text: text.to_string(), lang, ends_reply: true, prepared: None });
+        self.said("bot", self.turns_started, text);
+    }
+
     /// Builds the handoff packet from everything the call has learned so far.
     fn packet(&self, esc: &Escalation) -> HandoffPacket {
         let mut packet = HandoffPacket {

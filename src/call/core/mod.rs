@@ -1085,9 +1085,14 @@ impl CallCore {
                     "brain proposes escalation"
                 );
                 self.brain_summary = e.summary.clone();
+                let overruled_before = self.triage.overruled().len();
                 let decision = self.triage.on_brain_escalate(self.turns_started, &e.reason, &e.summary);
-                // The brain announced the transfer in its own reply.
-                self.on_triage(decision, true, now);
+                if self.triage.overruled().len() > overruled_before {
+                    self.withdraw_announced_transfer(now);
+                } else {
+                    // The brain announced the transfer in its own reply.
+                    self.on_triage(decision, true, now);
+                }
             }
             bot_action::Action::Transfer(t) => {
                 tracing::info!(call_id = %self.info.call_id, target = %t.target, "transfer requested");

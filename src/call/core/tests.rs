@@ -4,7 +4,7 @@
 use super::*;
 use crate::call::config::{CallSections, CallsConfig};
 use crate::handoff::{AgentStrategy, HandoffConfig};
-use crate::proto::dialog::{Annotate, CollectDigits, Hangup, Say};
+use crate::proto::dialog::{Annotate, CollectDigits, Escalate, Hangup, Say};
 use std::path::Path;
 
 const GREETING: &str = "Hello, how can I help?";
@@ -544,4 +544,22 @@ fn an_unsure_risk_word_gets_a_clarifying_question_and_a_yes_hands_over() {
         _ => None,
     });
     assert_eq!(code.as_deref(), Some("risk-lost-phone"));
+}
+
+#[test]
+fn a_transfer_the_brain_announced_and_triage_overruled_is_withdrawn_not_left_hanging() {
+    let mut call = Call::greeted(settings(|_, _| {}));
+    call.at(3_000).utterance(1, "Is there an authorized agent store near the station?");
+    // The brain took "agent" for a request: it announces the transfer, then proposes it.
+    call.brain_says("Sure, I'll connect you with a colleague now. Please hold.", true);
+    call.brain(bot_action::Action::Escalate(Escalate { reason: "explicit-request".into(), summary: "s".into(), priority: 0 }));
+    // Triage sees a mention: no handoff, the announcement is cut, and the caller is asked.
+    assert!(!call.events().iter().any(|e| matches!(e, CallEvent::Escalated { .. })), "no handoff for a mention");
+    let log = &call.log;
+    let hush = log.iter().rposition(|e| matches!(e, Effect::Hush)).expect("the announcement is dropped");
+    let asked = log.iter().rposition(|e| matches!(e, Effect::Say { text, .. } if text.contains("misunderstood"))).expect("the caller is asked");
+    assert!(hush < asked, "dropped first, then asked");
+    // A later brain line for the same turn is not played over it.
+    call.brain_says("Please hold.", true);
+    assert!(call.said_lines().last().is_some_and(|l| l.contains("misunderstood")), "{:?}", call.said_lines());
 }
