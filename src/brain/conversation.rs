@@ -166,6 +166,12 @@ impl<'p> Conversation<'p> {
                 Vec::new()
             }
             Event::Silence(_) => self.on_silence(),
+            // The gateway kept the call: the next request for a person is a new proposal, and
+            // a miss is answered as a miss, not with "you are being connected".
+            Event::Declined(_) => {
+                self.escalated = false;
+                Vec::new()
+            }
         }
     }
 

@@ -542,3 +542,18 @@ fn thanks_alone_is_answered_and_is_no_misunderstanding() {
         assert!(t.escalate.is_none(), "the miss after the thanks is the first of a new run");
     }
 }
+
+#[test]
+fn a_declined_escalation_leaves_the_conversation_with_the_brain() {
+    use crate::proto::dialog::{caller_event::Event, CallerEvent, EscalationDeclined};
+    let mut c = conv("en");
+    let t = ask(&mut c, "Can I speak to an agent?", "en");
+    assert!(t.escalate.is_some());
+    let declined = CallerEvent { event: Some(Event::Declined(EscalationDeclined { reason: "explicit-request".into() })) };
+    assert!(c.on_event(&declined).is_empty(), "nothing to say: the gateway asked the caller");
+    // A thanks is answered as thanks, not with "you are being connected".
+    let t = ask(&mut c, "Thank you.", "en");
+    assert!(t.said.contains("You're welcome"), "{}", t.said);
+    // And a new request for a person is proposed again.
+    assert!(ask(&mut c, "I want to talk to a real person.", "en").escalate.is_some());
+}

@@ -12,6 +12,7 @@ use crate::call::registry::CallState;
 use crate::call::{AgentDial, LegCommand};
 use crate::handoff::{line, CallbackRequest, Fallback, HandoffMode, HandoffPacket, LineKind};
 use crate::media::session::FRAME_16K;
+use crate::proto::dialog::{caller_event, EscalationDeclined};
 use crate::triage::{Decision, Escalation};
 use std::time::{Duration, Instant};
 
@@ -91,10 +92,12 @@ impl CallCore {
     /// one), and the brain's reply announced it: that announcement must not stand. It is
     /// dropped, and the caller is asked what they need; one who did want a person says so
     /// again, and triage hears it.
-    pub(super) fn withdraw_announced_transfer(&mut self, now: Instant) {
+    pub(super) fn withdraw_announced_transfer(&mut self, reason: &str, now: Instant) {
         if !self.handoff.is_idle() || self.hangup_reason.is_some() {
             return;
         }
+        // The brain learns its proposal was declined, so it does not go on as if handing over.
+        self.send_brain(caller_event::Event::Declined(EscalationDeclined { reason: reason.to_string() }));
         let text = super::super::prompts::transfer_withdrawn(&self.language);
         tracing::info!(call_id = %self.info.call_id, line = text, "brain's handoff overruled: its announcement withdrawn");
         self.timers.stop(Timer::Reply);

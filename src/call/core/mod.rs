@@ -1088,7 +1088,7 @@ impl CallCore {
                 let overruled_before = self.triage.overruled().len();
                 let decision = self.triage.on_brain_escalate(self.turns_started, &e.reason, &e.summary);
                 if self.triage.overruled().len() > overruled_before {
-                    self.withdraw_announced_transfer(now);
+                    self.withdraw_announced_transfer(&e.reason, now);
                 } else {
                     // The brain announced the transfer in its own reply.
                     self.on_triage(decision, true, now);
@@ -1137,7 +1137,7 @@ impl CallCore {
         self.hang_up_after("brain-unavailable".into(), GOODBYE_GRACE, now);
     }
 
-    fn send_brain(&mut self, event: caller_event::Event) {
+    pub(super) fn send_brain(&mut self, event: caller_event::Event) {
         if self.brain_up {
             self.out.push_back(Effect::ToBrain(event));
         }

@@ -559,6 +559,7 @@ fn a_transfer_the_brain_announced_and_triage_overruled_is_withdrawn_not_left_han
     let hush = log.iter().rposition(|e| matches!(e, Effect::Hush)).expect("the announcement is dropped");
     let asked = log.iter().rposition(|e| matches!(e, Effect::Say { text, .. } if text.contains("misunderstood"))).expect("the caller is asked");
     assert!(hush < asked, "dropped first, then asked");
+    assert!(call.to_brain().iter().any(|e| matches!(e, caller_event::Event::Declined(d) if d.reason == "explicit-request")), "the brain is told");
     // A later brain line for the same turn is not played over it.
     call.brain_says("Please hold.", true);
     assert!(call.said_lines().last().is_some_and(|l| l.contains("misunderstood")), "{:?}", call.said_lines());
