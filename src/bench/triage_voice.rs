@@ -52,6 +52,9 @@ struct Placed {
     dialog: Dialog,
     caller: String,
     script: Script,
+    /// When its (last) call was placed: a caller number two dialogs share (a VIP) is matched
+    /// to the call that started after it.
+    placed_at: Instant,
 }
 
 /// Runs the voice eval and prints the speech and text tables.
@@ -79,7 +82,7 @@ pub async fn eval(args: &EvalArgs) -> Result<()> {
         let script = voice_dialog(&tts, d, &dir, args.lead_ms, args.reply_ms).await.with_context(|| format!("voicing {}", d.id))?;
         // A unique caller per call, so the log tells the calls apart (a VIP keeps its number).
         let caller = d.caller.clone().unwrap_or_else(|| format!("1390000{i:04}"));
-        placed.push(Placed { dialog: d.clone(), caller, script });
+        placed.push(Placed { dialog: d.clone(), caller, script, placed_at: Instant::now() });
         eprint!("\reval --voice: voiced {}/{} dialogs ({:.0} s)", i + 1, dialogs.len(), started.elapsed().as_secs_f64());
     }
     eprintln!();
@@ -181,7 +184,7 @@ fn write_ulaw(pcm16: &[i16], path: &Path) -> Result<u64> {
 
 /// Places every dialog as a call, `concurrency` at a time, against a gateway started here, and
 /// reads each call's outcome from its log.
-fn place_calls(exe: &Path, models: &Path, work: &Path, extra: &[String], placed: Vec<Placed>, concurrency: usize) -> Result<Vec<(Dialog, Outcome)>> {
+fn place_calls(exe: &Path, models: &Path, work: &Path, extra: &[String], mut placed: Vec<Placed>, concurrency: usize) -> Result<Vec<(Dialog, Outcome)>> {
     let rtp_min = free_port_block(200);
     let gw = Gateway::start(exe, models, free_udp_port(), (rtp_min, rtp_min + 199), extra)?;
     let template = std::fs::read_to_string("bench/sipp/uac_turns.xml").context("bench/sipp/uac_turns.xml (run from the repository)")?;
@@ -210,8 +213,10 @@ fn place_calls(exe: &Path, models: &Path, work: &Path, extra: &[String], placed:
             )
             .map_err(|e| anyhow::anyhow!("bench/sipp/uac_turns.xml: {e}"))?;
             std::fs::write(&scenario, text)?;
+            let deadline = Instant::now() + Duration::from_millis(p.script.total_ms + 30_000);
+            placed[i].placed_at = Instant::now();
             let call = start_call(&scenario, gw.sip_port, free_udp_port(), free_port_block(4), &dir)?;
-            running.push((i, attempt, call, Instant::now() + Duration::from_millis(p.script.total_ms + 30_000)));
+            running.push((i, attempt, call, deadline));
             // Spread the starts, so the callers' turns do not all end at the same moment.
             std::thread::sleep(Duration::from_millis(700));
         }
@@ -233,7 +238,7 @@ fn place_calls(exe: &Path, models: &Path, work: &Path, extra: &[String], placed:
         });
         for (i, attempt) in finished {
             let lines = gw.lines_since(0);
-            if call_started(&lines, &placed[i].caller).is_some() {
+            if call_started(&lines, &placed[i]).is_some() {
                 done += 1;
             } else if attempt < MAX_ATTEMPTS {
                 std::thread::sleep(Duration::from_secs(5));
@@ -266,11 +271,11 @@ fn place_calls(exe: &Path, models: &Path, work: &Path, extra: &[String], placed:
         .collect())
 }
 
-/// When the call from `caller` was answered, and its id, from the gateway's log.
-fn call_started(lines: &[(Instant, Value)], caller: &str) -> Option<(Instant, String)> {
-    lines.iter().find_map(|(t, v)| {
+/// When the dialog's call was answered, and its id, from the gateway's log.
+fn call_started(lines: &[(Instant, Value)], p: &Placed) -> Option<(Instant, String)> {
+    lines.iter().filter(|(t, _)| *t >= p.placed_at).find_map(|(t, v)| {
         let f = &v["fields"];
-        (f["message"] == "call started" && f["caller"].as_str().is_some_and(|c| c.contains(caller)))
+        (f["message"] == "call started" && f["caller"].as_str().is_some_and(|c| c.contains(&p.caller)))
             .then(|| (*t, f["call_id"].as_str().unwrap_or_default().to_string()))
     })
 }
@@ -281,7 +286,7 @@ fn outcome_from_log(lines: &[(Instant, Value)], p: &Placed) -> Outcome {
     let mut out = Outcome { id: p.dialog.id.clone(), lang, ..Outcome::default() };
     let fields = |v: &Value| v.get("fields").cloned().unwrap_or(Value::Null);
     let message = |v: &Value| v["fields"]["message"].as_str().unwrap_or_default().to_string();
-    let Some((answered, call_id)) = call_started(lines, &p.caller) else {
+    let Some((answered, call_id)) = call_started(lines, p) else {
         eprintln!("eval --voice: {}: the call never started (see gateway.log)", p.dialog.id);
         return out;
     };
@@ -324,9 +329,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn placed(turn_starts_ms: Vec<u64>) -> Placed {
+    fn placed(turn_starts_ms: Vec<u64>, placed_at: Instant) -> Placed {
         let dialog: Dialog = serde_json::from_value(json!({"id": "d1", "lang": "zh", "turns": ["a", "b", "c"], "expect": {"escalate_at": 1}})).unwrap();
-        Placed { dialog, caller: "13900000001".into(), script: Script { lead_ms: 0, blocks: String::new(), turn_starts_ms, total_ms: 0 } }
+        Placed { dialog, caller: "13900000001".into(), script: Script { lead_ms: 0, blocks: String::new(), turn_starts_ms, total_ms: 0 }, placed_at }
     }
 
     fn line(message: &str, fields: Value) -> Value {
@@ -349,7 +354,7 @@ mod tests {
         ];
         // Turns start 11 s, 15 s and 26 s after the answer: 16 s is in the second (index 1),
         // even though the gateway numbered it 2 (it cut the first utterance in two).
-        let o = outcome_from_log(&lines, &placed(vec![11_000, 15_000, 26_000]));
+        let o = outcome_from_log(&lines, &placed(vec![11_000, 15_000, 26_000], t0));
         assert_eq!((o.escalated_at, o.reason.as_deref(), o.code.as_deref()), (Some(1), Some("explicit"), Some("explicit-request")));
         assert_eq!(o.evidence.len(), 1);
         assert_eq!((o.lang.as_str(), o.replies.len()), ("zh", 1));
@@ -357,7 +362,13 @@ mod tests {
 
     #[test]
     fn a_call_that_never_started_is_not_escalated() {
-        let o = outcome_from_log(&[], &placed(vec![0]));
+        let o = outcome_from_log(&[], &placed(vec![0], Instant::now()));
         assert_eq!(o.escalated_at, None);
+        // A call from the same number before this dialog was placed is another dialog's.
+        let t0 = Instant::now();
+        let earlier = vec![(t0, line("call started", json!({"call_id": "c0", "caller": "13900000001"})))];
+        let later = placed(vec![0], t0 + Duration::from_millis(5));
+        assert_eq!(outcome_from_log(&earlier, &later).escalated_at, None);
+        assert!(call_started(&earlier, &later).is_none());
     }
 }
