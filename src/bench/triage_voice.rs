@@ -8,8 +8,9 @@
 //!
 //! - A typed turn is synthesized; an utterance turn's text too (its confidence and alternatives
 //!   are the recognizer's to find now). A keypad turn is RFC 4733 DTMF, a silence turn a pause.
-//! - After each turn the caller listens for `--reply-ms` before the next, as a caller waits for
-//!   the bot; a gateway that hangs up (a handoff with no agent) ends the call early.
+//! - After each spoken or keyed turn the caller listens for `--reply-ms` before the next, as a
+//!   caller waits for the bot; a silence turn is its own length only. A gateway that hangs up
+//!   (a handoff with no agent) ends the call early.
 //! - The turn a call escalated at is the turn whose audio was the last to start before the
 //!   gateway logged the escalation, so an utterance the endpointer cut in two still counts once.
 //! - Scoring is the text eval's ([`crate::sim::eval::score`]); both tables are printed.
@@ -158,7 +159,10 @@ async fn voice_dialog(tts: &Tts, d: &Dialog, dir: &Path, lead_ms: u64, reply_ms:
                 continue;
             }
             TurnInput::Silence(s) => {
-                let ms = u64::from(s.silence_ms) + reply_ms;
+                // The caller's silence is counted from the end of the bot's reply, which the
+                // previous turn's listening time already waited out in part: adding another
+                // listening time here would make a 9 s pause an 18 s one.
+                let ms = u64::from(s.silence_ms);
                 let _ = writeln!(script.blocks, "  <pause milliseconds=\"{ms}\"/>");
                 script.total_ms += ms;
                 continue;
