@@ -6,12 +6,10 @@ use crate::bench::gateway::{Gateway, LoggedTurn};
 use crate::bench::pcap::udp_datagrams;
 use crate::bench::plot::{bars_svg, curve_svg, Bars, Curve};
 use crate::bench::report::{ms, Section, Table};
-use crate::bench::sipp::{fill, start_call, turn_block};
+use crate::bench::sipp::{fill_turns, start_call, turn_block, write_ulaw, TURNS_SCENARIO};
 use crate::bench::stats::Summary;
 use crate::bench::turns::{speech_span, wire_turns, WireTurn};
 use crate::bench::{free_port_block, free_udp_port, BenchEnv};
-use crate::media::g711::G711;
-use crate::media::resample::resample_all;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -43,11 +41,8 @@ fn prepare_audio(env: &BenchEnv, work: &Path) -> Result<Vec<CallerAudio>> {
         .map(|name| {
             let wav = env.repo.join("audio-fixtures").join(name);
             let pcm16 = crate::media::wav::read_16k_mono(&wav)?;
-            let pcm8 = resample_all(&pcm16, 16000, 8000);
-            let mut ulaw = Vec::new();
-            G711::Ulaw.encode(&pcm8, &mut ulaw);
             let path = work.join(name).with_extension("ulaw");
-            std::fs::write(&path, &ulaw).with_context(|| format!("writing {}", path.display()))?;
+            let pcm8 = write_ulaw(&pcm16, &path)?;
             let (_, end) = speech_span(&pcm8, 8000).with_context(|| format!("{}: no speech found", wav.display()))?;
             Ok(CallerAudio { name: name.to_string(), ulaw: path, len_ms: pcm8.len() as u64 / 8, speech_end_ms: end })
         })
@@ -114,11 +109,9 @@ fn run_step(env: &BenchEnv, gw: &Gateway, audio: &[CallerAudio], calls: usize, t
         blocks.push_str(&turn_block(&a.ulaw, 0, a.len_ms, reply_ms));
         period += a.len_ms + reply_ms;
     }
-    let template = std::fs::read_to_string(env.repo.join("bench/sipp/uac_turns.xml"))?;
+    let template = std::fs::read_to_string(env.repo.join(TURNS_SCENARIO))?;
     let scenario = step_dir.join("uac_turns.xml");
-    let text = fill(&template, &[("PT", "0".into()), ("CODEC", "PCMU".into()), ("CALLER", "sipp".into()), ("LEAD_MS", env.lead_ms.to_string()), ("TURNS", blocks)])
-        .map_err(|e| anyhow::anyhow!("bench/sipp/uac_turns.xml: {e}"))?;
-    std::fs::write(&scenario, text)?;
+    std::fs::write(&scenario, fill_turns(&template, "sipp", env.lead_ms, &blocks)?)?;
 
     let capture = Capture::start(&step_dir.join("rtp.pcap"), gw.rtp_ports)?;
     let log_from = gw.log_len();

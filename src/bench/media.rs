@@ -12,7 +12,6 @@ use crate::bench::report::{Section, Table};
 use crate::bench::BenchEnv;
 use crate::media::g711::G711;
 use crate::media::jitter::{JitterBuffer, JitterStats};
-use crate::media::resample::resample_all;
 use crate::media::rtp::{RtpPacket, RtpSender};
 use crate::media::session::{self, MediaCommand, MediaEvent, MediaParams, MediaStats};
 use anyhow::{Context, Result};
@@ -130,9 +129,7 @@ pub fn media(env: &BenchEnv) -> Result<Section> {
     let (calls, seconds) = if env.quick { (100usize, 5u64) } else { (250, 10) };
     let work = env.work_dir("media")?;
     let pcm16 = crate::media::wav::read_16k_mono(&env.repo.join("audio-fixtures/en_data.wav"))?;
-    let mut ulaw = Vec::new();
-    G711::Ulaw.encode(&resample_all(&pcm16, 16000, 8000), &mut ulaw);
-    let audio = Arc::new(ulaw);
+    let audio = Arc::new(crate::bench::ulaw_8k(&pcm16).1);
 
     let gateway_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name(GATEWAY_THREAD).enable_all().build()?;
     let peer_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("media-peer").enable_all().build()?;

@@ -110,6 +110,15 @@ impl BenchEnv {
     }
 }
 
+/// 16 kHz speech as a G.711 μ-law caller sends it: resampled to 8 kHz and encoded with the
+/// gateway's own resampler and codec. Returns the 8 kHz audio and its μ-law bytes.
+pub fn ulaw_8k(pcm16: &[i16]) -> (Vec<i16>, Vec<u8>) {
+    let pcm8 = crate::media::resample::resample_all(pcm16, 16_000, 8_000);
+    let mut ulaw = Vec::with_capacity(pcm8.len());
+    crate::media::g711::G711::Ulaw.encode(&pcm8, &mut ulaw);
+    (pcm8, ulaw)
+}
+
 /// A UDP port on 127.0.0.1 that was free a moment ago.
 pub fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map_or(0, |a| a.port())

@@ -41,6 +41,28 @@ pub fn turn_block(audio: &Path, pt: u8, speech_ms: u64, reply_ms: u64) -> String
     )
 }
 
+/// Where the turn-taking caller's scenario lives, relative to the repository.
+pub const TURNS_SCENARIO: &str = "bench/sipp/uac_turns.xml";
+
+/// bench/sipp/uac_turns.xml filled for a PCMU caller `caller` who waits `lead_ms` through the
+/// greeting, then takes `turns` (blocks of [`turn_block`] and the like).
+pub fn fill_turns(template: &str, caller: &str, lead_ms: u64, turns: &str) -> anyhow::Result<String> {
+    fill(
+        template,
+        &[("PT", "0".into()), ("CODEC", "PCMU".into()), ("CALLER", caller.into()), ("LEAD_MS", lead_ms.to_string()), ("TURNS", turns.into())],
+    )
+    .map_err(|e| anyhow::anyhow!("{TURNS_SCENARIO}: {e}"))
+}
+
+/// 16 kHz speech as a caller's rtp_stream sends it ([`super::ulaw_8k`]), written headerless
+/// to `path`. Returns the 8 kHz audio (for timings).
+pub fn write_ulaw(pcm16: &[i16], path: &Path) -> anyhow::Result<Vec<i16>> {
+    use anyhow::Context as _;
+    let (pcm8, ulaw) = super::ulaw_8k(pcm16);
+    std::fs::write(path, &ulaw).with_context(|| format!("writing {}", path.display()))?;
+    Ok(pcm8)
+}
+
 /// A sipp caller process placing one call.
 pub struct SippCall {
     pub child: Child,

@@ -16,11 +16,9 @@
 //! - Scoring is the text eval's ([`crate::sim::eval::score`]); both tables are printed.
 
 use crate::bench::gateway::Gateway;
-use crate::bench::sipp::{fill, start_call, turn_block, SippCall};
+use crate::bench::sipp::{fill_turns, start_call, turn_block, write_ulaw, SippCall, TURNS_SCENARIO};
 use crate::bench::{free_port_block, free_udp_port};
 use crate::config::Config;
-use crate::media::g711::G711;
-use crate::media::resample::resample_all;
 use crate::sim::{score, EvalReport};
 use crate::sim::{labelled, read_script, Dialog, EvalArgs, Outcome, Simulator, TurnInput};
 use crate::speech::models::ModelDir;
@@ -170,20 +168,11 @@ async fn voice_dialog(tts: &Tts, d: &Dialog, dir: &Path, lead_ms: u64, reply_ms:
         };
         let pcm16 = tts.synthesize(text, lang).await?;
         let path = dir.join(format!("turn{i}.ulaw"));
-        let len_ms = write_ulaw(&pcm16, &path)?;
+        let len_ms = write_ulaw(&pcm16, &path)?.len() as u64 / 8;
         script.blocks.push_str(&turn_block(&path, 0, len_ms, reply_ms));
         script.total_ms += len_ms + reply_ms;
     }
     Ok(script)
-}
-
-/// 16 kHz speech as the headerless 8 kHz μ-law file sipp streams; returns its length in ms.
-fn write_ulaw(pcm16: &[i16], path: &Path) -> Result<u64> {
-    let pcm8 = resample_all(pcm16, 16_000, 8_000);
-    let mut ulaw = Vec::with_capacity(pcm8.len());
-    G711::Ulaw.encode(&pcm8, &mut ulaw);
-    std::fs::write(path, &ulaw).with_context(|| format!("writing {}", path.display()))?;
-    Ok(pcm8.len() as u64 / 8)
 }
 
 /// Places every dialog as a call, `concurrency` at a time, against a gateway started here, and
@@ -191,7 +180,7 @@ fn write_ulaw(pcm16: &[i16], path: &Path) -> Result<u64> {
 fn place_calls(exe: &Path, models: &Path, work: &Path, extra: &[String], mut placed: Vec<Placed>, concurrency: usize) -> Result<Vec<(Dialog, Outcome)>> {
     let rtp_min = free_port_block(200);
     let gw = Gateway::start(exe, models, free_udp_port(), (rtp_min, rtp_min + 199), extra)?;
-    let template = std::fs::read_to_string("bench/sipp/uac_turns.xml").context("bench/sipp/uac_turns.xml (run from the repository)")?;
+    let template = std::fs::read_to_string(TURNS_SCENARIO).with_context(|| format!("{TURNS_SCENARIO} (run from the repository)"))?;
     // Each dialog is tried up to MAX_ATTEMPTS times: a call the gateway refused (503 while its
     // recognizer is saturated) says nothing about triage.
     let mut queue: std::collections::VecDeque<(usize, u32)> = (0..placed.len()).map(|i| (i, 1)).collect();
@@ -205,18 +194,7 @@ fn place_calls(exe: &Path, models: &Path, work: &Path, extra: &[String], mut pla
             let p = &placed[i];
             let dir = work.join(format!("d{i:03}"));
             let scenario = dir.join("call.xml");
-            let text = fill(
-                &template,
-                &[
-                    ("PT", "0".into()),
-                    ("CODEC", "PCMU".into()),
-                    ("CALLER", p.caller.clone()),
-                    ("LEAD_MS", p.script.lead_ms.to_string()),
-                    ("TURNS", p.script.blocks.clone()),
-                ],
-            )
-            .map_err(|e| anyhow::anyhow!("bench/sipp/uac_turns.xml: {e}"))?;
-            std::fs::write(&scenario, text)?;
+            std::fs::write(&scenario, fill_turns(&template, &p.caller, p.script.lead_ms, &p.script.blocks)?)?;
             let deadline = Instant::now() + Duration::from_millis(p.script.total_ms + 30_000);
             placed[i].placed_at = Instant::now();
             let call = start_call(&scenario, gw.sip_port, free_udp_port(), free_port_block(4), &dir)?;
@@ -240,8 +218,8 @@ fn place_calls(exe: &Path, models: &Path, work: &Path, extra: &[String], mut pla
             }
             !over
         });
+        let lines = if finished.is_empty() { Vec::new() } else { gw.lines_since(0) };
         for (i, attempt) in finished {
-            let lines = gw.lines_since(0);
             if call_started(&lines, &placed[i]).is_some() {
                 done += 1;
             } else if attempt < MAX_ATTEMPTS {
@@ -288,18 +266,16 @@ fn call_started(lines: &[(Instant, Value)], p: &Placed) -> Option<(Instant, Stri
 fn outcome_from_log(lines: &[(Instant, Value)], p: &Placed) -> Outcome {
     let lang = p.dialog.lang.clone().unwrap_or_else(|| "en".into());
     let mut out = Outcome { id: p.dialog.id.clone(), lang, ..Outcome::default() };
-    let fields = |v: &Value| v.get("fields").cloned().unwrap_or(Value::Null);
-    let message = |v: &Value| v["fields"]["message"].as_str().unwrap_or_default().to_string();
     let Some((answered, call_id)) = call_started(lines, p) else {
         eprintln!("eval --voice: {}: the call never started (see gateway.log)", p.dialog.id);
         return out;
     };
     for (t, v) in lines {
-        let f = fields(v);
+        let f = &v["fields"];
         if f["call_id"].as_str() != Some(call_id.as_str()) {
             continue;
         }
-        match message(v).as_str() {
+        match f["message"].as_str().unwrap_or_default() {
             "escalation" if out.escalated_at.is_none() => {
                 let after_ms = t.saturating_duration_since(answered).as_millis() as u64;
                 let turn = p.script.turn_starts_ms.iter().rposition(|&s| s <= after_ms).unwrap_or(0);

@@ -11,7 +11,7 @@ use crate::bench::report::{Section, Table};
 use crate::bench::BenchEnv;
 use crate::config::Config;
 use crate::media::g711::G711;
-use crate::media::resample::{resample_all, Resampler};
+use crate::media::resample::Resampler;
 use crate::speech::models::{self, ModelDir, WhisperModel};
 use crate::speech::score::ErrorCount;
 use crate::speech::stt::{SttConfig, SttPool};
@@ -82,9 +82,7 @@ fn clips(repo: &Path, quick: bool) -> Result<Vec<Clip>> {
 
 /// What the recognizer hears of a 16 kHz clip after a G.711 call leg.
 pub fn through_telephone_path(pcm_16k: &[i16]) -> Vec<i16> {
-    let narrow = resample_all(pcm_16k, 16000, 8000);
-    let mut wire = Vec::new();
-    G711::Ulaw.encode(&narrow, &mut wire);
+    let (_, wire) = crate::bench::ulaw_8k(pcm_16k);
     let mut decoded = Vec::new();
     G711::Ulaw.decode(&wire, &mut decoded);
     // Frame by frame, as the media driver upsamples each 20 ms packet.

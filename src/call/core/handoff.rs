@@ -79,13 +79,19 @@ impl CallCore {
             return;
         }
         tracing::info!(call_id = %self.info.call_id, code = %c.code, strength = c.strength, question = %c.question, "clarifying question");
+        self.say_instead_of_brain(&c.question, &c.language, c.turn, false, now);
+        self.triage.clarification_asked(&c);
+    }
+
+    /// The gateway's own line is this turn's reply: a brain line for the turn that comes after
+    /// it is not played over it.
+    fn say_instead_of_brain(&mut self, text: &str, language: &str, turn: u32, interruptible: bool, now: Instant) {
         self.timers.stop(Timer::Reply);
         self.reply_replaced = true;
-        let lang = self.lang_of(&c.language);
-        self.start_speaking(false, now);
-        self.out.push_back(Effect::Say { text: c.question.clone(), lang, ends_reply: true, prepared: None });
-        self.said("bot", c.turn, &c.question);
-        self.triage.clarification_asked(&c);
+        let lang = self.lang_of(language);
+        self.start_speaking(interruptible, now);
+        self.out.push_back(Effect::Say { text: text.to_string(), lang, ends_reply: true, prepared: None });
+        self.said("bot", turn, text);
     }
 
     /// Triage overruled the handoff the brain proposed (a mention of a person, a declined
@@ -100,13 +106,9 @@ impl CallCore {
         self.send_brain(caller_event::Event::Declined(EscalationDeclined { reason: reason.to_string() }));
         let text = super::super::prompts::transfer_withdrawn(&self.language);
         tracing::info!(call_id = %self.info.call_id, line = text, "brain's handoff overruled: its announcement withdrawn");
-        self.timers.stop(Timer::Reply);
-        self.reply_replaced = true;
         self.out.push_back(Effect::Hush);
-        let lang = self.lang_of(&self.language.clone());
-        self.start_speaking(true, now);
-        self.out.push_back(Effect::Say { text: text.to_string(), lang, ends_reply: true, prepared: None });
-        self.said("bot", self.turns_started, text);
+        let language = self.language.clone();
+        self.say_instead_of_brain(text, &language, self.turns_started, true, now);
     }
 
     /// Builds the handoff packet from everything the call has learned so far.
