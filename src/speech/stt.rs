@@ -54,13 +54,16 @@ fn yield_cpu_to_media() {
     }
 }
 
-/// Drops sentences that repeat the one before them. Greedy decoding without temperature
+/// Drops sentences that repeat the ones before them. Greedy decoding without temperature
 /// fallback sometimes loops ("How much data do I have left? How much data do I have left? ...")
-/// until it runs out of tokens; a caller never says the same sentence twice in one breath
-/// often enough for this to cost real words.
+/// until it runs out of tokens, and the loop can be two or three sentences long ("How much
+/// did I do? I can't lift this man. How much did I do? I can't lift this man. How much did I").
+/// A caller never says the same sentences twice in one breath often enough for this to cost
+/// real words.
 fn collapse_repeats(text: &str) -> String {
-    let mut out = String::new();
-    let mut last = "";
+    /// The longest run of sentences taken for one loop.
+    const MAX_LOOP: usize = 3;
+    let mut sentences = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
         let end = rest
@@ -69,17 +72,44 @@ fn collapse_repeats(text: &str) -> String {
             .map(|(i, c)| i + c.len_utf8())
             .unwrap_or(rest.len());
         let sentence = rest[..end].trim();
-        let words = sentence.trim_end_matches(|c: char| !c.is_alphanumeric());
-        // The loop cut off by the token limit: an unfinished restart of the previous sentence.
-        let cut_off_restart = end == rest.len() && !last.is_empty() && last.starts_with(words);
-        if !sentence.is_empty() && words != last && !cut_off_restart {
-            if !out.is_empty() && sentence.is_ascii() {
-                out.push(' ');
-            }
-            out.push_str(sentence);
-            last = words;
+        if !sentence.is_empty() {
+            sentences.push(sentence);
         }
         rest = &rest[end..];
+    }
+    let words = |s: &str| s.trim_end_matches(|c: char| !c.is_alphanumeric()).to_string();
+    // The token limit cuts a loop anywhere, so the text's last piece may be an unfinished copy.
+    let unfinished_at = match text.trim_end().chars().last() {
+        Some('.' | '?' | '!' | '。' | '？' | '！') | None => usize::MAX,
+        Some(_) => sentences.len() - 1,
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < sentences.len() {
+        let loop_len = (1..=MAX_LOOP.min(kept.len())).find(|&k| {
+            let unit = &kept[kept.len() - k..];
+            (0..k).all(|j| match sentences.get(i + j) {
+                Some(s) if i + j == unfinished_at => words(unit[j]).starts_with(&words(s)),
+                Some(s) => words(s) == words(unit[j]),
+                // Past an unfinished end: the token limit cut this copy short. (Past a finished
+                // end it is not a copy: "Yes. No. Yes." is what the caller said.)
+                None => i + j > unfinished_at,
+            })
+        });
+        match loop_len {
+            Some(k) => i += k,
+            None => {
+                kept.push(sentences[i]);
+                i += 1;
+            }
+        }
+    }
+    let mut out = String::new();
+    for sentence in kept {
+        if !out.is_empty() && sentence.is_ascii() {
+            out.push(' ');
+        }
+        out.push_str(sentence);
     }
     out
 }
@@ -568,6 +598,12 @@ mod tests {
         assert_eq!(collapse_repeats("What is my account balance? What is my"), "What is my account balance?");
         assert_eq!(collapse_repeats("Yes. No. Yes."), "Yes. No. Yes.");
         assert_eq!(collapse_repeats("What is my balance?"), "What is my balance?");
+        // A loop of two sentences, cut off inside its third copy.
+        let two = "How much did I do? I can't lift this man. How much did I do? I can't lift this man. How much did I do? I";
+        assert_eq!(collapse_repeats(two), "How much did I do? I can't lift this man.");
+        assert_eq!(collapse_repeats("Hello. I want to pay. Hello. I want to pay."), "Hello. I want to pay.");
+        // Different sentences that share words are kept.
+        assert_eq!(collapse_repeats("I want to pay. I want to pay my bill. I want"), "I want to pay. I want to pay my bill.");
         assert_eq!(collapse_loops("我说了,我说了,我说了,我说了,我"), "我说了");
         // Where the loop is taken to start is arbitrary; what matters is one copy of it.
         assert_eq!(collapse_loops("我说你能不能说我能不能说我能不能说我能不能说").chars().count(), 8);
