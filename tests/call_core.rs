@@ -1,12 +1,13 @@
-//! The call core from outside, against real sipp callers: no dead air on a silent line, and a
-//! deploy (SIGTERM) that lets the calls in progress finish instead of cutting them.
+//! The call core from outside, against real sipp callers: no dead air on a silent line, a
+//! sentence said with pauses answered as one turn, and a deploy (SIGTERM) that lets the calls
+//! in progress finish instead of cutting them.
 
 mod common;
 
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,76 @@ fn a_silent_mandarin_caller_is_reprompted_in_mandarin_then_the_call_ends_cleanly
 }
 
 /// Three questions with pauses between them, as one G.711 stream.
+/// The pieces of one sentence in the gateway's own English voice (`frontline say`), with
+/// `pause` seconds between them, after 5 s for the greeting, as 8 kHz μ-law; and its length.
+fn said_with_pauses(dir: &Path, pieces: &[&str], pause: f32) -> (PathBuf, Duration) {
+    let mut parts = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let spoken = dir.join(format!("piece{i}.wav"));
+        let models = repo_root().join("models");
+        let status = Command::new(frontline_bin())
+            .args(["say", "--language", "en", "--models"])
+            .arg(&models)
+            .arg("--out")
+            .arg(&spoken)
+            .arg(piece)
+            .stdout(Stdio::null())
+            .status()
+            .expect("frontline say");
+        assert!(status.success(), "frontline say {piece:?}");
+        let padded = dir.join(format!("padded{i}.wav"));
+        let after = if i + 1 == pieces.len() { 8.0 } else { pause };
+        let status = Command::new("sox").arg(&spoken).arg(&padded).args(["pad", "0", &after.to_string()]).status().expect("sox");
+        assert!(status.success());
+        parts.push(padded);
+    }
+    let joined = dir.join("sentence.wav");
+    let status = Command::new("sox").arg(&silence_wav(dir, 5)).args(&parts).arg(&joined).status().expect("sox");
+    assert!(status.success());
+    let ulaw = dir.join("sentence.ulaw");
+    to_ulaw(&joined, &ulaw);
+    let duration = g711_duration(&ulaw);
+    (ulaw, duration)
+}
+
+fn silence_wav(dir: &Path, seconds: u32) -> PathBuf {
+    let out = dir.join("lead.wav");
+    let status = Command::new("sox").args(["-n", "-r", "16000", "-c", "1", "-b", "16"]).arg(&out).args(["trim", "0", &seconds.to_string()]).status().expect("sox");
+    assert!(status.success());
+    out
+}
+
+/// A caller who stops twice mid-sentence, for under a second each time, before hearing any
+/// reply: each piece alone means nothing to the playbook, and three misses in a row are its
+/// handoff for "not understood". The gateway hears one sentence: the brain gets it whole, and
+/// the caller is asked to say it again instead of being handed over.
+#[test]
+fn a_sentence_said_with_pauses_is_one_turn_not_three_misunderstandings() {
+    let dir = temp_dir("pauses-");
+    let gw = Gateway::start(&["--language", "en"]);
+    let (audio, audio_len) = said_with_pauses(dir.path(), &["My neighbour's old cat.", "Every single night.", "Sleeps on the roof of my car."], 0.9);
+    let vars = vec![
+        ("AUDIO".to_string(), audio.display().to_string()),
+        ("PT".to_string(), "0".to_string()),
+        ("CODEC".to_string(), "PCMU".to_string()),
+        ("AUDIO_MS".to_string(), audio_len.as_millis().to_string()),
+        ("REPLY_MS".to_string(), "2000".to_string()),
+    ];
+    let sipp = run_sipp_with(&sipp_scenario("uac_stream.xml"), gw.sip_port(), SippOptions { vars, timeout: Duration::from_secs(90), ..SippOptions::default() });
+    assert!(sipp.success(), "{}\n--- gateway ---\n{}", sipp.report(), gw.log_tail(40));
+    let end = gw.wait_for_message("call ended", Duration::from_secs(10)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
+
+    assert!(gw.events("escalation").is_empty(), "handed over for pauses:\n{}", gw.log_tail(40));
+    assert_eq!(text_field(&end, "outcome"), "contained", "{end}");
+    let went_on = gw.events("the caller went on with their sentence");
+    assert!(!went_on.is_empty(), "the pieces were taken as separate turns:\n{}", gw.log_tail(40));
+    // The last turn the brain answered holds the sentence from its first piece to its last.
+    let turns = gw.events("turn");
+    let last = turns.last().unwrap_or_else(|| panic!("no turn logged\n{}", gw.log_tail(40)));
+    let heard = text_field(last, "heard").to_lowercase();
+    assert!(heard.contains("cat") && heard.contains("car"), "the last turn answered {heard:?}");
+}
+
 fn three_questions(dir: &Path) -> (PathBuf, Duration) {
     let mut parts = Vec::new();
     for (i, name) in ["en_balance.wav", "en_data.wav", "en_balance.wav"].iter().enumerate() {

@@ -49,6 +49,9 @@ pub struct Conversation<'p> {
     language: String,
     phase: Phase,
     fallbacks: u32,
+    /// The last utterance was a miss that counted in `fallbacks`: withdrawn if the caller turns
+    /// out to have been mid-sentence (`Utterance.continues`).
+    last_was_miss: bool,
     silences: u32,
     /// Index of the intent whose slot question is waiting for an answer.
     pending_slot: Option<usize>,
@@ -81,6 +84,7 @@ impl<'p> Conversation<'p> {
             fixed_language: fixed,
             phase: Phase::Active,
             fallbacks: 0,
+            last_was_miss: false,
             silences: 0,
             pending_slot: None,
             slots: BTreeMap::new(),
@@ -240,6 +244,17 @@ impl<'p> Conversation<'p> {
                 .collect();
         }
         self.silences = 0;
+        if u.continues {
+            // The caller paused mid-sentence: the piece answered before was no misunderstanding,
+            // and the whole sentence replaces it in what the agent is told.
+            if std::mem::take(&mut self.last_was_miss) {
+                self.fallbacks = self.fallbacks.saturating_sub(1);
+            }
+            if self.recent.back().is_some_and(|piece| u.text.trim().starts_with(piece.as_str())) {
+                self.recent.pop_back();
+            }
+        }
+        self.last_was_miss = false;
         let clauses = text::normalize(&u.text);
         if !clauses.is_empty() {
             self.remember(u.text.trim());
@@ -305,6 +320,7 @@ impl<'p> Conversation<'p> {
             return out;
         }
         self.fallbacks += 1;
+        self.last_was_miss = true;
         let mut out = vec![annotate(FALLBACK_INTENT, sentiment, 0.0, self.slot_map())];
         if self.fallbacks >= self.pb.max_fallbacks() {
             self.fallbacks = 0;

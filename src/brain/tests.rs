@@ -275,6 +275,31 @@ fn an_understood_turn_resets_the_miss_count() {
 }
 
 #[test]
+fn a_sentence_the_caller_went_on_with_counts_as_one_turn() {
+    // Pieces of one sentence said with pauses: each piece alone is a miss, and the gateway
+    // sends each next one whole with `continues`. No handoff for that, and the whole
+    // sentence (not its pieces) is what the agent would be told.
+    for (lang, pieces) in [("en", ["If the purple", "If the purple elephants", "If the purple elephants dance"]), ("zh", ["今天", "今天天气", "今天天气怎么样"])] {
+        let mut c = conv(lang);
+        for (i, piece) in pieces.iter().enumerate() {
+            let mut event = utter(piece, lang);
+            if let Some(Event::Utterance(u)) = event.event.as_mut() {
+                u.continues = i > 0;
+            }
+            let t = turn(c.on_event(&event));
+            assert_eq!(t.intent, FALLBACK_INTENT, "{piece}");
+            assert!(t.escalate.is_none(), "{lang}: escalated on piece {i} of one sentence");
+        }
+        // The sentence was one miss: the handoff comes at the playbook's count of separate ones.
+        for _ in 2..pb().max_fallbacks() {
+            assert!(ask(&mut c, pieces[2], lang).escalate.is_none());
+        }
+        let e = ask(&mut c, pieces[2], lang).escalate.expect("max_fallbacks separate misses hand over");
+        assert!(e.summary.contains(pieces[2]) && !e.summary.contains(&format!("\"{}\"", pieces[0])), "{}", e.summary);
+    }
+}
+
+#[test]
 fn broadband_slot_flow_in_both_languages() {
     let mut c = conv("en");
     ask(&mut c, "my wifi keeps dropping", "en");

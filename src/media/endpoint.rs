@@ -47,6 +47,10 @@ pub struct EndpointConfig {
     /// Silence after which the utterance so far is decoded as if it were final, so the
     /// transcript is ready (or nearly) when the silence wait runs out; 0 turns it off.
     pub early_decode_ms: u32,
+    /// A caller who speaks again within this long of their last utterance's end, before
+    /// hearing the reply to it, is going on with the same sentence (a pause mid-sentence cut
+    /// it): the two are answered as one turn. 0 turns it off.
+    pub continuation_ms: u32,
 }
 
 impl Default for EndpointConfig {
@@ -67,6 +71,10 @@ impl Default for EndpointConfig {
             hesitant_silence_ms: 1_200,
             partial_interval_ms: 600,
             early_decode_ms: 150,
+            // Pauses at a comma run 0.3-0.8 s (Kokoro's Mandarin, and people thinking of the
+            // next word); a caller answering the bot's reply starts after it has played for
+            // a second or more.
+            continuation_ms: 1_200,
         }
     }
 }

@@ -349,7 +349,8 @@ pub struct Triage {
     fallbacks: Vec<Evidence>,
     same_intent: Option<(String, Vec<Evidence>)>,
     low_confidence: Vec<Evidence>,
-    history: Vec<Vec<String>>,
+    /// Each counted sentence's words, by turn.
+    history: Vec<(u32, Vec<String>)>,
     repeats: Vec<Evidence>,
     long_silences: Vec<Evidence>,
     /// A turn whose brain reading says nothing about understanding (the caller said the problem
@@ -595,11 +596,11 @@ impl Triage {
             let toks = lexicon::tokens(&clauses);
             // Short answers ("yes", "不是") repeat naturally; only sentences count.
             if toks.len() >= 3 {
-                let best = self.history.iter().map(|h| lexicon::similarity(&toks, h)).fold(0.0f32, f32::max);
+                let best = self.history.iter().map(|(_, h)| lexicon::similarity(&toks, h)).fold(0.0f32, f32::max);
                 if best >= a.repeat_similarity {
                     self.repeats.push(ev(format!("ambiguity-repeat: {:.2}", best), u.text.trim()));
                 }
-                self.history.push(toks);
+                self.history.push((turn, toks));
             }
             if a.max_repeats > 0 && self.repeats.len() as u32 >= a.max_repeats {
                 fired.push(Fired {
@@ -689,6 +690,25 @@ impl Triage {
     }
 
     /// A keypad digit.
+    /// The caller's utterance in `turn` was the first part of a sentence they went on with
+    /// before hearing a reply (a pause mid-sentence cut it in two); the next turn brings the
+    /// whole sentence. What was read from the fragment alone is withdrawn (the brain's "not
+    /// understood", a low confidence, the sentence later "repeating" it), and the two count as
+    /// one caller turn. Triggers that fired on the fragment stand: its words were said.
+    pub fn continued(&mut self, turn: u32) {
+        self.caller_turns = self.caller_turns.saturating_sub(1);
+        self.fallbacks.retain(|e| e.turn != turn);
+        self.low_confidence.retain(|e| e.turn != turn);
+        self.repeats.retain(|e| e.turn != turn);
+        self.history.retain(|(t, _)| *t != turn);
+        if let Some((_, evs)) = &mut self.same_intent {
+            evs.retain(|e| e.turn != turn);
+            if evs.is_empty() {
+                self.same_intent = None;
+            }
+        }
+    }
+
     pub fn on_dtmf(&mut self, turn: u32, digit: char) -> Decision {
         if !self.decided.is_empty() {
             return Decision::AlreadyEscalated;

@@ -73,6 +73,15 @@ impl Memory {
         }
     }
 
+    /// The caller went on with the sentence of the last exchange before hearing its reply
+    /// (`Utterance.continues`): `whole` replaces it, so the model sees the sentence once and
+    /// not a reply the caller never heard.
+    pub fn continued(&mut self, whole: &str) {
+        if self.turns.back().is_some_and(|t| t.input == Input::Speech && whole.trim().starts_with(t.caller.as_str())) {
+            self.turns.pop_back();
+        }
+    }
+
     /// True when some remembered reply was cut off (the prompt then says how to read it).
     pub fn has_cut_off(&self) -> bool {
         self.turns.iter().any(|t| t.cut_off)
@@ -129,6 +138,17 @@ impl Memory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sentence_the_caller_went_on_with_replaces_its_first_piece() {
+        let mut m = Memory::new(4);
+        m.push("What is my balance?", "It is 20 dollars.");
+        m.push("If I cancel", "Sorry, I did not catch that.");
+        m.continued("If I cancel now, is there a fee?");
+        m.continued("Something else entirely");
+        let callers: Vec<&str> = m.turns().map(|t| t.caller.as_str()).collect();
+        assert_eq!(callers, ["What is my balance?"], "only the piece it goes on with is dropped");
+    }
 
     #[test]
     fn keeps_recent_turns_and_folds_older_ones_within_bounds() {

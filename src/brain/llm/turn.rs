@@ -177,6 +177,9 @@ impl<'p> Call<'p> {
             self.send(act(Action::Annotate(a))).await?;
         }
         let caller = self.for_llm(&u.text);
+        if u.continues {
+            self.memory.continued(&caller);
+        }
 
         // 2a. Routed goodbye: the playbook's goodbye and the hang_up tool.
         if let Some(h) = pb_hangup {

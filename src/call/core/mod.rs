@@ -200,6 +200,15 @@ struct Speculation {
     chunks: VecDeque<(u64, String, Lang)>,
 }
 
+/// The caller's last words, while they may still be going on with them (see
+/// `EndpointConfig::continuation_ms`).
+struct LastWords {
+    turn: u32,
+    /// Everything said so far in this sentence, fragments joined.
+    text: String,
+    speech_end: Instant,
+}
+
 /// Keypad digits being collected for the brain (`CollectDigits`).
 struct Collecting {
     max_digits: usize,
@@ -256,6 +265,8 @@ pub struct CallCore {
     /// bot speaks, the caller speaks, or the call is not the AI's (handoff).
     floor_since: Option<Instant>,
     no_inputs: u32,
+    /// Until the caller hears a reply to them (or the continuation window passes).
+    last_words: Option<LastWords>,
     collecting: Option<Collecting>,
 
     timers: TimerTable,
@@ -303,6 +314,7 @@ impl CallCore {
             reply_replaced: false,
             floor_since: None,
             no_inputs: 0,
+            last_words: None,
             collecting: None,
             timers: TimerTable::default(),
             hangup_reason: None,
@@ -798,6 +810,7 @@ impl CallCore {
             language: transcript.language.clone(),
             timings: None,
             turn: self.turns_started + 1,
+            continues: false,
         }));
     }
 
@@ -861,7 +874,7 @@ impl CallCore {
             decode_ms: transcript.decode_ms,
             at_ms: now_ms(),
         });
-        self.on_caller_words(turn, transcript, &[], now);
+        self.on_caller_words(turn, transcript, &[], true, now);
     }
 
     /// A typed utterance: the caller takes the floor and is heard at once, word for word.
@@ -880,11 +893,12 @@ impl CallCore {
             if crate::brain::text::has_cjk(&typed.text) { "zh" } else { "en" }.to_string()
         });
         let transcript = Transcript { text: typed.text, language, confidence: typed.confidence, audio_ms: 0, decode_ms: 0 };
-        self.on_caller_words(turn, transcript, &typed.alternatives, now);
+        self.on_caller_words(turn, transcript, &typed.alternatives, false, now);
     }
 
     /// What the caller said in `turn` is known: it goes to triage, the brain and the record.
-    fn on_caller_words(&mut self, mut turn: Turn, transcript: Transcript, alternatives: &[String], now: Instant) {
+    /// `spoken`: heard by the recognizer (typed words come whole, never cut by a pause).
+    fn on_caller_words(&mut self, mut turn: Turn, transcript: Transcript, alternatives: &[String], spoken: bool, now: Instant) {
         let turn_no = turn.number;
         let text = clean_transcript(&transcript.text);
         if text.is_empty() {
@@ -897,16 +911,29 @@ impl CallCore {
             self.speculation = None; // prepared for other words
         }
         turn.transcript_at = Some(now);
+        self.language = transcript.language.clone();
+        // The record keeps each piece as it was said; the brain and triage get the sentence.
+        self.said("caller", turn_no, &text);
+        if !self.handoff.is_idle() {
+            return; // handed over (or being handed over): the AI only keeps the record now
+        }
+        let continued = if spoken { self.continuation_of(&turn) } else { None };
+        let text = match &continued {
+            Some(earlier) => {
+                tracing::info!(call_id = %self.info.call_id, turn = turn_no, continues = earlier.turn, "the caller went on with their sentence");
+                self.triage.continued(earlier.turn);
+                join_fragments(&earlier.text, &text)
+            }
+            None => text,
+        };
+        if spoken {
+            self.last_words = Some(LastWords { turn: turn_no, text: text.clone(), speech_end: turn.speech_end });
+        }
         // Card and ID numbers are masked in everything but what the brain is sent.
         let shown = crate::redact::redact(&text, &self.settings.redaction).into_owned();
         turn.heard = shown.clone();
         turn.language = transcript.language.clone();
         turn.confidence = transcript.confidence;
-        self.language = transcript.language.clone();
-        self.said("caller", turn_no, &text);
-        if !self.handoff.is_idle() {
-            return; // handed over (or being handed over): the AI only keeps the record now
-        }
         tracing::info!(
             call_id = %self.info.call_id, turn = turn_no, language = %transcript.language, text = %shown,
             confidence = transcript.confidence, decode_ms = transcript.decode_ms, "recognized"
@@ -933,10 +960,20 @@ impl CallCore {
             language: transcript.language,
             timings: Some(TurnTimings { speech_ms, recognized_ms }),
             turn: turn_no,
+            continues: continued.is_some(),
         }));
         // The brain still hears the utterance (its annotations and summary feed the handoff
         // packet); the caller is handed over after the bridging line.
         self.on_triage(decision, false, now);
+    }
+
+    /// The caller's earlier words this utterance goes on with: they started speaking again
+    /// within `continuation_ms` of their last utterance's end, and have heard no reply since.
+    fn continuation_of(&mut self, turn: &Turn) -> Option<LastWords> {
+        let window = Duration::from_millis(u64::from(self.settings.endpointing.continuation_ms));
+        let earlier = self.last_words.take()?;
+        let speech_start = turn.speech_end - Duration::from_millis(u64::from(turn.speech_ms));
+        (speech_start.saturating_duration_since(earlier.speech_end) <= window && !window.is_zero()).then_some(earlier)
     }
 
     fn on_agent_transcript(&mut self, result: Result<Transcript, String>) {
@@ -1169,6 +1206,8 @@ impl CallCore {
     /// The bot finished speaking: the floor is the caller's.
     fn reply_finished_playing(&mut self, now: Instant) {
         self.voice.speaking = false;
+        // The caller heard the answer: what they say next is a new turn.
+        self.last_words = None;
         self.barge.reset();
         self.send_pending_refer();
         if self.hangup_reason.is_some() {
@@ -1373,6 +1412,16 @@ pub fn channel_name(channel: Channel) -> String {
 }
 
 /// Whisper marks non-speech as "[BLANK_AUDIO]", "(music)" and the like; those are no words.
+/// One sentence from two pieces of it: Chinese runs on without a space.
+fn join_fragments(earlier: &str, later: &str) -> String {
+    let cjk = |s: &str| crate::brain::text::has_cjk(s);
+    if cjk(earlier) && cjk(later) {
+        format!("{earlier}{later}")
+    } else {
+        format!("{earlier} {later}")
+    }
+}
+
 pub fn clean_transcript(raw: &str) -> String {
     let text = raw.trim();
     let bracketed = |open: char, close: char| text.starts_with(open) && text.ends_with(close);

@@ -564,3 +564,75 @@ fn a_transfer_the_brain_announced_and_triage_overruled_is_withdrawn_not_left_han
     call.brain_says("Please hold.", true);
     assert!(call.said_lines().last().is_some_and(|l| l.contains("misunderstood")), "{:?}", call.said_lines());
 }
+
+/// A miss the brain reports for the latest turn, with its reply.
+fn brain_misses(call: &mut Call) {
+    call.brain(bot_action::Action::Annotate(Annotate { intent: "fallback".into(), sentiment: "neutral".into(), ..Annotate::default() }));
+    call.brain_says("Sorry, I did not catch that.", true);
+}
+
+fn escalation_code(call: &Call) -> Option<String> {
+    call.events().iter().find_map(|e| match e {
+        CallEvent::Escalated { decision: Some(d), .. } => Some(d.code.clone()),
+        _ => None,
+    })
+}
+
+fn utterances_to_brain(call: &Call) -> Vec<(String, bool)> {
+    call.to_brain()
+        .iter()
+        .filter_map(|e| match e {
+            caller_event::Event::Utterance(u) if u.is_final => Some((u.text.clone(), u.continues)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_sentence_cut_by_pauses_is_answered_whole_and_its_pieces_are_no_misunderstandings() {
+    // Three pieces of one sentence, each begun 0.8 s after the last ended (each `heard` is
+    // 1.2 s of speech ending now). Each piece alone is a miss for the brain.
+    let mut call = Call::greeted(settings(|_, _| {}));
+    call.at(3_000).utterance(1, "If you are not happy with the result,");
+    brain_misses(&mut call);
+    call.at(5_000).utterance(2, "I can put you through");
+    brain_misses(&mut call);
+    call.at(7_000).utterance(3, "to the billing team.");
+    brain_misses(&mut call);
+    assert_eq!(
+        utterances_to_brain(&call),
+        [
+            ("If you are not happy with the result,".to_string(), false),
+            ("If you are not happy with the result, I can put you through".to_string(), true),
+            ("If you are not happy with the result, I can put you through to the billing team.".to_string(), true),
+        ]
+    );
+    assert_eq!(escalation_code(&call), None, "one sentence, one miss: no handoff for not being understood");
+
+    // The same three misses as separate turns, each after the reply was heard, hand over.
+    let mut call = Call::greeted(settings(|_, _| {}));
+    let misses = ["Blue kettles dream in maroon.", "Seven lanterns argue softly.", "The parsnip votes on Tuesday."];
+    for (i, (at, said)) in [3_000, 8_000, 13_000].into_iter().zip(misses).enumerate() {
+        call.at(at).utterance(i as u32 + 1, said);
+        brain_misses(&mut call);
+        call.at(at + 2_000).speaker_plays_all();
+    }
+    assert!(utterances_to_brain(&call).iter().all(|(_, continues)| !continues));
+    assert_eq!(escalation_code(&call).as_deref(), Some("ambiguity-not-understood"));
+}
+
+#[test]
+fn speech_after_the_reply_was_heard_or_after_a_long_pause_is_a_new_turn() {
+    let mut call = Call::greeted(settings(|_, _| {}));
+    call.at(3_000).utterance(1, "What is my balance?");
+    call.brain_says("Your balance is 20 dollars.", true);
+    call.at(3_500).speaker_plays_all();
+    // Begun 0.8 s after the last words ended, but the answer was heard in between.
+    call.at(5_000).utterance(2, "And my data?");
+    // Begun 2.8 s after the last words ended, with no reply yet.
+    call.at(9_000).utterance(3, "Hello?");
+    assert_eq!(
+        utterances_to_brain(&call),
+        [("What is my balance?".to_string(), false), ("And my data?".to_string(), false), ("Hello?".to_string(), false)]
+    );
+}
