@@ -972,7 +972,7 @@ impl CallCore {
     fn continuation_of(&mut self, turn: &Turn) -> Option<LastWords> {
         let window = Duration::from_millis(u64::from(self.settings.endpointing.continuation_ms));
         let earlier = self.last_words.take()?;
-        let speech_start = turn.speech_end - Duration::from_millis(u64::from(turn.speech_ms));
+        let speech_start = turn.speech_end.checked_sub(Duration::from_millis(u64::from(turn.speech_ms))).unwrap_or(turn.speech_end);
         (speech_start.saturating_duration_since(earlier.speech_end) <= window && !window.is_zero()).then_some(earlier)
     }
 
@@ -1411,7 +1411,6 @@ pub fn channel_name(channel: Channel) -> String {
     format!("{channel:?}").to_lowercase()
 }
 
-/// Whisper marks non-speech as "[BLANK_AUDIO]", "(music)" and the like; those are no words.
 /// One sentence from two pieces of it: Chinese runs on without a space.
 fn join_fragments(earlier: &str, later: &str) -> String {
     let cjk = |s: &str| crate::brain::text::has_cjk(s);
@@ -1421,6 +1420,8 @@ fn join_fragments(earlier: &str, later: &str) -> String {
         format!("{earlier} {later}")
     }
 }
+
+/// Whisper marks non-speech as "[BLANK_AUDIO]", "(music)" and the like; those are no words.
 
 pub fn clean_transcript(raw: &str) -> String {
     let text = raw.trim();
