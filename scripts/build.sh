@@ -11,3 +11,6 @@ fi
 echo "build: cargo build --release (a clean build takes about 6 minutes on 2 cores)"
 cargo build --release --locked --quiet
 target/release/frontline models install --models "${FRONTLINE_MODELS:-models}"
+# Every line known before a call, rendered once with the default voices: a gateway start then
+# reads them from disk instead of spending minutes of CPU on Kokoro's Mandarin.
+target/release/frontline models prerender --models "${FRONTLINE_MODELS:-models}"

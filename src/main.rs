@@ -81,6 +81,17 @@ enum ModelsCommand {
         #[arg(long, default_value = "all")]
         model: String,
     },
+    /// Render every line known before a call (the playbook's and the gateway's own) with the
+    /// configured voices into the models' disk cache, so no start of the gateway spends minutes
+    /// of CPU on them. Skips lines already rendered by the same voice and model.
+    Prerender {
+        /// TOML config file: its voices and playbook (default: the built-in ones).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Models directory (overrides speech.models_dir).
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -235,6 +246,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Models { command: ModelsCommand::Install { models, model } } => install_models(&models, &model),
+            Command::Models { command: ModelsCommand::Prerender { config, models } } => prerender(config, models).await,
             Command::Brain(args) => brain(args).await,
             Command::Transcribe(args) => transcribe(args).await,
             Command::Say(args) => say(args).await,
@@ -367,13 +379,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let model_load_ms = t.elapsed().as_millis() as u64;
     tracing::info!(model = %model_path.display(), model_load_ms, workers = config.speech.workers, "speech recognition ready");
     let tts = Tts::new(config.tts.tts_config(&dir))?;
-    // Fixed lines are synthesized in the background so they later play at once; the brain's
-    // greeting joins them when the brain is the embedded playbook (else on its first use).
-    let prompts = frontline::call::prompts::fixed_prompts();
-    let mut greetings = Vec::new();
+    // Lines known ahead are rendered in the background (or read from the disk cache) so they
+    // later play at once: the playbook's when this process runs it, else the gateway's own.
+    let mut ahead = frontline::call::prompts::lines_known_ahead(None);
 
     let brain_url = if config.brain.url.is_empty() && config.brain.kind == "llm" {
         let playbook = Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
+        ahead = frontline::call::prompts::lines_known_ahead(Some(&playbook));
         let llm = LlmBrain::start(config.brain.llm.clone(), config.redaction.clone(), playbook).await?;
         let (addr, _task) = serve_llm(llm, config.brain.listen, std::future::pending())
             .await
@@ -381,7 +393,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         format!("http://{addr}")
     } else if config.brain.url.is_empty() {
         let playbook = Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
-        greetings = [Lang::En, Lang::Zh].map(|l| (l, playbook.prompts().greeting.get(l.as_str()).to_string())).to_vec();
+        ahead = frontline::call::prompts::lines_known_ahead(Some(&playbook));
         let (addr, _task) = serve_embedded(playbook, config.brain.listen)
             .await
             .with_context(|| format!("starting the embedded brain on {} (brain.listen; --brain-port 0 picks a free port)", config.brain.listen))?;
@@ -393,13 +405,23 @@ async fn serve(args: ServeArgs) -> Result<()> {
 
     let prewarm_tts = tts.clone();
     tokio::spawn(async move {
-        // The greeting first: it is the first thing every caller hears.
-        let mut all: Vec<(Lang, &str)> = greetings.iter().map(|(l, t)| (*l, t.as_str())).collect();
-        all.extend(prompts);
+        let lines: Vec<(Lang, &str)> = ahead.iter().map(|(l, t)| (*l, t.as_str())).collect();
         let t = Instant::now();
-        let sentences = prewarm_tts.prewarm(&all).await;
+        let mut next_report = Instant::now() + Duration::from_secs(10);
+        let done = prewarm_tts
+            .prewarm(&lines, true, |done, all| {
+                // Rendering without a disk cache takes minutes for Mandarin: say how far it is.
+                if Instant::now() >= next_report && done < all {
+                    next_report = Instant::now() + Duration::from_secs(10);
+                    tracing::info!(done, all, "rendering fixed lines ahead");
+                }
+            })
+            .await;
         let (lines, samples, _, _) = prewarm_tts.cache_stats();
-        tracing::info!(sentences, lines, cache_kb = samples * 2 / 1024, prewarm_ms = t.elapsed().as_millis() as u64, "fixed prompts pre-synthesized");
+        tracing::info!(
+            synthesized = done.synthesized, from_disk = done.from_disk, lines, cache_kb = samples * 2 / 1024,
+            prewarm_ms = t.elapsed().as_millis() as u64, "fixed lines ready"
+        );
     });
     // Before the first call: an unwritable records path or recordings folder stops start-up
     // with the file and the fix, instead of losing every call's record.
@@ -573,6 +595,43 @@ async fn transcribe(args: TranscribeArgs) -> Result<()> {
             "decode_ms": decode_ms,
             "utterances": utterances,
         })
+    );
+    Ok(())
+}
+
+async fn prerender(config_path: Option<PathBuf>, models: Option<PathBuf>) -> Result<()> {
+    let mut config = match &config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = models {
+        config.speech.models_dir = dir;
+    }
+    let dir = ModelDir::new(&config.speech.models_dir);
+    let tts = Tts::new(config.tts.tts_config(&dir))?;
+    // An external brain's lines are not known here: only the gateway's own are rendered.
+    let playbook = if config.brain.url.is_empty() { Some(Playbook::load_or_embedded(config.brain.playbook.as_deref())?) } else { None };
+    let ahead = frontline::call::prompts::lines_known_ahead(playbook.as_ref());
+    let lines: Vec<(Lang, &str)> = ahead.iter().map(|(l, t)| (*l, t.as_str())).collect();
+    let t = Instant::now();
+    let mut shown = usize::MAX;
+    let done = tts
+        .prewarm(&lines, false, |done, all| {
+            let tenth = done * 10 / all.max(1);
+            if tenth != shown {
+                shown = tenth;
+                eprintln!("prerender: {done}/{all} pieces ({}%, {:.0} s)", tenth * 10, t.elapsed().as_secs_f64());
+            }
+        })
+        .await;
+    println!(
+        "prerender: {} pieces rendered now, {} already on disk, in {:.1} s; voices {} and {}; cache {}",
+        done.synthesized,
+        done.from_disk,
+        t.elapsed().as_secs_f64(),
+        tts.voice_id(Lang::En),
+        tts.voice_id(Lang::Zh),
+        dir.tts_cache().display()
     );
     Ok(())
 }

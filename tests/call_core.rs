@@ -96,8 +96,8 @@ fn a_silent_mandarin_caller_is_reprompted_in_mandarin_then_the_call_ends_cleanly
 
 /// Three questions with pauses between them, as one G.711 stream.
 /// The pieces of one sentence in the gateway's own English voice (`frontline say`), with
-/// `pause` seconds between them, after 5 s for the greeting, as 8 kHz μ-law; and its length.
-fn said_with_pauses(dir: &Path, pieces: &[&str], pause: f32) -> (PathBuf, Duration) {
+/// `pause` seconds between them, after 5 s for the greeting, as 8 kHz μ-law.
+fn said_with_pauses(dir: &Path, pieces: &[&str], pause: f32) -> PathBuf {
     let mut parts = Vec::new();
     for (i, piece) in pieces.iter().enumerate() {
         let spoken = dir.join(format!("piece{i}.wav"));
@@ -123,8 +123,7 @@ fn said_with_pauses(dir: &Path, pieces: &[&str], pause: f32) -> (PathBuf, Durati
     assert!(status.success());
     let ulaw = dir.join("sentence.ulaw");
     to_ulaw(&joined, &ulaw);
-    let duration = g711_duration(&ulaw);
-    (ulaw, duration)
+    ulaw
 }
 
 fn silence_wav(dir: &Path, seconds: u32) -> PathBuf {
@@ -142,14 +141,8 @@ fn silence_wav(dir: &Path, seconds: u32) -> PathBuf {
 fn a_sentence_said_with_pauses_is_one_turn_not_three_misunderstandings() {
     let dir = temp_dir("pauses-");
     let gw = Gateway::start(&["--language", "en"]);
-    let (audio, audio_len) = said_with_pauses(dir.path(), &["My neighbour's old cat.", "Every single night.", "Sleeps on the roof of my car."], 0.9);
-    let vars = vec![
-        ("AUDIO".to_string(), audio.display().to_string()),
-        ("PT".to_string(), "0".to_string()),
-        ("CODEC".to_string(), "PCMU".to_string()),
-        ("AUDIO_MS".to_string(), audio_len.as_millis().to_string()),
-        ("REPLY_MS".to_string(), "2000".to_string()),
-    ];
+    let audio = said_with_pauses(dir.path(), &["My neighbour's old cat.", "Every single night.", "Sleeps on the roof of my car."], 0.9);
+    let vars = pcmu_stream_vars(&audio, 2000);
     let sipp = run_sipp_with(&sipp_scenario("uac_stream.xml"), gw.sip_port(), SippOptions { vars, timeout: Duration::from_secs(90), ..SippOptions::default() });
     assert!(sipp.success(), "{}\n--- gateway ---\n{}", sipp.report(), gw.log_tail(40));
     let end = gw.wait_for_message("call ended", Duration::from_secs(10)).unwrap_or_else(|| panic!("{}", gw.log_tail(40)));
@@ -165,7 +158,7 @@ fn a_sentence_said_with_pauses_is_one_turn_not_three_misunderstandings() {
     assert!(heard.contains("cat") && heard.contains("car"), "the last turn answered {heard:?}");
 }
 
-fn three_questions(dir: &Path) -> (PathBuf, Duration) {
+fn three_questions(dir: &Path) -> PathBuf {
     let mut parts = Vec::new();
     for (i, name) in ["en_balance.wav", "en_data.wav", "en_balance.wav"].iter().enumerate() {
         let padded = dir.join(format!("part{i}.wav"));
@@ -178,8 +171,7 @@ fn three_questions(dir: &Path) -> (PathBuf, Duration) {
     assert!(status.success());
     let ulaw = dir.join("questions.ulaw");
     to_ulaw(&joined, &ulaw);
-    let duration = g711_duration(&ulaw);
-    (ulaw, duration)
+    ulaw
 }
 
 #[test]
@@ -187,15 +179,9 @@ fn sigterm_lets_the_call_in_progress_finish_and_refuses_new_ones() {
     let dir = temp_dir("drain-");
     let gw = Gateway::start(&["--language", "en"]);
     let port = gw.sip_port();
-    let (audio, audio_len) = three_questions(dir.path());
+    let audio = three_questions(dir.path());
     let caller = {
-        let vars = vec![
-            ("AUDIO".to_string(), audio.display().to_string()),
-            ("PT".to_string(), "0".to_string()),
-            ("CODEC".to_string(), "PCMU".to_string()),
-            ("AUDIO_MS".to_string(), audio_len.as_millis().to_string()),
-            ("REPLY_MS".to_string(), "6000".to_string()),
-        ];
+        let vars = pcmu_stream_vars(&audio, 6000);
         let scenario = sipp_scenario("uac_stream.xml");
         thread::spawn(move || run_sipp_with(&scenario, port, SippOptions { vars, timeout: Duration::from_secs(90), ..SippOptions::default() }))
     };

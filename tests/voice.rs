@@ -185,14 +185,47 @@ fn english_falls_back_to_espeak_when_piper_is_not_configured_or_installed() {
     }
 }
 
+/// A restart reads the lines rendered before from disk instead of synthesizing them again, and
+/// they sound exactly as they did; another voice renders its own.
+#[test]
+fn lines_rendered_ahead_are_read_back_from_disk_at_the_next_start() {
+    let rt = runtime();
+    let dir = temp_dir("tts-disk-");
+    let cache_dir = dir.path().join("tts-cache");
+    let with_disk = |voice: EnglishVoice| Tts::new(TtsConfig { disk_cache: Some(cache_dir.clone()), ..config(voice, models().piper_config(1)) });
+    let lines = [(Lang::En, "Thanks for waiting."), (Lang::Zh, "感谢您的耐心等待。")];
+
+    let first = with_disk(EnglishVoice::Auto).expect("voices load");
+    let rendered = rt.block_on(first.prewarm(&lines, false, |_, _| {}));
+    assert_eq!((rendered.synthesized, rendered.from_disk), (2, 0), "{rendered:?}");
+    let audio: Vec<Vec<i16>> = lines.iter().map(|&(lang, text)| rt.block_on(first.synthesize(text, lang)).unwrap()).collect();
+
+    // The next start: same voices, nothing synthesized.
+    let mut seen = Vec::new();
+    let again = with_disk(EnglishVoice::Auto).expect("voices load");
+    let read = rt.block_on(again.prewarm(&lines, false, |done, all| seen.push((done, all))));
+    assert_eq!((read.synthesized, read.from_disk), (0, 2), "{read:?}");
+    assert_eq!(seen.last(), Some(&(2, 2)), "progress ends at all of them: {seen:?}");
+    for (&(lang, text), before) in lines.iter().zip(&audio) {
+        assert_eq!(&rt.block_on(again.synthesize(text, lang)).unwrap(), before, "{text}: not the audio rendered before");
+    }
+
+    // espeak for English is another voice: its English line is rendered anew.
+    let espeak_start = with_disk(EnglishVoice::Espeak).expect("espeak loads");
+    let other = rt.block_on(espeak_start.prewarm(&lines, false, |_, _| {}));
+    if first.piper().is_some() {
+        assert_eq!((other.synthesized, other.from_disk), (1, 1), "{other:?}");
+    }
+}
+
 #[test]
 fn prewarmed_prompts_play_from_the_cache_at_once_and_unchanged() {
     let rt = runtime();
     let tts = piper().unwrap_or_else(espeak);
     let prompts = [(Lang::En, "One moment, please."), (Lang::Zh, "请稍等。")];
     let t = Instant::now();
-    let synthesized = rt.block_on(tts.prewarm(&prompts));
-    eprintln!("prewarm of {synthesized} prompts ({}): {:?}", tts.voice_id(Lang::En), t.elapsed());
+    let done = rt.block_on(tts.prewarm(&prompts, false, |_, _| {}));
+    eprintln!("prewarm of {} prompts ({}): {:?}", done.synthesized, tts.voice_id(Lang::En), t.elapsed());
     let (lines, samples, hits_before, _) = tts.cache_stats();
     assert!(lines >= 2 && samples > 16_000, "{lines} lines, {samples} samples");
 

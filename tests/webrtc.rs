@@ -65,7 +65,7 @@ fn a_browser_caller_is_understood_hears_the_reply_and_uses_the_keypad() {
     let mic = microphone(dir.path(), &[(&fixture("en_balance.wav"), 0.0)], 40);
     // The call's CPU figure should not include the start-up's pre-synthesis of fixed prompts,
     // which runs in the background after "ready".
-    let _ = gw.wait_for_message("fixed prompts pre-synthesized", Duration::from_secs(30));
+    let _ = gw.wait_for_message("fixed lines ready", Duration::from_secs(30));
     let cpu_before = cpu_ms(gw.pid());
     let (child, rx) = start_caller(&gw, &mic, dir.path(), "reply", 40_000);
     let page = finish_driver(child, rx, &gw);

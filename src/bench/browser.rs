@@ -68,7 +68,7 @@ pub fn browser(env: &BenchEnv) -> Result<Section> {
     let gw = Gateway::start(&env.exe, &env.repo.join("models"), free_udp_port(), (rtp_min, rtp_min + 19), &args)?;
     let http = gw.http_port().context("the gateway's ready line names no HTTP port")?;
     // The start-up pre-synthesis of fixed prompts runs after "ready"; it is not a call's cost.
-    gw.wait_for_log("fixed prompts pre-synthesized", std::time::Duration::from_secs(60));
+    gw.wait_for_log("fixed lines ready", std::time::Duration::from_secs(60));
     let pid = gw.pid.context("the benchmark's own gateway has a pid")?;
 
     let calls = if env.quick { 2 } else { 6 };

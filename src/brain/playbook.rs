@@ -276,6 +276,25 @@ impl Playbook {
     pub fn prompts(&self) -> &Prompts {
         &self.prompts
     }
+    /// Every line the playbook can say, with its language: what a voice can render ahead.
+    /// Texts have their placeholders filled at load, so these are the words callers hear.
+    pub fn spoken_lines(&self) -> Vec<(&str, &str)> {
+        let p = &self.prompts;
+        let mut texts: Vec<&Text> = vec![
+            &p.greeting, &p.fallback, &p.no_understanding, &p.reprompt, &p.silence_goodbye, &p.declined, &p.menu, &p.after_handoff,
+            &p.thanks,
+        ];
+        for intent in &self.intents {
+            texts.push(&intent.answer);
+            texts.extend(&intent.declined);
+            if let Some(slot) = &intent.slot {
+                texts.push(&slot.retry);
+                texts.extend(slot.options.iter().map(|o| &o.answer));
+            }
+        }
+        texts.iter().flat_map(|t| t.0.iter().map(|(lang, line)| (lang.as_str(), line.as_str()))).filter(|(_, line)| !line.trim().is_empty()).collect()
+    }
+
     pub fn intents(&self) -> &[Intent] {
         &self.intents
     }

@@ -59,9 +59,45 @@ pub fn fixed_prompts() -> Vec<(Lang, &'static str)> {
     out
 }
 
+/// Every line known before a call, in the order they are rendered ahead: the playbook's
+/// greeting first (every caller hears it), then the gateway's own lines, then the rest of the
+/// playbook's. With an external brain (no playbook here) only the gateway's own lines.
+pub fn lines_known_ahead(playbook: Option<&crate::brain::playbook::Playbook>) -> Vec<(Lang, String)> {
+    let playbook_lines: Vec<(Lang, &str)> =
+        playbook.map(|p| p.spoken_lines()).unwrap_or_default().into_iter().filter_map(|(lang, line)| Some((lang.parse().ok()?, line))).collect();
+    let greeting = playbook.map(|p| &p.prompts().greeting);
+    let greetings = playbook_lines.iter().filter(|(lang, line)| greeting.is_some_and(|g| g.get(lang.as_str()) == *line));
+    let mut seen = std::collections::HashSet::new();
+    greetings
+        .copied()
+        .chain(fixed_prompts())
+        .chain(playbook_lines.iter().copied())
+        .filter(|&(lang, line)| seen.insert((lang, line)))
+        .map(|(lang, line)| (lang, line.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_greeting_is_rendered_first_and_every_playbook_answer_is_known_ahead() {
+        let playbook = crate::brain::playbook::Playbook::embedded().unwrap();
+        let lines = lines_known_ahead(Some(&playbook));
+        let greeting = playbook.prompts().greeting.get("en");
+        assert!(lines[..2].iter().any(|(l, t)| *l == Lang::En && t == greeting), "{:?}", &lines[..2]);
+        for intent in playbook.intents() {
+            for lang in [Lang::En, Lang::Zh] {
+                let answer = intent.answer.get(lang.as_str());
+                assert!(lines.contains(&(lang, answer.to_string())), "{} in {lang}", intent.name);
+            }
+        }
+        assert!(lines.contains(&(Lang::Zh, "请稍等。".to_string())));
+        let unique: std::collections::HashSet<_> = lines.iter().collect();
+        assert_eq!(unique.len(), lines.len(), "each line once");
+        assert_eq!(lines_known_ahead(None).len(), fixed_prompts().len());
+    }
 
     #[test]
     fn every_line_is_listed_once_per_language() {

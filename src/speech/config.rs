@@ -77,6 +77,7 @@ impl VoicesConfig {
             piper: Some(models.piper_config(self.piper_threads)),
             mandarin_voice: self.mandarin_voice,
             kokoro: Some(self.kokoro(models)),
+            disk_cache: Some(models.tts_cache()),
             ..super::tts::TtsConfig::from_install_dir(&models.espeak_dir())
         }
     }

@@ -18,6 +18,7 @@
 //! Every sentence's audio goes through a bounded [`cache`], pre-filled with the fixed prompts.
 
 mod cache;
+pub mod disk;
 mod ffi;
 pub mod kokoro;
 pub mod phoneme_ids;
@@ -151,6 +152,9 @@ pub struct TtsConfig {
     /// The Mandarin voice. `Kokoro`/`Auto` need `kokoro`.
     pub mandarin_voice: MandarinVoice,
     pub kokoro: Option<KokoroConfig>,
+    /// Where fixed lines rendered ahead are kept between starts ([`disk::DiskCache`]);
+    /// `None` keeps them in memory only.
+    pub disk_cache: Option<PathBuf>,
 }
 
 impl TtsConfig {
@@ -166,6 +170,7 @@ impl TtsConfig {
             piper: None,
             mandarin_voice: MandarinVoice::Espeak,
             kokoro: None,
+            disk_cache: None,
         }
     }
 }
@@ -255,6 +260,15 @@ impl fmt::Debug for Tts {
     }
 }
 
+/// What [`Tts::prewarm`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Prewarmed {
+    /// Pieces synthesized now (and kept on disk).
+    pub synthesized: usize,
+    /// Pieces read back from the disk cache.
+    pub from_disk: usize,
+}
+
 /// What one [`Tts`] handle speaks with, shared with the worker through its jobs: the espeak
 /// rate, the neural voices (Piper for English, Kokoro for Mandarin, when used) and the audio cache.
 struct Voices {
@@ -267,13 +281,29 @@ struct Voices {
     /// espeak's identities, for sentences a neural voice failed on.
     english_espeak_id: Arc<str>,
     mandarin_espeak_id: Arc<str>,
+    /// [`disk::fingerprint`] of the model files behind each language's voice.
+    english_model: String,
+    mandarin_model: String,
     cache: Mutex<AudioCache>,
+    disk: Option<disk::DiskCache>,
 }
 
 impl Voices {
-    fn new(rate_wpm: u32, piper: Option<Arc<PiperVoice>>, kokoro: Option<Arc<KokoroVoice>>) -> Voices {
+    fn new(cfg: &TtsConfig, rate_wpm: u32, piper: Option<Arc<PiperVoice>>, kokoro: Option<Arc<KokoroVoice>>) -> Voices {
         let espeak_id = |lang: Lang| -> Arc<str> { format!("espeak:{}@{rate_wpm}", lang.espeak_voice()).into() };
+        let espeak_model = || disk::fingerprint(&[&cfg.lib_path, &cfg.data_path.join("phondata")]);
+        let english_model = match (&piper, &cfg.piper) {
+            (Some(_), Some(p)) => disk::fingerprint(&[&p.model_path, &p.config_path()]),
+            _ => espeak_model(),
+        };
+        let mandarin_model = match (&kokoro, &cfg.kokoro) {
+            (Some(_), Some(k)) => disk::fingerprint(&[&k.model_path, &k.voices_path, &k.vocab_path]),
+            _ => espeak_model(),
+        };
         Voices {
+            english_model,
+            mandarin_model,
+            disk: cfg.disk_cache.clone().map(disk::DiskCache::new),
             rate_wpm,
             english_id: piper.as_ref().map_or_else(|| espeak_id(Lang::En), |p| format!("piper:{}", p.name()).into()),
             mandarin_id: kokoro.as_ref().map_or_else(|| espeak_id(Lang::Zh), |k| k.config().voice_id().into()),
@@ -315,6 +345,15 @@ impl Voices {
 
     fn cached(&self, lang: Lang, text: &str) -> Option<Vec<i16>> {
         self.cache().get(&self.key(lang, text)).map(|pcm| pcm.to_vec())
+    }
+
+    /// What the on-disk cache keys `lang`'s lines by, besides their text.
+    fn rendering(&self, lang: Lang) -> disk::Rendering<'_> {
+        let (voice, model) = match lang {
+            Lang::En => (&self.english_id, &self.english_model),
+            Lang::Zh => (&self.mandarin_id, &self.mandarin_model),
+        };
+        disk::Rendering { voice, model, lang }
     }
 }
 
@@ -444,7 +483,7 @@ impl Tts {
             return Err(TtsError::InvalidRate(rate_wpm));
         }
         check_files(&cfg.lib_path, &cfg.data_path)?;
-        let voices = Arc::new(Voices::new(rate_wpm, english_piper(&cfg)?, mandarin_kokoro(&cfg)?));
+        let voices = Arc::new(Voices::new(&cfg, rate_wpm, english_piper(&cfg)?, mandarin_kokoro(&cfg)?));
         // Canonical paths so "models/x" and "/work/main/models/x" count as the same engine.
         let lib_path = cfg
             .lib_path
@@ -539,32 +578,51 @@ impl Tts {
         (c.len(), c.samples(), c.hits, c.misses)
     }
 
-    /// Synthesizes fixed prompts now and pins them in the cache, so they later play with no
-    /// synthesis delay. Each prompt is cached piece by piece ([`split_for_speech`]), the unit
-    /// replies are spoken in. Returns how many sentences were synthesized; failures are logged, not fatal
-    /// (the line is then synthesized when it is first said).
-    pub async fn prewarm(&self, prompts: &[(Lang, &str)]) -> usize {
-        let mut done = 0;
-        for &(lang, text) in prompts {
-            for sentence in split_for_speech(text) {
-                if self.voices.cached(lang, sentence).is_some() {
-                    continue;
-                }
-                let started = std::time::Instant::now();
-                match self.synthesize_uncached(sentence, lang).await {
-                    Ok(pcm) if !pcm.is_empty() => {
-                        self.voices.cache().insert(self.voices.key(lang, sentence), pcm.into(), true);
-                        done += 1;
+    /// Renders fixed lines ahead and pins them in the cache, so they later play with no
+    /// synthesis delay. Each line is cached piece by piece ([`split_for_speech`]), the unit
+    /// replies are spoken in. A piece rendered at an earlier start is read from the disk cache;
+    /// a new one is synthesized and kept there. `half_duty` paces synthesis for a gateway that
+    /// already takes calls. `progress` gets (pieces done, pieces in all). Failures are logged,
+    /// not fatal (the line is then synthesized when it is first said).
+    pub async fn prewarm(&self, lines: &[(Lang, &str)], half_duty: bool, mut progress: impl FnMut(usize, usize)) -> Prewarmed {
+        let pieces: Vec<(Lang, &str)> = lines.iter().flat_map(|&(lang, text)| split_for_speech(text).into_iter().map(move |s| (lang, s))).collect();
+        let mut done = Prewarmed::default();
+        for (i, &(lang, piece)) in pieces.iter().enumerate() {
+            progress(i, pieces.len());
+            if piece.trim().is_empty() || self.voices.cached(lang, piece).is_some() {
+                continue;
+            }
+            let rendering = self.voices.rendering(lang);
+            if let Some(pcm) = self.voices.disk.as_ref().and_then(|d| d.load(rendering, piece)) {
+                self.voices.cache().insert(self.voices.key(lang, piece), pcm.into(), true);
+                done.from_disk += 1;
+                continue;
+            }
+            let started = std::time::Instant::now();
+            if let Err(e) = self.synthesize_uncached(piece, lang).await {
+                tracing::warn!(error = %e, text = piece, "cannot pre-synthesize a prompt");
+                continue;
+            }
+            // Found under the language's own voice only when that voice spoke it: espeak
+            // standing in for a failing neural voice is neither pinned nor kept on disk.
+            let spoken = self.voices.cache().get(&self.voices.key(lang, piece)); // the lock ends here
+            if let Some(pcm) = spoken {
+                if let Some(disk) = &self.voices.disk {
+                    if let Err(e) = disk.store(rendering, piece, &pcm) {
+                        tracing::warn!(error = %e, dir = %disk.dir().display(), "cannot keep a pre-rendered line on disk");
                     }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, text = sentence, "cannot pre-synthesize a prompt"),
                 }
-                // Background work at half duty: a neural voice pre-rendering every prompt at
-                // start-up must not starve the first calls' recognizer of the CPU (on 2 cores
-                // Kokoro's prewarm took whisper's turn for tens of seconds).
+                self.voices.cache().insert(self.voices.key(lang, piece), pcm, true);
+                done.synthesized += 1;
+            }
+            if half_duty {
+                // A neural voice rendering at start-up must not starve the first calls'
+                // recognizer of the CPU (on 2 cores Kokoro's prewarm took whisper's turn for
+                // tens of seconds).
                 tokio::time::sleep(started.elapsed()).await;
             }
         }
+        progress(pieces.len(), pieces.len());
         done
     }
 
@@ -1035,6 +1093,7 @@ mod tests {
             piper: None,
             mandarin_voice: MandarinVoice::Espeak,
             kokoro: None,
+            disk_cache: None,
         };
         let msg = Tts::new(cfg).unwrap_err().to_string();
         assert!(msg.contains("/nonexistent/espeak/libespeak-ng.so"), "{msg}");
@@ -1060,6 +1119,7 @@ mod tests {
             piper: None,
             mandarin_voice: MandarinVoice::Espeak,
             kokoro: None,
+            disk_cache: None,
         })
         .unwrap_err();
         // Either refused as a second engine (another test started the real one first) or
@@ -1086,6 +1146,7 @@ mod tests {
             piper: None,
             mandarin_voice: MandarinVoice::Espeak,
             kokoro: None,
+            disk_cache: None,
         })
         .unwrap_err()
         .to_string();
@@ -1105,6 +1166,7 @@ mod tests {
             piper: None,
             mandarin_voice: MandarinVoice::Espeak,
             kokoro: None,
+            disk_cache: None,
         };
         assert!(matches!(Tts::new(cfg), Err(TtsError::InvalidRate(1000))));
     }

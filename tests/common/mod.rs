@@ -548,6 +548,18 @@ pub fn g711_duration(path: &Path) -> Duration {
     Duration::from_millis(len / 8)
 }
 
+/// The variables of `uac_stream.xml` for a caller who sends `ulaw` (8 kHz μ-law) as PCMU and
+/// then listens `reply_ms` before hanging up.
+pub fn pcmu_stream_vars(ulaw: &Path, reply_ms: u64) -> Vec<(String, String)> {
+    vec![
+        ("AUDIO".to_string(), ulaw.display().to_string()),
+        ("PT".to_string(), "0".to_string()),
+        ("CODEC".to_string(), "PCMU".to_string()),
+        ("AUDIO_MS".to_string(), g711_duration(ulaw).as_millis().to_string()),
+        ("REPLY_MS".to_string(), reply_ms.to_string()),
+    ]
+}
+
 /// Playing time of a PCM WAV.
 pub fn wav_duration(path: &Path) -> Duration {
     let r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -107,6 +107,11 @@ impl ModelDir {
         self.root.join("espeak-ng")
     }
 
+    /// `dir/tts-cache`: fixed lines rendered ahead by each voice (`frontline models prerender`).
+    pub fn tts_cache(&self) -> PathBuf {
+        self.root.join("tts-cache")
+    }
+
     /// The espeak-ng 1.52 shared library (load it with libloading).
     pub fn espeak_lib(&self) -> PathBuf {
         self.espeak_dir().join(ESPEAK_PKG_DIR).join("libespeak-ng.so")
