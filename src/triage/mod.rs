@@ -689,7 +689,6 @@ impl Triage {
         })
     }
 
-    /// A keypad digit.
     /// The caller's utterance in `turn` was the first part of a sentence they went on with
     /// before hearing a reply (a pause mid-sentence cut it in two); the next turn brings the
     /// whole sentence. What was read from the fragment alone is withdrawn (the brain's "not
@@ -709,6 +708,7 @@ impl Triage {
         }
     }
 
+    /// A keypad digit.
     pub fn on_dtmf(&mut self, turn: u32, digit: char) -> Decision {
         if !self.decided.is_empty() {
             return Decision::AlreadyEscalated;
