@@ -113,24 +113,18 @@ fn said_with_pauses(dir: &Path, pieces: &[&str], pause: f32) -> PathBuf {
             .expect("frontline say");
         assert!(status.success(), "frontline say {piece:?}");
         let padded = dir.join(format!("padded{i}.wav"));
+        let before = if i == 0 { 5.0 } else { 0.0 };
         let after = if i + 1 == pieces.len() { 8.0 } else { pause };
-        let status = Command::new("sox").arg(&spoken).arg(&padded).args(["pad", "0", &after.to_string()]).status().expect("sox");
+        let status = Command::new("sox").arg(&spoken).arg(&padded).args(["pad", &before.to_string(), &after.to_string()]).status().expect("sox");
         assert!(status.success());
         parts.push(padded);
     }
     let joined = dir.join("sentence.wav");
-    let status = Command::new("sox").arg(&silence_wav(dir, 5)).args(&parts).arg(&joined).status().expect("sox");
+    let status = Command::new("sox").args(&parts).arg(&joined).status().expect("sox");
     assert!(status.success());
     let ulaw = dir.join("sentence.ulaw");
     to_ulaw(&joined, &ulaw);
     ulaw
-}
-
-fn silence_wav(dir: &Path, seconds: u32) -> PathBuf {
-    let out = dir.join("lead.wav");
-    let status = Command::new("sox").args(["-n", "-r", "16000", "-c", "1", "-b", "16"]).arg(&out).args(["trim", "0", &seconds.to_string()]).status().expect("sox");
-    assert!(status.success());
-    out
 }
 
 /// A caller who stops twice mid-sentence, for under a second each time, before hearing any

@@ -105,7 +105,9 @@ pub fn fingerprint(paths: &[&Path]) -> String {
             h.update(len.to_le_bytes());
             let mut buf = Vec::new();
             let _ = Read::by_ref(&mut file).take(FINGERPRINT_SPAN).read_to_end(&mut buf);
-            if len > 2 * FINGERPRINT_SPAN && file.seek(SeekFrom::End(-(FINGERPRINT_SPAN as i64))).is_ok() {
+            // The last MiB, or whatever the first read left of a file under 2 MiB.
+            let tail = len.saturating_sub(FINGERPRINT_SPAN).max(FINGERPRINT_SPAN);
+            if len > FINGERPRINT_SPAN && file.seek(SeekFrom::Start(tail)).is_ok() {
                 let _ = file.take(FINGERPRINT_SPAN).read_to_end(&mut buf);
             }
             h.update(&buf);
@@ -154,6 +156,13 @@ mod tests {
         *bytes.last_mut().unwrap() = 2;
         std::fs::write(&model, bytes).unwrap();
         assert_ne!(before, fingerprint(&[&model]), "the last MiB is read");
+        // A file between 1 and 2 MiB is read whole.
+        std::fs::write(&model, vec![1u8; 3 << 19]).unwrap();
+        let short = fingerprint(&[&model]);
+        let mut bytes = vec![1u8; 3 << 19];
+        *bytes.last_mut().unwrap() = 2;
+        std::fs::write(&model, bytes).unwrap();
+        assert_ne!(short, fingerprint(&[&model]), "the bytes past the first MiB are read");
         assert_ne!(before, fingerprint(&[&dir.join("missing.onnx")]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
