@@ -112,17 +112,27 @@ fn said_with_pauses(dir: &Path, pieces: &[&str], pause: f32) -> PathBuf {
             .status()
             .expect("frontline say");
         assert!(status.success(), "frontline say {piece:?}");
-        let padded = dir.join(format!("padded{i}.wav"));
         let before = if i == 0 { 5.0 } else { 0.0 };
         let after = if i + 1 == pieces.len() { 8.0 } else { pause };
-        let status = Command::new("sox").arg(&spoken).arg(&padded).args(["pad", &before.to_string(), &after.to_string()]).status().expect("sox");
-        assert!(status.success());
-        parts.push(padded);
+        parts.push((spoken, before, after));
     }
-    let joined = dir.join("sentence.wav");
-    let status = Command::new("sox").args(&parts).arg(&joined).status().expect("sox");
+    padded_and_joined(dir, "sentence", &parts)
+}
+
+/// WAV files, each padded with (before, after) seconds of silence, joined as one caller's
+/// 8 kHz μ-law stream `dir/NAME.ulaw`.
+fn padded_and_joined(dir: &Path, name: &str, parts: &[(PathBuf, f32, f32)]) -> PathBuf {
+    let mut padded = Vec::new();
+    for (i, (wav, before, after)) in parts.iter().enumerate() {
+        let out = dir.join(format!("{name}-part{i}.wav"));
+        let status = Command::new("sox").arg(wav).args(["-r", "16000", "-c", "1"]).arg(&out).args(["pad", &before.to_string(), &after.to_string()]).status().expect("sox");
+        assert!(status.success(), "sox {}", wav.display());
+        padded.push(out);
+    }
+    let joined = dir.join(format!("{name}.wav"));
+    let status = Command::new("sox").args(&padded).arg(&joined).status().expect("sox");
     assert!(status.success());
-    let ulaw = dir.join("sentence.ulaw");
+    let ulaw = dir.join(format!("{name}.ulaw"));
     to_ulaw(&joined, &ulaw);
     ulaw
 }
@@ -153,19 +163,8 @@ fn a_sentence_said_with_pauses_is_one_turn_not_three_misunderstandings() {
 }
 
 fn three_questions(dir: &Path) -> PathBuf {
-    let mut parts = Vec::new();
-    for (i, name) in ["en_balance.wav", "en_data.wav", "en_balance.wav"].iter().enumerate() {
-        let padded = dir.join(format!("part{i}.wav"));
-        let status = Command::new("sox").arg(fixture(name)).args(["-r", "16000", "-c", "1"]).arg(&padded).args(["pad", "0", "9"]).status().expect("sox");
-        assert!(status.success());
-        parts.push(padded);
-    }
-    let joined = dir.join("questions.wav");
-    let status = Command::new("sox").args(&parts).arg(&joined).status().expect("sox");
-    assert!(status.success());
-    let ulaw = dir.join("questions.ulaw");
-    to_ulaw(&joined, &ulaw);
-    ulaw
+    let parts: Vec<(PathBuf, f32, f32)> = ["en_balance.wav", "en_data.wav", "en_balance.wav"].iter().map(|name| (fixture(name), 0.0, 9.0)).collect();
+    padded_and_joined(dir, "questions", &parts)
 }
 
 #[test]
