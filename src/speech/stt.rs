@@ -96,7 +96,14 @@ fn collapse_repeats(text: &str) -> String {
                 None => i + j > unfinished_at,
             })
         });
+        // A loop of the last sentence's tail ("…confirm or no to cancel. or no to cancel."): the
+        // repeat is at least two words and ends exactly as the sentence before it did.
+        let tail_repeat = kept.last().is_some_and(|last| {
+            let (last, s) = (words(last), words(sentences[i]));
+            s.contains(' ') && last.len() > s.len() && last.to_lowercase().ends_with(&format!(" {}", s.to_lowercase()))
+        });
         match loop_len {
+            _ if tail_repeat => i += 1,
             Some(k) => i += k,
             None => {
                 kept.push(sentences[i]);
@@ -602,6 +609,9 @@ mod tests {
         let two = "How much did I do? I can't lift this man. How much did I do? I can't lift this man. How much did I do? I";
         assert_eq!(collapse_repeats(two), "How much did I do? I can't lift this man.");
         assert_eq!(collapse_repeats("Hello. I want to pay. Hello. I want to pay."), "Hello. I want to pay.");
+        let tail = "Please say yes to confirm or no to cancel. or no to cancel. Let me connect you.";
+        assert_eq!(collapse_repeats(tail), "Please say yes to confirm or no to cancel. Let me connect you.");
+        assert_eq!(collapse_repeats("I want to cancel. Cancel."), "I want to cancel. Cancel.", "one word may be said again");
         // Different sentences that share words are kept.
         assert_eq!(collapse_repeats("I want to pay. I want to pay my bill. I want"), "I want to pay. I want to pay my bill.");
         assert_eq!(collapse_loops("我说了,我说了,我说了,我说了,我"), "我说了");
