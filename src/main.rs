@@ -77,7 +77,8 @@ enum ModelsCommand {
         /// Where to put the models.
         #[arg(long, default_value = "models")]
         models: PathBuf,
-        /// Which whisper models: base (multilingual), tiny.en, or all.
+        /// Which whisper models: base (multilingual), tiny.en, either quantized (base-q8_0,
+        /// base-q5_1, ...), or all of them.
         #[arg(long, default_value = "all")]
         model: String,
     },
@@ -119,7 +120,7 @@ struct ServeArgs {
     /// Models directory (overrides speech.models_dir).
     #[arg(long)]
     models: Option<PathBuf>,
-    /// Whisper model: base or tiny.en (overrides speech.model).
+    /// Whisper model: base, tiny.en, or either quantized, e.g. base-q8_0 (overrides speech.model).
     #[arg(long)]
     model: Option<String>,
     /// An external brain's URL (e.g. http://10.0.0.5:50061); default: the embedded one.
@@ -181,7 +182,8 @@ struct TranscribeArgs {
     file: PathBuf,
     #[arg(long, default_value = "models")]
     models: PathBuf,
-    #[arg(long, default_value = "base")]
+    /// base, tiny.en, or either quantized (base-q8_0, base-q5_1, ...).
+    #[arg(long, default_value = "base-q8_0")]
     model: String,
     /// en, zh, or auto.
     #[arg(long, default_value = "auto")]
@@ -301,7 +303,7 @@ fn init_chat_logging() {
 
 fn install_models(dir: &Path, which: &str) -> Result<()> {
     let models: Vec<WhisperModel> = match which {
-        "all" => vec![WhisperModel::Base, WhisperModel::TinyEn],
+        "all" => WhisperModel::all(),
         one => vec![one.parse().map_err(|e| anyhow::anyhow!("--model {one}: {e}"))?],
     };
     let dir = ModelDir::new(dir);
@@ -365,8 +367,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Models first: a missing model is the most likely first-run problem, and the error says
     // which file and which command fixes it.
     let dir = ModelDir::new(&config.speech.models_dir);
-    let model: WhisperModel = config.speech.model.parse().map_err(|e| anyhow::anyhow!("speech.model: {e}"))?;
-    let model_path = dir.whisper(model);
+    let model_path = config.speech.whisper_path().map_err(|e| anyhow::anyhow!("speech.model: {e}"))?;
     models::check_whisper(&model_path)?;
     let t = Instant::now();
     let stt = SttPool::new(SttConfig {

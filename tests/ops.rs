@@ -132,7 +132,8 @@ fn grpcurl_reads_a_live_call_and_draining_refuses_new_calls_while_it_completes()
     let stats = grpcurl_call(&gw, "GetStats", "{}");
     assert_eq!(stats["activeCalls"], 1, "{stats}");
     assert_eq!(stats["activeByState"]["ai"], 1, "{stats}");
-    assert_eq!(stats["models"]["recognizer"], "whisper base", "{stats}");
+    assert_eq!(stats["models"]["recognizer"], "whisper base-q8_0", "{stats}");
+    assert!(stats["models"]["recognizerPath"].as_str().is_some_and(|p| p.ends_with("ggml-base-q8_0.bin")), "{stats}");
 
     // Draining: the next INVITE gets 503 + Retry-After, the call in progress goes on.
     let drain = grpcurl_call(&gw, "SetDraining", r#"{"draining": true}"#);

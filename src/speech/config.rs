@@ -1,6 +1,7 @@
 //! The `[speech]` section (the recognizer, its workers, and the callers' languages) and the
 //! `[tts]` section (the voices replies are spoken in).
 
+use super::models::{ModelDir, ModelError, WhisperModel};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use std::path::PathBuf;
 pub struct SpeechConfig {
     /// Where `frontline models install` puts the models.
     pub models_dir: PathBuf,
-    /// Whisper model: "base" (multilingual, Mandarin and English) or "tiny.en".
+    /// Whisper model: "base" (multilingual, Mandarin and English) or "tiny.en", with f16
+    /// weights or quantized by `frontline models install` ("base-q8_0", "base-q5_1").
     pub model: String,
     /// Recognition worker threads (each decodes one utterance at a time).
     pub workers: usize,
@@ -27,11 +29,25 @@ pub struct SpeechConfig {
     pub language_by_number: BTreeMap<String, String>,
 }
 
+impl SpeechConfig {
+    /// The model `model` names.
+    pub fn whisper_model(&self) -> Result<WhisperModel, ModelError> {
+        self.model.parse()
+    }
+
+    /// Where `frontline models install` puts that model.
+    pub fn whisper_path(&self) -> Result<PathBuf, ModelError> {
+        Ok(ModelDir::new(&self.models_dir).whisper(self.whisper_model()?))
+    }
+}
+
 impl Default for SpeechConfig {
     fn default() -> Self {
         SpeechConfig {
             models_dir: PathBuf::from("models"),
-            model: "base".into(),
+            // q8_0: a quarter faster than f16 with the same real-speech WER and CER on this
+            // 2-core kind of machine (`frontline bench weights`, docs/benchmarks.md).
+            model: "base-q8_0".into(),
             workers: 1,
             threads_per_worker: 2,
             queue: 4,

@@ -20,6 +20,52 @@ use super::ct2::{Ct2Model, DType, Variable};
 pub const GGML_MAGIC: u32 = 0x6767_6d6c;
 const TYPE_F32: i32 = 0;
 const TYPE_F16: i32 = 1;
+const TYPE_Q5_1: i32 = 7;
+const TYPE_Q8_0: i32 = 8;
+/// Elements per block of the quantized types.
+const QUANT_BLOCK: u64 = 32;
+
+/// Bytes of a tensor of `elems` elements stored as ggml type `ttype`, or None for a type
+/// whisper models do not use (or a quantized tensor that is not whole blocks).
+fn tensor_bytes(ttype: i32, elems: u64) -> Option<u64> {
+    let block_bytes = match ttype {
+        TYPE_F32 => return Some(elems * 4),
+        TYPE_F16 => return Some(elems * 2),
+        TYPE_Q5_1 => 24, // f16 scale + f16 min + 32 high bits + 16 bytes of 4-bit lows
+        TYPE_Q8_0 => 34, // f16 scale + 32 i8
+        _ => return None,
+    };
+    (elems % QUANT_BLOCK == 0).then_some(elems / QUANT_BLOCK * block_bytes)
+}
+
+/// Quantized weight formats whisper.cpp loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Quantization {
+    /// 8-bit, one f16 scale per 32 weights (8.5 bits per weight).
+    Q8_0,
+    /// 5-bit with a scale and a minimum per 32 weights (6 bits per weight).
+    Q5_1,
+}
+
+impl Quantization {
+    /// The tensors' `ggml_type`.
+    fn tensor_type(self) -> i32 {
+        match self {
+            Quantization::Q8_0 => TYPE_Q8_0,
+            Quantization::Q5_1 => TYPE_Q5_1,
+        }
+    }
+
+    /// The header's `ftype`: `GGML_FTYPE_MOSTLY_*` plus the quantization version times 1000,
+    /// which whisper.cpp splits off again when it loads the file.
+    fn file_type(self) -> i32 {
+        let mostly = match self {
+            Quantization::Q8_0 => whisper_rs_sys::ggml_ftype_GGML_FTYPE_MOSTLY_Q8_0,
+            Quantization::Q5_1 => whisper_rs_sys::ggml_ftype_GGML_FTYPE_MOSTLY_Q5_1,
+        };
+        (whisper_rs_sys::GGML_QNT_VERSION * whisper_rs_sys::GGML_QNT_VERSION_FACTOR) as i32 + mostly as i32
+    }
+}
 
 /// whisper hyper-parameters, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +108,11 @@ impl HParams {
             self.n_mels,
             self.ftype,
         ]
+    }
+
+    fn from_array(v: [i32; 11]) -> Self {
+        let [n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer, n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels, ftype] = v;
+        HParams { n_vocab, n_audio_ctx, n_audio_state, n_audio_head, n_audio_layer, n_text_ctx, n_text_state, n_text_head, n_text_layer, n_mels, ftype }
     }
 
     fn from_ct2(m: &Ct2Model<'_>) -> Result<Self, String> {
@@ -317,6 +368,112 @@ fn row_shape(var: &Variable<'_>, rows: Option<(usize, usize)>) -> Vec<usize> {
     s
 }
 
+/// Rewrites an f16 ggml whisper model (what [`convert`] writes) with its weight matrices
+/// quantized by ggml's own quantizer, as whisper.cpp's `quantize` tool does. The tensors
+/// whisper.cpp allocates with the model's weight type are exactly the 2-D ones stored as f16
+/// (the linear layers and the token embedding); the conv kernels stay f16, and biases, norms and
+/// positional embeddings f32.
+pub fn quantize(f16_model: &[u8], q: Quantization, out: &mut impl Write) -> Result<HParams, String> {
+    let mut r = ByteReader { bytes: f16_model, pos: 0 };
+    if r.i32()? as u32 != GGML_MAGIC {
+        return Err("bad magic (not a ggml file)".into());
+    }
+    let mut v = [0i32; 11];
+    for x in v.iter_mut() {
+        *x = r.i32()?;
+    }
+    if v[10] != TYPE_F16 {
+        return Err(format!("the source model has ftype {}, not f16", v[10]));
+    }
+    v[10] = q.file_type();
+    let n_mel = r.i32()?;
+    let n_fft = r.i32()?;
+    r.take(usize::try_from(n_mel.max(0) as i64 * n_fft.max(0) as i64 * 4).map_err(|_| "bad mel block")?)?;
+    let n_tokens = r.i32()?;
+    for _ in 0..n_tokens.max(0) {
+        let len = r.i32()?;
+        r.take(usize::try_from(len).map_err(|_| "corrupt vocabulary")?)?;
+    }
+    let io = |e: std::io::Error| e.to_string();
+    out.write_all(&GGML_MAGIC.to_le_bytes()).map_err(io)?;
+    for x in v {
+        out.write_all(&x.to_le_bytes()).map_err(io)?;
+    }
+    out.write_all(&f16_model[4 + 11 * 4..r.pos]).map_err(io)?; // mel filters and vocabulary as they are
+
+    let qtype = q.tensor_type();
+    while r.pos < f16_model.len() {
+        let n_dims = r.i32()?;
+        let name_len = r.i32()?;
+        let ttype = r.i32()?;
+        if !(1..=4).contains(&n_dims) || !(1..=256).contains(&name_len) {
+            return Err("corrupt tensor header".into());
+        }
+        let dims: Vec<i32> = (0..n_dims).map(|_| r.i32()).collect::<Result<_, _>>()?;
+        let name = r.take(name_len as usize)?;
+        let elems = dims.iter().map(|&d| d.max(0) as u64).product::<u64>();
+        let bytes = tensor_bytes(ttype, elems).ok_or("corrupt tensor header")?;
+        let data = r.take(bytes as usize)?;
+        let quantized = ttype == TYPE_F16 && n_dims == 2;
+        out.write_all(&n_dims.to_le_bytes()).map_err(io)?;
+        out.write_all(&name_len.to_le_bytes()).map_err(io)?;
+        out.write_all(&(if quantized { qtype } else { ttype }).to_le_bytes()).map_err(io)?;
+        for d in &dims {
+            out.write_all(&d.to_le_bytes()).map_err(io)?;
+        }
+        out.write_all(name).map_err(io)?;
+        if !quantized {
+            out.write_all(data).map_err(io)?;
+            continue;
+        }
+        let row = dims[0] as u64;
+        if row % QUANT_BLOCK != 0 {
+            return Err(format!("{}: rows of {row} are not whole blocks of {QUANT_BLOCK}", String::from_utf8_lossy(name)));
+        }
+        let weights: Vec<f32> = data.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect();
+        let expected = tensor_bytes(qtype, elems).ok_or("quantized size")? as usize;
+        let mut packed = vec![0u8; expected];
+        // SAFETY: `weights` holds rows × row f32s and `packed` the exact byte size of that many
+        // rows of `qtype` (ggml_row_size); q8_0 and q5_1 need no importance matrix (null).
+        let written = unsafe {
+            whisper_rs_sys::ggml_quantize_chunk(
+                qtype as whisper_rs_sys::ggml_type,
+                weights.as_ptr(),
+                packed.as_mut_ptr().cast(),
+                0,
+                dims[1] as i64,
+                row as i64,
+                std::ptr::null(),
+            )
+        };
+        if written != expected {
+            return Err(format!("{}: ggml wrote {written} bytes, expected {expected}", String::from_utf8_lossy(name)));
+        }
+        out.write_all(&packed).map_err(io)?;
+    }
+    Ok(HParams::from_array(v))
+}
+
+/// Reads a ggml file held in memory, with truncation as an error.
+struct ByteReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> ByteReader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or("file is truncated")?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn i32(&mut self) -> Result<i32, String> {
+        let b = self.take(4)?;
+        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
 /// Parses `tiktoken` BPE ranks (`base64 rank` per line) into token byte strings ordered by rank.
 pub fn parse_tiktoken(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     use base64::Engine as _;
@@ -410,19 +567,7 @@ pub fn validate_file(path: &Path) -> Result<HParams, String> {
     for x in v.iter_mut() {
         *x = read_i32(&mut r, &mut pos)?;
     }
-    let hp = HParams {
-        n_vocab: v[0],
-        n_audio_ctx: v[1],
-        n_audio_state: v[2],
-        n_audio_head: v[3],
-        n_audio_layer: v[4],
-        n_text_ctx: v[5],
-        n_text_state: v[6],
-        n_text_head: v[7],
-        n_text_layer: v[8],
-        n_mels: v[9],
-        ftype: v[10],
-    };
+    let hp = HParams::from_array(v);
     let sane = (51_000..=52_000).contains(&hp.n_vocab)
         && hp.n_audio_state > 0
         && hp.n_audio_state == hp.n_text_state
@@ -459,7 +604,7 @@ pub fn validate_file(path: &Path) -> Result<HParams, String> {
         let n_dims = read_i32(&mut r, &mut pos)?;
         let name_len = read_i32(&mut r, &mut pos)?;
         let ttype = read_i32(&mut r, &mut pos)?;
-        if !(1..=4).contains(&n_dims) || !(1..=256).contains(&name_len) || !(ttype == TYPE_F32 || ttype == TYPE_F16) {
+        if !(1..=4).contains(&n_dims) || !(1..=256).contains(&name_len) || tensor_bytes(ttype, 0).is_none() {
             return Err(format!("corrupt tensor header #{tensors}"));
         }
         let mut elems = 1u64;
@@ -470,8 +615,8 @@ pub fn validate_file(path: &Path) -> Result<HParams, String> {
             }
             elems *= d as u64;
         }
-        let elem_size = if ttype == TYPE_F32 { 4 } else { 2 };
-        skip(&mut r, &mut pos, name_len as u64 + elems * elem_size)?;
+        let bytes = tensor_bytes(ttype, elems).ok_or_else(|| format!("tensor #{tensors} is not whole quantization blocks"))?;
+        skip(&mut r, &mut pos, name_len as u64 + bytes)?;
         tensors += 1;
     }
     if tensors != hp.tensor_count() {

@@ -29,55 +29,93 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-/// The whisper models frontline knows how to install.
+pub use ggml::Quantization;
+
+/// The whisper sizes frontline knows how to install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WhisperModel {
+pub enum WhisperSize {
     /// Multilingual base (74 M parameters): Mandarin and English.
     Base,
     /// English-only tiny (39 M parameters): fastest, English callers only.
     TinyEn,
 }
 
+/// A whisper model as installed: a size, and its weights as converted (f16) or quantized from
+/// that. Named the way whisper.cpp names its downloads: "base", "base-q8_0", "tiny.en-q5_1".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WhisperModel {
+    pub size: WhisperSize,
+    pub quantization: Option<Quantization>,
+}
+
 impl WhisperModel {
-    pub const ALL: [WhisperModel; 2] = [WhisperModel::Base, WhisperModel::TinyEn];
+    pub const BASE: WhisperModel = WhisperModel { size: WhisperSize::Base, quantization: None };
+    pub const TINY_EN: WhisperModel = WhisperModel { size: WhisperSize::TinyEn, quantization: None };
+
+    /// Every size with every kind of weights.
+    pub fn all() -> Vec<WhisperModel> {
+        let mut out = Vec::new();
+        for size in [WhisperSize::Base, WhisperSize::TinyEn] {
+            for quantization in [None, Some(Quantization::Q8_0), Some(Quantization::Q5_1)] {
+                out.push(WhisperModel { size, quantization });
+            }
+        }
+        out
+    }
 
     /// File name inside the models directory, the same names whisper.cpp's own downloads use.
-    pub fn file_name(self) -> &'static str {
-        match self {
-            WhisperModel::Base => "ggml-base.bin",
-            WhisperModel::TinyEn => "ggml-tiny.en.bin",
-        }
+    pub fn file_name(self) -> String {
+        format!("ggml-{self}.bin")
     }
 
     pub fn is_multilingual(self) -> bool {
-        matches!(self, WhisperModel::Base)
+        self.size == WhisperSize::Base
+    }
+
+    /// The same size with the f16 weights it is quantized from.
+    fn unquantized(self) -> WhisperModel {
+        WhisperModel { quantization: None, ..self }
     }
 
     fn source(self) -> &'static PartsSource {
-        match self {
-            WhisperModel::Base => &BASE_SOURCE,
-            WhisperModel::TinyEn => &TINY_EN_SOURCE,
+        match self.size {
+            WhisperSize::Base => &BASE_SOURCE,
+            WhisperSize::TinyEn => &TINY_EN_SOURCE,
         }
     }
 }
 
 impl fmt::Display for WhisperModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WhisperModel::Base => "base",
-            WhisperModel::TinyEn => "tiny.en",
-        })
+        f.write_str(match self.size {
+            WhisperSize::Base => "base",
+            WhisperSize::TinyEn => "tiny.en",
+        })?;
+        match self.quantization {
+            None => Ok(()),
+            Some(Quantization::Q8_0) => f.write_str("-q8_0"),
+            Some(Quantization::Q5_1) => f.write_str("-q5_1"),
+        }
     }
 }
 
 impl FromStr for WhisperModel {
     type Err = ModelError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "base" | "ggml-base.bin" => Ok(WhisperModel::Base),
-            "tiny.en" | "tiny-en" | "ggml-tiny.en.bin" => Ok(WhisperModel::TinyEn),
-            _ => Err(ModelError::UnknownModel(s.to_string())),
-        }
+        let lower = s.trim().to_ascii_lowercase();
+        let name = lower.strip_prefix("ggml-").unwrap_or(&lower);
+        let name = name.strip_suffix(".bin").unwrap_or(name);
+        let (size, quantization) = match name.rsplit_once('-') {
+            Some((size, "q8_0")) => (size, Some(Quantization::Q8_0)),
+            Some((size, "q5_1")) => (size, Some(Quantization::Q5_1)),
+            _ => (name, None),
+        };
+        let size = match size {
+            "base" => WhisperSize::Base,
+            "tiny.en" | "tiny-en" => WhisperSize::TinyEn,
+            _ => return Err(ModelError::UnknownModel(s.to_string())),
+        };
+        Ok(WhisperModel { size, quantization })
     }
 }
 
@@ -149,7 +187,7 @@ pub enum ModelError {
     Missing { path: PathBuf },
     #[error("{} is not a usable whisper model ({detail}); run `frontline models install` to rebuild it", path.display())]
     Invalid { path: PathBuf, detail: String },
-    #[error("unknown whisper model {0:?} (known: base, tiny.en)")]
+    #[error("unknown whisper model {0:?} (known: base, tiny.en, each also as -q8_0 or -q5_1)")]
     UnknownModel(String),
 }
 
@@ -272,7 +310,10 @@ const ESPEAK_PKG_DIR: &str = "espeakng_loader";
 pub fn install(dir: &ModelDir, models: &[WhisperModel], progress: &mut dyn FnMut(&str)) -> Result<(), ModelError> {
     fs::create_dir_all(dir.root()).map_err(io_err(dir.root()))?;
     let mut assets: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
-    for &m in models {
+    // The f16 conversions first: the quantized files are made from them.
+    let mut sources: Vec<WhisperModel> = models.iter().map(|m| m.unquantized()).collect();
+    sources.dedup();
+    for m in sources {
         let out = dir.whisper(m);
         if check_whisper(&out).is_ok() {
             progress(&format!("whisper {m}: {} is installed", out.display()));
@@ -286,16 +327,31 @@ pub fn install(dir: &ModelDir, models: &[WhisperModel], progress: &mut dyn FnMut
         progress(&format!("whisper {m}: converting CTranslate2 float16 to ggml"));
         let started = Instant::now();
         convert_to(&data, mel, multi, gpt2, &out)?;
-        progress(&format!(
-            "whisper {m}: wrote {} ({:.0} MB) in {:.1} s",
-            out.display(),
-            fs::metadata(&out).map(|md| md.len()).unwrap_or(0) as f64 / 1e6,
-            started.elapsed().as_secs_f64()
-        ));
+        report_written(&out, &format!("whisper {m}"), started, progress);
+    }
+    for &m in models {
+        let (out, Some(q)) = (dir.whisper(m), m.quantization) else { continue };
+        if check_whisper(&out).is_ok() {
+            progress(&format!("whisper {m}: {} is installed", out.display()));
+            continue;
+        }
+        progress(&format!("whisper {m}: quantizing {} with ggml", dir.whisper(m.unquantized()).display()));
+        let started = Instant::now();
+        quantize_to(&dir.whisper(m.unquantized()), q, &out)?;
+        report_written(&out, &format!("whisper {m}"), started, progress);
     }
     install_espeak(dir, progress)?;
     piper::install(dir, progress)?;
     kokoro::install(dir, progress)
+}
+
+fn report_written(out: &Path, what: &str, started: Instant, progress: &mut dyn FnMut(&str)) {
+    progress(&format!(
+        "{what}: wrote {} ({:.0} MB) in {:.1} s",
+        out.display(),
+        fs::metadata(out).map(|md| md.len()).unwrap_or(0) as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    ));
 }
 
 /// Converts CTranslate2 model bytes to a ggml file at `out`, atomically, then validates it.
@@ -305,14 +361,29 @@ fn convert_to(data: &[u8], mel: &[u8], multilingual: &[u8], gpt2: &[u8], out: &P
     let model = ct2::Ct2Model::parse(data).map_err(|d| fmt_err(format!("CTranslate2 model: {d}")))?;
     let hp = ggml::ct2_hparams(&model).map_err(|d| fmt_err(format!("CTranslate2 model: {d}")))?;
     let tiktoken = if hp.is_multilingual() { multilingual } else { gpt2 };
+    write_validated(out, |w| ggml::convert(&model, &ggml::Assets { mel_filters_npz: mel, tiktoken }, w).map(drop))
+}
+
+/// Writes the quantized twin of the f16 model at `f16_model` to `out`, atomically, validated.
+fn quantize_to(f16_model: &Path, q: Quantization, out: &Path) -> Result<(), ModelError> {
+    check_whisper(f16_model)?;
+    let data = fs::read(f16_model).map_err(io_err(f16_model))?;
+    write_validated(out, |w| ggml::quantize(&data, q, w).map(drop))
+}
+
+/// Writes a ggml file through a temporary beside `out`, validates it, then renames it into place,
+/// so a crash or a full disk never leaves a half-written model under the real name.
+fn write_validated(out: &Path, write: impl FnOnce(&mut io::BufWriter<File>) -> Result<(), String>) -> Result<(), ModelError> {
+    let what = out.display().to_string();
+    let fmt_err = |detail: String| ModelError::Format { what: what.clone(), detail };
     let tmp = tmp_path(out);
     let result = (|| {
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         let mut w = io::BufWriter::with_capacity(1 << 20, file);
-        ggml::convert(&model, &ggml::Assets { mel_filters_npz: mel, tiktoken }, &mut w).map_err(fmt_err)?;
+        write(&mut w).map_err(fmt_err)?;
         let file = w.into_inner().map_err(|e| ModelError::Io { path: tmp.clone(), source: e.into_error() })?;
         file.sync_all().map_err(io_err(&tmp))?;
-        ggml::validate_file(&tmp).map_err(|d| fmt_err(format!("converted file failed validation: {d}")))?;
+        ggml::validate_file(&tmp).map_err(|d| fmt_err(format!("written file failed validation: {d}")))?;
         fs::rename(&tmp, out).map_err(io_err(out))
     })();
     if result.is_err() {
@@ -576,10 +647,13 @@ mod tests {
 
     #[test]
     fn model_names_round_trip() {
-        for m in WhisperModel::ALL {
+        for m in WhisperModel::all() {
             assert_eq!(m.to_string().parse::<WhisperModel>().unwrap(), m);
+            assert_eq!(m.file_name().parse::<WhisperModel>().unwrap(), m, "whisper.cpp's file names parse too");
         }
-        assert_eq!(WhisperModel::TinyEn.file_name(), "ggml-tiny.en.bin");
+        assert_eq!(WhisperModel::TINY_EN.file_name(), "ggml-tiny.en.bin");
+        assert_eq!("base-q8_0".parse::<WhisperModel>().unwrap().file_name(), "ggml-base-q8_0.bin");
+        assert!("base-q4_k".parse::<WhisperModel>().is_err(), "an unknown quantization is not silently f16");
         let err = "large".parse::<WhisperModel>().unwrap_err().to_string();
         assert!(err.contains("base") && err.contains("tiny.en"), "{err}");
     }
@@ -587,7 +661,7 @@ mod tests {
     #[test]
     fn layout_of_the_model_dir() {
         let d = ModelDir::new("/srv/models");
-        assert_eq!(d.whisper(WhisperModel::Base), Path::new("/srv/models/ggml-base.bin"));
+        assert_eq!(d.whisper(WhisperModel::BASE), Path::new("/srv/models/ggml-base.bin"));
         assert_eq!(d.espeak_lib(), Path::new("/srv/models/espeak-ng/espeakng_loader/libespeak-ng.so"));
         assert_eq!(d.espeak_data(), Path::new("/srv/models/espeak-ng/espeakng_loader/espeak-ng-data"));
     }
@@ -613,13 +687,44 @@ mod tests {
     #[test]
     fn installed_models_validate() {
         let dir = ModelDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models"));
-        for m in WhisperModel::ALL {
+        for m in WhisperModel::all() {
             let p = dir.whisper(m);
             if !p.exists() {
                 eprintln!("skipping {}: not installed (run `frontline models install`)", p.display());
                 continue;
             }
             check_whisper(&p).unwrap();
+        }
+    }
+
+    /// ggml's quantizer, run the way `install` runs it, makes files whisper.cpp loads, a
+    /// fraction of the size, that hear jfk.wav within one word of what the f16 weights hear.
+    #[test]
+    fn quantized_weights_load_and_hear_what_f16_hears() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let f16 = ModelDir::new(repo.join("models")).whisper(WhisperModel::BASE);
+        let jfk = repo.join("audio-fixtures/real/jfk.wav");
+        if check_whisper(&f16).is_err() || !jfk.exists() {
+            eprintln!("skipping: needs {} and {}", f16.display(), jfk.display());
+            return;
+        }
+        let reference = fs::read_to_string(jfk.with_extension("txt")).unwrap();
+        let audio: Vec<f32> = crate::media::wav::read_16k_mono(&jfk).unwrap().iter().map(|&s| s as f32 / 32768.0).collect();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let word_errors = |model: &Path| {
+            let stt = crate::speech::stt::SttPool::new(crate::speech::stt::SttConfig::new(model)).unwrap();
+            let heard = rt.block_on(stt.transcribe(audio.clone(), Some("en".into()))).unwrap().text;
+            (crate::speech::score::ErrorCount::words(&reference, &heard).edits, heard)
+        };
+        let (f16_errors, _) = word_errors(&f16);
+        let dir = tempfile::tempdir().unwrap();
+        for (q, max_share) in [(Quantization::Q8_0, 0.6), (Quantization::Q5_1, 0.45)] {
+            let out = dir.path().join(WhisperModel { quantization: Some(q), ..WhisperModel::BASE }.file_name());
+            quantize_to(&f16, q, &out).unwrap();
+            let share = fs::metadata(&out).unwrap().len() as f64 / fs::metadata(&f16).unwrap().len() as f64;
+            assert!(share < max_share, "{q:?} is {share:.2} of the f16 file");
+            let (errors, heard) = word_errors(&out);
+            assert!(errors <= f16_errors + 1, "{q:?}: {errors} word errors (f16: {f16_errors}) in {heard:?}");
         }
     }
 
@@ -630,9 +735,9 @@ mod tests {
     fn install_into_repo_models_dir() {
         let dir = ModelDir::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models"));
         let started = Instant::now();
-        install(&dir, &WhisperModel::ALL, &mut |line| eprintln!("{line}")).unwrap();
+        install(&dir, &WhisperModel::all(), &mut |line| eprintln!("{line}")).unwrap();
         eprintln!("install took {:.1} s", started.elapsed().as_secs_f64());
-        for m in WhisperModel::ALL {
+        for m in WhisperModel::all() {
             check_whisper(&dir.whisper(m)).unwrap();
         }
         assert!(dir.espeak_lib().is_file());
