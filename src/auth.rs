@@ -20,6 +20,10 @@ impl Tokens {
         self.tokens.is_empty()
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.tokens.iter().map(String::as_str)
+    }
+
     /// Whether `presented` is one of the tokens. Compared without an early exit, so the time
     /// taken does not tell how much of a guess matched.
     pub fn accepts(&self, presented: &str) -> bool {
@@ -27,7 +31,8 @@ impl Tokens {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares without an early exit, so the time taken does not tell how much matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
