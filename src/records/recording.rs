@@ -16,11 +16,16 @@ use crate::media::session::{MediaCommand, FRAME_16K};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use tokio::sync::mpsc as tokio_mpsc;
 
 /// Frames between header updates: one second.
 const FLUSH_EVERY_FRAMES: u32 = 50;
+/// Feeds that may wait for the writer thread: about 30 s of a call. A slow disk catches up
+/// from here; a stuck one costs each call at most this much memory, and what does not fit is
+/// dropped and counted, never waited for on the media path.
+const QUEUE_FEEDS: usize = 1500;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -70,8 +75,35 @@ enum Feed {
 
 /// The call's handle on its recording. Dropping it finishes the file.
 pub struct CallRecording {
-    tx: mpsc::Sender<Feed>,
+    feeder: Feeder,
     path: PathBuf,
+}
+
+/// The sending end of a recording's queue, shared with the playout tap.
+#[derive(Clone)]
+struct Feeder {
+    tx: mpsc::SyncSender<Feed>,
+    dropped: Arc<AtomicU64>,
+    path: Arc<PathBuf>,
+}
+
+impl Feeder {
+    fn send(&self, feed: Feed) {
+        if let Err(mpsc::TrySendError::Full(_)) = self.tx.try_send(feed) {
+            if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!(path = %self.path.display(), "recording: the disk is not keeping up, audio is being dropped from the file");
+            }
+        }
+    }
+}
+
+impl Drop for CallRecording {
+    fn drop(&mut self) {
+        let dropped = self.feeder.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(path = %self.path.display(), dropped_feeds = dropped, "recording finished with gaps: the disk did not keep up");
+        }
+    }
 }
 
 impl CallRecording {
@@ -82,11 +114,12 @@ impl CallRecording {
         let path = config.dir.join(format!("{}.wav", sanitize(call_id)));
         let spec = hound::WavSpec { channels: 2, sample_rate: config.sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
         let writer = hound::WavWriter::create(&path, spec).map_err(to_io)?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE_FEEDS);
         let decimate = config.sample_rate == 8000;
         let shown = path.clone();
         std::thread::Builder::new().name("call-recording".into()).spawn(move || write_loop(writer, rx, decimate, &shown))?;
-        Ok(CallRecording { tx, path })
+        let feeder = Feeder { tx, dropped: Arc::new(AtomicU64::new(0)), path: Arc::new(path.clone()) };
+        Ok(CallRecording { feeder, path })
     }
 
     pub fn path(&self) -> &Path {
@@ -95,14 +128,14 @@ impl CallRecording {
 
     /// 20 ms of the caller: advances both channels by one frame.
     pub fn caller(&self, frame: &[i16; FRAME_16K]) {
-        let _ = self.tx.send(Feed::Caller(Box::new(*frame)));
+        self.feeder.send(Feed::Caller(Box::new(*frame)));
     }
 
     /// Puts a tee in front of the media driver's command channel: every command still goes to
     /// the driver, in order, and the audio it will play is copied to this recording.
     pub fn tap(&self, driver: tokio_mpsc::Sender<MediaCommand>) -> tokio_mpsc::Sender<MediaCommand> {
         let (tx, mut rx) = tokio_mpsc::channel::<MediaCommand>(64);
-        let feed = self.tx.clone();
+        let feed = self.feeder.clone();
         tokio::spawn(async move {
             while let Some(cmd) = rx.recv().await {
                 let copy = match &cmd {
@@ -112,7 +145,7 @@ impl CallRecording {
                     _ => None,
                 };
                 if let Some(copy) = copy {
-                    let _ = feed.send(copy);
+                    feed.send(copy);
                 }
                 if driver.send(cmd).await.is_err() {
                     break;
@@ -229,7 +262,7 @@ mod tests {
         let config = RecordingConfig { enabled: true, dir: dir.path().into(), sample_rate: 8000 };
         let rec = CallRecording::start(&config, "c/1").unwrap();
         assert!(rec.path().ends_with("c_1.wav"));
-        let _ = rec.tx.send(Feed::Played(vec![1000; FRAME_16K * 60]));
+        rec.feeder.send(Feed::Played(vec![1000; FRAME_16K * 60]));
         for _ in 0..60 {
             rec.caller(&[-500; FRAME_16K]);
         }
@@ -240,6 +273,19 @@ mod tests {
         assert!(reader.len() >= 50 * 160 * 2, "{} samples", reader.len());
         let samples: Vec<i16> = reader.into_samples().map(|s| s.unwrap()).take(4).collect();
         assert_eq!(samples, [-500, 1000, -500, 1000]);
+    }
+
+    #[test]
+    fn a_stuck_writer_costs_dropped_audio_never_a_blocked_call() {
+        let (tx, rx) = mpsc::sync_channel(2);
+        let feeder = Feeder { tx, dropped: Arc::new(AtomicU64::new(0)), path: Arc::new(PathBuf::from("stuck.wav")) };
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            feeder.send(Feed::Caller(Box::new([0; FRAME_16K])));
+        }
+        assert!(t.elapsed() < std::time::Duration::from_millis(100), "sending waited for the writer");
+        assert_eq!(feeder.dropped.load(Ordering::Relaxed), 3, "two fit in the queue, three are counted as dropped");
+        assert_eq!(rx.try_iter().count(), 2);
     }
 
     /// What recording costs: the writer thread's work for one minute of call, measured on the

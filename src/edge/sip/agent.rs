@@ -15,7 +15,7 @@ use rsipstack::sip::{Header, StatusCodeKind, Uri};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 
 /// RFC 4733 payload type we offer to agents.
@@ -111,7 +111,7 @@ impl SipDialer {
         // The agent leg's own signaling task: BYE on request, or report the agent's BYE.
         let dialog_id = dialog.id();
         let (news_tx, mut news) = mpsc::channel(8);
-        edge.routes.lock().expect("routes lock").insert(dialog_id.to_string(), news_tx);
+        edge.routes.lock().unwrap_or_else(PoisonError::into_inner).insert(dialog_id.to_string(), news_tx);
         let (hangup_tx, mut hangup_rx) = mpsc::channel::<()>(1);
         let (ended_tx, ended_rx) = oneshot::channel();
         let edge_for_leg = edge.clone();
@@ -146,7 +146,7 @@ impl SipDialer {
                     },
                 }
             };
-            edge_for_leg.routes.lock().expect("routes lock").remove(&dialog_id.to_string());
+            edge_for_leg.routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&dialog_id.to_string());
             edge_for_leg.dialogs.remove_dialog(&dialog_id);
             let _ = ended_tx.send(reason);
         });

@@ -33,7 +33,7 @@ use rsipstack::EndpointBuilder;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -175,7 +175,9 @@ struct Edge {
     dialogs: Arc<DialogLayer>,
     state_tx: DialogStateSender,
     /// Dialog id → the signaling task of that call. A registry, not call state: entries are
-    /// added when a call is answered and removed when its task ends.
+    /// added when a call is answered and removed when its task ends. Each use is one map
+    /// operation, so a panic elsewhere cannot leave it half-changed: a poisoned lock is used as
+    /// it is, rather than failing every later call.
     routes: Mutex<HashMap<String, mpsc::Sender<DialogNews>>>,
     ports: RtpPortPool,
     sip_port: u16,
@@ -348,7 +350,7 @@ impl Edge {
         };
         let dialog_id = dialog.id();
         let (news_tx, news_rx) = mpsc::channel(16);
-        self.routes.lock().expect("routes lock").insert(dialog_id.to_string(), news_tx);
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner).insert(dialog_id.to_string(), news_tx);
 
         // The INVITE server transaction runs on its own task: it sends 100 Trying, retransmits
         // our final answer and delivers the ACK or a CANCEL into the dialog state machine.
@@ -371,7 +373,7 @@ impl Edge {
         tokio::spawn(async move {
             let leg = SignalingLeg { edge: edge.clone(), dialog, local_ip, call_id: call_id.clone() };
             leg.run(news_rx, socket, negotiated, NewCallInfo { call_id, sip_call_id, caller, callee }).await;
-            edge.routes.lock().expect("routes lock").remove(&dialog_id.to_string());
+            edge.routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&dialog_id.to_string());
             edge.dialogs.remove_dialog(&dialog_id);
             drop(slot);
         });
@@ -395,7 +397,7 @@ impl Edge {
                 | DialogState::Options(id, _, _)
                 | DialogState::Terminated(id, _) => id.to_string(),
             };
-            let route = self.routes.lock().expect("routes lock").get(&id).cloned();
+            let route = self.routes.lock().unwrap_or_else(PoisonError::into_inner).get(&id).cloned();
             match route {
                 Some(r) => {
                     let _ = r.send(DialogNews::State(state)).await;

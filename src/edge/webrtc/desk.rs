@@ -10,7 +10,7 @@
 use crate::call::AgentLeg;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 
 /// Events a signed-in page is sent, as JSON on its event stream (the event name is `type`).
@@ -89,12 +89,13 @@ impl Desk {
 
 #[derive(Default)]
 pub struct Desks {
+    /// Used as it is when a panic elsewhere poisoned the lock (see the SIP edge's routes).
     desks: Mutex<HashMap<String, Desk>>,
 }
 
 impl Desks {
     fn with<R>(&self, agent: &str, f: impl FnOnce(&mut Desk) -> R) -> R {
-        let mut desks = self.desks.lock().expect("desks lock");
+        let mut desks = self.desks.lock().unwrap_or_else(PoisonError::into_inner);
         f(desks.entry(agent.to_string()).or_default())
     }
 

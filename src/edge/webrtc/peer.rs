@@ -13,7 +13,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYP
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -63,7 +63,8 @@ pub struct WebrtcEdge {
     config: WebrtcConfig,
     rtp: RtpConfig,
     services: Arc<CallServices>,
-    /// Session id → its leg's hang-up trigger and call. A registry, not call state.
+    /// Session id → its leg's hang-up trigger and call. A registry, not call state; like the
+    /// SIP edge's routes, used as it is when a panic elsewhere poisoned the lock.
     sessions: Mutex<HashMap<String, Session>>,
     next_call: AtomicU64,
     /// Agents signed in on the console page, to ring for handoffs.
@@ -90,7 +91,7 @@ impl WebrtcEdge {
 
     /// Ends the session (the caller pressed hang-up). False when there is no such session.
     pub fn hang_up(&self, session: &str) -> bool {
-        let trigger = self.sessions.lock().expect("sessions lock").get(session).map(|s| s.hang_up.clone());
+        let trigger = self.sessions.lock().unwrap_or_else(PoisonError::into_inner).get(session).map(|s| s.hang_up.clone());
         match trigger {
             Some(t) => t.try_send(()).is_ok() || t.is_closed(),
             None => false,
@@ -139,17 +140,17 @@ impl WebrtcEdge {
     pub(super) fn open_session(&self, call_id: &str) -> (String, mpsc::Receiver<()>) {
         let session = format!("{:032x}", rand::random::<u128>());
         let (hang_up, close_rx) = mpsc::channel(1);
-        self.sessions.lock().expect("sessions lock").insert(session.clone(), Session { hang_up, call_id: call_id.to_string() });
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).insert(session.clone(), Session { hang_up, call_id: call_id.to_string() });
         (session, close_rx)
     }
 
     /// The call a session is on; none once it ended (or for a made-up id).
     pub fn session_call(&self, session: &str) -> Option<String> {
-        self.sessions.lock().expect("sessions lock").get(session).map(|s| s.call_id.clone())
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).get(session).map(|s| s.call_id.clone())
     }
 
     pub(super) fn close_session(&self, session: &str) {
-        self.sessions.lock().expect("sessions lock").remove(session);
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).remove(session);
     }
 
     /// Negotiates a browser's offer: a peer connection with our Opus track, and the media
