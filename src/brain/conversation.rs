@@ -116,20 +116,22 @@ impl<'p> Conversation<'p> {
         &self.slots
     }
 
-    /// The opening line. When the call's language is unknown the greeting is said in every
-    /// playbook language, so the caller can answer in theirs and recognition picks it up.
+    /// The opening line. When the call's language is unknown the short opening (or, without
+    /// one, the greeting) is said in every playbook language, so the caller can answer in
+    /// theirs and recognition picks it up.
     pub fn greeting(&mut self) -> Vec<BotAction> {
         if self.is_finished() {
             return Vec::new();
         }
-        let greeting = &self.pb.prompts().greeting;
+        let prompts = self.pb.prompts();
         match &self.fixed_language {
-            Some(lang) => say(greeting, lang),
+            Some(lang) => say(&prompts.greeting, lang),
             None => {
+                let opening = prompts.opening.as_ref().unwrap_or(&prompts.greeting);
                 let langs = self.pb.languages();
                 let mut out = Vec::new();
                 for (i, lang) in langs.iter().enumerate() {
-                    let mut chunks = say(greeting, lang);
+                    let mut chunks = say(opening, lang);
                     if i + 1 < langs.len() {
                         // Only the very last chunk ends the bot's turn.
                         for c in &mut chunks {

@@ -65,6 +65,9 @@ struct RawPrompts {
     /// Optional: playbooks written before it answer thanks with `declined`.
     #[serde(default)]
     thanks: Option<RawText>,
+    /// Optional: without it, a call of unknown language hears the whole greeting in each.
+    #[serde(default)]
+    opening: Option<RawText>,
 }
 
 // Not deny_unknown_fields: the language keys are open-ended (flattened), and a misspelt window
@@ -194,6 +197,9 @@ pub struct Prompts {
     pub after_handoff: Text,
     /// The answer to thanks (or praise) that asks for nothing: not a misunderstanding.
     pub thanks: Text,
+    /// Said in every language, one after the other, instead of the greeting when the call's
+    /// language is not known: short, so the second language starts within seconds.
+    pub opening: Option<Text>,
 }
 
 /// Moods in the order they are checked: the strongest signal wins.
@@ -284,6 +290,7 @@ impl Playbook {
             &p.greeting, &p.fallback, &p.no_understanding, &p.reprompt, &p.silence_goodbye, &p.declined, &p.menu, &p.after_handoff,
             &p.thanks,
         ];
+        texts.extend(&p.opening);
         for intent in &self.intents {
             texts.push(&intent.answer);
             texts.extend(&intent.declined);
@@ -393,6 +400,7 @@ impl Compiler<'_> {
                 Some(t) => text("prompts.thanks", t)?,
                 None => text("prompts.declined", &p.declined)?,
             },
+            opening: p.opening.as_ref().map(|t| text("prompts.opening", t)).transpose()?,
         };
 
         let mut negation_cues = Vec::new();
