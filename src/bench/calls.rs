@@ -9,7 +9,10 @@ use crate::bench::report::{ms, Section, Table};
 use crate::bench::sipp::{fill_turns, start_call, turn_block, write_ulaw, TURNS_SCENARIO};
 use crate::bench::stats::Summary;
 use crate::bench::turns::{speech_span, wire_turns, WireTurn};
+use crate::bench::requests::requests;
 use crate::bench::{free_port_block, free_udp_port, BenchEnv};
+use crate::speech::models::ModelDir;
+use crate::speech::tts::{EnglishVoice, Lang, MandarinVoice, Tts, TtsConfig};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,17 +27,17 @@ const P95_TARGET_MS: f64 = 800.0;
 const CAPACITY_P95_MS: f64 = 1500.0;
 /// Where the capacity ramp stops if no step has missed by then.
 const MAX_STEP: usize = 40;
-/// The callers speak these, in turn: questions the playbook answers itself (en_agent and
+/// The Kokoro speaker the latency bench's Mandarin callers speak with: not the bot's.
+const CALLER_KOKORO_VOICE: &str = "jf_alpha";
+/// The capacity bench's callers speak these, in turn: questions the playbook answers itself (en_agent and
 /// en_cancel would hand the call to a person and end the AI turn-taking).
 const CALLER_FIXTURES: [&str; 2] = ["en_balance.wav", "en_data.wav"];
 
-/// A fixture as the caller sends it: 8 kHz PCMU made with the gateway's own resampler and
-/// codec, and where its speech ends.
+/// A caller's utterance as sent: 8 kHz PCMU made with the gateway's own resampler and codec.
 struct CallerAudio {
     name: String,
     ulaw: PathBuf,
     len_ms: u64,
-    speech_end_ms: u64,
 }
 
 fn prepare_audio(env: &BenchEnv, work: &Path) -> Result<Vec<CallerAudio>> {
@@ -45,8 +48,8 @@ fn prepare_audio(env: &BenchEnv, work: &Path) -> Result<Vec<CallerAudio>> {
             let pcm16 = crate::media::wav::read_16k_mono(&wav)?;
             let path = work.join(name).with_extension("ulaw");
             let pcm8 = write_ulaw(&pcm16, &path)?;
-            let (_, end) = speech_span(&pcm8, 8000).with_context(|| format!("{}: no speech found", wav.display()))?;
-            Ok(CallerAudio { name: name.to_string(), ulaw: path, len_ms: pcm8.len() as u64 / 8, speech_end_ms: end })
+            speech_span(&pcm8, 8000).with_context(|| format!("{}: no speech found", wav.display()))?;
+            Ok(CallerAudio { name: name.to_string(), ulaw: path, len_ms: pcm8.len() as u64 / 8 })
         })
         .collect()
 }
@@ -192,78 +195,126 @@ fn latencies(wire: &[WireTurn]) -> Vec<f64> {
     wire.iter().filter_map(WireTurn::latency_ms).collect()
 }
 
-/// `frontline bench latency`: one caller taking turns, timed on the wire.
+/// The latency bench's callers in one language: requests made at run time
+/// ([`super::requests`]), spoken by a voice other than the bot's, as PCMU with 0.3 s of
+/// silence before and 1 s after, as a caller's phone would send it.
+fn prepare_requests(env: &BenchEnv, work: &Path, lang: Lang, count: usize, offset: usize) -> Result<Vec<CallerAudio>> {
+    let config = crate::config::Config::default();
+    let dir = ModelDir::new(env.repo.join("models"));
+    let tts = Tts::new(TtsConfig {
+        rate_wpm: Some(config.tts.rate_wpm),
+        english_voice: EnglishVoice::Espeak,
+        mandarin_voice: MandarinVoice::Kokoro,
+        kokoro: Some(dir.kokoro_config(CALLER_KOKORO_VOICE, config.tts.kokoro_speed, config.tts.kokoro_threads)),
+        ..TtsConfig::from_install_dir(&dir.espeak_dir())
+    })?;
+    if lang == Lang::Zh && tts.kokoro().is_none() {
+        bail!("the Kokoro voice is not installed: run `frontline models install`");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    requests(lang, count, offset)
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let speech = rt.block_on(tts.synthesize(&text, lang))?;
+            let mut pcm16 = vec![0i16; 16 * 300];
+            pcm16.extend_from_slice(&speech);
+            pcm16.extend(std::iter::repeat_n(0i16, 16 * 1000));
+            let path = work.join(format!("{}-{i:02}.ulaw", lang.as_str()));
+            let pcm8 = write_ulaw(&pcm16, &path)?;
+            speech_span(&pcm8, 8000).with_context(|| format!("{text:?}: no speech synthesized"))?;
+            Ok(CallerAudio { name: text, ulaw: path, len_ms: pcm8.len() as u64 / 8 })
+        })
+        .collect()
+}
+
+/// `frontline bench latency`: callers taking turns, timed on the wire, in each language.
 pub fn latency(env: &BenchEnv) -> Result<Section> {
     let work = env.work_dir("latency")?;
-    let audio = prepare_audio(env, &work)?;
     let gw = start_gateway(env)?;
     // Several short calls rather than one long one: a caller who keeps repeating questions
     // (misrecognized under load) is escalated and hung up on by the playbook, which would end
     // every later turn with it.
-    let (calls, turns_per_call) = if env.quick { (2, 2) } else { (4, 3) };
-    let turns = calls * turns_per_call;
-    let mut step = StepResult { calls: 0, failed_calls: 0, wire: vec![], logged: vec![], rss_before_kib: None, rss_peak_kib: None };
-    for i in 0..calls {
-        let one = run_step(env, &gw, &audio, 1, turns_per_call, &work.join(format!("call-{i}")))?;
-        step.calls += 1;
-        step.failed_calls += one.failed_calls;
-        step.wire.extend(one.wire);
-        step.logged.extend(one.logged);
-    }
-    let wire_ms = latencies(&step.wire);
-    let mut table = Table::new(&["stage (ms after the end of the caller's speech)", "n", "p50", "p95", "max", "target"]);
+    let (calls, turns_per_call) = if env.quick { (2, 2) } else { (8, 3) };
+    let requests_per_language = calls * turns_per_call;
+    // A new place in the cycle of templates and slots each run.
+    let offset = rand::random::<u16>() as usize;
+    let mut table = Table::new(&["language", "stage (ms after the end of the caller's speech)", "n", "p50", "p95", "max", "target"]);
     let mut bars = Bars {
-        title: "Turn latency by stage (1 call)",
+        title: "Turn latency by stage and language (1 call at a time)",
         y_label: "ms after end of speech",
         categories: vec![],
         series: vec![("p50".into(), vec![]), ("p95".into(), vec![])],
         targets: vec![("p50 target 500 ms".into(), P50_TARGET_MS), ("p95 target 800 ms".into(), P95_TARGET_MS)],
     };
-    let stage = |f: fn(&LoggedTurn) -> f64| step.logged.iter().map(f).collect::<Vec<f64>>();
-    let rows: Vec<(&str, &str, Vec<f64>, &str)> = vec![
-        ("transcript ready (gateway log)", "transcript", stage(|t| t.transcript_ms), ""),
-        ("first brain reply (gateway log)", "brain", stage(|t| t.brain_ms), ""),
-        ("first synthesized audio (gateway log)", "tts", stage(|t| t.tts_ms), ""),
-        ("first RTP packet out (gateway log)", "first RTP (log)", stage(|t| t.first_rtp_ms), ""),
-        ("**first reply RTP on the wire (capture)**", "on the wire", wire_ms.clone(), "p50 ≤ 500, p95 ≤ 800"),
-    ];
-    for (label, short, values, target) in rows {
-        let Some(s) = Summary::of(&values) else {
-            table.row(vec![label.into(), "0".into(), "-".into(), "-".into(), "-".into(), target.into()]);
-            continue;
+    let mut notes = Vec::new();
+    for lang in [Lang::En, Lang::Zh] {
+        let audio = prepare_requests(env, &work, lang, requests_per_language, offset)?;
+        let mut step = StepResult { calls: 0, failed_calls: 0, wire: vec![], logged: vec![], rss_before_kib: None, rss_peak_kib: None };
+        for (i, call_audio) in audio.chunks(turns_per_call).enumerate() {
+            let one = run_step(env, &gw, call_audio, 1, turns_per_call, &work.join(format!("{}-call-{i}", lang.as_str())))?;
+            step.calls += 1;
+            step.failed_calls += one.failed_calls;
+            step.wire.extend(one.wire);
+            step.logged.extend(one.logged);
+        }
+        let wire_ms = latencies(&step.wire);
+        let stage = |f: fn(&LoggedTurn) -> f64| step.logged.iter().map(f).collect::<Vec<f64>>();
+        let rows: Vec<(&str, &str, Vec<f64>, &str)> = vec![
+            ("transcript ready (gateway log)", "transcript", stage(|t| t.transcript_ms), ""),
+            ("first brain reply (gateway log)", "brain", stage(|t| t.brain_ms), ""),
+            ("first synthesized audio (gateway log)", "tts", stage(|t| t.tts_ms), ""),
+            ("first RTP packet out (gateway log)", "first RTP (log)", stage(|t| t.first_rtp_ms), ""),
+            ("**first reply RTP on the wire (capture)**", "on the wire", wire_ms.clone(), "p50 ≤ 500, p95 ≤ 800"),
+        ];
+        for (label, short, values, target) in rows {
+            let Some(s) = Summary::of(&values) else {
+                table.row(vec![lang.as_str().into(), label.into(), "0".into(), "-".into(), "-".into(), "-".into(), target.into()]);
+                continue;
+            };
+            table.row(vec![lang.as_str().into(), label.into(), s.n.to_string(), ms(s.p50), ms(s.p95), ms(s.max), target.into()]);
+            bars.categories.push(format!("{} {short}", lang.as_str()));
+            bars.series[0].1.push(s.p50);
+            bars.series[1].1.push(s.p95);
+        }
+        let verdict = match Summary::of(&wire_ms) {
+            Some(s) => format!(
+                "p50 {} ms ({}), p95 {} ms ({})",
+                ms(s.p50),
+                if s.p50 <= P50_TARGET_MS { "meets ≤ 500" } else { "misses ≤ 500" },
+                ms(s.p95),
+                if s.p95 <= P95_TARGET_MS { "meets ≤ 800" } else { "misses ≤ 800" }
+            ),
+            None => "no reply was seen on the wire".into(),
         };
-        table.row(vec![label.into(), s.n.to_string(), ms(s.p50), ms(s.p95), ms(s.max), target.into()]);
-        bars.categories.push(short.into());
-        bars.series[0].1.push(s.p50);
-        bars.series[1].1.push(s.p95);
+        let heard: Vec<String> = step.logged.iter().take(4).map(|t| format!("{:?}", t.heard)).collect();
+        notes.push(format!(
+            "**{}**: {} calls one after another, {turns_per_call} turns each ({} requests, {} answered on the wire, {} failed              calls), spoken by {}. Result on the wire: {verdict}. First requests: {}; the gateway heard: {}.",
+            lang.as_str(),
+            step.calls,
+            audio.len(),
+            wire_ms.len(),
+            step.failed_calls,
+            match lang {
+                Lang::En => "espeak-ng".to_string(),
+                Lang::Zh => format!("Kokoro {CALLER_KOKORO_VOICE}"),
+            },
+            audio.iter().take(4).map(|a| format!("{:?}", a.name)).collect::<Vec<_>>().join(", "),
+            heard.join(", "),
+        ));
     }
     let mut section = Section::new("Turn latency", table);
-    let verdict = match Summary::of(&wire_ms) {
-        Some(s) => format!(
-            "p50 {} ms ({}), p95 {} ms ({})",
-            ms(s.p50),
-            if s.p50 <= P50_TARGET_MS { "meets ≤ 500" } else { "misses ≤ 500" },
-            ms(s.p95),
-            if s.p95 <= P95_TARGET_MS { "meets ≤ 800" } else { "misses ≤ 800" }
-        ),
-        None => "no reply was seen on the wire".into(),
-    };
     section.note(format!(
-        "{calls} sipp calls one after another, {turns_per_call} turns each ({} expected, {} answered on the wire, {} failed calls), caller audio: {} as PCMU \
-         (speech ends at {} of the files). The wire figure runs from the capture time of the caller's last speech packet \
-         (20 ms frames louder than -45 dBFS) to the gateway's first speech packet of the next talkspurt; the gateway-log \
-         stages start at the end of speech as the gateway's VAD saw it (backdated from the endpointing decision), after \
-         its jitter buffer, so the wire figure also contains the network and jitter-buffer delay. Result: {verdict}.",
-        turns,
-        wire_ms.len(),
-        step.failed_calls,
-        audio.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
-        audio.iter().map(|a| format!("{} ms", a.speech_end_ms)).collect::<Vec<_>>().join(" / "),
+        "Requests the playbook answers, made at run time from the bench's templates (offset {offset} this run) and spoken \
+         by voices other than the bot's, sent by sipp as PCMU. The wire figure runs from the capture time of the caller's \
+         last speech packet (20 ms frames louder than -45 dBFS) to the gateway's first speech packet of the next \
+         talkspurt; the gateway-log stages start at the end of speech as the gateway's VAD saw it (backdated from the \
+         endpointing decision), after its jitter buffer, so the wire figure also contains the network and jitter-buffer \
+         delay."
     ));
-    section.note(format!(
-        "Heard: {:?}",
-        step.logged.iter().map(|t| t.heard.as_str()).collect::<std::collections::BTreeSet<_>>()
-    ));
+    for n in notes {
+        section.note(n);
+    }
     section.plot("latency_by_stage.svg", bars_svg(&bars).map_err(anyhow::Error::msg)?);
     Ok(section)
 }

@@ -16,6 +16,7 @@ pub mod media;
 pub mod pcap;
 pub mod plot;
 pub mod report;
+pub mod requests;
 pub mod sipp;
 pub mod stats;
 pub mod triage_voice;

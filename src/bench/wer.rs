@@ -308,21 +308,10 @@ pub fn weights(env: &BenchEnv) -> Result<Section> {
 /// Every Mandarin text the embedded playbook speaks (placeholders filled), once each.
 pub fn playbook_zh_lines() -> Result<Vec<String>> {
     let pb = crate::brain::Playbook::embedded()?;
-    let p = pb.prompts();
-    let mut texts = vec![&p.greeting, &p.fallback, &p.no_understanding, &p.reprompt, &p.silence_goodbye, &p.declined, &p.menu, &p.after_handoff];
-    for intent in pb.intents() {
-        texts.push(&intent.answer);
-        texts.extend(intent.declined.as_ref());
-        if let Some(slot) = &intent.slot {
-            texts.push(&slot.retry);
-            texts.extend(slot.options.iter().map(|o| &o.answer));
-        }
-    }
     let mut out: Vec<String> = Vec::new();
-    for t in texts {
-        let line = t.get("zh").to_string();
-        if !out.contains(&line) {
-            out.push(line);
+    for (_, line) in pb.spoken_lines().into_iter().filter(|(lang, _)| *lang == "zh") {
+        if !out.iter().any(|l| l == line) {
+            out.push(line.to_string());
         }
     }
     Ok(out)
