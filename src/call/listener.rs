@@ -2,6 +2,7 @@
 //! utterance's audio with a little pre-roll. Sans-IO: the clock is the audio itself (20 ms a
 //! frame), so tests drive it with a recording and no timers.
 
+use crate::media::level::loudness_dbfs;
 use crate::media::endpoint::{EndpointConfig, EndpointEvent, Endpointer};
 use crate::media::session::FRAME_16K;
 use crate::media::vad::Vad;
@@ -131,18 +132,6 @@ impl Listener {
     }
 }
 
-/// Mean power in dB relative to full scale; -100 for digital silence.
-pub fn loudness_dbfs(pcm: &[i16]) -> f32 {
-    if pcm.is_empty() {
-        return -100.0;
-    }
-    let power = pcm.iter().map(|&s| (s as f64 / 32768.0).powi(2)).sum::<f64>() / pcm.len() as f64;
-    if power <= 1e-10 {
-        -100.0
-    } else {
-        (10.0 * power.log10()) as f32
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -185,6 +174,5 @@ mod tests {
             assert!(listener.push(Box::new([0; FRAME_16K])).is_none());
         }
         assert_eq!(listener.now_ms, 4000);
-        assert_eq!(loudness_dbfs(&[0; 10]), -100.0);
     }
 }

@@ -289,4 +289,4 @@ pub enum LegCommand {
 }
 
 /// Loudness of 20 ms of audio: also how the benchmarks tell speech from silence on the wire.
-pub use listener::loudness_dbfs;
+pub use crate::media::level::loudness_dbfs;

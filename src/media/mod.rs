@@ -4,6 +4,7 @@ pub mod dtmf;
 pub mod endpoint;
 pub mod g711;
 pub mod jitter;
+pub mod level;
 pub mod playout;
 pub mod resample;
 pub mod rtp;

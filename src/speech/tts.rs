@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::media::level::trim_silence;
 use crate::media::resample::{ResampleError, Resampler};
 
 pub use cache::{AudioCache, CacheKey};
@@ -895,7 +896,11 @@ impl Synth {
             if ids.len() > kokoro::MAX_TOKENS {
                 tracing::warn!(tokens = ids.len(), clause, "clause too long for Kokoro; its end is cut");
             }
-            native.extend(kokoro.synthesize_ids(ids)?);
+            // Kokoro pads every clause with about 0.3 s of silence before and 0.45 s after:
+            // a caller would wait that long for the first word, and hear 0.75 s gaps at every
+            // comma. Keep a breath before, and a clause's pause after.
+            let clause_audio = kokoro.synthesize_ids(ids)?;
+            native.extend_from_slice(trim_silence(&clause_audio, kokoro::SAMPLE_RATE_HZ, KOKORO_LEAD_MS, KOKORO_TAIL_MS));
         }
         let resampler = match &mut self.kokoro_resampler {
             Some(r) => r,
@@ -904,6 +909,10 @@ impl Synth {
         Ok(resample_clip(resampler, &native))
     }
 }
+
+/// Silence kept before a Kokoro clause's first sound, and after its last.
+const KOKORO_LEAD_MS: u32 = 30;
+const KOKORO_TAIL_MS: u32 = 200;
 
 /// One whole clip through a streaming resampler, leaving it ready for the next clip.
 fn resample_clip(resampler: &mut Resampler, native: &[i16]) -> Vec<i16> {

@@ -3,8 +3,9 @@
 //! later start, so no caller waits for a line that was known before the call, and a restart
 //! does not spend minutes of a 2-core machine re-rendering Mandarin with Kokoro.
 //!
-//! One file per line, named by a hash of everything that changes its audio: the voice (name,
-//! speed or rate), a fingerprint of the model files, the language and the text. A changed
+//! One file per line, named by a hash of everything that changes its audio: the gateway's own
+//! post-processing, the voice (name, speed or rate), a fingerprint of the model files, the
+//! language and the text. A changed
 //! voice or model therefore never replays old audio; stale files are simply never read.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -19,6 +20,9 @@ use super::Lang;
 const MAGIC: &[u8; 8] = b"FLPCM16K";
 /// Longest line read back (60 s at 16 kHz): a bigger count is a damaged file.
 const MAX_SAMPLES: usize = 60 * 16_000;
+/// What the gateway itself does to a voice's audio (Kokoro's silent ends trimmed since 2):
+/// part of every file's name, so a change here renders the lines again.
+const POST_PROCESSING: &str = "2";
 /// How much of each end of a model file its fingerprint reads.
 const FINGERPRINT_SPAN: u64 = 1 << 20;
 
@@ -48,7 +52,7 @@ impl DiskCache {
 
     fn path(&self, r: Rendering<'_>, text: &str) -> PathBuf {
         let mut h = Sha256::new();
-        for part in [r.voice, r.model, r.lang.as_str(), text.trim()] {
+        for part in [POST_PROCESSING, r.voice, r.model, r.lang.as_str(), text.trim()] {
             h.update(part.as_bytes());
             h.update([0u8]);
         }
