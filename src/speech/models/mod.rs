@@ -311,8 +311,12 @@ pub fn install(dir: &ModelDir, models: &[WhisperModel], progress: &mut dyn FnMut
     fs::create_dir_all(dir.root()).map_err(io_err(dir.root()))?;
     let mut assets: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = None;
     // The f16 conversions first: the quantized files are made from them.
-    let mut sources: Vec<WhisperModel> = models.iter().map(|m| m.unquantized()).collect();
-    sources.dedup();
+    let mut sources: Vec<WhisperModel> = Vec::new();
+    for m in models.iter().map(|m| m.unquantized()) {
+        if !sources.contains(&m) {
+            sources.push(m);
+        }
+    }
     for m in sources {
         let out = dir.whisper(m);
         if check_whisper(&out).is_ok() {
