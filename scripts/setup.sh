@@ -50,8 +50,10 @@ if ((for_tests)); then
   packages+=(python3-venv openssl)
 fi
 # Test-only: the agent console's browser test (tests/console.rs) drives headless Debian chromium.
+# The records' PostgreSQL backend is tested against a real server the tests start themselves
+# (src/records/local_postgres.rs: initdb + pg_ctl from Debian's postgresql package).
 if ((for_tests)); then
-  packages+=(chromium)
+  packages+=(chromium postgresql)
 fi
 
 # installed PKG: dpkg says the package is fully installed (not just known/removed).

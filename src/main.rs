@@ -145,9 +145,14 @@ struct ServeArgs {
     /// Port of the Ops gRPC service (overrides ops.listen's port; 0 picks a free one).
     #[arg(long)]
     ops_port: Option<u16>,
-    /// Call records database (overrides records.path).
+    /// Call records: a SQLite file (overrides records.path) or a postgres:// URL shared by
+    /// several gateways (overrides records.url).
+    #[arg(long, value_parser = frontline::records::cli::parse_location)]
+    records: Option<frontline::records::Location>,
+    /// The name this gateway's call records carry (overrides records.node; default: the host
+    /// name), so a database shared by several gateways says which one took each call.
     #[arg(long)]
-    records: Option<PathBuf>,
+    node: Option<String>,
     /// Record every call as a stereo WAV into this folder (sets recording.enabled and .dir).
     #[arg(long, value_name = "DIR")]
     record_to: Option<PathBuf>,
@@ -354,8 +359,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     if let Some(p) = args.ops_port {
         config.ops.listen.set_port(p);
     }
-    if let Some(p) = args.records {
-        config.records.path = p;
+    if let Some(location) = args.records {
+        config.records.set_location(location);
+    }
+    if let Some(node) = args.node {
+        config.records.node = node;
     }
     if let Some(dir) = args.record_to {
         config.recording.enabled = true;

@@ -49,7 +49,7 @@ pub struct Config {
     pub ops: crate::ops::OpsConfig,
     /// Card and ID numbers masked in transcripts, records, logs and LLM prompts: see `crate::redact`.
     pub redaction: crate::redact::RedactionConfig,
-    /// Durable call records (SQLite): see `crate::records`.
+    /// Durable call records (SQLite, or PostgreSQL shared by several gateways): see `crate::records`.
     pub records: crate::records::RecordsConfig,
     /// One stereo WAV per call: see `crate::records::recording`.
     pub recording: crate::records::recording::RecordingConfig,
@@ -124,6 +124,15 @@ impl Config {
         }
         if let Err(e) = self.handoff.validate() {
             return Err(invalid(e.key, e.message));
+        }
+        if !self.records.url.is_empty() && !crate::records::is_postgres_url(&self.records.url) {
+            return Err(invalid(
+                "records.url",
+                "must start with postgres:// or postgresql:// (e.g. \"postgres://frontline:secret@db.example/frontline\"); leave it empty for the SQLite file at records.path".into(),
+            ));
+        }
+        if self.records.queue_limit == 0 {
+            return Err(invalid("records.queue_limit", "must be at least 1 (50000 holds about 40 minutes of 16 calls)".into()));
         }
         if !(1..=16).contains(&self.tts.piper_threads) {
             return Err(invalid("tts.piper_threads", format!("{} is outside 1..=16", self.tts.piper_threads)));

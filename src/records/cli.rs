@@ -1,7 +1,8 @@
-//! `frontline calls list|show`: reads the records database directly (read-only, beside a
-//! running gateway thanks to WAL), so it works whether the gateway is up or not.
+//! `frontline calls list|show`: reads the records database directly (SQLite read-only, beside a
+//! running gateway thanks to WAL, or the shared PostgreSQL), so it works whether the gateway is
+//! up or not.
 
-use super::{get_at, list_at, render_list, render_record, CallFilter, Outcome};
+use super::{get_at, list_at, render_list, render_record, CallFilter, Location, Outcome};
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
@@ -14,12 +15,13 @@ pub enum CallsCommand {
 
 #[derive(clap::Args)]
 pub struct Source {
-    /// TOML config whose records.path to read (default: the built-in default, var/records.db).
+    /// TOML config whose records.url or records.path to read (default: the built-in default,
+    /// var/records.db).
     #[arg(long, short)]
     config: Option<PathBuf>,
-    /// The records database (overrides the config).
-    #[arg(long)]
-    records: Option<PathBuf>,
+    /// The records database, a SQLite file or a postgres:// URL (overrides the config).
+    #[arg(long, value_parser = parse_location)]
+    records: Option<Location>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -53,16 +55,22 @@ pub struct ShowArgs {
 pub type RecordsSection<'a> = &'a dyn Fn(Option<&std::path::Path>) -> anyhow::Result<super::RecordsConfig>;
 
 impl Source {
-    fn path(&self, section: RecordsSection) -> anyhow::Result<PathBuf> {
-        if let Some(p) = &self.records {
-            return Ok(p.clone());
+    fn location(&self, section: RecordsSection) -> anyhow::Result<Location> {
+        let location = match &self.records {
+            Some(l) => l.clone(),
+            None => section(self.config.as_deref())?.location(),
+        };
+        if let Location::Sqlite(path) = &location {
+            if !path.exists() {
+                anyhow::bail!("no call records at {} (run `frontline serve` first, or pass --records PATH|URL or --config FILE)", path.display());
+            }
         }
-        let path = section(self.config.as_deref())?.path;
-        if !path.exists() {
-            anyhow::bail!("no call records at {} (run `frontline serve` first, or pass --records PATH or --config FILE)", path.display());
-        }
-        Ok(path)
+        Ok(location)
     }
+}
+
+pub fn parse_location(s: &str) -> Result<Location, String> {
+    Ok(Location::parse(s))
 }
 
 pub fn run(command: CallsCommand, section: RecordsSection) -> anyhow::Result<()> {
@@ -75,7 +83,7 @@ pub fn run(command: CallsCommand, section: RecordsSection) -> anyhow::Result<()>
                 })?),
             };
             let filter = CallFilter { limit: args.limit, outcome, channel: args.channel, ..CallFilter::default() };
-            let calls = list_at(&args.source.path(section)?, &filter)?;
+            let calls = list_at(&args.source.location(section)?, &filter)?;
             if args.source.json {
                 println!("{}", serde_json::to_string_pretty(&calls)?);
             } else {
@@ -83,9 +91,9 @@ pub fn run(command: CallsCommand, section: RecordsSection) -> anyhow::Result<()>
             }
         }
         CallsCommand::Show(args) => {
-            let path = args.source.path(section)?;
-            let Some(record) = get_at(&path, &args.id)? else {
-                anyhow::bail!("no call {:?} in {} (`frontline calls list` shows the ids)", args.id, path.display());
+            let location = args.source.location(section)?;
+            let Some(record) = get_at(&location, &args.id)? else {
+                anyhow::bail!("no call {:?} in {location} (`frontline calls list` shows the ids)", args.id);
             };
             if args.source.json {
                 println!("{}", serde_json::to_string_pretty(&record)?);

@@ -1,26 +1,35 @@
 //! API: `RecordStore::open(&RecordsConfig, RedactionConfig)` → Clone handle; writes `begin(Cdr)/turn/decision/handoff/unanswered(Cdr)` (queued) and `finish(CallEnd).await` (committed); reads `list(&CallFilter) -> Vec<CallSummary>` and `get(call_id) -> Option<CallRecord>`.
 //!
-//! Every call leaves a durable record in SQLite (WAL mode): the CDR (who, when, channel,
-//! codec, outcome and why), the state timeline, the transcript turns with per-stage latency,
-//! triage's decisions with their evidence, and the handoff packet.
+//! Every call leaves a durable record: the CDR (who, when, channel, codec, outcome and why,
+//! which node took it), the state timeline, the transcript turns with per-stage latency,
+//! triage's decisions with their evidence, and the handoff packet. One gateway keeps them in
+//! an embedded SQLite file (WAL mode); gateways behind one SIP proxy share a PostgreSQL
+//! database (`records.url`). Both have the same tables, from the same migrations (`db`).
 //!
 //! Writes never run on the async runtime: one writer thread owns the connection and takes
-//! writes from an unbounded channel, so a slow or full disk can delay a record, never a call.
-//! The call's end waits (bounded) for the final CDR's commit, so a call reported as ended is on
-//! disk. A call still `in-progress` when the gateway starts was cut off by a crash: it is
-//! marked `interrupted`. Transcript words are masked (`crate::redact`) before they are stored.
+//! writes from a bounded channel, so a slow disk or an unreachable database can delay a record,
+//! never a call. The call's end waits (bounded) for the final CDR's commit, so a call reported
+//! as ended is stored. A call still `in-progress` when its gateway starts was cut off by a
+//! crash: it is marked `interrupted`. Transcript words are masked (`crate::redact`) before
+//! they are stored.
+//!
+//! Reads open their own connection, and block: call them off the async runtime
+//! (`spawn_blocking`), as the Ops API does.
 
 pub mod cli;
+mod db;
+pub mod local_postgres;
 mod schema;
 pub mod recording;
 mod text;
 mod writer;
 
+pub use db::{is_postgres_url, DbError, Location};
 pub use text::{render_list, render_record};
 
 use crate::redact::RedactionConfig;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,29 +57,77 @@ pub struct TurnSummary {
 #[serde(default, deny_unknown_fields)]
 pub struct RecordsConfig {
     /// The SQLite database (created with its folder). WAL mode: readers (`frontline calls`,
-    /// the Ops API) never block the writer.
+    /// the Ops API) never block the writer. Used when `url` is empty.
     pub path: PathBuf,
+    /// A PostgreSQL database shared by several gateways (`postgres://user:password@host/db`);
+    /// empty keeps the embedded SQLite file at `path`.
+    pub url: String,
+    /// The name this gateway's records carry (`calls.node`); empty: the host name.
+    pub node: String,
     /// Records older than this many days are deleted at start-up and daily; 0 keeps them all.
     pub retention_days: u32,
+    /// Writes held while the database is unreachable (about 1 KB each; a call makes ~20):
+    /// beyond this, writes are dropped and counted (`frontline_records_dropped_total`).
+    pub queue_limit: usize,
 }
 
 impl Default for RecordsConfig {
     fn default() -> Self {
-        RecordsConfig { path: PathBuf::from("var/records.db"), retention_days: 90 }
+        RecordsConfig { path: PathBuf::from("var/records.db"), url: String::new(), node: String::new(), retention_days: 90, queue_limit: 50_000 }
+    }
+}
+
+impl RecordsConfig {
+    pub fn location(&self) -> Location {
+        if self.url.is_empty() {
+            Location::Sqlite(self.path.clone())
+        } else {
+            Location::Postgres(self.url.clone())
+        }
+    }
+
+    /// `node`, or the host name when it is empty.
+    pub fn node_name(&self) -> String {
+        if !self.node.is_empty() {
+            return self.node.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "gateway".into())
+    }
+
+    /// `--records X`: a PostgreSQL URL sets `url`, anything else is the SQLite file.
+    pub fn set_location(&mut self, location: Location) {
+        match location {
+            Location::Sqlite(path) => {
+                self.path = path;
+                self.url.clear();
+            }
+            Location::Postgres(url) => self.url = url,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     // `error` is not a `source`: the message already carries it, so anyhow's chain does not repeat it.
-    #[error("call records {path}: {error} (check that the folder exists and is writable and the disk has room, or set records.path in the config)")]
-    Open { path: PathBuf, error: rusqlite::Error },
+    #[error("call records {location}: {error} ({})", open_fix(.location))]
+    Open { location: Location, error: DbError },
     #[error("call records: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(#[from] DbError),
     #[error("call records: the writer thread is gone")]
     WriterGone,
     #[error("call records: the write did not commit within {0:?}")]
     Slow(Duration),
+}
+
+fn open_fix(location: &Location) -> &'static str {
+    match location {
+        Location::Sqlite(_) => "check that the folder exists and is writable and the disk has room, or set records.path in the config",
+        Location::Postgres(_) => "check that PostgreSQL is running and reachable and that the user may create tables in the database, or fix records.url in the config",
+    }
 }
 
 /// How a call ended.
@@ -125,6 +182,8 @@ pub struct Cdr {
     pub reason: String,
     /// The call's WAV, when recording is on.
     pub recording: Option<String>,
+    /// The gateway that took the call (`records.node`); filled in by the store.
+    pub node: String,
 }
 
 /// One line of `ListCalls` / `frontline calls list`.
@@ -214,7 +273,7 @@ pub struct RecordStore {
 }
 
 struct Inner {
-    path: PathBuf,
+    location: Location,
     writer: writer::WriterHandle,
     redaction: RedactionConfig,
     write_errors: Arc<AtomicU64>,
@@ -225,25 +284,39 @@ impl RecordStore {
     /// retention, and starts the writer thread. Fails with the file and the fix when the path is
     /// unwritable or the disk is full.
     pub fn open(config: &RecordsConfig, redaction: RedactionConfig) -> Result<RecordStore, RecordError> {
-        let path = config.path.clone();
-        let open_err = |error| RecordError::Open { path: path.clone(), error };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                return Err(open_err(rusqlite::Error::InvalidPath(format!("{}: {e}", dir.display()).into())));
+        let location = config.location();
+        let open_err = |error| RecordError::Open { location: location.clone(), error };
+        if let Location::Sqlite(path) = &location {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if let Err(e) = std::fs::create_dir_all(dir) {
+                    return Err(open_err(DbError::Sqlite(rusqlite::Error::InvalidPath(format!("{}: {e}", dir.display()).into()))));
+                }
             }
         }
-        let mut conn = schema::open_writer(&path).map_err(open_err)?;
-        let interrupted = schema::mark_interrupted(&mut conn).map_err(open_err)?;
+        let node = config.node_name();
+        let (db, interrupted) = db::off_runtime(|| {
+            let mut db = db::Db::open_writer(&location)?;
+            let interrupted = schema::mark_interrupted(&mut db, &node)?;
+            Ok((db, interrupted))
+        })
+        .map_err(open_err)?;
         if interrupted > 0 {
-            tracing::warn!(path = %path.display(), calls = interrupted, "calls cut off by the last stop marked interrupted");
+            tracing::warn!(records = %location, calls = interrupted, "calls cut off by the last stop marked interrupted");
         }
+        tracing::info!(records = %location, node, "call records open");
         let write_errors = Arc::new(AtomicU64::new(0));
-        let writer = writer::spawn(conn, config.retention_days, write_errors.clone());
-        Ok(RecordStore { inner: Arc::new(Inner { path, writer, redaction, write_errors }) })
+        let settings = writer::WriterSettings { node, retention_days: config.retention_days, queue_limit: config.queue_limit };
+        let writer = writer::spawn(db, settings, write_errors.clone());
+        Ok(RecordStore { inner: Arc::new(Inner { location, writer, redaction, write_errors }) })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// Writes dropped because the queue was full (the database away too long).
+    pub fn dropped_writes(&self) -> u64 {
+        self.inner.writer.dropped()
     }
 
     /// Writes that failed since start-up (full disk, I/O error): the alert behind
@@ -312,25 +385,25 @@ impl RecordStore {
 
     /// Newest first. Reads open their own connection: WAL lets them run beside the writer.
     pub fn list(&self, filter: &CallFilter) -> Result<Vec<CallSummary>, RecordError> {
-        let conn = schema::open_reader(&self.inner.path)?;
-        Ok(schema::list(&conn, filter)?)
+        list_at(&self.inner.location, filter)
     }
 
     pub fn get(&self, call_id: &str) -> Result<Option<CallRecord>, RecordError> {
-        let conn = schema::open_reader(&self.inner.path)?;
-        Ok(schema::get(&conn, call_id)?)
+        get_at(&self.inner.location, call_id)
     }
 }
 
-/// Reads records without starting a writer (`frontline calls`: the gateway may be running).
-pub fn list_at(path: &Path, filter: &CallFilter) -> Result<Vec<CallSummary>, RecordError> {
-    let conn = schema::open_reader(path).map_err(|error| RecordError::Open { path: path.to_path_buf(), error })?;
-    Ok(schema::list(&conn, filter)?)
+fn open_reader(location: &Location) -> Result<db::Db, RecordError> {
+    db::Db::open_reader(location).map_err(|error| RecordError::Open { location: location.clone(), error })
 }
 
-pub fn get_at(path: &Path, call_id: &str) -> Result<Option<CallRecord>, RecordError> {
-    let conn = schema::open_reader(path).map_err(|error| RecordError::Open { path: path.to_path_buf(), error })?;
-    Ok(schema::get(&conn, call_id)?)
+/// Reads records without starting a writer (`frontline calls`: the gateway may be running).
+pub fn list_at(location: &Location, filter: &CallFilter) -> Result<Vec<CallSummary>, RecordError> {
+    db::off_runtime(|| Ok(schema::list(&mut open_reader(location)?, filter)?))
+}
+
+pub fn get_at(location: &Location, call_id: &str) -> Result<Option<CallRecord>, RecordError> {
+    db::off_runtime(|| Ok(schema::get(&mut open_reader(location)?, call_id)?))
 }
 
 #[cfg(test)]

@@ -1,8 +1,23 @@
 use super::*;
+use local_postgres::LocalPostgres;
+use std::path::Path;
 
-fn store(dir: &Path) -> RecordStore {
-    let config = RecordsConfig { path: dir.join("records.db"), retention_days: 30 };
-    RecordStore::open(&config, RedactionConfig::default()).expect("open the records")
+fn sqlite(dir: &Path) -> RecordsConfig {
+    RecordsConfig { path: dir.join("records.db"), retention_days: 30, node: "gw-test".into(), ..RecordsConfig::default() }
+}
+
+fn postgres(server: &LocalPostgres) -> RecordsConfig {
+    RecordsConfig { url: server.url(), retention_days: 30, node: "gw-test".into(), ..RecordsConfig::default() }
+}
+
+fn store(config: &RecordsConfig) -> RecordStore {
+    RecordStore::open(config, RedactionConfig::default()).expect("open the records")
+}
+
+/// The async parts (the final CDR's commit) run here; reads stay off the runtime, as in the
+/// gateway (the PostgreSQL client blocks).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
 fn start(call_id: &str, started_at_ms: u64) -> Cdr {
@@ -48,10 +63,20 @@ fn end(call_id: &str, outcome: Outcome) -> CallEnd {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn a_call_is_stored_whole_with_card_numbers_masked() {
+#[test]
+fn a_call_is_stored_whole_with_card_numbers_masked_in_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let records = store(dir.path());
+    a_call_is_stored_whole_with_card_numbers_masked(&sqlite(dir.path()));
+}
+
+#[test]
+fn a_call_is_stored_whole_with_card_numbers_masked_in_postgresql() {
+    let server = LocalPostgres::start().expect("a PostgreSQL server");
+    a_call_is_stored_whole_with_card_numbers_masked(&postgres(&server));
+}
+
+fn a_call_is_stored_whole_with_card_numbers_masked(config: &RecordsConfig) {
+    let records = store(config);
     let now = crate::clock::now_ms();
     records.begin(start("c1", now));
     records.turn("c1", &turn(1, "my card is 4111 1111 1111 1111"));
@@ -74,10 +99,12 @@ async fn a_call_is_stored_whole_with_card_numbers_masked() {
     };
     assert!(crate::redact::redact("4111111111119", &crate::redact::RedactionConfig::default()).contains('*'));
     records.handoff("c1", &raw);
-    records.finish(end("c1", Outcome::Escalated)).await.expect("CDR committed");
+    runtime().block_on(records.finish(end("c1", Outcome::Escalated))).expect("CDR committed");
 
     let r = records.get("c1").unwrap().expect("stored");
     assert_eq!(r.cdr.outcome, Some(Outcome::Escalated));
+    assert_eq!(r.cdr.node, "gw-test");
+    assert_eq!(r.turns[0].confidence, 0.9);
     assert_eq!((r.cdr.caller.as_str(), r.cdr.codec.as_str(), r.cdr.sip_call_id.as_str()), ("+8613800000000", "PCMU", "sip-c1"));
     assert_eq!(r.turns.len(), 2);
     assert!(!r.turns[0].heard.contains("4111 1111 1111 1111") && r.turns[0].heard.ends_with("1111"), "{}", r.turns[0].heard);
@@ -87,7 +114,7 @@ async fn a_call_is_stored_whole_with_card_numbers_masked() {
     let packet = r.handoff_packet.expect("packet").to_string();
     assert!(!packet.contains("4111111111111111"), "{packet}");
     assert!(packet.contains("4111111111119"), "the packet's own numbers stay intact: {packet}");
-    assert_eq!(r.timeline.len(), 2);
+    assert_eq!(r.timeline.iter().map(|s| s.state.as_str()).collect::<Vec<_>>(), ["ai", "ended"]);
     let text = render_record(&records.get("c1").unwrap().unwrap());
     assert!(text.contains("escalated: caller-hangup") && text.contains("explicit-request"), "{text}");
 
@@ -98,11 +125,21 @@ async fn a_call_is_stored_whole_with_card_numbers_masked() {
 }
 
 #[test]
-fn calls_cut_off_by_a_crash_are_interrupted_and_old_ones_expire() {
+fn calls_cut_off_by_a_crash_are_interrupted_and_old_ones_expire_in_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    calls_cut_off_by_a_crash_are_interrupted_and_old_ones_expire(&sqlite(dir.path()));
+}
+
+#[test]
+fn calls_cut_off_by_a_crash_are_interrupted_and_old_ones_expire_in_postgresql() {
+    let server = LocalPostgres::start().expect("a PostgreSQL server");
+    calls_cut_off_by_a_crash_are_interrupted_and_old_ones_expire(&postgres(&server));
+}
+
+fn calls_cut_off_by_a_crash_are_interrupted_and_old_ones_expire(config: &RecordsConfig) {
     let now = crate::clock::now_ms();
     {
-        let records = store(dir.path());
+        let records = store(config);
         records.begin(start("old", now - 40 * 86_400_000));
         records.unanswered(unanswered("old", now - 40 * 86_400_000, Outcome::Abandoned, "caller-cancel"));
         records.begin(start("live", now));
@@ -111,7 +148,11 @@ fn calls_cut_off_by_a_crash_are_interrupted_and_old_ones_expire() {
         records.sync().unwrap();
         // Dropped without finishing "live": what a kill -9 leaves.
     }
-    let records = store(dir.path());
+    // Another gateway sharing the database starts: its neighbour's call is not its to close.
+    let neighbour = store(&RecordsConfig { node: "gw-other".into(), ..config.clone() });
+    neighbour.sync().unwrap();
+    assert_eq!(neighbour.get("live").unwrap().unwrap().cdr.outcome, None, "another node's live call");
+    let records = store(config);
     records.sync().unwrap();
     let live = records.get("live").unwrap().unwrap();
     assert_eq!(live.cdr.outcome, Some(Outcome::Interrupted));
@@ -127,18 +168,63 @@ fn an_unwritable_path_is_an_error_naming_the_file_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"x").unwrap();
-    let config = RecordsConfig { path: blocker.join("records.db"), retention_days: 0 };
+    let config = RecordsConfig { path: blocker.join("records.db"), retention_days: 0, ..RecordsConfig::default() };
     let err = RecordStore::open(&config, RedactionConfig::default()).err().expect("a file is no folder").to_string();
     assert!(err.contains("records.db") || err.contains(&blocker.display().to_string()), "{err}");
     assert!(err.contains("records.path"), "{err}");
 }
 
+#[test]
+fn an_unreachable_postgresql_is_an_error_naming_the_url_without_its_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = RecordsConfig { url: format!("postgres://gw:secret@127.0.0.1:{port}/calls"), ..RecordsConfig::default() };
+    let err = RecordStore::open(&config, RedactionConfig::default()).err().expect("nothing listens there").to_string();
+    assert!(err.contains(&format!("postgres://gw:***@127.0.0.1:{port}/calls")) && !err.contains("secret"), "{err}");
+    assert!(err.contains("records.url"), "{err}");
+}
+
+/// A database restart in the middle of calls: the writes made while it is down wait in the
+/// queue and are all written when it is back; the call's end does not wait longer than its
+/// bound.
+#[test]
+fn records_written_while_postgresql_is_down_are_stored_when_it_returns() {
+    let server = LocalPostgres::start().expect("a PostgreSQL server");
+    let records = store(&postgres(&server));
+    let now = crate::clock::now_ms();
+    records.begin(start("before", now));
+    records.sync().unwrap();
+
+    server.stop().unwrap();
+    records.begin(start("during", now + 1));
+    records.turn("during", &turn(1, "what is my balance"));
+    let waited = std::time::Instant::now();
+    let finished = runtime().block_on(records.finish(end("during", Outcome::Contained)));
+    assert!(matches!(finished, Err(RecordError::Slow(_))), "{finished:?}");
+    assert!(waited.elapsed() < FINISH_WAIT + Duration::from_secs(1), "the call's end waited {:?}", waited.elapsed());
+    runtime().block_on(records.finish(end("before", Outcome::Escalated))).expect_err("still down");
+
+    server.start_again().unwrap();
+    records.sync().unwrap();
+    let during = records.get("during").unwrap().expect("written after the restart");
+    assert_eq!((during.cdr.outcome, during.turns.len(), during.timeline.len()), (Some(Outcome::Contained), 1, 2));
+    assert_eq!(records.get("before").unwrap().unwrap().cdr.outcome, Some(Outcome::Escalated));
+    assert_eq!(records.dropped_writes(), 0);
+}
+
 /// The write latency of a call's records on this machine (queue wait + commit), reported by
-/// `cargo test --release --lib records::tests::write_latency -- --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-async fn write_latency() {
+/// `cargo test --release --lib records::tests::write_latency -- --nocapture`, for each backend.
+#[test]
+fn write_latency() {
     let dir = tempfile::tempdir().unwrap();
-    let records = store(dir.path());
+    let server = LocalPostgres::start().expect("a PostgreSQL server");
+    for (name, config) in [("sqlite", sqlite(dir.path())), ("postgresql", postgres(&server))] {
+        write_latency_of(name, &config);
+    }
+}
+
+fn write_latency_of(name: &str, config: &RecordsConfig) {
+    let records = store(config);
+    let rt = runtime();
     let (mut each, mut finish) = (Vec::new(), Vec::new());
     for i in 0..100 {
         let id = format!("call-{i}");
@@ -147,16 +233,45 @@ async fn write_latency() {
         for n in 1..=5 {
             records.turn(&id, &turn(n, "what is my balance"));
         }
-        tokio::task::block_in_place(|| records.sync()).unwrap();
+        records.sync().unwrap();
         each.push(t.elapsed().as_micros() as u64 / 6);
         let t = std::time::Instant::now();
-        records.finish(end(&id, Outcome::Contained)).await.unwrap();
+        rt.block_on(records.finish(end(&id, Outcome::Contained))).unwrap();
         finish.push(t.elapsed().as_micros() as u64);
     }
     let p = |v: &mut Vec<u64>, q: u32| crate::call::registry::percentile(v, q);
     println!(
-        "records write latency: per write (begin/turn) p50 {} us p99 {} us; final CDR commit p50 {} us p99 {} us",
+        "records write latency, {name}: per write (begin/turn) p50 {} us p99 {} us; final CDR commit p50 {} us p99 {} us",
         p(&mut each, 50), p(&mut each, 99), p(&mut finish, 50), p(&mut finish, 99)
     );
     assert!(p(&mut finish, 50) < 1_000_000, "a CDR commit must not take a second");
+}
+
+/// A database written before the records had migrations (and before `active_ms`) opens, keeps
+/// its calls, and takes new ones.
+#[test]
+fn a_database_from_before_migrations_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sqlite(dir.path());
+    {
+        let old = rusqlite::Connection::open(&config.path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE calls (call_id TEXT PRIMARY KEY, sip_call_id TEXT NOT NULL DEFAULT '', caller TEXT NOT NULL DEFAULT '',
+                 callee TEXT NOT NULL DEFAULT '', channel TEXT NOT NULL DEFAULT '', codec TEXT NOT NULL DEFAULT '',
+                 started_ms INTEGER NOT NULL, answered_ms INTEGER, ended_ms INTEGER, outcome TEXT, reason TEXT NOT NULL DEFAULT '',
+                 recording TEXT, handoff_packet TEXT, media TEXT);
+             CREATE TABLE timeline (call_id TEXT NOT NULL, at_ms INTEGER NOT NULL, state TEXT NOT NULL);
+             INSERT INTO calls (call_id, caller, started_ms, answered_ms, ended_ms, outcome, reason)
+                 VALUES ('kept', '+15550100', 1000, 1000, 9000, 'contained', 'caller-hangup');
+             INSERT INTO timeline VALUES ('kept', 1000, 'answered'), ('kept', 9000, 'ended');",
+        )
+        .unwrap();
+    }
+    let records = RecordStore::open(&RecordsConfig { retention_days: 0, ..config }, RedactionConfig::default()).expect("the old database opens");
+    let kept = records.get("kept").unwrap().expect("the old call is kept");
+    assert_eq!((kept.cdr.caller.as_str(), kept.cdr.outcome, kept.cdr.node.as_str()), ("+15550100", Some(Outcome::Contained), ""));
+    assert_eq!(kept.timeline.iter().map(|s| s.state.as_str()).collect::<Vec<_>>(), ["answered", "ended"]);
+    records.begin(start("new", crate::clock::now_ms()));
+    records.sync().unwrap();
+    assert_eq!(records.get("new").unwrap().unwrap().cdr.node, "gw-test");
 }

@@ -64,6 +64,9 @@ pub fn render_record(r: &CallRecord) -> String {
     let _ = writeln!(out, "from      {}  to {}  over {} ({})", c.caller, c.callee, c.channel, c.codec);
     let _ = writeln!(out, "started   {}  answered {}  ended {}  ({})", time(Some(c.started_at_ms)), time(c.answered_at_ms), time(c.ended_at_ms), duration(c));
     let _ = writeln!(out, "outcome   {}: {}", outcome(c), c.reason);
+    if !c.node.is_empty() {
+        let _ = writeln!(out, "node      {}", c.node);
+    }
     if let Some(path) = &c.recording {
         let _ = writeln!(out, "recording {path}");
     }

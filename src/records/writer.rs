@@ -1,11 +1,14 @@
-//! The one thread that writes call records. Calls queue writes on an unbounded channel and
-//! never wait on the disk, except the end of a call, which waits (bounded) for its CDR's ack.
-//! A failed write is counted and logged, and the thread goes on with the next one: a full disk
-//! costs records, never calls.
+//! The one thread that writes call records. Calls queue writes on a bounded channel and never
+//! wait on the database, except the end of a call, which waits (bounded) for its CDR's ack.
+//! A write the database refuses (full disk, I/O error) is counted and logged, and the thread
+//! goes on with the next one: a full disk costs records, never calls. A lost PostgreSQL
+//! connection is different: the write waits and is tried again on a new connection while the
+//! queue fills behind it, so a database restart loses nothing unless the queue overflows, and
+//! what overflows is counted and logged.
 
+use super::db::{Db, DbError};
 use super::{schema, CallEnd, Cdr, DecisionRecord, RecordError};
 use super::TurnSummary;
-use rusqlite::Connection;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -57,26 +60,54 @@ struct Job {
 }
 
 pub struct WriterHandle {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::SyncSender<Job>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl WriterHandle {
+    /// Queues a write without ever waiting. When the queue is full (the database has been away
+    /// for a long time) the write is dropped, counted and logged; its ack's sender drops, so a
+    /// waiter reads WriterGone rather than waiting.
     pub fn send(&self, write: Write, ack: Option<oneshot::Sender<Result<(), RecordError>>>) {
-        // The thread only ends when every handle is gone: a send cannot fail while we hold one,
-        // but if it ever did the ack's sender drops and the waiter reads WriterGone.
-        let _ = self.tx.send(Job { write, ack, queued: Instant::now() });
+        match self.tx.try_send(Job { write, ack, queued: Instant::now() }) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(job)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                metrics::counter!("frontline_records_dropped_total").increment(1);
+                // Every write while the queue is full would flood the log: the first, then every 1000th.
+                if n == 1 || n % 1000 == 0 {
+                    tracing::error!(call_id = job.write.call_id(), write = job.write.kind(), dropped = n, "call record dropped: the records queue is full (database unreachable?)");
+                }
+            }
+            // The thread only ends when every handle is gone: this cannot happen while we hold one.
+            Err(mpsc::TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 
-pub fn spawn(mut conn: Connection, retention_days: u32, errors: Arc<AtomicU64>) -> WriterHandle {
-    let (tx, rx) = mpsc::channel::<Job>();
+/// The longest wait between two tries to reach a database that went away.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+pub struct WriterSettings {
+    pub node: String,
+    pub retention_days: u32,
+    pub queue_limit: usize,
+}
+
+pub fn spawn(mut db: Db, settings: WriterSettings, errors: Arc<AtomicU64>) -> WriterHandle {
+    let WriterSettings { node, retention_days, queue_limit } = settings;
+    let (tx, rx) = mpsc::sync_channel::<Job>(queue_limit.max(1));
     std::thread::Builder::new()
         .name("call-records".into())
         .spawn(move || {
             let mut next_retention = Instant::now();
             loop {
                 if retention_days > 0 && Instant::now() >= next_retention {
-                    apply_retention(&mut conn, retention_days, &errors);
+                    apply_retention(&mut db, retention_days, &errors);
                     next_retention = Instant::now() + DAY;
                 }
                 let job = match rx.recv_timeout(next_retention.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))) {
@@ -85,7 +116,7 @@ pub fn spawn(mut conn: Connection, retention_days: u32, errors: Arc<AtomicU64>) 
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 };
                 let kind = job.write.kind();
-                let result = apply(&mut conn, &job.write);
+                let result = apply_until_written(&mut db, &node, &job.write);
                 // Queue wait + commit: what a call's record waits for.
                 let latency = job.queued.elapsed();
                 metrics::histogram!("frontline_records_write_seconds", "kind" => kind).record(latency.as_secs_f64());
@@ -100,25 +131,56 @@ pub fn spawn(mut conn: Connection, retention_days: u32, errors: Arc<AtomicU64>) 
             }
         })
         .expect("spawn the call-records thread");
-    WriterHandle { tx }
+    WriterHandle { tx, dropped: Arc::new(AtomicU64::new(0)) }
 }
 
-fn apply(conn: &mut Connection, write: &Write) -> rusqlite::Result<()> {
-    match write {
-        Write::Begin(s) => schema::begin(conn, s),
-        Write::Turn { call_id, turn, at_ms } => schema::turn(conn, call_id, turn, *at_ms),
-        Write::Decision { call_id, decision } => schema::decision(conn, call_id, decision),
-        Write::Handoff { call_id, packet_json } => schema::handoff(conn, call_id, packet_json),
-        Write::Finish(e) => schema::finish(conn, e),
-        Write::Unanswered(c) => schema::unanswered(conn, c),
-        Write::Barrier => Ok(()),
-        Write::Touch { call_id, at_ms } => schema::touch(conn, call_id, *at_ms),
+/// Applies the write; while the connection is lost, reconnects (backing off to
+/// [`RECONNECT_MAX`]) and tries again, however long that takes: the queue holds what comes
+/// in meanwhile.
+fn apply_until_written(db: &mut Db, node: &str, write: &Write) -> Result<(), DbError> {
+    let mut backoff = Duration::from_millis(100);
+    let mut down_since: Option<Instant> = None;
+    loop {
+        match apply(db, node, write) {
+            Err(e) if e.is_connection_lost() => {
+                if down_since.is_none() {
+                    down_since = Some(Instant::now());
+                    metrics::gauge!("frontline_records_database_up").set(0.0);
+                    tracing::error!(error = %e, "call records: database connection lost; writes queue until it is back");
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(RECONNECT_MAX);
+                if let Err(e) = db.reconnect() {
+                    tracing::debug!(error = %e, "call records: database still unreachable");
+                }
+            }
+            result => {
+                if let Some(since) = down_since {
+                    metrics::gauge!("frontline_records_database_up").set(1.0);
+                    tracing::warn!(down_ms = since.elapsed().as_millis() as u64, "call records: database reachable again; writing the queue");
+                }
+                return result;
+            }
+        }
     }
 }
 
-fn apply_retention(conn: &mut Connection, days: u32, errors: &AtomicU64) {
+fn apply(db: &mut Db, node: &str, write: &Write) -> Result<(), DbError> {
+    match write {
+        Write::Begin(s) => schema::begin(db, node, s),
+        Write::Turn { call_id, turn, at_ms } => schema::turn(db, call_id, turn, *at_ms),
+        Write::Decision { call_id, decision } => schema::decision(db, call_id, decision),
+        Write::Handoff { call_id, packet_json } => schema::handoff(db, call_id, packet_json),
+        Write::Finish(e) => schema::finish(db, e),
+        Write::Unanswered(c) => schema::unanswered(db, node, c),
+        Write::Barrier => Ok(()),
+        Write::Touch { call_id, at_ms } => schema::touch(db, call_id, *at_ms),
+    }
+}
+
+fn apply_retention(db: &mut Db, days: u32, errors: &AtomicU64) {
     let cutoff = crate::clock::now_ms().saturating_sub(u64::from(days) * DAY.as_millis() as u64);
-    match schema::delete_older_than(conn, cutoff) {
+    match schema::delete_older_than(db, cutoff) {
         Ok(0) => {}
         Ok(n) => tracing::info!(calls = n, retention_days = days, "old call records deleted"),
         Err(e) => {
