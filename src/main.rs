@@ -458,6 +458,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tracing::warn!("no Ops token configured: every Ops call will be refused (set [ops] tokens or FRONTLINE_OPS_TOKEN)");
     }
     let ops = frontline::ops::serve(&config.ops, &config.speech, ops_auth, services.clone()).await?;
+    let _heartbeat = frontline::ops::spawn_heartbeat(services.clone(), config.ops.advertised_url(&ops), config.records.heartbeat_interval());
     tracing::info!(
         %dial, example = %format!("baresip -e \"/dial {dial}\""), sip = %sip_addr, transports = "udp,tcp",
         http = %http_addr, ops = %ops.addr, ops_tls = ops.tls,

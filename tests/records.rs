@@ -1,7 +1,6 @@
 //! Call records, recordings and metrics, end to end: a finished sipp call leaves a whole record
 //! and its metrics; a gateway killed (-9) mid-call leaves the finished record intact, the
-//! cut-off call marked interrupted at the next start, and a WAV of it that sox can read. Two
-//! gateways sharing one PostgreSQL database both write their calls there, each under its name.
+//! cut-off call marked interrupted at the next start, and a WAV of it that sox can read.
 
 mod common;
 
@@ -10,13 +9,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-
-/// `frontline calls ARGS --records DB --json`, parsed (DB: a SQLite file or a postgres:// URL).
-fn calls_json(db: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Value {
-    let out = Command::new(frontline_bin()).arg("calls").args(args).arg("--records").arg(db).arg("--json").output().expect("run frontline calls");
-    assert!(out.status.success(), "frontline calls {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("calls {args:?} JSON: {e}\n{}", String::from_utf8_lossy(&out.stdout)))
-}
 
 fn sox(args: &[&str]) -> String {
     let out = Command::new("sox").args(args).output().expect("run sox (scripts/setup.sh installs it)");
@@ -114,38 +106,4 @@ fn records_survive_a_kill_and_the_cut_off_call_is_interrupted_with_a_playable_re
     assert!(seconds >= 2.0, "only {seconds} s recorded");
     drop(gw);
     let _ = long_call.join();
-}
-
-#[test]
-fn two_gateways_write_their_calls_into_one_postgresql_database() {
-    let server = frontline::records::local_postgres::LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
-    let url = server.url();
-    let dir = temp_dir("records-pg-");
-    let ulaw = dir.path().join("balance.ulaw");
-    to_ulaw(&fixture("en_balance.wav"), &ulaw);
-    let gateways: Vec<Gateway> = ["gw-a", "gw-b"].iter().map(|node| Gateway::start(&["--records", &url, "--node", node, "--ops-port", "0"])).collect();
-    let calls: Vec<_> = gateways
-        .iter()
-        .map(|gw| {
-            let (port, opts) = (gw.sip_port(), sipp_options(&ulaw, 12_000, Duration::from_secs(45)));
-            std::thread::spawn(move || run_sipp_with(&sipp_scenario("uac_stream.xml"), port, opts))
-        })
-        .collect();
-    for (call, gw) in calls.into_iter().zip(&gateways) {
-        let done = call.join().unwrap();
-        assert!(done.success(), "call failed:\n{}\n{}", done.report(), gw.log_tail(30));
-        gw.wait_for_message("call ended", Duration::from_secs(15)).expect("the call ended");
-    }
-
-    let listed = calls_json(&url, &["list"]);
-    let mut nodes: Vec<(&str, &str)> =
-        listed.as_array().unwrap().iter().map(|c| (c["node"].as_str().unwrap_or(""), c["outcome"].as_str().unwrap_or(""))).collect();
-    nodes.sort();
-    assert_eq!(nodes, [("gw-a", "contained"), ("gw-b", "contained")], "{listed:#}");
-    let id = listed[0]["call_id"].as_str().unwrap();
-    let record = calls_json(&url, &["show", id]);
-    let turns = record["turns"].as_array().unwrap();
-    assert!(turns.iter().any(|t| t["heard"].as_str().unwrap_or("").to_lowercase().contains("account")), "{record:#}");
-    assert_eq!(record["timeline"].as_array().unwrap().last().and_then(|s| s["state"].as_str()), Some("ended"), "{record:#}");
-    drop(gateways);
 }

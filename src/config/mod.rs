@@ -131,6 +131,9 @@ impl Config {
                 "must start with postgres:// or postgresql:// (e.g. \"postgres://frontline:secret@db.example/frontline\"); leave it empty for the SQLite file at records.path".into(),
             ));
         }
+        if !(3..=3600).contains(&self.records.node_timeout_secs) {
+            return Err(invalid("records.node_timeout_secs", format!("{} is outside 3..=3600", self.records.node_timeout_secs)));
+        }
         if self.records.queue_limit == 0 {
             return Err(invalid("records.queue_limit", "must be at least 1 (50000 holds about 40 minutes of 16 calls)".into()));
         }

@@ -26,6 +26,8 @@ pub struct CallFilter {
     pub states: Option<Vec<CallState>>,
     pub channel: Option<String>,
     pub limit: usize,
+    /// Every gateway sharing the records database, not only this one.
+    pub cluster: bool,
 }
 
 impl CallFilter {
@@ -48,7 +50,12 @@ impl CallFilter {
             n if n > 1000 => return Err(Status::invalid_argument(format!("limit: {n} is over the maximum of 1000"))),
             n => n as usize,
         };
-        Ok(CallFilter { states, channel, limit })
+        let cluster = match req.scope.trim() {
+            "" | "node" => false,
+            "cluster" => true,
+            s => return Err(Status::invalid_argument(format!("scope: {s:?}: use node (this gateway) or cluster (every gateway sharing its records)"))),
+        };
+        Ok(CallFilter { states, channel, limit, cluster })
     }
 
     pub fn matches(&self, state: CallState, channel: &str) -> bool {
@@ -68,6 +75,8 @@ pub fn summary(s: &CallSnapshot) -> pb::CallSummary {
         outcome: s.outcome.clone().unwrap_or_default(),
         escalation: s.escalation().unwrap_or_default().to_string(),
         turns: s.turns.len() as u32,
+        // The service names its own node.
+        node: String::new(),
     }
 }
 
@@ -114,7 +123,8 @@ pub fn record(s: &CallSnapshot) -> pb::CallRecord {
 pub fn stored_summary(s: &crate::records::CallSummary) -> pb::CallSummary {
     pb::CallSummary {
         call_id: s.cdr.call_id.clone(),
-        state: pb::CallState::Ended as i32,
+        // Not ended: live on the node that took it (or its record not yet finished).
+        state: if s.cdr.outcome.is_some() { pb::CallState::Ended } else { pb::CallState::Answered } as i32,
         channel: s.cdr.channel.clone(),
         caller: s.cdr.caller.clone(),
         callee: s.cdr.callee.clone(),
@@ -123,6 +133,7 @@ pub fn stored_summary(s: &crate::records::CallSummary) -> pb::CallSummary {
         outcome: s.cdr.outcome.map(|o| o.as_str().to_string()).unwrap_or_default(),
         escalation: s.escalation.clone().unwrap_or_default(),
         turns: s.turns,
+        node: s.cdr.node.clone(),
     }
 }
 
@@ -244,13 +255,15 @@ mod tests {
         assert!(err.message().starts_with("state:"), "{}", err.message());
         let req = pb::ListCallsRequest { channel: "fax".into(), ..Default::default() };
         assert!(CallFilter::parse(&req).err().unwrap().message().starts_with("channel:"));
+        let req = pb::ListCallsRequest { scope: "galaxy".into(), ..Default::default() };
+        assert!(CallFilter::parse(&req).err().unwrap().message().starts_with("scope:"));
         let req = pb::WatchEventsRequest { types: vec!["ended".into(), "exploded".into()], ..Default::default() };
         assert!(EventFilter::parse(&req).err().unwrap().message().starts_with("types:"));
     }
 
     #[test]
     fn filters_select_by_state_channel_call_and_type() {
-        let f = CallFilter::parse(&pb::ListCallsRequest { state: "live".into(), channel: "sip".into(), limit: 0 }).unwrap();
+        let f = CallFilter::parse(&pb::ListCallsRequest { state: "live".into(), channel: "sip".into(), ..Default::default() }).unwrap();
         assert!(f.matches(CallState::Bridged, "sip"));
         assert!(!f.matches(CallState::Ended, "sip"));
         assert!(!f.matches(CallState::Ai, "webrtc"));

@@ -33,11 +33,21 @@ pub struct OpsConfig {
     /// TLS certificate chain and private key (PEM). Both or neither.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The URL other gateways sharing the records database reach this Ops service at, to
+    /// forward controls for this node's calls. Empty: http(s)://<listen address, or the host
+    /// name when it listens on every address>:<bound port>.
+    pub advertise: String,
 }
 
 impl Default for OpsConfig {
     fn default() -> Self {
-        OpsConfig { listen: "0.0.0.0:50051".parse().expect("literal address"), tokens: Vec::new(), tls_cert: None, tls_key: None }
+        OpsConfig {
+            listen: "0.0.0.0:50051".parse().expect("literal address"),
+            tokens: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            advertise: String::new(),
+        }
     }
 }
 
@@ -50,8 +60,45 @@ impl OpsConfig {
         if let Some(t) = self.tokens.iter().find(|t| t.trim().is_empty() || t.chars().any(char::is_whitespace)) {
             return Err(("ops.tokens", format!("{t:?}: a token must be non-empty and without spaces")));
         }
+        if !self.advertise.is_empty() && !(self.advertise.starts_with("http://") || self.advertise.starts_with("https://")) {
+            return Err(("ops.advertise", format!("{:?}: use http://host:port or https://host:port, or leave it empty", self.advertise)));
+        }
         Ok(())
     }
+
+    /// Where other gateways reach this Ops service (see `advertise`).
+    pub fn advertised_url(&self, serving: &OpsServing) -> String {
+        if !self.advertise.is_empty() {
+            return self.advertise.clone();
+        }
+        let scheme = if serving.tls { "https" } else { "http" };
+        let host = if serving.addr.ip().is_unspecified() {
+            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+        } else {
+            serving.addr.ip().to_string()
+        };
+        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        format!("{scheme}://{host}:{}", serving.addr.port())
+    }
+}
+
+/// Says, every `interval`, that this node is alive, how many calls it has and whether it is
+/// draining, in the records database the other gateways read (`records::RecordStore::heartbeat`).
+pub fn spawn_heartbeat(services: Arc<CallServices>, ops_url: String, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let started_ms = crate::clock::now_ms();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            services.records.heartbeat(crate::records::NodeBeat {
+                ops_url: ops_url.clone(),
+                started_ms,
+                draining: services.is_draining(),
+                active_calls: services.active_calls() as u32,
+            });
+        }
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

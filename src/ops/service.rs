@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
 /// Events buffered per watcher between the broadcast and its gRPC stream. Beyond this the
@@ -20,6 +21,18 @@ use tonic::{Request, Response, Status};
 const WATCH_BUFFER: usize = 64;
 /// How long a dropped watcher's final status may wait for room in its stream.
 const DROP_NOTICE_WAIT: Duration = Duration::from_secs(1);
+/// Set on a control forwarded to the node that owns the call: that node answers it itself and
+/// never forwards it again (two nodes that disagree about an owner cannot ping-pong).
+const FORWARDED: &str = "x-frontline-forwarded-by";
+/// How long a forwarded control may take, connection included.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A control command as the contract has it, kept to forward to the call's node.
+enum Forward {
+    Hangup(pb::HangupRequest),
+    Escalate(pb::EscalateRequest),
+    Say(pb::SayRequest),
+}
 
 pub struct OpsService {
     services: Arc<CallServices>,
@@ -33,15 +46,59 @@ impl OpsService {
         OpsService { services, speech, started: Instant::now() }
     }
 
-    async fn control(&self, call_id: &str, command: Control) -> Result<Response<pb::ControlResponse>, Status> {
+    /// Runs the command on the call if it is live here; a call live on another node sharing
+    /// the records goes to that node (`metadata`: the request's, whose token goes along).
+    async fn control(&self, call_id: &str, command: Control, forward: Forward, metadata: &MetadataMap) -> Result<Response<pb::ControlResponse>, Status> {
         if call_id.trim().is_empty() {
             return Err(Status::invalid_argument("call_id: required"));
         }
         match self.services.live.control(call_id, command).await {
             Ok(result) => Ok(Response::new(pb::ControlResponse { result })),
+            Err(ControlRefused::NotFound(id)) if metadata.get(FORWARDED).is_none() => self.forward(&id, forward, metadata).await,
             Err(ControlRefused::NotFound(id)) => Err(Status::not_found(format!("no live call {id:?}"))),
             Err(ControlRefused::NotNow(why)) => Err(Status::failed_precondition(why)),
         }
+    }
+
+    /// The call's node, from the records: the call must be in progress there, and the node up.
+    async fn owner_of(&self, call_id: &str) -> Result<crate::records::NodeStatus, Status> {
+        let (records, key) = (self.services.records.clone(), call_id.to_string());
+        let (stored, nodes) = tokio::task::spawn_blocking(move || (records.get(&key), records.nodes()))
+            .await
+            .map_err(|e| Status::internal(format!("record store: {e}")))?;
+        let not_found = || Status::not_found(format!("no live call {call_id:?}"));
+        let record = stored.map_err(|e| Status::unavailable(format!("record store: {e}")))?.ok_or_else(not_found)?;
+        if record.cdr.outcome.is_some() || record.cdr.node == self.services.records.node() {
+            return Err(not_found());
+        }
+        let nodes = nodes.map_err(|e| Status::unavailable(format!("record store: {e}")))?;
+        match nodes.into_iter().find(|n| n.node == record.cdr.node) {
+            Some(node) if node.up && !node.ops_url.is_empty() => Ok(node),
+            _ => Err(Status::unavailable(format!("call {call_id:?} is on node {:?}, which is not answering", record.cdr.node))),
+        }
+    }
+
+    async fn forward(&self, call_id: &str, forward: Forward, metadata: &MetadataMap) -> Result<Response<pb::ControlResponse>, Status> {
+        let node = self.owner_of(call_id).await?;
+        let unavailable = |e: &dyn std::fmt::Display| Status::unavailable(format!("node {:?} ({}): {e}", node.node, node.ops_url));
+        let endpoint = tonic::transport::Endpoint::from_shared(node.ops_url.clone()).map_err(|e| unavailable(&e))?;
+        let channel = endpoint.connect_timeout(FORWARD_TIMEOUT).timeout(FORWARD_TIMEOUT).connect().await.map_err(|e| unavailable(&e))?;
+        let mut client = crate::proto::ops::ops_client::OpsClient::new(channel);
+        let me = self.services.records.node();
+        tracing::info!(call_id, node = %node.node, "ops: control forwarded to the call's node");
+        match forward {
+            Forward::Hangup(m) => client.hangup(forwarded(m, metadata, me)).await,
+            Forward::Escalate(m) => client.escalate(forwarded(m, metadata, me)).await,
+            Forward::Say(m) => client.say(forwarded(m, metadata, me)).await,
+        }
+    }
+
+    async fn stored_calls(&self, query: crate::records::CallFilter) -> Result<Vec<crate::records::CallSummary>, Status> {
+        let records = self.services.records.clone();
+        tokio::task::spawn_blocking(move || records.list(&query))
+            .await
+            .map_err(|e| Status::internal(format!("record store: {e}")))?
+            .map_err(|e| Status::unavailable(format!("record store: {e}")))
     }
 
     fn models(&self) -> pb::ModelInfo {
@@ -58,6 +115,17 @@ impl OpsService {
     }
 }
 
+/// `message` as this node sends it on: with the caller's token, marked as forwarded by `me`.
+fn forwarded<T>(message: T, metadata: &MetadataMap, me: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(token) = metadata.get("authorization") {
+        request.metadata_mut().insert("authorization", token.clone());
+    }
+    let by = me.parse().unwrap_or_else(|_| tonic::metadata::MetadataValue::from_static("node"));
+    request.metadata_mut().insert(FORWARDED, by);
+    request
+}
+
 type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CallEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -66,6 +134,7 @@ impl Ops for OpsService {
         let filter = CallFilter::parse(request.get_ref())?;
         // Live calls from the registry; finished ones from the durable records (which also
         // hold calls from before a restart).
+        let me = self.services.records.node().to_string();
         let mut calls: Vec<pb::CallSummary> = self
             .services
             .live
@@ -73,17 +142,30 @@ impl Ops for OpsService {
             .iter()
             .filter(|s| s.state != CallState::Ended && filter.matches(s.state, &s.identity.channel))
             .take(filter.limit)
-            .map(convert::summary)
+            .map(|s| pb::CallSummary { node: me.clone(), ..convert::summary(s) })
             .collect();
-        let room = filter.limit - calls.len();
-        if room > 0 && filter.matches(CallState::Ended, filter.channel.as_deref().unwrap_or("sip")) {
-            let records = self.services.records.clone();
-            let query = crate::records::CallFilter { limit: room, channel: filter.channel.clone(), in_progress: Some(false), ..Default::default() };
-            let finished = tokio::task::spawn_blocking(move || records.list(&query))
-                .await
-                .map_err(|e| Status::internal(format!("record store: {e}")))?
-                .map_err(|e| Status::unavailable(format!("record store: {e}")))?;
-            calls.extend(finished.iter().map(convert::stored_summary));
+        let channel = filter.channel.as_deref().unwrap_or("sip");
+        // Other nodes' live calls: their records in progress (the state each is in lives on
+        // its own node: they show as answered).
+        if filter.cluster && calls.len() < filter.limit && filter.matches(CallState::Answered, channel) {
+            let query = crate::records::CallFilter {
+                limit: filter.limit - calls.len(),
+                channel: filter.channel.clone(),
+                in_progress: Some(true),
+                not_node: Some(me.clone()),
+                ..Default::default()
+            };
+            calls.extend(self.stored_calls(query).await?.iter().map(convert::stored_summary));
+        }
+        if calls.len() < filter.limit && filter.matches(CallState::Ended, channel) {
+            let query = crate::records::CallFilter {
+                limit: filter.limit - calls.len(),
+                channel: filter.channel.clone(),
+                in_progress: Some(false),
+                node: (!filter.cluster).then(|| me.clone()),
+                ..Default::default()
+            };
+            calls.extend(self.stored_calls(query).await?.iter().map(convert::stored_summary));
         }
         Ok(Response::new(pb::ListCallsResponse { calls }))
     }
@@ -165,9 +247,37 @@ impl Ops for OpsService {
                 p99_ms: percentile(&mut values, 99) as u32,
             })
         };
+        let active_calls: u32 = totals.active_by_state.iter().filter(|(s, _)| **s != CallState::Ended).map(|(_, n)| *n).sum();
+        let me = self.services.records.node().to_string();
+        let records = self.services.records.clone();
+        // The nodes are a nicety of the answer: a record store that cannot be read leaves them
+        // out rather than failing the node's own figures.
+        let nodes = match tokio::task::spawn_blocking(move || records.nodes()).await {
+            Ok(Ok(nodes)) => nodes,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "ops GetStats: nodes not read from the records");
+                Vec::new()
+            }
+            Err(_) => Vec::new(),
+        };
+        // This node's own figure is live; the others' are as of their last heartbeat.
+        let cluster_active_calls =
+            active_calls + nodes.iter().filter(|n| n.up && n.node != me).map(|n| n.active_calls).sum::<u32>();
+        let nodes = nodes
+            .into_iter()
+            .map(|n| pb::NodeStatus {
+                active_calls: if n.node == me { active_calls } else { n.active_calls },
+                node: n.node,
+                ops_url: n.ops_url,
+                started_at_ms: n.started_ms,
+                seen_at_ms: n.seen_ms,
+                draining: n.draining,
+                up: n.up,
+            })
+            .collect();
         let stats = pb::GetStatsResponse {
             active_by_state: totals.active_by_state.iter().map(|(s, n)| (s.as_str().to_string(), *n)).collect(),
-            active_calls: totals.active_by_state.iter().filter(|(s, _)| **s != CallState::Ended).map(|(_, n)| *n).sum(),
+            active_calls,
             draining: self.services.is_draining(),
             calls_finished: finished,
             containment_rate: share(outcome("contained")),
@@ -182,31 +292,36 @@ impl Ops for OpsService {
             recognition_queue_depth: self.services.stt.queue_depth() as u32,
             models: Some(self.models()),
             uptime_ms: self.started.elapsed().as_millis() as u64,
+            node: me,
+            nodes,
+            cluster_active_calls,
         };
         Ok(Response::new(stats))
     }
 
     async fn hangup(&self, request: Request<pb::HangupRequest>) -> Result<Response<pb::ControlResponse>, Status> {
-        let req = request.into_inner();
-        self.control(&req.call_id, Control::Hangup { reason: req.reason }).await
+        let (metadata, _, req) = request.into_parts();
+        let command = Control::Hangup { reason: req.reason.clone() };
+        self.control(&req.call_id.clone(), command, Forward::Hangup(req), &metadata).await
     }
 
     async fn escalate(&self, request: Request<pb::EscalateRequest>) -> Result<Response<pb::ControlResponse>, Status> {
-        let req = request.into_inner();
-        let reason = if req.reason.trim().is_empty() { "supervisor request".to_string() } else { req.reason };
-        self.control(&req.call_id, Control::Escalate { reason }).await
+        let (metadata, _, req) = request.into_parts();
+        let reason = if req.reason.trim().is_empty() { "supervisor request".to_string() } else { req.reason.clone() };
+        self.control(&req.call_id.clone(), Control::Escalate { reason }, Forward::Escalate(req), &metadata).await
     }
 
     async fn say(&self, request: Request<pb::SayRequest>) -> Result<Response<pb::ControlResponse>, Status> {
-        let req = request.into_inner();
+        let (metadata, _, req) = request.into_parts();
         if req.text.trim().is_empty() {
             return Err(Status::invalid_argument("text: required"));
         }
         if !matches!(req.language.as_str(), "" | "en" | "zh") {
             return Err(Status::invalid_argument(format!("language: {:?}: use en or zh (or leave empty)", req.language)));
         }
-        let language = Some(req.language).filter(|l| !l.is_empty());
-        self.control(&req.call_id, Control::Say { text: req.text, language }).await
+        let language = Some(req.language.clone()).filter(|l| !l.is_empty());
+        let command = Control::Say { text: req.text.clone(), language };
+        self.control(&req.call_id.clone(), command, Forward::Say(req), &metadata).await
     }
 
     async fn set_draining(&self, request: Request<pb::SetDrainingRequest>) -> Result<Response<pb::SetDrainingResponse>, Status> {

@@ -69,15 +69,27 @@ pub struct RecordsConfig {
     /// Writes held while the database is unreachable (about 1 KB each; a call makes ~20):
     /// beyond this, writes are dropped and counted (`frontline_records_dropped_total`).
     pub queue_limit: usize,
+    /// A node not heard from for this long is down: the nodes still up mark its calls
+    /// interrupted. Each node says it is alive every sixth of this.
+    pub node_timeout_secs: u64,
 }
 
 impl Default for RecordsConfig {
     fn default() -> Self {
-        RecordsConfig { path: PathBuf::from("var/records.db"), url: String::new(), node: String::new(), retention_days: 90, queue_limit: 50_000 }
+        RecordsConfig { path: PathBuf::from("var/records.db"), url: String::new(), node: String::new(), retention_days: 90, queue_limit: 50_000, node_timeout_secs: 30 }
     }
 }
 
 impl RecordsConfig {
+    pub fn node_timeout(&self) -> Duration {
+        Duration::from_secs(self.node_timeout_secs)
+    }
+
+    /// How often a node says it is alive.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.node_timeout() / 6
+    }
+
     pub fn location(&self) -> Location {
         if self.url.is_empty() {
             Location::Sqlite(self.path.clone())
@@ -252,6 +264,33 @@ pub struct CallFilter {
     pub in_progress: Option<bool>,
     /// Only calls started at or after this time (Unix ms).
     pub since_ms: Option<u64>,
+    /// Only calls taken by this node.
+    pub node: Option<String>,
+    /// Leave out calls taken by this node (a node lists its own live calls from memory).
+    pub not_node: Option<String>,
+}
+
+/// A gateway's sign of life, written every few seconds (`RecordStore::heartbeat`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeBeat {
+    /// Where its Ops service answers (`http://host:port`), for controls other nodes forward.
+    pub ops_url: String,
+    pub started_ms: u64,
+    pub draining: bool,
+    pub active_calls: u32,
+}
+
+/// A gateway sharing the records database, as it last said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeStatus {
+    pub node: String,
+    pub ops_url: String,
+    pub started_ms: u64,
+    pub seen_ms: u64,
+    pub draining: bool,
+    pub active_calls: u32,
+    /// Seen within `records.node_timeout_secs`.
+    pub up: bool,
 }
 
 /// What is known when a call ends.
@@ -274,6 +313,8 @@ pub struct RecordStore {
 
 struct Inner {
     location: Location,
+    node: String,
+    node_timeout: Duration,
     writer: writer::WriterHandle,
     redaction: RedactionConfig,
     write_errors: Arc<AtomicU64>,
@@ -305,9 +346,32 @@ impl RecordStore {
         }
         tracing::info!(records = %location, node, "call records open");
         let write_errors = Arc::new(AtomicU64::new(0));
-        let settings = writer::WriterSettings { node, retention_days: config.retention_days, queue_limit: config.queue_limit };
+        let settings = writer::WriterSettings {
+            node: node.clone(),
+            retention_days: config.retention_days,
+            queue_limit: config.queue_limit,
+            node_timeout: config.node_timeout(),
+        };
         let writer = writer::spawn(db, settings, write_errors.clone());
-        Ok(RecordStore { inner: Arc::new(Inner { location, writer, redaction, write_errors }) })
+        let node_timeout = config.node_timeout();
+        Ok(RecordStore { inner: Arc::new(Inner { location, node, node_timeout, writer, redaction, write_errors }) })
+    }
+
+    /// The name this gateway's records carry.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// This node is alive (and how it is); also closes, as interrupted, the calls of nodes
+    /// silent for longer than `records.node_timeout_secs`.
+    pub fn heartbeat(&self, beat: NodeBeat) {
+        self.inner.writer.send(writer::Write::Heartbeat { beat, at_ms: crate::clock::now_ms() }, None);
+    }
+
+    /// Every node that shares the database, this one included.
+    pub fn nodes(&self) -> Result<Vec<NodeStatus>, RecordError> {
+        let up_since = crate::clock::now_ms().saturating_sub(self.inner.node_timeout.as_millis() as u64);
+        db::off_runtime(|| Ok(schema::nodes(&mut open_reader(&self.inner.location)?, up_since)?))
     }
 
     pub fn location(&self) -> &Location {

@@ -2,14 +2,20 @@
 //! written once for both databases (`db`); the tables come from `migrations/`.
 
 use super::db::{Cell, Db, DbError, Row};
-use super::{CallEnd, CallFilter, CallRecord, CallSummary, Cdr, DecisionRecord, Outcome, StateChange};
+use super::{CallEnd, CallFilter, CallRecord, CallSummary, Cdr, DecisionRecord, NodeBeat, NodeStatus, Outcome, StateChange};
 use super::TurnSummary;
 
 /// Calls with no outcome when a gateway starts were in progress when it stopped. Only this
 /// node's calls (and rows from before nodes were named): other gateways sharing the database
-/// still run theirs. Their end time is the last thing known of them (their last activity or
-/// turn), not now, and never before their start.
+/// still run theirs.
 pub fn mark_interrupted(db: &mut Db, node: &str) -> Result<u64, DbError> {
+    interrupt_where(db, "(node = ?2 OR node = '')", node)
+}
+
+/// Marks interrupted the calls in progress that match `which` (with `?2` bound to `node`).
+/// Their end time is the last thing known of them (their last activity or turn), not now, and
+/// never before their start.
+fn interrupt_where(db: &mut Db, which: &str, node: &str) -> Result<u64, DbError> {
     let last_known = db.greatest(&[
         "started_ms",
         "COALESCE(active_ms, 0)",
@@ -18,10 +24,57 @@ pub fn mark_interrupted(db: &mut Db, node: &str) -> Result<u64, DbError> {
     db.execute(
         &format!(
             "UPDATE calls SET outcome = ?1, reason = 'gateway stopped during the call', ended_ms = {last_known}
-             WHERE outcome IS NULL AND (node = ?2 OR node = '')"
+             WHERE outcome IS NULL AND {which}"
         ),
         &[Outcome::Interrupted.as_str().into(), node.into()],
     )
+}
+
+/// This node's row in `nodes`, as of `at_ms`.
+pub fn heartbeat(db: &mut Db, node: &str, beat: &NodeBeat, at_ms: u64) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO nodes (node, ops_url, started_ms, seen_ms, draining, active_calls) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (node) DO UPDATE SET ops_url = excluded.ops_url, started_ms = excluded.started_ms, seen_ms = excluded.seen_ms,
+             draining = excluded.draining, active_calls = excluded.active_calls",
+        &[node.into(), (&beat.ops_url).into(), beat.started_ms.into(), at_ms.into(), u64::from(beat.draining).into(), beat.active_calls.into()],
+    )?;
+    Ok(())
+}
+
+/// Other nodes silent since before `silent_since` (killed, powered off, cut off) cannot end
+/// their calls: those are marked interrupted here, and each such node's count is returned.
+pub fn close_calls_of_silent_nodes(db: &mut Db, me: &str, silent_since: u64) -> Result<Vec<(String, u64)>, DbError> {
+    let silent = db.query(
+        "SELECT node FROM nodes WHERE node <> ?1 AND seen_ms < ?2
+           AND EXISTS (SELECT 1 FROM calls WHERE calls.node = nodes.node AND calls.outcome IS NULL)",
+        &[me.into(), silent_since.into()],
+    )?;
+    let mut closed = Vec::new();
+    for row in silent {
+        let node = text(&row[0]);
+        let n = interrupt_where(db, "node = ?2", &node)?;
+        closed.push((node, n));
+    }
+    Ok(closed)
+}
+
+pub fn nodes(db: &mut Db, up_since: u64) -> Result<Vec<NodeStatus>, DbError> {
+    let rows = db.query("SELECT node, ops_url, started_ms, seen_ms, draining, active_calls FROM nodes ORDER BY node", &[])?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let seen_ms = ms(&r[3]).unwrap_or(0);
+            NodeStatus {
+                node: text(&r[0]),
+                ops_url: text(&r[1]),
+                started_ms: ms(&r[2]).unwrap_or(0),
+                seen_ms,
+                draining: r[4].int().unwrap_or(0) != 0,
+                active_calls: r[5].int().unwrap_or(0) as u32,
+                up: seen_ms >= up_since,
+            }
+        })
+        .collect())
 }
 
 /// Deletes records of calls that started before `cutoff_ms`; returns how many calls.
@@ -181,11 +234,21 @@ pub fn list(db: &mut Db, f: &CallFilter) -> Result<Vec<CallSummary>, DbError> {
            AND (CAST(?2 AS TEXT) IS NULL OR channel = ?2)
            AND (CAST(?3 AS BOOLEAN) IS NULL OR (outcome IS NULL) = ?3)
            AND (CAST(?4 AS BIGINT) IS NULL OR started_ms >= ?4)
+           AND (CAST(?6 AS TEXT) IS NULL OR node <> ?6)
+           AND (CAST(?7 AS TEXT) IS NULL OR node = ?7)
          ORDER BY started_ms DESC LIMIT ?5"
     );
     let rows = db.query(
         &sql,
-        &[f.outcome.map(Outcome::as_str).into(), f.channel.as_deref().into(), f.in_progress.into(), f.since_ms.into(), limit.into()],
+        &[
+            f.outcome.map(Outcome::as_str).into(),
+            f.channel.as_deref().into(),
+            f.in_progress.into(),
+            f.since_ms.into(),
+            limit.into(),
+            f.not_node.as_deref().into(),
+            f.node.as_deref().into(),
+        ],
     )?;
     Ok(rows
         .iter()

@@ -275,3 +275,30 @@ fn a_database_from_before_migrations_is_upgraded_in_place() {
     records.sync().unwrap();
     assert_eq!(records.get("new").unwrap().unwrap().cdr.node, "gw-test");
 }
+
+/// Nodes sharing the database: each one's heartbeat shows in `nodes`; one that falls silent is
+/// down, and the next heartbeat of a node still up closes its calls as interrupted.
+#[test]
+fn a_silent_node_is_down_and_its_calls_are_closed_by_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RecordsConfig { node_timeout_secs: 3, ..sqlite(dir.path()) };
+    let a = store(&RecordsConfig { node: "gw-a".into(), ..config.clone() });
+    let b = store(&RecordsConfig { node: "gw-b".into(), ..config.clone() });
+    let beat = |active_calls| NodeBeat { ops_url: "http://127.0.0.1:50051".into(), started_ms: 1, draining: false, active_calls };
+    b.begin(start("on-b", crate::clock::now_ms()));
+    b.heartbeat(beat(1));
+    a.heartbeat(beat(0));
+    a.sync().unwrap();
+    b.sync().unwrap();
+    let nodes = a.nodes().unwrap();
+    assert_eq!(nodes.iter().map(|n| (n.node.as_str(), n.up, n.active_calls)).collect::<Vec<_>>(), [("gw-a", true, 0), ("gw-b", true, 1)]);
+    assert_eq!(a.get("on-b").unwrap().unwrap().cdr.outcome, None, "B is alive: its call goes on");
+
+    std::thread::sleep(Duration::from_millis(3200));
+    a.heartbeat(beat(0));
+    a.sync().unwrap();
+    let nodes = a.nodes().unwrap();
+    assert_eq!(nodes.iter().map(|n| (n.node.as_str(), n.up)).collect::<Vec<_>>(), [("gw-a", true), ("gw-b", false)]);
+    let closed = a.get("on-b").unwrap().unwrap();
+    assert_eq!((closed.cdr.outcome, closed.cdr.node.as_str()), (Some(Outcome::Interrupted), "gw-b"));
+}

@@ -27,6 +27,8 @@ pub enum Write {
     Barrier,
     /// The call was alive at `at_ms` (so a crash leaves a true duration).
     Touch { call_id: String, at_ms: u64 },
+    /// This node was alive at `at_ms`.
+    Heartbeat { beat: super::NodeBeat, at_ms: u64 },
 }
 
 impl Write {
@@ -40,6 +42,7 @@ impl Write {
             Write::Unanswered(_) => "unanswered",
             Write::Barrier => "barrier",
             Write::Touch { .. } => "touch",
+            Write::Heartbeat { .. } => "heartbeat",
         }
     }
 
@@ -48,7 +51,7 @@ impl Write {
             Write::Begin(c) | Write::Unanswered(c) => &c.call_id,
             Write::Turn { call_id, .. } | Write::Decision { call_id, .. } | Write::Handoff { call_id, .. } | Write::Touch { call_id, .. } => call_id,
             Write::Finish(e) => &e.call_id,
-            Write::Barrier => "",
+            Write::Barrier | Write::Heartbeat { .. } => "",
         }
     }
 }
@@ -96,10 +99,11 @@ pub struct WriterSettings {
     pub node: String,
     pub retention_days: u32,
     pub queue_limit: usize,
+    pub node_timeout: Duration,
 }
 
 pub fn spawn(mut db: Db, settings: WriterSettings, errors: Arc<AtomicU64>) -> WriterHandle {
-    let WriterSettings { node, retention_days, queue_limit } = settings;
+    let WriterSettings { node, retention_days, queue_limit, node_timeout } = settings;
     let (tx, rx) = mpsc::sync_channel::<Job>(queue_limit.max(1));
     std::thread::Builder::new()
         .name("call-records".into())
@@ -116,7 +120,7 @@ pub fn spawn(mut db: Db, settings: WriterSettings, errors: Arc<AtomicU64>) -> Wr
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 };
                 let kind = job.write.kind();
-                let result = apply_until_written(&mut db, &node, &job.write);
+                let result = apply_until_written(&mut db, &node, node_timeout, &job.write);
                 // Queue wait + commit: what a call's record waits for.
                 let latency = job.queued.elapsed();
                 metrics::histogram!("frontline_records_write_seconds", "kind" => kind).record(latency.as_secs_f64());
@@ -137,11 +141,11 @@ pub fn spawn(mut db: Db, settings: WriterSettings, errors: Arc<AtomicU64>) -> Wr
 /// Applies the write; while the connection is lost, reconnects (backing off to
 /// [`RECONNECT_MAX`]) and tries again, however long that takes: the queue holds what comes
 /// in meanwhile.
-fn apply_until_written(db: &mut Db, node: &str, write: &Write) -> Result<(), DbError> {
+fn apply_until_written(db: &mut Db, node: &str, node_timeout: Duration, write: &Write) -> Result<(), DbError> {
     let mut backoff = Duration::from_millis(100);
     let mut down_since: Option<Instant> = None;
     loop {
-        match apply(db, node, write) {
+        match apply(db, node, node_timeout, write) {
             Err(e) if e.is_connection_lost() => {
                 if down_since.is_none() {
                     down_since = Some(Instant::now());
@@ -165,8 +169,16 @@ fn apply_until_written(db: &mut Db, node: &str, write: &Write) -> Result<(), DbE
     }
 }
 
-fn apply(db: &mut Db, node: &str, write: &Write) -> Result<(), DbError> {
+fn apply(db: &mut Db, node: &str, node_timeout: Duration, write: &Write) -> Result<(), DbError> {
     match write {
+        Write::Heartbeat { beat, at_ms } => {
+            schema::heartbeat(db, node, beat, *at_ms)?;
+            let silent_since = at_ms.saturating_sub(node_timeout.as_millis() as u64);
+            for (dead, calls) in schema::close_calls_of_silent_nodes(db, node, silent_since)? {
+                tracing::warn!(node = dead, calls, "a gateway sharing the records went silent: its calls are marked interrupted");
+            }
+            Ok(())
+        }
         Write::Begin(s) => schema::begin(db, node, s),
         Write::Turn { call_id, turn, at_ms } => schema::turn(db, call_id, turn, *at_ms),
         Write::Decision { call_id, decision } => schema::decision(db, call_id, decision),

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod ops;
 pub mod pages;
 // Not every test crate drives a browser.
 #[allow(unused_imports)]
@@ -1239,6 +1240,13 @@ pub fn heard_share(reply: &str, transcript: &str) -> f64 {
     let heard = words(transcript);
     let found = reply_words.iter().filter(|w| heard.contains(w)).count();
     found as f64 / reply_words.len().max(1) as f64
+}
+
+/// `frontline calls ARGS --records DB --json`, parsed (DB: a SQLite file or a postgres:// URL).
+pub fn calls_json(records: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Value {
+    let out = Command::new(frontline_bin()).arg("calls").args(args).arg("--records").arg(records).arg("--json").output().expect("run frontline calls");
+    assert!(out.status.success(), "frontline calls {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("calls {args:?} JSON: {e}\n{}", String::from_utf8_lossy(&out.stdout)))
 }
 
 #[cfg(test)]

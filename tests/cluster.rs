@@ -1,0 +1,135 @@
+//! Two gateways sharing one PostgreSQL records database (a real server, started for the test
+//! from Debian's postgresql package), as a cluster behind a SIP proxy runs them: both write
+//! their calls into the one database under their node names; Ops on node A lists node B's
+//! live call, sees both nodes in GetStats, and hangs B's call up through A; a node killed with
+//! -9 has its call marked interrupted by the node still up.
+
+mod common;
+
+use common::ops::*;
+use common::*;
+use frontline::records::local_postgres::LocalPostgres;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a silent node takes to count as down here (production default: 30 s).
+const NODE_TIMEOUT_SECS: u64 = 6;
+
+fn node(dir: &Path, url: &str, name: &str) -> Gateway {
+    let config = dir.join(format!("{name}.toml"));
+    let toml = format!(
+        "[ops]\ntokens = [\"{OPS_TOKEN}\"]\nlisten = \"127.0.0.1:0\"\n\n[records]\nurl = \"{url}\"\nnode = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\n"
+    );
+    std::fs::write(&config, toml).unwrap();
+    Gateway::start(&["--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"])
+}
+
+fn caller(dir: &Path, extra: &[(&str, &str)]) -> SippOptions {
+    let ulaw = dir.join("balance.ulaw");
+    if !ulaw.exists() {
+        to_ulaw(&fixture("en_balance.wav"), &ulaw);
+    }
+    let mut vars = vec![
+        ("AUDIO".to_string(), ulaw.display().to_string()),
+        ("PT".to_string(), "0".to_string()),
+        ("CODEC".to_string(), "PCMU".to_string()),
+        ("AUDIO_MS".to_string(), g711_duration(&ulaw).as_millis().to_string()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    SippOptions { vars, timeout: Duration::from_secs(60), ..SippOptions::default() }
+}
+
+fn call_in_background(gw: &Gateway, scenario: &str, options: SippOptions) -> std::thread::JoinHandle<SippResult> {
+    let (scenario, port) = (sipp_scenario(scenario), gw.sip_port());
+    std::thread::spawn(move || run_sipp_with(&scenario, port, options))
+}
+
+/// The call's first answered turn on `gw`: it is live, and its record is in the database.
+fn answered(gw: &Gateway, call_id: &str) {
+    gw.wait_for(|ev| event_message(ev) == Some("turn") && field(ev, "call_id") == call_id, Duration::from_secs(40))
+        .unwrap_or_else(|| panic!("call {call_id} never answered\n{}", gw.log_tail(30)));
+}
+
+#[test]
+fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
+    let server = LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
+    let url = server.url();
+    let dir = temp_dir("cluster-");
+    let a = node(dir.path(), &url, "gw-a");
+    let b = node(dir.path(), &url, "gw-b");
+
+    // One whole call on each node: both records land in the one database, under their names.
+    let calls = [&a, &b].map(|gw| call_in_background(gw, "uac_stream.xml", caller(dir.path(), &[("REPLY_MS", "12000")])));
+    for (call, gw) in calls.into_iter().zip([&a, &b]) {
+        let done = call.join().unwrap();
+        assert!(done.success(), "call failed:\n{}\n{}", done.report(), gw.log_tail(30));
+        ended_event(gw, &started_call(gw, 0));
+    }
+    let listed = calls_json(&url, &["list"]);
+    let mut nodes: Vec<(&str, &str)> =
+        listed.as_array().unwrap().iter().map(|c| (c["node"].as_str().unwrap_or(""), c["outcome"].as_str().unwrap_or(""))).collect();
+    nodes.sort();
+    assert_eq!(nodes, [("gw-a", "contained"), ("gw-b", "contained")], "{listed:#}");
+    let record = calls_json(&url, &["show", listed[0]["call_id"].as_str().unwrap()]);
+    assert!(
+        record["turns"].as_array().unwrap().iter().any(|t| t["heard"].as_str().unwrap_or("").to_lowercase().contains("account")),
+        "{record:#}"
+    );
+
+    // A call live on B, seen and steered from A.
+    let on_b = call_in_background(&b, "uac_until_bye.xml", caller(dir.path(), &[("WAIT_MS", "45000")]));
+    let b_call = started_call(&b, 1);
+    answered(&b, &b_call);
+    let cluster = grpcurl_call(&a, "ListCalls", r#"{"state": "live", "scope": "cluster"}"#);
+    let live: Vec<(&str, &str)> = cluster["calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("A lists no live call in the cluster: {cluster}"))
+        .iter()
+        .map(|c| (c["callId"].as_str().unwrap_or(""), c["node"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(live, [(b_call.as_str(), "gw-b")], "{cluster}");
+    let own = grpcurl_call(&a, "ListCalls", r#"{"state": "live"}"#);
+    assert!(own["calls"].as_array().is_none_or(|c| c.is_empty()), "A's own scope lists only A's calls: {own}");
+    // Heartbeats are a sixth of the node timeout apart: B's count is at most that old.
+    std::thread::sleep(Duration::from_secs(NODE_TIMEOUT_SECS / 6 + 1));
+    let stats = grpcurl_call(&a, "GetStats", "{}");
+    let seen: Vec<(&str, bool)> =
+        stats["nodes"].as_array().unwrap().iter().map(|n| (n["node"].as_str().unwrap_or(""), n["up"].as_bool().unwrap_or(false))).collect();
+    assert_eq!(seen, [("gw-a", true), ("gw-b", true)], "{stats}");
+    assert_eq!(stats["clusterActiveCalls"], 1, "{stats}");
+    let hung_up = grpcurl_call(&a, "Hangup", &format!(r#"{{"call_id": "{b_call}", "reason": "supervisor on gw-a"}}"#));
+    assert!(hung_up["result"].as_str().is_some(), "{hung_up}");
+    let ended = ended_event(&b, &b_call);
+    assert_eq!(field(&ended, "reason"), "supervisor on gw-a", "{ended}");
+    let on_b = on_b.join().unwrap();
+    assert!(on_b.success(), "B's caller gets the BYE:\n{}", on_b.report());
+
+    // B dies mid-call: A notices its silence and closes B's call as interrupted.
+    let cut = call_in_background(&b, "uac_until_bye.xml", caller(dir.path(), &[("WAIT_MS", "20000")]));
+    let cut_id = started_call(&b, 2);
+    answered(&b, &cut_id);
+    let killed = std::process::Command::new("kill").args(["-9", &b.pid().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let killed_at = Instant::now();
+    let deadline = killed_at + Duration::from_secs(NODE_TIMEOUT_SECS * 3);
+    let outcome = loop {
+        let record = calls_json(&url, &["show", &cut_id]);
+        let outcome = record["cdr"]["outcome"].clone();
+        if outcome != Value::Null || Instant::now() > deadline {
+            break outcome;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(outcome, "interrupted", "B's call after B was killed\n{}", a.log_tail(20));
+    println!("CLUSTER-FIGURES node killed -> its call marked interrupted by the other node: {} ms", killed_at.elapsed().as_millis());
+    let stats = grpcurl_call(&a, "GetStats", "{}");
+    let b_up = stats["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "gw-b").map(|n| n["up"].as_bool().unwrap_or(false));
+    assert_eq!(b_up, Some(false), "{stats}");
+    let _ = cut.join();
+    drop(b);
+
+    // A still takes calls.
+    let after = call_in_background(&a, "uac_stream.xml", caller(dir.path(), &[("REPLY_MS", "12000")])).join().unwrap();
+    assert!(after.success(), "a call on the node still up:\n{}\n{}", after.report(), a.log_tail(30));
+}
