@@ -6,16 +6,19 @@
 # and apt-get (network) runs only when something is actually missing. Never prompts:
 # no TTY is needed (noninteractive frontend; tshark's setuid question is preseeded).
 #
-# Usage: scripts/setup.sh [--gateway-only]
+# Usage: scripts/setup.sh [--gateway-only] [--cluster]
 #   --gateway-only  only what running the gateway needs (and the SIP peers to call it with):
 #                   no browser, no real-speech recordings; scripts/run.sh uses this.
+#   --cluster       also Kamailio and PostgreSQL, for several gateways (scripts/cluster.sh).
 set -euo pipefail
 
 for_tests=1
+for_cluster=0
 for arg in "$@"; do
   case "$arg" in
     --gateway-only) for_tests=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --cluster) for_cluster=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "setup: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -50,10 +53,14 @@ if ((for_tests)); then
   packages+=(python3-venv openssl)
 fi
 # Test-only: the agent console's browser test (tests/console.rs) drives headless Debian chromium.
-# The records' PostgreSQL backend is tested against a real server the tests start themselves
-# (src/records/local_postgres.rs: initdb + pg_ctl from Debian's postgresql package).
 if ((for_tests)); then
-  packages+=(chromium postgresql)
+  packages+=(chromium)
+fi
+# Several gateways: Kamailio's dispatcher in front, PostgreSQL for the shared records. The tests
+# run both (tests/cluster.rs; PostgreSQL servers they start themselves with initdb + pg_ctl,
+# src/records/local_postgres.rs), and Debian's packages only install them, never assumed running.
+if ((for_tests || for_cluster)); then
+  packages+=(kamailio postgresql)
 fi
 
 # installed PKG: dpkg says the package is fully installed (not just known/removed).

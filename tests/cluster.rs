@@ -2,7 +2,9 @@
 //! from Debian's postgresql package), as a cluster behind a SIP proxy runs them: both write
 //! their calls into the one database under their node names; Ops on node A lists node B's
 //! live call, sees both nodes in GetStats, and hangs B's call up through A; a node killed with
-//! -9 has its call marked interrupted by the node still up.
+//! -9 has its call marked interrupted by the node still up. Behind Kamailio's dispatcher
+//! (deploy/kamailio/kamailio.cfg), calls are spread over both, and a draining node gets no new
+//! call while no caller sees a failure.
 
 mod common;
 
@@ -18,8 +20,10 @@ const NODE_TIMEOUT_SECS: u64 = 6;
 
 fn node(dir: &Path, url: &str, name: &str) -> Gateway {
     let config = dir.join(format!("{name}.toml"));
+    // Behind a proxy every call comes from its one address: the per-source limits are the
+    // gateway's own (as scripts/cluster.sh sets them).
     let toml = format!(
-        "[ops]\ntokens = [\"{OPS_TOKEN}\"]\nlisten = \"127.0.0.1:0\"\n\n[records]\nurl = \"{url}\"\nnode = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\n"
+        "[sip]\nmax_calls_per_source = 16\nmax_attempts_per_second = 50.0\n\n[ops]\ntokens = [\"{OPS_TOKEN}\"]\nlisten = \"127.0.0.1:0\"\n\n[records]\nurl = \"{url}\"\nnode = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\n"
     );
     std::fs::write(&config, toml).unwrap();
     Gateway::start(&["--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"])
@@ -132,4 +136,141 @@ fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
     // A still takes calls.
     let after = call_in_background(&a, "uac_stream.xml", caller(dir.path(), &[("REPLY_MS", "12000")])).join().unwrap();
     assert!(after.success(), "a call on the node still up:\n{}\n{}", after.report(), a.log_tail(30));
+}
+
+/// Kamailio with the deploy recipe's configuration, in front of `gateways` on `port`.
+struct Proxy {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Proxy {
+    fn start(dir: &Path, gateways: &[&Gateway]) -> Proxy {
+        let port = free_udp_port();
+        let list = dir.join("dispatcher.list");
+        let lines: Vec<String> = gateways.iter().map(|gw| format!("1 sip:127.0.0.1:{} 0 0\n", gw.sip_port())).collect();
+        std::fs::write(&list, lines.concat()).unwrap();
+        let modules = std::fs::read_dir("/usr/lib")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("kamailio/modules"))
+            .find(|p| p.join("dispatcher.so").exists())
+            .expect("Kamailio's modules (scripts/setup.sh installs kamailio)");
+        let template = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kamailio/kamailio.cfg")).unwrap();
+        let config = dir.join("kamailio.cfg");
+        let rendered = template
+            .replace("@LISTEN@", &format!("127.0.0.1:{port}"))
+            .replace("@DISPATCHER_LIST@", list.to_str().unwrap())
+            .replace("@MODULES@", &format!("{}/", modules.display()));
+        std::fs::write(&config, rendered).unwrap();
+        let run = dir.join("kamailio-run");
+        std::fs::create_dir_all(&run).unwrap();
+        let log = std::fs::File::create(dir.join("kamailio.log")).unwrap();
+        let child = std::process::Command::new("kamailio")
+            .arg("-f")
+            .arg(&config)
+            .args(["-DD", "-E", "-Y"])
+            .arg(&run)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start kamailio (scripts/setup.sh installs it)");
+        let proxy = Proxy { child, port };
+        // Up when it answers its own keepalive.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !options_answered(port) {
+            assert!(Instant::now() < deadline, "kamailio did not start:\n{}", std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        proxy
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An OPTIONS to the proxy itself gets 200.
+fn options_answered(port: u16) -> bool {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let me = socket.local_addr().unwrap();
+    let request = format!(
+        "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-probe-{}\r\nMax-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=probe\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: probe-{}@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        me.port(),
+        me.port()
+    );
+    socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    if socket.send_to(request.as_bytes(), ("127.0.0.1", port)).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 2048];
+    matches!(socket.recv(&mut buf), Ok(n) if buf[..n].starts_with(b"SIP/2.0 200"))
+}
+
+/// Calls each gateway has started, from its log.
+fn started(gateways: &[&Gateway]) -> Vec<usize> {
+    gateways.iter().map(|gw| gw.events("call started").len()).collect()
+}
+
+#[test]
+fn kamailio_spreads_calls_skips_a_draining_gateway_and_fails_over_from_a_dead_one() {
+    let server = LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
+    let url = server.url();
+    let dir = temp_dir("cluster-proxy-");
+    let a = node(dir.path(), &url, "gw-a");
+    let b = node(dir.path(), &url, "gw-b");
+    let proxy = Proxy::start(dir.path(), &[&a, &b]);
+    let through_proxy = |count: usize| {
+        for _ in 0..count / 2 {
+            let calls: Vec<_> = (0..2)
+                .map(|_| {
+                    let (scenario, port, options) = (sipp_scenario("uac_stream.xml"), proxy.port, caller(dir.path(), &[("REPLY_MS", "9000")]));
+                    std::thread::spawn(move || run_sipp_with(&scenario, port, options))
+                })
+                .collect();
+            for call in calls {
+                let done = call.join().unwrap();
+                assert!(done.success(), "a call through Kamailio failed:\n{}\n{}\n{}", done.report(), a.log_tail(10), b.log_tail(10));
+            }
+        }
+    };
+
+    through_proxy(4);
+    let spread = started(&[&a, &b]);
+    println!("CLUSTER-FIGURES 4 calls through Kamailio, round-robin: gw-a {} gw-b {}", spread[0], spread[1]);
+    assert_eq!(spread, [2, 2], "round-robin over both nodes");
+
+    // B drains: Kamailio's next OPTIONS probe (every 2 s) gets 503 and takes it out of the set.
+    grpcurl_call(&b, "SetDraining", r#"{"draining": true}"#);
+    std::thread::sleep(Duration::from_secs(5));
+    through_proxy(4);
+    let after = started(&[&a, &b]);
+    println!("CLUSTER-FIGURES 4 calls through Kamailio with gw-b draining: gw-a {} gw-b {}", after[0] - spread[0], after[1] - spread[1]);
+    assert_eq!(after, [6, 2], "a draining node gets no new call, and no caller saw a failure");
+    let listed = calls_json(&url, &["list", "--limit", "20"]);
+    assert_eq!(listed.as_array().unwrap().len(), 8, "every call's record is in the one database: {listed:#}");
+
+    // B back in service, then A killed: the calls sent to A in the window before a probe
+    // notices fail over to B after 2 s without an answer, and none fails.
+    grpcurl_call(&b, "SetDraining", r#"{"draining": false}"#);
+    std::thread::sleep(Duration::from_secs(5));
+    let killed = std::process::Command::new("kill").args(["-9", &a.pid().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let window = Instant::now();
+    through_proxy(4);
+    let last = started(&[&b]);
+    println!(
+        "CLUSTER-FIGURES gw-a killed: 4 calls through Kamailio right after, all answered by gw-b ({} new), failed 0, in {} ms",
+        last[0] - after[1],
+        window.elapsed().as_millis()
+    );
+    assert_eq!(last[0] - after[1], 4);
+    drop(proxy);
 }
