@@ -81,7 +81,9 @@ fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
         "{record:#}"
     );
 
-    // A call live on B, seen and steered from A.
+    // A call live on B, seen, followed and steered from A.
+    let (mut watcher, watch_file) = grpcurl_watch(&a, dir.path(), r#"{"scope": "cluster", "types": ["started", "ended"]}"#);
+    wait_for_watchers(&a, 1);
     let on_b = call_in_background(&b, "uac_until_bye.xml", caller(dir.path(), &[("WAIT_MS", "45000")]));
     let b_call = started_call(&b, 1);
     answered(&b, &b_call);
@@ -108,6 +110,24 @@ fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
     assert_eq!(field(&ended, "reason"), "supervisor on gw-a", "{ended}");
     let on_b = on_b.join().unwrap();
     assert!(on_b.success(), "B's caller gets the BYE:\n{}", on_b.report());
+    // B's events reached A's watcher through PostgreSQL (LISTEN/NOTIFY).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let relayed = loop {
+        let text = std::fs::read_to_string(&watch_file).unwrap_or_default();
+        let seen: Vec<(String, String)> = serde_json::Deserializer::from_str(&text)
+            .into_iter::<Value>()
+            .flatten()
+            .filter(|e| e["callId"] == b_call.as_str())
+            .map(|e| (e["type"].as_str().unwrap_or("").to_string(), e["node"].as_str().unwrap_or("").to_string()))
+            .collect();
+        if seen.len() >= 2 || Instant::now() > deadline {
+            break seen;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert_eq!(relayed, [("started".to_string(), "gw-b".to_string()), ("ended".to_string(), "gw-b".to_string())], "A's cluster watcher");
 
     // B dies mid-call: A notices its silence and closes B's call as interrupted.
     let cut = call_in_background(&b, "uac_until_bye.xml", caller(dir.path(), &[("WAIT_MS", "20000")]));

@@ -9,8 +9,8 @@ use common::ops::*;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const TOKEN: &str = OPS_TOKEN;
 
@@ -43,28 +43,6 @@ fn sipp_in_background(gw: &Gateway, scenario: &str, vars: Vec<(String, String)>)
     std::thread::spawn(move || run_sipp_with(&scenario, port, SippOptions { vars, ..SippOptions::default() }))
 }
 
-/// Waits until `count` watchers in all have subscribed (so none misses the next call's start).
-fn wait_for_watchers(gw: &Gateway, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while gw.events("ops watcher subscribed").len() < count {
-        assert!(Instant::now() < deadline, "{count} watchers did not subscribe\n{}", gw.log_tail(20));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A grpcurl WatchEvents stream writing into a file until killed.
-fn grpcurl_watch(gw: &Gateway, dir: &Path) -> (Child, PathBuf) {
-    let out = dir.join("watch.json");
-    let child = Command::new("grpcurl")
-        .args(["-plaintext", "-H", &format!("authorization: Bearer {TOKEN}"), "-d", "{}", &gw.ops_target()])
-        .arg("frontline.ops.v1.Ops/WatchEvents")
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start grpcurl");
-    (child, out)
-}
-
 #[test]
 fn grpcurl_reads_a_live_call_and_draining_refuses_new_calls_while_it_completes() {
     let dir = temp_dir("ops-grpcurl-");
@@ -82,7 +60,7 @@ fn grpcurl_reads_a_live_call_and_draining_refuses_new_calls_while_it_completes()
     let anonymous = Command::new("grpcurl").args(["-plaintext", &target, "frontline.ops.v1.Ops/GetStats"]).output().unwrap();
     assert!(String::from_utf8_lossy(&anonymous.stderr).contains("Unauthenticated"), "{anonymous:?}");
 
-    let (mut watcher, watch_file) = grpcurl_watch(&gw, dir.path());
+    let (mut watcher, watch_file) = grpcurl_watch(&gw, dir.path(), "{}");
     wait_for_watchers(&gw, 1);
     let vars = caller_vars(&fixture("en_balance.wav"), dir.path(), &[("REPLY_MS", "7000".into())]);
     let first = sipp_in_background(&gw, "uac_stream.xml", vars);

@@ -27,7 +27,19 @@ impl Observers {
         count(&event);
         log(&event);
         self.live.observe(&event);
+        relay(&self.records, &event);
         self.bus.publish(event);
+    }
+}
+
+/// The other gateways sharing the records database hear of the event too (Ops watchers with
+/// the cluster scope), in the same JSON the local watchers get.
+fn relay(records: &RecordStore, event: &CallEvent) {
+    if !records.is_shared() {
+        return;
+    }
+    if let Ok(json) = serde_json::to_string(event) {
+        records.publish_event(event.call_id(), event.kind(), event.at_ms(), json);
     }
 }
 

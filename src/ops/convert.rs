@@ -20,6 +20,15 @@ pub fn state(s: CallState) -> pb::CallState {
     }
 }
 
+/// `scope`: "" or "node" for this gateway, "cluster" for every gateway sharing its records.
+fn parse_scope(scope: &str) -> Result<bool, Status> {
+    match scope.trim() {
+        "" | "node" => Ok(false),
+        "cluster" => Ok(true),
+        s => Err(Status::invalid_argument(format!("scope: {s:?}: use node (this gateway) or cluster (every gateway sharing its records)"))),
+    }
+}
+
 /// ListCalls' filters, parsed.
 pub struct CallFilter {
     /// None: any state. `live` is every state but ended.
@@ -50,12 +59,7 @@ impl CallFilter {
             n if n > 1000 => return Err(Status::invalid_argument(format!("limit: {n} is over the maximum of 1000"))),
             n => n as usize,
         };
-        let cluster = match req.scope.trim() {
-            "" | "node" => false,
-            "cluster" => true,
-            s => return Err(Status::invalid_argument(format!("scope: {s:?}: use node (this gateway) or cluster (every gateway sharing its records)"))),
-        };
-        Ok(CallFilter { states, channel, limit, cluster })
+        Ok(CallFilter { states, channel, limit, cluster: parse_scope(&req.scope)? })
     }
 
     pub fn matches(&self, state: CallState, channel: &str) -> bool {
@@ -213,6 +217,8 @@ struct StoredEvidence {
 pub struct EventFilter {
     pub call_id: Option<String>,
     pub types: Vec<String>,
+    /// Every gateway sharing the records database, not only this one.
+    pub cluster: bool,
 }
 
 impl EventFilter {
@@ -221,24 +227,36 @@ impl EventFilter {
             return Err(Status::invalid_argument(format!("types: {t:?} is not an event type; use {}", EVENT_TYPES.join(", "))));
         }
         let call_id = Some(req.call_id.trim().to_string()).filter(|c| !c.is_empty());
-        Ok(EventFilter { call_id, types: req.types.clone() })
+        Ok(EventFilter { call_id, types: req.types.clone(), cluster: parse_scope(&req.scope)? })
     }
 
-    /// The event as the contract sends it, if the watcher wants it.
-    pub fn pass(&self, event: &CallEvent) -> Option<pb::CallEvent> {
-        if self.call_id.as_deref().is_some_and(|c| c != event.call_id()) {
-            return None;
-        }
-        let json = serde_json::to_value(event).ok()?;
-        let kind = json.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_string();
-        if !self.types.is_empty() && !self.types.contains(&kind) {
+    fn wants(&self, call_id: &str, kind: &str) -> bool {
+        self.call_id.as_deref().is_none_or(|c| c == call_id) && (self.types.is_empty() || self.types.iter().any(|t| t == kind))
+    }
+
+    /// Another node's event, if the watcher wants it.
+    pub fn pass_relayed(&self, event: &crate::records::relay::RelayedEvent) -> Option<pb::CallEvent> {
+        self.wants(&event.call_id, &event.kind).then(|| pb::CallEvent {
+            call_id: event.call_id.clone(),
+            r#type: event.kind.clone(),
+            at_ms: event.at_ms,
+            json: event.json.clone(),
+            node: event.node.clone(),
+        })
+    }
+
+    /// This node's event as the contract sends it (`node`: this node's name), if the watcher
+    /// wants it.
+    pub fn pass(&self, event: &CallEvent, node: &str) -> Option<pb::CallEvent> {
+        if !self.wants(event.call_id(), event.kind()) {
             return None;
         }
         Some(pb::CallEvent {
             call_id: event.call_id().to_string(),
-            at_ms: json.get("at_ms").and_then(|t| t.as_u64()).unwrap_or(0),
-            r#type: kind,
-            json: json.to_string(),
+            at_ms: event.at_ms(),
+            r#type: event.kind().to_string(),
+            json: serde_json::to_string(event).ok()?,
+            node: node.to_string(),
         })
     }
 }
@@ -267,12 +285,12 @@ mod tests {
         assert!(f.matches(CallState::Bridged, "sip"));
         assert!(!f.matches(CallState::Ended, "sip"));
         assert!(!f.matches(CallState::Ai, "webrtc"));
-        let f = EventFilter::parse(&pb::WatchEventsRequest { call_id: "a".into(), types: vec!["ended".into()] }).unwrap();
+        let f = EventFilter::parse(&pb::WatchEventsRequest { call_id: "a".into(), types: vec!["ended".into()], ..Default::default() }).unwrap();
         let ended = |id: &str| CallEvent::Ended { call_id: id.into(), reason: "r".into(), outcome: "contained".into(), at_ms: 5, summary: None };
-        let ev = f.pass(&ended("a")).expect("passes");
+        let ev = f.pass(&ended("a"), "gw-a").expect("passes");
         assert_eq!((ev.r#type.as_str(), ev.at_ms), ("ended", 5));
-        assert!(f.pass(&ended("b")).is_none());
+        assert!(f.pass(&ended("b"), "gw-a").is_none());
         let started = CallEvent::Started { call_id: "a".into(), caller: String::new(), callee: String::new(), channel: "sip".into(), at_ms: 1, setup: None };
-        assert!(f.pass(&started).is_none());
+        assert!(f.pass(&started, "gw-a").is_none());
     }
 }

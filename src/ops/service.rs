@@ -126,6 +126,23 @@ fn forwarded<T>(message: T, metadata: &MetadataMap, me: &str) -> Request<T> {
     request
 }
 
+/// The next relayed event, or never when there is no relay.
+async fn recv_relayed(
+    relayed: &mut Option<broadcast::Receiver<crate::records::relay::RelayedEvent>>,
+) -> Result<crate::records::relay::RelayedEvent, broadcast::error::RecvError> {
+    match relayed {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A watcher that fell behind is told so and dropped: it never slows a call down.
+async fn drop_slow_watcher(tx: &mpsc::Sender<Result<pb::CallEvent, Status>>, missed: u64) {
+    tracing::warn!(missed, "ops watcher too slow: dropped");
+    let status = Status::resource_exhausted(format!("watcher fell {missed} events behind and was dropped; reconnect (GetCall fills the gap)"));
+    let _ = tokio::time::timeout(DROP_NOTICE_WAIT, tx.send(Err(status))).await;
+}
+
 type EventStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::CallEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -206,23 +223,28 @@ impl Ops for OpsService {
     async fn watch_events(&self, request: Request<pb::WatchEventsRequest>) -> Result<Response<EventStream>, Status> {
         let filter = EventFilter::parse(request.get_ref())?;
         let mut events = self.services.events.subscribe();
-        tracing::info!(call_id = %filter.call_id.as_deref().unwrap_or("*"), types = ?filter.types, "ops watcher subscribed");
+        let me = self.services.records.node().to_string();
+        // Other nodes' events, when asked and the records are shared; never any otherwise.
+        let mut relayed = if filter.cluster { self.services.records.cluster_events() } else { None };
+        tracing::info!(call_id = %filter.call_id.as_deref().unwrap_or("*"), types = ?filter.types, cluster = relayed.is_some(), "ops watcher subscribed");
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         tokio::spawn(async move {
             loop {
-                let event = match events.recv().await {
-                    Ok(event) => event,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "ops watcher too slow: dropped");
-                        let status = Status::resource_exhausted(format!(
-                            "watcher fell {missed} events behind and was dropped; reconnect (GetCall fills the gap)"
-                        ));
-                        let _ = tokio::time::timeout(DROP_NOTICE_WAIT, tx.send(Err(status))).await;
-                        return;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
+                let passed = tokio::select! {
+                    event = events.recv() => match event {
+                        Ok(event) => filter.pass(&event, &me),
+                        Err(broadcast::error::RecvError::Lagged(missed)) => return drop_slow_watcher(&tx, missed).await,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
+                    event = recv_relayed(&mut relayed) => match event {
+                        // This node's own events came through the local bus already.
+                        Ok(event) if event.node == me => None,
+                        Ok(event) => filter.pass_relayed(&event),
+                        Err(broadcast::error::RecvError::Lagged(missed)) => return drop_slow_watcher(&tx, missed).await,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    },
                 };
-                if let Some(ev) = filter.pass(&event) {
+                if let Some(ev) = passed {
                     // Waiting here is the watcher's own back-pressure: calls publish into the
                     // broadcast, which never waits for us.
                     if tx.send(Ok(ev)).await.is_err() {

@@ -78,12 +78,27 @@ fn postgres_message(e: &postgres::Error) -> String {
 
 impl DbError {
     /// The server went away (restart, network): the write can be tried again on a new
-    /// connection. A statement the server refused is not retried.
+    /// connection. A statement the server refused, or a value that did not convert, is not
+    /// retried.
     pub fn is_connection_lost(&self) -> bool {
-        match self {
-            DbError::Postgres(e) => e.is_closed() || e.as_db_error().is_none(),
-            _ => false,
+        let DbError::Postgres(e) = self else { return false };
+        if e.is_closed() {
+            return true;
         }
+        if let Some(db) = e.as_db_error() {
+            // Class 08: connection exception; 57P0x: the server is shutting down or restarting.
+            let code = db.code().code();
+            return code.starts_with("08") || code.starts_with("57P0");
+        }
+        // Socket errors (refused, reset, timed out) reach us as an io::Error underneath.
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            if cause.is::<std::io::Error>() {
+                return true;
+            }
+            source = cause.source();
+        }
+        false
     }
 }
 

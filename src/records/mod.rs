@@ -19,6 +19,7 @@
 pub mod cli;
 mod db;
 pub mod local_postgres;
+pub mod relay;
 mod schema;
 pub mod recording;
 mod text;
@@ -313,6 +314,8 @@ pub struct RecordStore {
 
 struct Inner {
     location: Location,
+    /// Call events between the nodes sharing a PostgreSQL database; None with SQLite.
+    relay: Option<relay::Relay>,
     node: String,
     node_timeout: Duration,
     writer: writer::WriterHandle,
@@ -354,7 +357,33 @@ impl RecordStore {
         };
         let writer = writer::spawn(db, settings, write_errors.clone());
         let node_timeout = config.node_timeout();
-        Ok(RecordStore { inner: Arc::new(Inner { location, node, node_timeout, writer, redaction, write_errors }) })
+        let relay = match &location {
+            Location::Postgres(url) => Some(relay::Relay::listen(url.clone())),
+            Location::Sqlite(_) => None,
+        };
+        Ok(RecordStore { inner: Arc::new(Inner { location, relay, node, node_timeout, writer, redaction, write_errors }) })
+    }
+
+    /// Other gateways may share these records (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.inner.relay.is_some()
+    }
+
+    /// Tells the other nodes sharing the database about a call event (queued behind this
+    /// call's record writes; nothing with SQLite, where there are no other nodes). `json`: the
+    /// event's fields, already masked as the Ops watchers get them.
+    pub fn publish_event(&self, call_id: &str, kind: &str, at_ms: u64, json: String) {
+        if self.inner.relay.is_none() {
+            return;
+        }
+        let event = relay::RelayedEvent { node: self.inner.node.clone(), call_id: call_id.to_string(), kind: kind.to_string(), at_ms, json };
+        self.inner.writer.send(writer::Write::Notify { payload: event.payload() }, None);
+    }
+
+    /// Every node's call events as they are published (this node's included); None when the
+    /// records are not shared.
+    pub fn cluster_events(&self) -> Option<tokio::sync::broadcast::Receiver<relay::RelayedEvent>> {
+        self.inner.relay.as_ref().map(relay::Relay::subscribe)
     }
 
     /// The name this gateway's records carry.

@@ -30,6 +30,13 @@ fn interrupt_where(db: &mut Db, which: &str, node: &str) -> Result<u64, DbError>
     )
 }
 
+/// A call event for the nodes LISTENing (PostgreSQL only: `relay`).
+pub fn notify(db: &mut Db, payload: &str) -> Result<(), DbError> {
+    // execute, not query: pg_notify returns void, which no column type reads.
+    db.execute(&format!("SELECT pg_notify('{}', ?1)", super::relay::CHANNEL), &[payload.into()])?;
+    Ok(())
+}
+
 /// This node's row in `nodes`, as of `at_ms`.
 pub fn heartbeat(db: &mut Db, node: &str, beat: &NodeBeat, at_ms: u64) -> Result<(), DbError> {
     db.execute(

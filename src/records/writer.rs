@@ -29,6 +29,8 @@ pub enum Write {
     Touch { call_id: String, at_ms: u64 },
     /// This node was alive at `at_ms`.
     Heartbeat { beat: super::NodeBeat, at_ms: u64 },
+    /// A call event for the other nodes (`relay`).
+    Notify { payload: String },
 }
 
 impl Write {
@@ -43,6 +45,7 @@ impl Write {
             Write::Barrier => "barrier",
             Write::Touch { .. } => "touch",
             Write::Heartbeat { .. } => "heartbeat",
+            Write::Notify { .. } => "notify",
         }
     }
 
@@ -51,7 +54,7 @@ impl Write {
             Write::Begin(c) | Write::Unanswered(c) => &c.call_id,
             Write::Turn { call_id, .. } | Write::Decision { call_id, .. } | Write::Handoff { call_id, .. } | Write::Touch { call_id, .. } => call_id,
             Write::Finish(e) => &e.call_id,
-            Write::Barrier | Write::Heartbeat { .. } => "",
+            Write::Barrier | Write::Heartbeat { .. } | Write::Notify { .. } => "",
         }
     }
 }
@@ -186,6 +189,7 @@ fn apply(db: &mut Db, node: &str, node_timeout: Duration, write: &Write) -> Resu
         Write::Finish(e) => schema::finish(db, e),
         Write::Unanswered(c) => schema::unanswered(db, node, c),
         Write::Barrier => Ok(()),
+        Write::Notify { payload } => schema::notify(db, payload),
         Write::Touch { call_id, at_ms } => schema::touch(db, call_id, *at_ms),
     }
 }

@@ -3,7 +3,8 @@
 
 use super::{event_field, event_message, Gateway};
 use serde_json::Value;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The token test gateways accept on their Ops port (written into their config files).
@@ -45,4 +46,26 @@ pub fn started_call(gw: &Gateway, after: usize) -> String {
 pub fn ended_event(gw: &Gateway, call_id: &str) -> Value {
     gw.wait_for(|ev| event_message(ev) == Some("call ended") && field(ev, "call_id") == call_id, Duration::from_secs(30))
         .unwrap_or_else(|| panic!("call {call_id} did not end\n{}", gw.log_tail(40)))
+}
+
+/// Waits until `count` watchers in all have subscribed (so none misses the next call's start).
+pub fn wait_for_watchers(gw: &Gateway, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gw.events("ops watcher subscribed").len() < count {
+        assert!(Instant::now() < deadline, "{count} watchers did not subscribe\n{}", gw.log_tail(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A grpcurl WatchEvents stream (request `data`) writing into a file until killed.
+pub fn grpcurl_watch(gw: &Gateway, dir: &Path, data: &str) -> (Child, PathBuf) {
+    let out = dir.join("watch.json");
+    let child = Command::new("grpcurl")
+        .args(["-plaintext", "-H", &format!("authorization: Bearer {OPS_TOKEN}"), "-d", data, &gw.ops_target()])
+        .arg("frontline.ops.v1.Ops/WatchEvents")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start grpcurl");
+    (child, out)
 }
