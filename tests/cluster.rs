@@ -29,17 +29,10 @@ fn node(dir: &Path, url: &str, name: &str) -> Gateway {
     Gateway::start(&["--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"])
 }
 
-fn caller(dir: &Path, extra: &[(&str, &str)]) -> SippOptions {
-    let ulaw = dir.join("balance.ulaw");
-    if !ulaw.exists() {
-        to_ulaw(&fixture("en_balance.wav"), &ulaw);
-    }
-    let mut vars = vec![
-        ("AUDIO".to_string(), ulaw.display().to_string()),
-        ("PT".to_string(), "0".to_string()),
-        ("CODEC".to_string(), "PCMU".to_string()),
-        ("AUDIO_MS".to_string(), g711_duration(&ulaw).as_millis().to_string()),
-    ];
+/// A caller asking for its balance (`speech`: `caller_vars`, made once per test so no call
+/// rewrites the audio another is streaming), with `extra` placeholders.
+fn caller(speech: &[(String, String)], extra: &[(&str, &str)]) -> SippOptions {
+    let mut vars = speech.to_vec();
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     SippOptions { vars, timeout: Duration::from_secs(60), ..SippOptions::default() }
 }
@@ -60,11 +53,12 @@ fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
     let server = LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
     let url = server.url();
     let dir = temp_dir("cluster-");
+    let speech = caller_vars(&fixture("en_balance.wav"), dir.path(), &[]);
     let a = node(dir.path(), &url, "gw-a");
     let b = node(dir.path(), &url, "gw-b");
 
     // One whole call on each node: both records land in the one database, under their names.
-    let calls = [&a, &b].map(|gw| call_in_background(gw, "uac_stream.xml", caller(dir.path(), &[("REPLY_MS", "12000")])));
+    let calls = [&a, &b].map(|gw| call_in_background(gw, "uac_stream.xml", caller(&speech, &[("REPLY_MS", "12000")])));
     for (call, gw) in calls.into_iter().zip([&a, &b]) {
         let done = call.join().unwrap();
         assert!(done.success(), "call failed:\n{}\n{}", done.report(), gw.log_tail(30));
@@ -84,7 +78,7 @@ fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
     // A call live on B, seen, followed and steered from A.
     let (mut watcher, watch_file) = grpcurl_watch(&a, dir.path(), r#"{"scope": "cluster", "types": ["started", "ended"]}"#);
     wait_for_watchers(&a, 1);
-    let on_b = call_in_background(&b, "uac_until_bye.xml", caller(dir.path(), &[("WAIT_MS", "45000")]));
+    let on_b = call_in_background(&b, "uac_until_bye.xml", caller(&speech, &[("WAIT_MS", "45000")]));
     let b_call = started_call(&b, 1);
     answered(&b, &b_call);
     let cluster = grpcurl_call(&a, "ListCalls", r#"{"state": "live", "scope": "cluster"}"#);
@@ -130,7 +124,7 @@ fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
     assert_eq!(relayed, [("started".to_string(), "gw-b".to_string()), ("ended".to_string(), "gw-b".to_string())], "A's cluster watcher");
 
     // B dies mid-call: A notices its silence and closes B's call as interrupted.
-    let cut = call_in_background(&b, "uac_until_bye.xml", caller(dir.path(), &[("WAIT_MS", "20000")]));
+    let cut = call_in_background(&b, "uac_until_bye.xml", caller(&speech, &[("WAIT_MS", "20000")]));
     let cut_id = started_call(&b, 2);
     answered(&b, &cut_id);
     let killed = std::process::Command::new("kill").args(["-9", &b.pid().to_string()]).status().expect("kill");
@@ -154,7 +148,7 @@ fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
     drop(b);
 
     // A still takes calls.
-    let after = call_in_background(&a, "uac_stream.xml", caller(dir.path(), &[("REPLY_MS", "12000")])).join().unwrap();
+    let after = call_in_background(&a, "uac_stream.xml", caller(&speech, &[("REPLY_MS", "12000")])).join().unwrap();
     assert!(after.success(), "a call on the node still up:\n{}\n{}", after.report(), a.log_tail(30));
 }
 
@@ -244,6 +238,7 @@ fn kamailio_spreads_calls_skips_a_draining_gateway_and_fails_over_from_a_dead_on
     let server = LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
     let url = server.url();
     let dir = temp_dir("cluster-proxy-");
+    let speech = caller_vars(&fixture("en_balance.wav"), dir.path(), &[]);
     let a = node(dir.path(), &url, "gw-a");
     let b = node(dir.path(), &url, "gw-b");
     let proxy = Proxy::start(dir.path(), &[&a, &b]);
@@ -251,7 +246,7 @@ fn kamailio_spreads_calls_skips_a_draining_gateway_and_fails_over_from_a_dead_on
         for _ in 0..count / 2 {
             let calls: Vec<_> = (0..2)
                 .map(|_| {
-                    let (scenario, port, options) = (sipp_scenario("uac_stream.xml"), proxy.port, caller(dir.path(), &[("REPLY_MS", "9000")]));
+                    let (scenario, port, options) = (sipp_scenario("uac_stream.xml"), proxy.port, caller(&speech, &[("REPLY_MS", "9000")]));
                     std::thread::spawn(move || run_sipp_with(&scenario, port, options))
                 })
                 .collect();

@@ -23,20 +23,6 @@ fn ops_gateway(dir: &Path, extra: &[&str]) -> Gateway {
     Gateway::start(&args)
 }
 
-/// The sipp placeholders for a PCMU caller speaking `speech`.
-fn caller_vars(speech: &Path, dir: &Path, extra: &[(&str, String)]) -> Vec<(String, String)> {
-    let audio = dir.join("speech.ulaw");
-    to_ulaw(speech, &audio);
-    let mut vars = vec![
-        ("AUDIO".to_string(), audio.display().to_string()),
-        ("PT".to_string(), "0".to_string()),
-        ("CODEC".to_string(), "PCMU".to_string()),
-        ("AUDIO_MS".to_string(), g711_duration(&audio).as_millis().to_string()),
-    ];
-    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    vars
-}
-
 /// One sipp call of `scenario` in the background.
 fn sipp_in_background(gw: &Gateway, scenario: &str, vars: Vec<(String, String)>) -> std::thread::JoinHandle<SippResult> {
     let (scenario, port) = (sipp_scenario(scenario), gw.sip_port());

@@ -1,7 +1,7 @@
 //! The Ops gRPC service as ops teams reach it in tests: grpcurl 1.8 with a bearer token, and
 //! the call events in the gateway's log.
 
-use super::{event_field, event_message, Gateway};
+use super::{event_field, event_message, g711_duration, to_ulaw, Gateway};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -68,4 +68,18 @@ pub fn grpcurl_watch(gw: &Gateway, dir: &Path, data: &str) -> (Child, PathBuf) {
         .spawn()
         .expect("start grpcurl");
     (child, out)
+}
+
+/// The sipp placeholders for a PCMU caller speaking `speech`.
+pub fn caller_vars(speech: &Path, dir: &Path, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    let audio = dir.join("speech.ulaw");
+    to_ulaw(speech, &audio);
+    let mut vars = vec![
+        ("AUDIO".to_string(), audio.display().to_string()),
+        ("PT".to_string(), "0".to_string()),
+        ("CODEC".to_string(), "PCMU".to_string()),
+        ("AUDIO_MS".to_string(), g711_duration(&audio).as_millis().to_string()),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    vars
 }
