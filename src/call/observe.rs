@@ -88,8 +88,11 @@ async fn record(records: &RecordStore, event: &CallEvent) {
                 timeline,
                 media: Some(media),
             };
-            if let Err(e) = records.finish(end).await {
-                tracing::error!(call_id = %call_id, error = %e, "call record not committed");
+            match records.finish(end).await {
+                Ok(()) => {}
+                // The outage itself was logged once, by the records writer.
+                Err(e @ crate::records::RecordError::Queued) => tracing::warn!(call_id = %call_id, error = %e, "call record queued"),
+                Err(e) => tracing::error!(call_id = %call_id, error = %e, "call record not committed"),
             }
         }
         // Signs of life: after a kill -9 the call's duration ends at the last of them.

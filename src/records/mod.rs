@@ -134,6 +134,8 @@ pub enum RecordError {
     WriterGone,
     #[error("call records: the write did not commit within {0:?}")]
     Slow(Duration),
+    #[error("call records: the database is unreachable; the record is queued until it is back")]
+    Queued,
 }
 
 fn open_fix(location: &Location) -> &'static str {
@@ -455,6 +457,12 @@ impl RecordStore {
     /// The final CDR; returns once it is committed (or failed, or took longer than
     /// [`FINISH_WAIT`]: the call must end either way).
     pub async fn finish(&self, end: CallEnd) -> Result<(), RecordError> {
+        // While the database is known to be away, the call's end does not wait on it: every
+        // call would otherwise linger the whole bound in an outage.
+        if self.inner.writer.database_down() {
+            self.inner.writer.send(writer::Write::Finish(end), None);
+            return Err(RecordError::Queued);
+        }
         let (ack, done) = tokio::sync::oneshot::channel();
         self.inner.writer.send(writer::Write::Finish(end), Some(ack));
         match tokio::time::timeout(FINISH_WAIT, done).await {

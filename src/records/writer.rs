@@ -9,7 +9,7 @@
 use super::db::{Db, DbError};
 use super::{schema, CallEnd, Cdr, DecisionRecord, RecordError};
 use super::TurnSummary;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -68,6 +68,8 @@ struct Job {
 pub struct WriterHandle {
     tx: mpsc::SyncSender<Job>,
     dropped: Arc<AtomicU64>,
+    /// The writer is waiting for a lost database to come back.
+    down: Arc<AtomicBool>,
 }
 
 impl WriterHandle {
@@ -93,6 +95,10 @@ impl WriterHandle {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    pub fn database_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
 }
 
 /// The longest wait between two tries to reach a database that went away.
@@ -108,6 +114,8 @@ pub struct WriterSettings {
 pub fn spawn(mut db: Db, settings: WriterSettings, errors: Arc<AtomicU64>) -> WriterHandle {
     let WriterSettings { node, retention_days, queue_limit, node_timeout } = settings;
     let (tx, rx) = mpsc::sync_channel::<Job>(queue_limit.max(1));
+    let down = Arc::new(AtomicBool::new(false));
+    let writer_down = down.clone();
     std::thread::Builder::new()
         .name("call-records".into())
         .spawn(move || {
@@ -123,7 +131,7 @@ pub fn spawn(mut db: Db, settings: WriterSettings, errors: Arc<AtomicU64>) -> Wr
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 };
                 let kind = job.write.kind();
-                let result = apply_until_written(&mut db, &node, node_timeout, &job.write);
+                let result = apply_until_written(&mut db, &node, node_timeout, &job.write, &writer_down);
                 // Queue wait + commit: what a call's record waits for.
                 let latency = job.queued.elapsed();
                 metrics::histogram!("frontline_records_write_seconds", "kind" => kind).record(latency.as_secs_f64());
@@ -138,13 +146,13 @@ pub fn spawn(mut db: Db, settings: WriterSettings, errors: Arc<AtomicU64>) -> Wr
             }
         })
         .expect("spawn the call-records thread");
-    WriterHandle { tx, dropped: Arc::new(AtomicU64::new(0)) }
+    WriterHandle { tx, dropped: Arc::new(AtomicU64::new(0)), down }
 }
 
 /// Applies the write; while the connection is lost, reconnects (backing off to
 /// [`RECONNECT_MAX`]) and tries again, however long that takes: the queue holds what comes
 /// in meanwhile.
-fn apply_until_written(db: &mut Db, node: &str, node_timeout: Duration, write: &Write) -> Result<(), DbError> {
+fn apply_until_written(db: &mut Db, node: &str, node_timeout: Duration, write: &Write, down: &AtomicBool) -> Result<(), DbError> {
     let mut backoff = Duration::from_millis(100);
     let mut down_since: Option<Instant> = None;
     loop {
@@ -152,6 +160,7 @@ fn apply_until_written(db: &mut Db, node: &str, node_timeout: Duration, write: &
             Err(e) if e.is_connection_lost() => {
                 if down_since.is_none() {
                     down_since = Some(Instant::now());
+                    down.store(true, Ordering::Relaxed);
                     metrics::gauge!("frontline_records_database_up").set(0.0);
                     tracing::error!(error = %e, "call records: database connection lost; writes queue until it is back");
                 }
@@ -163,6 +172,7 @@ fn apply_until_written(db: &mut Db, node: &str, node_timeout: Duration, write: &
             }
             result => {
                 if let Some(since) = down_since {
+                    down.store(false, Ordering::Relaxed);
                     metrics::gauge!("frontline_records_database_up").set(1.0);
                     tracing::warn!(down_ms = since.elapsed().as_millis() as u64, "call records: database reachable again; writing the queue");
                 }
