@@ -18,6 +18,8 @@
 //! - `brain_errors_total{kind}` counter
 //! - `records_write_errors_total` counter (alert on any increase: disk full or unwritable),
 //!   `records_write_seconds{kind}` histogram, `recording_errors_total` counter
+//! - `records_database_up` gauge (0 while a shared PostgreSQL is unreachable and writes queue),
+//!   `records_dropped_total` counter (writes lost to a full queue: alert on any increase)
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
@@ -76,6 +78,8 @@ fn describe() {
     describe_counter!("frontline_brain_errors_total", "Brain failures: unreachable, stream failed, too slow");
     describe_gauge!("frontline_records_write_errors", "Call-record writes that failed since start-up (disk full or unwritable)");
     describe_counter!("frontline_records_write_errors_total", "Call-record writes that failed (disk full or unwritable)");
+    describe_gauge!("frontline_records_database_up", "1 while the records database takes writes; 0 while it is unreachable and writes queue");
+    describe_counter!("frontline_records_dropped_total", "Call-record writes dropped because the queue was full (database away too long)");
     describe_histogram!("frontline_records_write_seconds", Unit::Seconds, "Call-record write latency: queue wait + commit");
     describe_counter!("frontline_recording_errors_total", "Call recordings stopped by a write error");
 }
@@ -88,5 +92,6 @@ pub fn render(handle: &PrometheusHandle, services: &crate::call::CallServices) -
         metrics::gauge!("frontline_calls_active", "state" => state.as_str()).set(f64::from(n));
     }
     metrics::gauge!("frontline_records_write_errors").set(services.records.write_errors() as f64);
+    metrics::gauge!("frontline_records_database_up").set(if services.records.database_down() { 0.0 } else { 1.0 });
     handle.render()
 }

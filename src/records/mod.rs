@@ -409,6 +409,11 @@ impl RecordStore {
         &self.inner.location
     }
 
+    /// The writer is waiting for a lost database (writes queue meanwhile).
+    pub fn database_down(&self) -> bool {
+        self.inner.writer.database_down()
+    }
+
     /// Writes dropped because the queue was full (the database away too long).
     pub fn dropped_writes(&self) -> u64 {
         self.inner.writer.dropped()

@@ -161,7 +161,6 @@ fn apply_until_written(db: &mut Db, node: &str, node_timeout: Duration, write: &
                 if down_since.is_none() {
                     down_since = Some(Instant::now());
                     down.store(true, Ordering::Relaxed);
-                    metrics::gauge!("frontline_records_database_up").set(0.0);
                     tracing::error!(error = %e, "call records: database connection lost; writes queue until it is back");
                 }
                 std::thread::sleep(backoff);
@@ -173,7 +172,6 @@ fn apply_until_written(db: &mut Db, node: &str, node_timeout: Duration, write: &
             result => {
                 if let Some(since) = down_since {
                     down.store(false, Ordering::Relaxed);
-                    metrics::gauge!("frontline_records_database_up").set(1.0);
                     tracing::warn!(down_ms = since.elapsed().as_millis() as u64, "call records: database reachable again; writing the queue");
                 }
                 return result;
