@@ -342,7 +342,7 @@ impl RecordStore {
         let node = config.node_name();
         let (db, interrupted) = db::off_runtime(|| {
             let mut db = db::Db::open_writer(&location)?;
-            let interrupted = schema::mark_interrupted(&mut db, &node)?;
+            let interrupted = schema::mark_interrupted(&mut db, &node, matches!(location, Location::Postgres(_)))?;
             Ok((db, interrupted))
         })
         .map_err(open_err)?;
@@ -491,6 +491,10 @@ impl RecordStore {
 
     /// Newest first. Reads open their own connection: WAL lets them run beside the writer.
     pub fn list(&self, filter: &CallFilter) -> Result<Vec<CallSummary>, RecordError> {
+        if !self.is_shared() && filter.node.is_some() {
+            // A SQLite file has one gateway: its calls are this node's whatever name they carry.
+            return list_at(&self.inner.location, &CallFilter { node: None, ..filter.clone() });
+        }
         list_at(&self.inner.location, filter)
     }
 

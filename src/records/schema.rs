@@ -5,11 +5,11 @@ use super::db::{Cell, Db, DbError, Row};
 use super::{CallEnd, CallFilter, CallRecord, CallSummary, Cdr, DecisionRecord, NodeBeat, NodeStatus, Outcome, StateChange};
 use super::TurnSummary;
 
-/// Calls with no outcome when a gateway starts were in progress when it stopped. Only this
-/// node's calls (and rows from before nodes were named): other gateways sharing the database
-/// still run theirs.
-pub fn mark_interrupted(db: &mut Db, node: &str) -> Result<u64, DbError> {
-    interrupt_where(db, "(node = ?2 OR node = '')", node)
+/// Calls with no outcome when a gateway starts were in progress when it stopped. In a shared
+/// database only this node's calls (and rows from before nodes were named): other gateways
+/// still run theirs. A SQLite file has one gateway, whatever name it had before.
+pub fn mark_interrupted(db: &mut Db, node: &str, shared: bool) -> Result<u64, DbError> {
+    interrupt_where(db, if shared { "(node = ?2 OR node = '')" } else { "?2 = ?2" }, node)
 }
 
 /// Marks interrupted the calls in progress that match `which` (with `?2` bound to `node`).
