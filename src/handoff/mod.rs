@@ -178,6 +178,9 @@ pub struct AgentPool {
     strategy: AgentStrategy,
     /// Index to start the next search from, so consecutive calls spread over the agents.
     cursor: usize,
+    /// Bridged calls per agent on the other gateways sharing the records database (as of
+    /// their last heartbeat), so least-busy holds across the cluster.
+    elsewhere: std::collections::HashMap<String, u32>,
 }
 
 impl AgentPool {
@@ -190,7 +193,7 @@ impl AgentPool {
             }
         }
         let load = vec![0; unique.len()];
-        AgentPool { agents: unique, load, strategy, cursor: 0 }
+        AgentPool { agents: unique, load, strategy, cursor: 0, elsewhere: Default::default() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -206,7 +209,7 @@ impl AgentPool {
         let order = (0..n).map(|k| (self.cursor + k) % n).filter(|&i| !exclude.contains(&self.agents[i]));
         let chosen = match self.strategy {
             AgentStrategy::RoundRobin => order.into_iter().next(),
-            AgentStrategy::LeastBusy => order.min_by_key(|&i| self.load[i]),
+            AgentStrategy::LeastBusy => order.min_by_key(|&i| self.load[i] + self.elsewhere.get(&self.agents[i]).copied().unwrap_or(0)),
         }?;
         self.cursor = (chosen + 1) % n;
         Some(self.agents[chosen].clone())
@@ -226,9 +229,19 @@ impl AgentPool {
         }
     }
 
-    /// Bridged calls this agent has now.
+    /// Bridged calls this agent has now, on this gateway.
     pub fn load(&self, agent: &str) -> u32 {
         self.index(agent).map_or(0, |i| self.load[i])
+    }
+
+    /// This gateway's bridged calls per agent (the agents with any), for the heartbeat.
+    pub fn loads(&self) -> Vec<(String, u32)> {
+        self.agents.iter().zip(&self.load).filter(|(_, n)| **n > 0).map(|(a, n)| (a.clone(), *n)).collect()
+    }
+
+    /// The other gateways' bridged calls per agent (replaces the last figures).
+    pub fn set_elsewhere(&mut self, loads: std::collections::HashMap<String, u32>) {
+        self.elsewhere = loads;
     }
 
     fn index(&self, agent: &str) -> Option<usize> {
@@ -278,6 +291,17 @@ mod tests {
         assert_eq!(p.pick(&[]).as_deref(), Some("sip:a@h"));
         assert_eq!(p.load("sip:b@h"), 1);
         p.free("sip:nobody@h"); // ignored, no panic
+    }
+
+    #[test]
+    fn least_busy_counts_the_calls_other_gateways_gave_each_agent() {
+        let mut p = pool(AgentStrategy::LeastBusy);
+        p.busy("sip:b@h");
+        p.set_elsewhere([("sip:a@h".to_string(), 2), ("sip:c@h".to_string(), 1)].into());
+        // a: 0 here + 2 elsewhere, b: 1 + 0, c: 0 + 1: b and c tie, the cursor order picks b.
+        assert_eq!(p.pick(&[]).as_deref(), Some("sip:b@h"));
+        assert_eq!(p.pick(&["sip:b@h".to_string()]).as_deref(), Some("sip:c@h"));
+        assert_eq!(p.loads(), [("sip:b@h".to_string(), 1)]);
     }
 
     #[test]

@@ -82,8 +82,10 @@ impl OpsConfig {
     }
 }
 
-/// Says, every `interval`, that this node is alive, how many calls it has and whether it is
-/// draining, in the records database the other gateways read (`records::RecordStore::heartbeat`).
+/// Says, every `interval`, that this node is alive, how many calls it has, whether it is
+/// draining and how many bridged calls it gave each SIP agent, in the records database the
+/// other gateways read (`records::RecordStore::heartbeat`); and reads back theirs, so
+/// least-busy agent routing counts every node's calls.
 pub fn spawn_heartbeat(services: Arc<CallServices>, ops_url: String, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
     let started_ms = crate::clock::now_ms();
     tokio::spawn(async move {
@@ -91,12 +93,33 @@ pub fn spawn_heartbeat(services: Arc<CallServices>, ops_url: String, interval: s
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let pool = services.agent_pool();
+            let agent_load = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).loads();
             services.records.heartbeat(crate::records::NodeBeat {
                 ops_url: ops_url.clone(),
                 started_ms,
                 draining: services.is_draining(),
                 active_calls: services.active_calls() as u32,
+                agent_load,
             });
+            if !services.records.is_shared() {
+                continue;
+            }
+            let records = services.records.clone();
+            match tokio::task::spawn_blocking(move || records.nodes()).await {
+                Ok(Ok(nodes)) => {
+                    let me = services.records.node();
+                    let mut elsewhere = std::collections::HashMap::new();
+                    for node in nodes.into_iter().filter(|n| n.up && n.node != me) {
+                        for (agent, calls) in node.agent_load {
+                            *elsewhere.entry(agent).or_insert(0) += calls;
+                        }
+                    }
+                    pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).set_elsewhere(elsewhere);
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "agent loads of the other nodes not read"),
+                Err(_) => {}
+            }
         }
     })
 }

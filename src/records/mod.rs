@@ -281,6 +281,8 @@ pub struct NodeBeat {
     pub started_ms: u64,
     pub draining: bool,
     pub active_calls: u32,
+    /// Bridged calls per SIP agent on this node.
+    pub agent_load: Vec<(String, u32)>,
 }
 
 /// A gateway sharing the records database, as it last said.
@@ -294,6 +296,8 @@ pub struct NodeStatus {
     pub active_calls: u32,
     /// Seen within `records.node_timeout_secs`.
     pub up: bool,
+    /// Bridged calls per SIP agent on that node.
+    pub agent_load: std::collections::HashMap<String, u32>,
 }
 
 /// What is known when a call ends.

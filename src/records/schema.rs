@@ -39,11 +39,21 @@ pub fn notify(db: &mut Db, payload: &str) -> Result<(), DbError> {
 
 /// This node's row in `nodes`, as of `at_ms`.
 pub fn heartbeat(db: &mut Db, node: &str, beat: &NodeBeat, at_ms: u64) -> Result<(), DbError> {
+    let agent_load: std::collections::HashMap<&str, u32> = beat.agent_load.iter().map(|(a, n)| (a.as_str(), *n)).collect();
+    let agent_load = serde_json::to_string(&agent_load).unwrap_or_else(|_| "{}".into());
     db.execute(
-        "INSERT INTO nodes (node, ops_url, started_ms, seen_ms, draining, active_calls) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO nodes (node, ops_url, started_ms, seen_ms, draining, active_calls, agent_load) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (node) DO UPDATE SET ops_url = excluded.ops_url, started_ms = excluded.started_ms, seen_ms = excluded.seen_ms,
-             draining = excluded.draining, active_calls = excluded.active_calls",
-        &[node.into(), (&beat.ops_url).into(), beat.started_ms.into(), at_ms.into(), u64::from(beat.draining).into(), beat.active_calls.into()],
+             draining = excluded.draining, active_calls = excluded.active_calls, agent_load = excluded.agent_load",
+        &[
+            node.into(),
+            (&beat.ops_url).into(),
+            beat.started_ms.into(),
+            at_ms.into(),
+            u64::from(beat.draining).into(),
+            beat.active_calls.into(),
+            (&agent_load).into(),
+        ],
     )?;
     Ok(())
 }
@@ -66,7 +76,7 @@ pub fn close_calls_of_silent_nodes(db: &mut Db, me: &str, silent_since: u64) -> 
 }
 
 pub fn nodes(db: &mut Db, up_since: u64) -> Result<Vec<NodeStatus>, DbError> {
-    let rows = db.query("SELECT node, ops_url, started_ms, seen_ms, draining, active_calls FROM nodes ORDER BY node", &[])?;
+    let rows = db.query("SELECT node, ops_url, started_ms, seen_ms, draining, active_calls, agent_load FROM nodes ORDER BY node", &[])?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -79,6 +89,7 @@ pub fn nodes(db: &mut Db, up_since: u64) -> Result<Vec<NodeStatus>, DbError> {
                 draining: r[4].int().unwrap_or(0) != 0,
                 active_calls: r[5].int().unwrap_or(0) as u32,
                 up: seen_ms >= up_since,
+                agent_load: serde_json::from_str(&text(&r[6])).unwrap_or_default(),
             }
         })
         .collect())

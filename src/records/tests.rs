@@ -293,7 +293,13 @@ fn a_silent_node_is_down_and_its_calls_are_closed_by_the_others() {
     let config = RecordsConfig { node_timeout_secs: 3, ..sqlite(dir.path()) };
     let a = store(&RecordsConfig { node: "gw-a".into(), ..config.clone() });
     let b = store(&RecordsConfig { node: "gw-b".into(), ..config.clone() });
-    let beat = |active_calls| NodeBeat { ops_url: "http://127.0.0.1:50051".into(), started_ms: 1, draining: false, active_calls };
+    let beat = |active_calls| NodeBeat {
+        ops_url: "http://127.0.0.1:50051".into(),
+        started_ms: 1,
+        draining: false,
+        active_calls,
+        agent_load: if active_calls > 0 { vec![("sip:alice@desk".to_string(), 1)] } else { Vec::new() },
+    };
     b.begin(start("on-b", crate::clock::now_ms()));
     b.heartbeat(beat(1));
     a.heartbeat(beat(0));
@@ -301,6 +307,7 @@ fn a_silent_node_is_down_and_its_calls_are_closed_by_the_others() {
     b.sync().unwrap();
     let nodes = a.nodes().unwrap();
     assert_eq!(nodes.iter().map(|n| (n.node.as_str(), n.up, n.active_calls)).collect::<Vec<_>>(), [("gw-a", true, 0), ("gw-b", true, 1)]);
+    assert_eq!(nodes[1].agent_load.get("sip:alice@desk"), Some(&1), "B's bridged call with alice, for least-busy routing on A");
     assert_eq!(a.get("on-b").unwrap().unwrap().cdr.outcome, None, "B is alive: its call goes on");
 
     std::thread::sleep(Duration::from_millis(3200));
