@@ -147,7 +147,7 @@ struct ServeArgs {
     ops_port: Option<u16>,
     /// Call records: a SQLite file (overrides records.path) or a postgres:// URL shared by
     /// several gateways (overrides records.url).
-    #[arg(long, value_parser = frontline::records::cli::parse_location)]
+    #[arg(long)]
     records: Option<frontline::records::Location>,
     /// The name this gateway's call records carry (overrides records.node; default: the host
     /// name), so a database shared by several gateways says which one took each call.

@@ -29,8 +29,7 @@ fn node(dir: &Path, url: &str, name: &str) -> Gateway {
     Gateway::start(&["--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"])
 }
 
-/// A caller asking for its balance (`speech`: `caller_vars`, made once per test so no call
-/// rewrites the audio another is streaming), with `extra` placeholders.
+/// A caller asking for its balance (`speech`: `TwoNodes::speech`), with `extra` placeholders.
 fn caller(speech: &[(String, String)], extra: &[(&str, &str)]) -> SippOptions {
     let mut vars = speech.to_vec();
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -42,6 +41,29 @@ fn call_in_background(gw: &Gateway, scenario: &str, options: SippOptions) -> std
     std::thread::spawn(move || run_sipp_with(&scenario, port, options))
 }
 
+/// Gateways gw-a and gw-b on one PostgreSQL server started for the test, and a caller's
+/// speech (made once, so no call rewrites the audio another is streaming).
+struct TwoNodes {
+    a: Gateway,
+    b: Gateway,
+    speech: Vec<(String, String)>,
+    url: String,
+    dir: tempfile::TempDir,
+    _server: LocalPostgres,
+}
+
+impl TwoNodes {
+    fn start() -> TwoNodes {
+        let server = LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
+        let url = server.url();
+        let dir = temp_dir("cluster-");
+        let speech = caller_vars(&fixture("en_balance.wav"), dir.path(), &[]);
+        let a = node(dir.path(), &url, "gw-a");
+        let b = node(dir.path(), &url, "gw-b");
+        TwoNodes { a, b, speech, url, dir, _server: server }
+    }
+}
+
 /// The call's first answered turn on `gw`: it is live, and its record is in the database.
 fn answered(gw: &Gateway, call_id: &str) {
     gw.wait_for(|ev| event_message(ev) == Some("turn") && field(ev, "call_id") == call_id, Duration::from_secs(40))
@@ -50,12 +72,8 @@ fn answered(gw: &Gateway, call_id: &str) {
 
 #[test]
 fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
-    let server = LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
-    let url = server.url();
-    let dir = temp_dir("cluster-");
-    let speech = caller_vars(&fixture("en_balance.wav"), dir.path(), &[]);
-    let a = node(dir.path(), &url, "gw-a");
-    let b = node(dir.path(), &url, "gw-b");
+    // Bound first, dropped last: the gateways go before their database.
+    let TwoNodes { _server, dir, url, speech, a, b } = TwoNodes::start();
 
     // One whole call on each node: both records land in the one database, under their names.
     let calls = [&a, &b].map(|gw| call_in_background(gw, "uac_stream.xml", caller(&speech, &[("REPLY_MS", "12000")])));
@@ -235,12 +253,8 @@ fn started(gateways: &[&Gateway]) -> Vec<usize> {
 
 #[test]
 fn kamailio_spreads_calls_skips_a_draining_gateway_and_fails_over_from_a_dead_one() {
-    let server = LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
-    let url = server.url();
-    let dir = temp_dir("cluster-proxy-");
-    let speech = caller_vars(&fixture("en_balance.wav"), dir.path(), &[]);
-    let a = node(dir.path(), &url, "gw-a");
-    let b = node(dir.path(), &url, "gw-b");
+    // Bound first, dropped last: the gateways go before their database.
+    let TwoNodes { _server, dir, url, speech, a, b } = TwoNodes::start();
     let proxy = Proxy::start(dir.path(), &[&a, &b]);
     let through_proxy = |count: usize| {
         for _ in 0..count / 2 {

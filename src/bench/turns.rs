@@ -6,7 +6,7 @@
 //! is the fixture's own last speech sample, whatever the gateway's endpointer thinks.
 
 use crate::bench::pcap::Datagram;
-use crate::call::loudness_dbfs;
+use crate::media::level::loudness_dbfs;
 use crate::media::g711::G711;
 use crate::media::rtp::RtpPacket;
 use std::collections::BTreeMap;

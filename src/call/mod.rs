@@ -287,6 +287,3 @@ pub enum LegCommand {
     /// Cold handoff: ask the caller's side to call `target` itself (REFER).
     Refer { target: String },
 }
-
-/// Loudness of 20 ms of audio: also how the benchmarks tell speech from silence on the wire.
-pub use crate::media::level::loudness_dbfs;

@@ -73,7 +73,7 @@ impl OpsConfig {
         }
         let scheme = if serving.tls { "https" } else { "http" };
         let host = if serving.addr.ip().is_unspecified() {
-            std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+            crate::records::host_name().unwrap_or_else(|| "localhost".into())
         } else {
             serving.addr.ip().to_string()
         };
@@ -106,17 +106,8 @@ pub fn spawn_heartbeat(services: Arc<CallServices>, ops_url: String, interval: s
                 continue;
             }
             let records = services.records.clone();
-            match tokio::task::spawn_blocking(move || records.nodes()).await {
-                Ok(Ok(nodes)) => {
-                    let me = services.records.node();
-                    let mut elsewhere = std::collections::HashMap::new();
-                    for node in nodes.into_iter().filter(|n| n.up && n.node != me) {
-                        for (agent, calls) in node.agent_load {
-                            *elsewhere.entry(agent).or_insert(0) += calls;
-                        }
-                    }
-                    pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).set_elsewhere(elsewhere);
-                }
+            match tokio::task::spawn_blocking(move || records.agent_load_elsewhere()).await {
+                Ok(Ok(elsewhere)) => pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner).set_elsewhere(elsewhere),
                 Ok(Err(e)) => tracing::debug!(error = %e, "agent loads of the other nodes not read"),
                 Err(_) => {}
             }

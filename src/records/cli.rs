@@ -20,7 +20,7 @@ pub struct Source {
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// The records database, a SQLite file or a postgres:// URL (overrides the config).
-    #[arg(long, value_parser = parse_location)]
+    #[arg(long)]
     records: Option<Location>,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -69,9 +69,6 @@ impl Source {
     }
 }
 
-pub fn parse_location(s: &str) -> Result<Location, String> {
-    Ok(Location::parse(s))
-}
 
 pub fn run(command: CallsCommand, section: RecordsSection) -> anyhow::Result<()> {
     match command {

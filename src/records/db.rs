@@ -41,6 +41,17 @@ impl std::fmt::Display for Location {
     }
 }
 
+impl std::str::FromStr for Location {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Location, Self::Err> {
+        Ok(Location::parse(s))
+    }
+}
+
+/// The name the gateway's sessions carry in PostgreSQL.
+const APPLICATION: &str = "frontline";
+
 pub fn is_postgres_url(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://")
 }
@@ -230,7 +241,7 @@ impl Db {
     pub fn open_writer(location: &Location) -> Result<Db, DbError> {
         let mut db = match location {
             Location::Sqlite(path) => Db::Sqlite(open_sqlite_writer(path)?),
-            Location::Postgres(url) => Db::Postgres { client: connect(url)?, url: url.clone() },
+            Location::Postgres(url) => Db::Postgres { client: connect(url, APPLICATION)?, url: url.clone() },
         };
         db.migrate()?;
         Ok(db)
@@ -246,7 +257,7 @@ impl Db {
                 conn.busy_timeout(Duration::from_secs(2))?;
                 Db::Sqlite(conn)
             }
-            Location::Postgres(url) => Db::Postgres { client: connect(url)?, url: url.clone() },
+            Location::Postgres(url) => Db::Postgres { client: connect(url, APPLICATION)?, url: url.clone() },
         })
     }
 
@@ -265,7 +276,7 @@ impl Db {
     /// A new session after the old one was lost.
     pub fn reconnect(&mut self) -> Result<(), DbError> {
         if let Db::Postgres { client, url } = self {
-            *client = connect(url)?;
+            *client = connect(url, APPLICATION)?;
         }
         Ok(())
     }
@@ -345,13 +356,14 @@ pub fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-fn connect(url: &str) -> Result<postgres::Client, DbError> {
+/// A session for `application` (how `pg_stat_activity` names it).
+pub fn connect(url: &str, application: &str) -> Result<postgres::Client, DbError> {
     let mut config: postgres::Config = url.parse()?;
     // A server that is down must not hang start-up or the writer's retries.
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(5));
     }
-    config.application_name("frontline");
+    config.application_name(application);
     Ok(config.connect(postgres::NoTls)?)
 }
 

@@ -104,11 +104,7 @@ impl RecordsConfig {
         if !self.node.is_empty() {
             return self.node.clone();
         }
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "gateway".into())
+        host_name().unwrap_or_else(|| "gateway".into())
     }
 
     /// `--records X`: a PostgreSQL URL sets `url`, anything else is the SQLite file.
@@ -273,6 +269,11 @@ pub struct CallFilter {
     pub not_node: Option<String>,
 }
 
+/// This machine's host name, when it has one.
+pub fn host_name() -> Option<String> {
+    whoami::hostname().ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
+}
+
 /// A gateway's sign of life, written every few seconds (`RecordStore::heartbeat`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeBeat {
@@ -401,6 +402,18 @@ impl RecordStore {
     /// silent for longer than `records.node_timeout_secs`.
     pub fn heartbeat(&self, beat: NodeBeat) {
         self.inner.writer.send(writer::Write::Heartbeat { beat, at_ms: crate::clock::now_ms() }, None);
+    }
+
+    /// Bridged calls per SIP agent on the other nodes that are up, summed: what least-busy
+    /// routing adds to this node's own counts.
+    pub fn agent_load_elsewhere(&self) -> Result<std::collections::HashMap<String, u32>, RecordError> {
+        let mut elsewhere = std::collections::HashMap::new();
+        for node in self.nodes()?.into_iter().filter(|n| n.up && n.node != self.inner.node) {
+            for (agent, calls) in node.agent_load {
+                *elsewhere.entry(agent).or_insert(0) += calls;
+            }
+        }
+        Ok(elsewhere)
     }
 
     /// Every node that shares the database, this one included.

@@ -81,9 +81,7 @@ fn listen_loop(url: &str, tx: &broadcast::Sender<RelayedEvent>, alive: &Weak<()>
 /// One session: LISTEN, then hand on every notification until the session fails (Err) or the
 /// relay is dropped (Ok).
 fn listen_once(url: &str, tx: &broadcast::Sender<RelayedEvent>, alive: &Weak<()>) -> Result<(), String> {
-    let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| e.to_string())?;
-    config.connect_timeout(Duration::from_secs(5)).application_name("frontline-events");
-    let mut client = config.connect(postgres::NoTls).map_err(|e| e.to_string())?;
+    let mut client = super::db::connect(url, "frontline-events").map_err(|e| e.to_string())?;
     client.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(|e| e.to_string())?;
     tracing::info!("cluster events: listening");
     while alive.strong_count() > 0 {

@@ -308,6 +308,7 @@ fn a_silent_node_is_down_and_its_calls_are_closed_by_the_others() {
     let nodes = a.nodes().unwrap();
     assert_eq!(nodes.iter().map(|n| (n.node.as_str(), n.up, n.active_calls)).collect::<Vec<_>>(), [("gw-a", true, 0), ("gw-b", true, 1)]);
     assert_eq!(nodes[1].agent_load.get("sip:alice@desk"), Some(&1), "B's bridged call with alice, for least-busy routing on A");
+    assert_eq!(a.agent_load_elsewhere().unwrap(), std::collections::HashMap::from([("sip:alice@desk".to_string(), 1)]));
     assert_eq!(a.get("on-b").unwrap().unwrap().cdr.outcome, None, "B is alive: its call goes on");
 
     std::thread::sleep(Duration::from_millis(3200));
@@ -315,6 +316,7 @@ fn a_silent_node_is_down_and_its_calls_are_closed_by_the_others() {
     a.sync().unwrap();
     let nodes = a.nodes().unwrap();
     assert_eq!(nodes.iter().map(|n| (n.node.as_str(), n.up)).collect::<Vec<_>>(), [("gw-a", true), ("gw-b", false)]);
+    assert!(a.agent_load_elsewhere().unwrap().is_empty(), "a node that is down gives no agent any load");
     let closed = a.get("on-b").unwrap().unwrap();
     assert_eq!((closed.cdr.outcome, closed.cdr.node.as_str()), (Some(Outcome::Interrupted), "gw-b"));
 }
