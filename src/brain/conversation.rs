@@ -9,7 +9,7 @@ use super::playbook::{primary_language, Intent, IntentAction, Keyword, Playbook,
 use super::text;
 use crate::proto::dialog::{
     bot_action::Action, caller_event::Event, Annotate, BotAction, CallStart, CallerEvent, Escalate,
-    Hangup, Priority, Say, Utterance,
+    Hangup, Priority, Say, SetLanguage, Utterance,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -19,6 +19,8 @@ pub const FALLBACK_INTENT: &str = "fallback";
 pub const THANKS_INTENT: &str = "thanks";
 /// Intent name reported for a silence reprompt.
 pub const SILENCE_INTENT: &str = "silence";
+/// The intent reported when the caller chose their language on the keypad.
+pub const LANGUAGE_INTENT: &str = "language";
 /// Reason codes this core sends on its own (the playbook supplies the others).
 pub const REASON_NO_UNDERSTANDING: &str = "no-understanding";
 pub const REASON_SILENCE: &str = "silence";
@@ -128,23 +130,25 @@ impl<'p> Conversation<'p> {
             Some(lang) => say(&prompts.greeting, lang),
             None => {
                 let opening = prompts.opening.as_ref().unwrap_or(&prompts.greeting);
-                let langs = self.pb.languages();
-                let mut out = Vec::new();
-                for (i, lang) in langs.iter().enumerate() {
-                    let mut chunks = say(opening, lang);
-                    if i + 1 < langs.len() {
-                        // Only the very last chunk ends the bot's turn.
-                        for c in &mut chunks {
-                            if let Some(Action::Say(s)) = &mut c.action {
-                                s.last = false;
-                            }
-                        }
-                    }
-                    out.extend(chunks);
-                }
-                out
+                say_in_turn(self.pb.languages().iter().map(|lang| (opening, lang.as_str())))
             }
         }
+    }
+
+    /// The caller chose their language on the keypad: it holds for the rest of the call, in
+    /// recognition (the gateway pins it on SetLanguage) and in every reply, which starts again
+    /// with the greeting in it. Misses heard in the wrong language no longer count.
+    fn choose_language(&mut self, lang: &str) -> Vec<BotAction> {
+        self.fixed_language = Some(lang.to_string());
+        self.language = lang.to_string();
+        self.fallbacks = 0;
+        self.pending_slot = None;
+        let mut out = vec![
+            annotate(LANGUAGE_INTENT, "neutral", 1.0, self.slot_map()),
+            action(Action::SetLanguage(SetLanguage { language: lang.to_string() })),
+        ];
+        out.extend(say(&self.pb.prompts().greeting, lang));
+        out
     }
 
     /// Handles one caller event and returns what the bot does, in order.
@@ -215,6 +219,10 @@ impl<'p> Conversation<'p> {
                     return self.fill_slot(i, j, &lang, 1.0, "neutral");
                 }
             }
+        }
+        let pb = self.pb;
+        if let Some(lang) = pb.language_of_key(digits) {
+            return self.choose_language(lang);
         }
         match self.pb.intents().iter().position(|it| it.dtmf.as_deref() == Some(digits)) {
             Some(i) => {
@@ -335,7 +343,10 @@ impl<'p> Conversation<'p> {
             Some(slot) => &slot.retry,
             None => &self.pb.prompts().fallback,
         };
-        out.extend(say(text, lang));
+        // A caller recognized in the wrong language hears how to choose theirs, in theirs.
+        let hint = self.pb.prompts().language_hint.as_ref().filter(|_| self.fixed_language.is_none());
+        let others = hint.into_iter().flat_map(|h| self.pb.keyed_languages().filter(|l| *l != lang).map(move |l| (h, l)));
+        out.extend(say_in_turn(std::iter::once((text, lang)).chain(others)));
         out
     }
 
@@ -515,6 +526,18 @@ fn annotate(intent: &str, sentiment: &str, confidence: f32, slots: BTreeMap<Stri
 }
 
 /// A reply as sentence chunks; `last` is set on the final one.
+/// Several texts said one after the other as one turn: only the very last chunk ends it.
+fn say_in_turn<'t>(parts: impl IntoIterator<Item = (&'t Text, &'t str)>) -> Vec<BotAction> {
+    let mut out: Vec<BotAction> = parts.into_iter().flat_map(|(t, lang)| say(t, lang)).collect();
+    let n = out.len();
+    for (i, c) in out.iter_mut().enumerate() {
+        if let Some(Action::Say(s)) = &mut c.action {
+            s.last = i + 1 == n;
+        }
+    }
+    out
+}
+
 fn say(t: &Text, lang: &str) -> Vec<BotAction> {
     let chunks = text::sentences(t.get(lang));
     let n = chunks.len();

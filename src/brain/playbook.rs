@@ -47,6 +47,9 @@ struct RawSettings {
     default_language: String,
     max_fallbacks: u32,
     max_silences: u32,
+    /// Keypad keys that choose the call's language ("9" = "en").
+    #[serde(default)]
+    language_keys: BTreeMap<String, String>,
 }
 
 type RawText = BTreeMap<String, String>;
@@ -68,6 +71,9 @@ struct RawPrompts {
     /// Optional: without it, a call of unknown language hears the whole greeting in each.
     #[serde(default)]
     opening: Option<RawText>,
+    /// Optional: how to choose each language by keypad, said in that language after a miss.
+    #[serde(default)]
+    language_hint: Option<RawText>,
 }
 
 // Not deny_unknown_fields: the language keys are open-ended (flattened), and a misspelt window
@@ -200,6 +206,9 @@ pub struct Prompts {
     /// Said in every language, one after the other, instead of the greeting when the call's
     /// language is not known: short, so the second language starts within seconds.
     pub opening: Option<Text>,
+    /// "For English, press 9": after a miss on a call whose language was detected, said in each
+    /// other language that has a key, so a caller recognized in the wrong one can switch.
+    pub language_hint: Option<Text>,
 }
 
 /// Moods in the order they are checked: the strongest signal wins.
@@ -213,6 +222,8 @@ pub struct Playbook {
     default_language: String,
     max_fallbacks: u32,
     max_silences: u32,
+    /// Keypad key → language, in key order.
+    language_keys: Vec<(String, String)>,
     prompts: Prompts,
     negation_cues: Vec<String>,
     negation_window: NegationWindow,
@@ -279,6 +290,14 @@ impl Playbook {
     pub fn max_silences(&self) -> u32 {
         self.max_silences
     }
+    /// The language a keypad key chooses, if it is one of `settings.language_keys`.
+    pub fn language_of_key(&self, digits: &str) -> Option<&str> {
+        self.language_keys.iter().find(|(k, _)| k == digits).map(|(_, l)| l.as_str())
+    }
+    /// The languages that have a keypad key.
+    pub fn keyed_languages(&self) -> impl Iterator<Item = &str> {
+        self.language_keys.iter().map(|(_, l)| l.as_str())
+    }
     pub fn prompts(&self) -> &Prompts {
         &self.prompts
     }
@@ -291,6 +310,7 @@ impl Playbook {
             &p.thanks,
         ];
         texts.extend(&p.opening);
+        texts.extend(&p.language_hint);
         for intent in &self.intents {
             texts.push(&intent.answer);
             texts.extend(&intent.declined);
@@ -401,6 +421,7 @@ impl Compiler<'_> {
                 None => text("prompts.declined", &p.declined)?,
             },
             opening: p.opening.as_ref().map(|t| text("prompts.opening", t)).transpose()?,
+            language_hint: p.language_hint.as_ref().map(|t| text("prompts.language_hint", t)).transpose()?,
         };
 
         let mut negation_cues = Vec::new();
@@ -515,12 +536,26 @@ impl Compiler<'_> {
             });
         }
 
+        let mut language_keys = Vec::new();
+        for (d, lang) in &s.language_keys {
+            let key = format!("settings.language_keys.\"{d}\"");
+            self.check_dtmf(&key, d)?;
+            if !langs.contains(lang) {
+                return Err(self.err(key, format!("language `{lang}` is not one of settings.languages {langs:?}")));
+            }
+            if let Some(intent) = digits.get(d) {
+                return Err(self.err(key, format!("digit(s) `{d}` already select intent `{intent}`")));
+            }
+            language_keys.push((d.clone(), lang.clone()));
+        }
+
         Ok(Playbook {
             origin: self.origin.to_string(),
             languages: langs,
             default_language: s.default_language.clone(),
             max_fallbacks: s.max_fallbacks,
             max_silences: s.max_silences,
+            language_keys,
             prompts,
             negation_cues,
             negation_window: NegationWindow {

@@ -51,6 +51,9 @@ struct Turn {
     language: String,
     escalate: Option<Escalate>,
     hangup: Option<Hangup>,
+    set_language: Option<String>,
+    /// The language of each Say chunk, in order.
+    chunk_languages: Vec<String>,
 }
 
 fn turn(actions: Vec<BotAction>) -> Turn {
@@ -70,6 +73,7 @@ fn turn(actions: Vec<BotAction>) -> Turn {
                 assert!(!s.text.contains('{') && !s.text.contains('*'), "unrendered text: {}", s.text);
                 t.said.push_str(&s.text);
                 t.said.push(' ');
+                t.chunk_languages.push(s.language.clone());
                 t.language = s.language;
                 if s.last {
                     lasts += 1;
@@ -78,6 +82,7 @@ fn turn(actions: Vec<BotAction>) -> Turn {
             }
             Action::Escalate(e) => t.escalate = Some(e),
             Action::Hangup(h) => t.hangup = Some(h),
+            Action::SetLanguage(l) => t.set_language = Some(l.language),
             other => panic!("unexpected action {other:?}"),
         }
     }
@@ -347,7 +352,7 @@ fn keypad_menu_and_zero_for_an_agent() {
     let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "1".into(), duration_ms: 80 }))));
     assert_eq!(t.intent, "balance");
     assert_eq!(t.confidence, 1.0);
-    let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "9".into(), duration_ms: 80 }))));
+    let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "7".into(), duration_ms: 80 }))));
     assert!(t.said.contains("Press one"), "{}", t.said);
     // The slot flow takes digits too.
     turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "4".into(), duration_ms: 80 }))));
@@ -587,4 +592,49 @@ fn a_declined_escalation_leaves_the_conversation_with_the_brain() {
     assert!(t.said.contains("You're welcome"), "{}", t.said);
     // And a new request for a person is proposed again.
     assert!(ask(&mut c, "I want to talk to a real person.", "en").escalate.is_some());
+}
+
+#[test]
+fn a_caller_heard_in_the_wrong_language_is_offered_and_takes_theirs_by_keypad() {
+    // Language detected per utterance (none fixed at the start): a miss in English is followed
+    // by the Mandarin keypad hint, spoken in Mandarin, in the same turn.
+    let mut c = conv("");
+    let t = ask(&mut c, "purple elephants dancing", "en");
+    assert_eq!(t.intent, FALLBACK_INTENT);
+    assert!(t.said.contains("Sorry, I didn't catch that"), "{}", t.said);
+    assert!(t.said.contains("普通话服务请按八"), "{}", t.said);
+    assert_eq!(t.chunk_languages.first().map(String::as_str), Some("en"));
+    assert_eq!(t.chunk_languages.last().map(String::as_str), Some("zh"), "the hint is said in its own language");
+    // And the other way round.
+    let t = ask(&mut c, "今天天气怎么样", "zh");
+    assert!(t.said.contains("For English, press nine"), "{}", t.said);
+    // The key fixes the language: the gateway is told, the greeting is said again in it, and
+    // the misses heard in the wrong language no longer count towards a handoff.
+    let t = turn(c.on_event(&ev(Event::Dtmf(Dtmf { digits: "8".into(), duration_ms: 80 }))));
+    assert_eq!(t.set_language.as_deref(), Some("zh"));
+    assert_eq!(t.intent, "language");
+    assert!(t.said.contains("您好"), "{}", t.said);
+    assert_eq!(c.language(), "zh");
+    for i in 1..pb().max_fallbacks() {
+        let t = ask(&mut c, "今天天气怎么样", "zh");
+        assert!(t.escalate.is_none(), "escalated after {i} misses in the chosen language");
+        // The language is chosen: no more hints.
+        assert!(!t.said.contains("press nine"), "{}", t.said);
+    }
+}
+
+#[test]
+fn language_keys_are_checked_against_languages_and_intent_keys() {
+    let with = |keys: &str| pb_source().replace(r#"language_keys = { "8" = "zh", "9" = "en" }"#, keys);
+    let err = Playbook::from_toml_str(&with(r#"language_keys = { "1" = "zh" }"#)).unwrap_err().to_string();
+    assert!(err.contains("settings.language_keys.\"1\"") && err.contains("balance"), "{err}");
+    let err = Playbook::from_toml_str(&with(r#"language_keys = { "8" = "fr" }"#)).unwrap_err().to_string();
+    assert!(err.contains("settings.language_keys.\"8\"") && err.contains("fr"), "{err}");
+    let err = Playbook::from_toml_str(&with(r#"language_keys = { "8x" = "zh" }"#)).unwrap_err().to_string();
+    assert!(err.contains("keypad keys"), "{err}");
+    assert!(Playbook::from_toml_str(&with("")).is_ok(), "language keys are optional");
+}
+
+fn pb_source() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/playbook.toml")).expect("assets/playbook.toml")
 }

@@ -128,7 +128,7 @@ pub struct NegationWindow {
 }
 
 /// Counts the distance units in a gap: each Chinese character is one unit, each other word is one.
-fn gap_units(gap: &str) -> (usize, usize) {
+pub fn gap_units(gap: &str) -> (usize, usize) {
     let chars = gap.chars().filter(|c| is_cjk(*c)).count();
     let words = gap
         .split(|c: char| !c.is_ascii_alphanumeric())

@@ -6,6 +6,10 @@
 //! table covers triage's words too (订, 骗, 诈...). Added here are *exclusions*: phrases that
 //! contain a trigger word without being a trigger ("an authorized agent store", "人工智能"); a
 //! hit inside an exclusion span in the same clause is dropped.
+//!
+//! A keyword may also be a *pair*, written with an ellipsis ("手机…偷", "phone … stolen"): both
+//! parts in one clause, in that order, a few words apart. Callers put words between a thing and
+//! what happened to it ("我的手机刚才在地铁上被人偷走了"), and no list of whole phrases keeps up.
 
 use super::sound::{self, Sound};
 use crate::brain::text::{self, NegationWindow};
@@ -18,18 +22,48 @@ pub(crate) struct Kw {
     /// Normalized, as matched.
     pub norm: String,
     pub cjk: bool,
-    /// What it sounds like, for keywords long enough to match by sound.
+    /// What it sounds like, for keywords long enough to match by sound (never for a pair).
     pub sound: Option<Sound>,
+    /// A pair's second part, normalized: it must follow `norm` in the same clause within
+    /// [`PAIR_GAP`].
+    pub then: Option<String>,
 }
+
+/// How far apart a pair's parts may stand: words for English, characters for Chinese (counted
+/// as the negation window counts them).
+pub(crate) const PAIR_GAP: NegationWindow = NegationWindow { words: 6, chars: 10 };
 
 /// Normalizes and keeps the usable keywords (a keyword of pure punctuation matches nothing).
 pub(crate) fn compile<'a>(lists: impl IntoIterator<Item = &'a str>) -> Vec<Kw> {
     lists
         .into_iter()
         .filter_map(|raw| {
-            let norm = text::normalize_keyword(raw)?;
+            let (first, then) = match raw.split_once('…').or_else(|| raw.split_once("...")) {
+                Some((a, b)) => (a, Some(text::normalize_keyword(b)?)),
+                None => (raw, None),
+            };
+            let norm = text::normalize_keyword(first)?;
             let cjk = text::has_cjk(&norm);
-            Some(Kw { raw: raw.to_string(), cjk, sound: Sound::of(&norm, cjk), norm })
+            let sound = if then.is_some() { None } else { Sound::of(&norm, cjk) };
+            Some(Kw { raw: raw.to_string(), cjk, sound, norm, then })
+        })
+        .collect()
+}
+
+/// Where `kw` occurs in `clause`: (start, end) byte spans, a pair spanning both its parts.
+fn occurrences(clause: &str, kw: &Kw) -> Vec<(usize, usize)> {
+    let starts = text::find_all(clause, &kw.norm);
+    let Some(then) = &kw.then else {
+        return starts.into_iter().map(|s| (s, s + kw.norm.len())).collect();
+    };
+    starts
+        .into_iter()
+        .filter_map(|s| {
+            let from = s + kw.norm.len();
+            let at = text::find_all(&clause[from..], then).into_iter().next()?;
+            let (words, chars) = text::gap_units(&clause[from..from + at]);
+            let limit = if kw.cjk { PAIR_GAP.chars } else { PAIR_GAP.words };
+            (words + chars <= limit).then_some((s, from + at + then.len()))
         })
         .collect()
 }
@@ -49,6 +83,9 @@ pub(crate) struct Found {
     pub quality: f32,
     /// What was actually written, when it was a sound-alike ("still in" for "stolen").
     pub heard: Option<String>,
+    /// Byte offset of the hit in `clause`.
+    pub start: usize,
+    pub cjk: bool,
 }
 
 /// Negation settings in matcher form.
@@ -89,7 +126,7 @@ fn scan_with(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: Option
             .flat_map(|e| text::find_all(clause, &e.norm).into_iter().map(move |s| (s, s + e.norm.len())))
             .collect();
         for kw in kws {
-            let exact = text::find_all(clause, &kw.norm).into_iter().map(|s| (s, s + kw.norm.len(), 1.0));
+            let exact = occurrences(clause, kw).into_iter().map(|(s, e)| (s, e, 1.0));
             let alike = kw
                 .sound
                 .as_ref()
@@ -100,7 +137,7 @@ fn scan_with(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: Option
                 .map(|h| (h.start, h.end, h.quality));
             for (start, end, quality) in exact.chain(alike) {
                 let heard = (quality < 1.0).then(|| clause[start..end].to_string());
-                let f = Found { kw: kw.raw.clone(), clause: clause.clone(), quality, heard };
+                let f = Found { kw: kw.raw.clone(), clause: clause.clone(), quality, heard, start, cjk: kw.cjk };
                 if spans.iter().any(|&(a, b)| start < b && a < end) {
                     out.mentioned.push(f);
                 } else if negation.is_some_and(|n| text::is_negated(clause, start, kw.cjk, &n.cues, n.window)) {
@@ -116,7 +153,12 @@ fn scan_with(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: Option
 
 /// True when some clause contains one of `kws` (exactly).
 pub(crate) fn contains_any(clause: &str, kws: &[Kw]) -> bool {
-    kws.iter().any(|k| !text::find_all(clause, &k.norm).is_empty())
+    kws.iter().any(|k| !occurrences(clause, k).is_empty())
+}
+
+/// True when a cue of `negation` stands before the hit close enough to decline it.
+pub(crate) fn negated(f: &Found, negation: &Negation) -> bool {
+    text::is_negated(&f.clause, f.start, f.cjk, &negation.cues, negation.window)
 }
 
 /// Token set for the "caller repeats themselves" check: words for Latin text, character
@@ -161,6 +203,11 @@ pub(crate) fn similarity(a: &[String], b: &[String]) -> f32 {
 pub(crate) const NEGATION_EN: &[&str] =
     &["dont", "do not", "not", "no need", "never", "without", "wont", "dont want", "doesnt", "didnt ask"];
 pub(crate) const NEGATION_ZH: &[&str] = &["不用", "不要", "不需要", "不想", "别", "不必", "无需", "没必要", "用不着"];
+/// Chinese negates a feeling with a bare 不 or 没 right before it ("我不生气", "我没生气", "并不是
+/// 生气"). Too broad for the general cues (不能这样欺负人 is angry): only directly before the word,
+/// with at most [`FEELING_NEGATION_GAP`] characters between ("不太生气").
+pub(crate) const FEELING_NEGATION_ZH: &[&str] = &["不", "没", "没有", "并不", "并没有", "不是", "并非"];
+pub(crate) const FEELING_NEGATION_GAP: usize = 1;
 
 pub(crate) const EXPLICIT_EN: &[&str] = &[
     "agent", "representative", "real person", "a human", "human being", "operator", "live person",
@@ -177,10 +224,18 @@ pub(crate) const EXPLICIT_NOT_EN: &[&str] = &[
     "spoke to an agent", "spoke with an agent", "network operator", "mobile operator", "operator fee",
     "am i talking to a real person", "is this a real person", "are you a real person", "are you a human",
     "account manager said", "store manager",
+    // Asking what they are talking to is not asking to be put through.
+    "are you a robot", "are you a bot", "are you a machine", "is this a robot", "is this a machine",
+    "am i talking to a robot", "am i talking to a machine", "am i speaking to a real person",
+    "am i speaking with a real person", "robot or a human", "bot or a human", "machine or a human",
+    "human or a robot", "human or a machine", "real person or",
 ];
 pub(crate) const EXPLICIT_NOT_ZH: &[&str] = &[
     "人工智能", "代理点", "代理商", "授权代理", "人工费", "刚才人工", "上次人工", "人工说", "你是真人吗", "是真人吗",
     "是不是真人", "工作人员说", "工作人员告诉", "经理说",
+    // 你是机器人还是人工？ asks what the caller is talking to.
+    "机器人还是人工", "机器人还是真人", "机器还是人工", "人工还是机器", "真人还是机器", "是人工吗", "是人工还是",
+    "你是人工", "你是机器人",
 ];
 
 /// Words that make a clause naming the human desk a question *about* it (its hours, whether it
@@ -195,6 +250,8 @@ pub(crate) const EXPLICIT_INQUIRY_EN: &[&str] = &[
 pub(crate) const EXPLICIT_INQUIRY_ZH: &[&str] = &[
     "几点", "时间", "什么时候", "上班", "下班", "营业", "二十四小时", "24小时", "周末", "节假日", "几时", "开放", "开门",
     "关门",
+    // Reported speech: what a person said before is not a request now.
+    "跟我说", "和我说", "告诉我", "说过", "答应过", "承诺过",
 ];
 
 /// The caller says the problem is gone: the troubleshooting loop that led there was progress,
@@ -228,10 +285,16 @@ pub(crate) const ANGER_EN: &[&str] = &[
     "this is a joke", "useless", "rip off", "ripoff", "robbery", "robbing", "thieves", "disgusting",
     "worst company", "worst service", "i hate", "so angry", "im angry", "angry", "absolute joke", "waste of my time",
     "wasting my time", "incompetent", "pathetic", "shut up", "are you deaf", "stupid",
+    "unbelievable", "enough is enough", "had enough", "ive had it", "nobody cares", "no one cares", "how dare",
+    "disgrace", "disgraceful", "fuming", "livid", "appalling", "shocking service", "terrible service",
+    "awful service", "what the hell", "joke of a company", "you lied", "lied to me", "liars", "so disappointed",
+    "very disappointed", "really disappointed", "extremely disappointed", "deeply disappointed", "not listening",
 ];
 pub(crate) const ANGER_ZH: &[&str] = &[
     "气死", "受够了", "太过分", "骗子", "垃圾", "离谱", "坑人", "坑钱", "什么破", "破公司", "忍无可忍", "混蛋", "强盗",
     "欺负人", "太气人", "生气", "火大", "浪费我时间", "闭嘴", "听不懂人话", "有病", "恶心", "太差劲", "黑心",
+    "不像话", "岂有此理", "什么玩意", "无语", "搞什么", "有没有人管", "没人管", "忍不了", "烦死了", "太差了", "敷衍",
+    "糊弄", "耍我", "骗人", "很失望", "太失望", "非常失望", "特别失望", "失望透顶", "让人失望", "凭什么",
 ];
 pub(crate) const DISTRESS_EN: &[&str] = &[
     "emergency", "please help me", "im scared", "i am scared", "desperate", "panicking", "im crying",
@@ -270,7 +333,7 @@ pub(crate) const RISK_UNORDERED_EN: &[&str] = &[
 ];
 pub(crate) const RISK_UNORDERED_ZH: &[&str] = &[
     "没有订", "没订", "没有开通", "没开通", "不是我订", "不是我开", "从来没订", "没有同意", "没同意", "擅自", "私自开通",
-    "莫名其妙", "没申请", "没有申请",
+    "莫名其妙", "没申请", "没有申请", "没办过", "没有办过", "从来没办", "没开过", "没订过", "不是我办",
 ];
 pub(crate) const RISK_CANCEL_EN: &[&str] = &[
     "cancel my contract", "cancel my account", "cancel my service", "cancel my line", "cancel my number",
@@ -296,12 +359,18 @@ pub(crate) const RISK_FRAUD_EN: &[&str] = &[
     "wasnt me", "hacked", "sim swap", "someone used my", "scammer", "scammed",
 ];
 pub(crate) const RISK_FRAUD_ZH: &[&str] =
-    &["诈骗", "盗用", "冒用", "被盗", "身份证被", "不是我本人", "有人用我", "被骗", "骗了我", "盗刷", "被人办"];
+    &["诈骗", "盗用", "冒用", "冒充", "冒名", "假冒", "被盗", "身份证被", "不是我本人", "有人用我", "被骗", "骗了我", "盗刷", "被人办"];
 pub(crate) const RISK_LOST_EN: &[&str] = &[
     "lost my phone", "phone was stolen", "stolen phone", "phone stolen", "phone got stolen", "lost phone",
     "block my sim", "suspend my number", "someone stole my phone", "stole my phone",
+    // The phone and what happened to it, a few words apart.
+    "phone … stolen", "phone … nicked", "phone … snatched", "mobile … stolen", "stole … phone", "snatched … phone",
+    "nicked … phone", "grabbed … phone", "lost my … phone", "lost my … mobile",
 ];
-pub(crate) const RISK_LOST_ZH: &[&str] = &["手机丢了", "丢了手机", "手机被偷", "手机被盗", "挂失", "停机保号", "手机掉了", "偷了我的手机"];
+pub(crate) const RISK_LOST_ZH: &[&str] = &[
+    "手机丢了", "丢了手机", "手机被偷", "手机被盗", "挂失", "停机保号", "手机掉了", "偷了我的手机",
+    "手机…偷", "手机…盗", "手机…抢", "手机…丢了", "手机…不见了", "偷…手机", "抢…手机", "手机卡…丢",
+];
 pub(crate) const RISK_VULNERABLE_EN: &[&str] = &[
     "my father passed", "my mother passed", "passed away", "died", "dementia", "disabled", "disability",
     "im blind", "i am blind", "in hospital", "in the hospital", "cant afford to eat", "elderly", "im 85",
@@ -314,5 +383,23 @@ pub(crate) const RISK_VULNERABLE_ZH: &[&str] = &[
 /// Phrases that sound risky but are ordinary questions.
 pub(crate) const RISK_NOT_EN: &[&str] = &[
     "complaint number", "court street", "refund policy", "how long does a refund", "data roaming fraud protection",
+    // Places named after a court.
+    "court road", "court lane", "court avenue", "court drive", "court way", "court close", "court place",
+    "food court", "tennis court", "basketball court", "court yard",
 ];
+/// Words that make a refund a question about policy ("Do I get a refund automatically if…",
+/// "我就问问"): anywhere in the utterance.
+pub(crate) const DISPUTE_INQUIRY: &[&str] = &[
+    "just asking", "just wondering", "just curious", "out of curiosity", "policy", "automatically", "in general",
+    "generally", "hypothetically", "do i get a refund", "would i get a refund", "will i get a refund",
+    "is there a refund", "are refunds", "how do refunds", "how long do refunds", "就问问", "随便问问", "问一下",
+    "咨询一下", "了解一下", "政策", "规定", "一般",
+];
+/// A hypothetical about the caller's own doing ("if I stop it halfway", "没用完的话") makes a
+/// refund in the same clause a question about policy. English names the subject ("if I", not
+/// "if you don't refund me"); Chinese conditions don't, so a condition on the company's refusal
+/// ([`HYPOTHETICAL_THREAT`]: "不退钱的话", "如果你们不给我退款") keeps it a demand.
+pub(crate) const HYPOTHETICAL: &[&str] = &["if i", "if we", "what if i", "what happens if i", "的话", "要是", "假如", "如果", "万一"];
+pub(crate) const HYPOTHETICAL_THREAT: &[&str] =
+    &["不退", "不给", "不还", "不赔", "不解决", "不处理", "不把", "再不", "你们不", "不马上", "不能退", "不肯", "不同意"];
 pub(crate) const RISK_NOT_ZH: &[&str] = &["退回上一步", "投诉电话是多少"];

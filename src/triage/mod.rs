@@ -273,8 +273,13 @@ struct Lexicons {
     distress_not: Vec<Kw>,
     refusals: Vec<Kw>,
     refusals_not: Vec<Kw>,
+    /// Cues that decline a feeling word right after them ("我不生气").
+    feeling_negation: Negation,
     risks: Vec<RiskLexicon>,
     risk_not: Vec<Kw>,
+    dispute_inquiry: Vec<Kw>,
+    hypothetical: Vec<Kw>,
+    hypothetical_threat: Vec<Kw>,
 }
 
 impl Lexicons {
@@ -304,6 +309,10 @@ impl Lexicons {
             distress_not: m(&[DISTRESS_NOT_EN, DISTRESS_NOT_ZH], &Words::default()),
             refusals: m(&[REFUSAL_EN, REFUSAL_ZH], &c.emotion.refusals),
             refusals_not: m(&[REFUSAL_NOT], &Words::default()),
+            feeling_negation: Negation {
+                cues: compile(FEELING_NEGATION_ZH.iter().copied()).into_iter().map(|k| k.norm).collect(),
+                window: NegationWindow { words: 0, chars: FEELING_NEGATION_GAP },
+            },
             // Listed from the most to the least specific: the first that fires names the reason.
             risks: vec![
                 risk("risk-fraud", Priority::Urgent, &[RISK_FRAUD_EN, RISK_FRAUD_ZH], &r.fraud),
@@ -317,6 +326,9 @@ impl Lexicons {
                 risk("risk-complaint", Priority::High, &[RISK_COMPLAINT_EN, RISK_COMPLAINT_ZH], &r.complaint),
             ],
             risk_not: m(&[RISK_NOT_EN, RISK_NOT_ZH], &r.not_words),
+            dispute_inquiry: m(&[DISPUTE_INQUIRY], &Words::default()),
+            hypothetical: m(&[HYPOTHETICAL], &Words::default()),
+            hypothetical_threat: m(&[HYPOTHETICAL_THREAT], &Words::default()),
         }
     }
 }
@@ -357,6 +369,9 @@ pub struct Triage {
     /// was gone, thanked, or answered a clarifying question): its intent neither counts toward a
     /// loop or a misunderstanding nor resets them.
     uncounted_turn: Option<u32>,
+    /// Slots the brain had filled at its last reading: more on the same intent is a flow
+    /// moving on (the caller answered its question), not a loop.
+    slots_filled: usize,
     // clarifying questions
     pending: Option<Pending>,
     asked: Vec<Evidence>,
@@ -393,6 +408,7 @@ impl Triage {
             repeats: Vec::new(),
             long_silences: Vec::new(),
             uncounted_turn: None,
+            slots_filled: 0,
             pending: None,
             asked: Vec::new(),
             unconfirmed: Vec::new(),
@@ -487,7 +503,9 @@ impl Triage {
         let mut risk_found = false;
         if self.cfg.risk.enabled {
             for r in &self.lex.risks {
-                let Some(h) = self.heard(&clauses, &alt_clauses, &r.kws, &self.lex.risk_not, &[], u.confidence) else {
+                // A refund asked about is a question for the AI; only a demand is a dispute.
+                let about = |c: &str| r.code == "risk-dispute" && self.refund_inquiry(&clauses, c);
+                let Some(h) = self.heard(&clauses, &alt_clauses, &r.kws, &self.lex.risk_not, about, u.confidence) else {
                     continue;
                 };
                 if h.strength >= self.cfg.clarify.escalate_at {
@@ -503,11 +521,11 @@ impl Triage {
         // Emotion.
         if self.cfg.emotion.enabled {
             let e = &self.cfg.emotion;
-            let s = lexicon::scan(&clauses, &self.lex.distress, &self.lex.distress_not, Some(neg));
+            let s = self.felt(lexicon::scan(&clauses, &self.lex.distress, &self.lex.distress_not, Some(neg)));
             if !s.found.is_empty() {
                 fired.push(words_fired(Category::Emotion, "emotion-distress", Priority::Urgent, &s, turn));
             }
-            let s = lexicon::scan(&clauses, &self.lex.anger, &[], Some(neg));
+            let s = self.felt(lexicon::scan(&clauses, &self.lex.anger, &[], Some(neg)));
             if !s.found.is_empty() {
                 fired.push(words_fired(Category::Emotion, "emotion-anger", Priority::High, &s, turn));
             }
@@ -551,7 +569,8 @@ impl Triage {
         let mut explicit_found = false;
         if self.cfg.explicit.enabled {
             let l = &self.lex;
-            if let Some(h) = self.heard(&clauses, &alt_clauses, &l.explicit, &l.explicit_not, &l.explicit_inquiry, u.confidence) {
+            let about = |c: &str| lexicon::contains_any(c, &l.explicit_inquiry);
+            if let Some(h) = self.heard(&clauses, &alt_clauses, &l.explicit, &l.explicit_not, about, u.confidence) {
                 if h.strength >= self.cfg.clarify.escalate_at {
                     explicit_found = true;
                     let evidence = vec![ev(h.trigger("explicit-request"), &h.best.clause)];
@@ -643,15 +662,33 @@ impl Triage {
         self.decide(turn, fired)
     }
 
+    /// A feeling word declined by a bare 不/没 right before it ("我不生气") is not felt.
+    fn felt(&self, mut s: Scan) -> Scan {
+        let (declined, found) = s.found.into_iter().partition(|f| lexicon::negated(f, &self.lex.feeling_negation));
+        s.found = found;
+        s.declined.extend::<Vec<Found>>(declined);
+        s
+    }
+
+    /// The caller asks about refunds rather than demanding one: an inquiry word anywhere in the
+    /// utterance ("just asking", "policy", "我就问问"), or a hypothetical about their own doing in
+    /// the same clause as the refund ("if I stop it halfway", "没用完的话") that is not a
+    /// condition on the company refusing ("不退钱的话").
+    fn refund_inquiry(&self, utterance: &[String], clause: &str) -> bool {
+        let l = &self.lex;
+        utterance.iter().any(|c| lexicon::contains_any(c, &l.dispute_inquiry))
+            || (lexicon::contains_any(clause, &l.hypothetical) && !lexicon::contains_any(clause, &l.hypothetical_threat))
+    }
+
     /// A lexicon's hits in the transcript and the alternatives, weighed; None when nothing
-    /// counts. Hits in a clause holding one of `about` (a question about the thing) are mentions.
+    /// counts. Hits in a clause that is `about` the thing (a question about it) are mentions.
     fn heard(
         &self,
         clauses: &[String],
         alternatives: &[Vec<String>],
         kws: &[Kw],
         not: &[Kw],
-        about: &[Kw],
+        about: impl Fn(&str) -> bool,
         confidence: f32,
     ) -> Option<Heard> {
         let neg = Some(&self.lex.negation);
@@ -663,7 +700,7 @@ impl Triage {
             let top = s
                 .found
                 .into_iter()
-                .filter(|f| !lexicon::contains_any(&f.clause, about))
+                .filter(|f| !about(&f.clause))
                 .map(|f| (weight * hit_strength(f.quality, confidence), f))
                 .max_by(|a, b| a.0.total_cmp(&b.0));
             if let Some((st, f)) = top {
@@ -750,14 +787,17 @@ impl Triage {
         self.decide(turn, fired)
     }
 
-    /// The brain's reading of a turn (Annotate): the intent it matched and the caller's mood.
-    pub fn on_brain(&mut self, turn: u32, intent: &str, sentiment: &str) -> Decision {
+    /// The brain's reading of a turn (Annotate): the intent it matched, the caller's mood and
+    /// how many slots of the conversation it has filled so far.
+    pub fn on_brain(&mut self, turn: u32, intent: &str, sentiment: &str, slots_filled: usize) -> Decision {
         if !self.decided.is_empty() {
             return Decision::AlreadyEscalated;
         }
         if !self.cfg.enabled {
             return Decision::Continue;
         }
+        let slot_filled = slots_filled > self.slots_filled;
+        self.slots_filled = slots_filled;
         let mut fired = Vec::new();
         // The brain's reading of the turn a question was just asked about: its own sense of a
         // request or a dispute, or an upset caller, settles the question without asking it.
@@ -801,6 +841,8 @@ impl Triage {
             } else {
                 self.fallbacks.clear();
                 match &mut self.same_intent {
+                    // The caller answered the intent's question: the flow moved on.
+                    Some((name, _)) if name == intent && slot_filled => {}
                     Some((name, evs)) if name == intent => evs.push(ev),
                     _ => self.same_intent = Some((intent.to_string(), vec![ev])),
                 }

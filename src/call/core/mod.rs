@@ -1109,6 +1109,16 @@ impl CallCore {
                 let prepared = self.take_speculated(&say.text, lang);
                 self.out.push_back(Effect::Say { text: say.text, lang, ends_reply: say.last, prepared });
             }
+            bot_action::Action::SetLanguage(l) => match l.language.parse::<Lang>() {
+                // The caller chose it (keypad): recognition reads only this language from now
+                // on, as for a call that started with it (no more detection on short turns).
+                Ok(lang) => {
+                    tracing::info!(call_id = %self.info.call_id, language = lang.as_str(), "caller chose the language");
+                    self.info.language = Some(lang.as_str().to_string());
+                    self.language = lang.as_str().to_string();
+                }
+                Err(_) => tracing::warn!(call_id = %self.info.call_id, language = %l.language, "brain set a language the gateway cannot recognize; ignored"),
+            },
             bot_action::Action::Hangup(h) => {
                 let reason = if h.reason.is_empty() { "bot-hangup".to_string() } else { h.reason };
                 tracing::info!(call_id = %self.info.call_id, %reason, "brain ends the call");
@@ -1140,7 +1150,9 @@ impl CallCore {
             }
             bot_action::Action::Annotate(a) => {
                 tracing::info!(call_id = %self.info.call_id, intent = %a.intent, sentiment = %a.sentiment, "annotation");
-                let decision = self.triage.on_brain(self.turns_started, &a.intent, &a.sentiment);
+                // Slots known after this reading (a brain may send all of them or only new ones).
+                let slots_filled = self.slots.len() + a.slots.keys().filter(|k| !self.slots.contains_key(*k)).count();
+                let decision = self.triage.on_brain(self.turns_started, &a.intent, &a.sentiment, slots_filled);
                 if !a.intent.is_empty() {
                     self.intent = a.intent.clone();
                 }
