@@ -54,6 +54,9 @@ pub(crate) fn compile<'a>(lists: impl IntoIterator<Item = &'a str>) -> Vec<Kw> {
 fn occurrences(clause: &str, kw: &Kw) -> Vec<(usize, usize)> {
     let starts = text::find_all(clause, &kw.norm);
     let Some(then) = &kw.then else {
+        if starts.is_empty() {
+            return with_filler(clause, kw);
+        }
         return starts.into_iter().map(|s| (s, s + kw.norm.len())).collect();
     };
     starts
@@ -68,6 +71,78 @@ fn occurrences(clause: &str, kw: &Kw) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Words callers slip into a phrase without changing what it says: "charged *me* twice",
+/// "扣了*我*两次". One of them may stand inside a keyword of two words or more (three characters
+/// or more in Chinese); never a negation, so "not" still changes the phrase.
+const FILLERS_EN: &[&str] =
+    &["me", "my", "us", "our", "him", "her", "them", "it", "the", "a", "an", "this", "that", "just", "really", "actually", "even", "all"];
+const FILLERS_ZH: &[&str] =
+    &["我", "我们", "你", "你们", "他", "她", "他们", "了", "的", "都", "又", "也", "还", "就", "再", "给", "把"];
+
+/// A clause's matching units with their byte offsets: words, and each Chinese character alone.
+fn units(s: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut word: Option<usize> = None;
+    for (i, c) in s.char_indices() {
+        let cjk = text::is_cjk(c);
+        if let Some(w) = word.filter(|_| cjk || c == ' ') {
+            out.push((w, &s[w..i]));
+            word = None;
+        }
+        if cjk {
+            out.push((i, &s[i..i + c.len_utf8()]));
+        } else if c != ' ' && word.is_none() {
+            word = Some(i);
+        }
+    }
+    if let Some(w) = word {
+        out.push((w, &s[w..]));
+    }
+    out
+}
+
+/// Occurrences of a keyword with one filler word inside it ("charged me twice" for "charged
+/// twice"), as (start, end) byte spans.
+fn with_filler(clause: &str, kw: &Kw) -> Vec<(usize, usize)> {
+    let want = units(&kw.norm);
+    if want.len() < if kw.cjk { 3 } else { 2 } {
+        return Vec::new();
+    }
+    let have = units(clause);
+    let fillers: Vec<Vec<(usize, &str)>> =
+        (if kw.cjk { FILLERS_ZH } else { FILLERS_EN }).iter().map(|f| units(f)).collect();
+    let at = |i: usize, u: &str| have.get(i).is_some_and(|h| h.1 == u);
+    let mut out = Vec::new();
+    for start in 0..have.len() {
+        let (mut i, mut filled) = (start, false);
+        let mut matched = true;
+        for (k, (_, u)) in want.iter().enumerate() {
+            if at(i, u) {
+                i += 1;
+                continue;
+            }
+            // One filler, between two of the keyword's own units.
+            let skip = (k > 0 && !filled)
+                .then(|| fillers.iter().find(|f| f.iter().enumerate().all(|(j, (_, fu))| at(i + j, fu)) && at(i + f.len(), u)))
+                .flatten();
+            match skip {
+                Some(f) => {
+                    i += f.len() + 1;
+                    filled = true;
+                }
+                None => {
+                    matched = false;
+                    break;
+                }
+            }
+        }
+        if matched && filled {
+            let (last_at, last) = have[i - 1];
+            out.push((have[start].0, last_at + last.len()));
+        }
+    }
+    out
+}
 
 /// Normalized clauses of an utterance.
 pub(crate) fn clauses(s: &str) -> Vec<String> {
@@ -123,7 +198,7 @@ fn scan_with(clauses: &[String], kws: &[Kw], exclusions: &[Kw], negation: Option
     for clause in clauses {
         let spans: Vec<(usize, usize)> = exclusions
             .iter()
-            .flat_map(|e| text::find_all(clause, &e.norm).into_iter().map(move |s| (s, s + e.norm.len())))
+            .flat_map(|e| occurrences(clause, e))
             .collect();
         for kw in kws {
             let exact = occurrences(clause, kw).into_iter().map(|(s, e)| (s, e, 1.0));
@@ -200,9 +275,13 @@ pub(crate) fn similarity(a: &[String], b: &[String]) -> f32 {
 // Written for a telecom front line. A service designer adds words in [triage.*] (`en`, `zh`,
 // `not_en`, `not_zh`) or switches these off with `builtin_lexicons = false`.
 
-pub(crate) const NEGATION_EN: &[&str] =
-    &["dont", "do not", "not", "no need", "never", "without", "wont", "dont want", "doesnt", "didnt ask"];
-pub(crate) const NEGATION_ZH: &[&str] = &["不用", "不要", "不需要", "不想", "别", "不必", "无需", "没必要", "用不着"];
+pub(crate) const NEGATION_EN: &[&str] = &[
+    "dont", "do not", "not", "no need", "never", "without", "wont", "dont want", "doesnt", "didnt ask",
+    // A request taken back in the same breath ("I was going to ask for an agent, but...").
+    "was going to", "was about to",
+];
+pub(crate) const NEGATION_ZH: &[&str] =
+    &["不用", "不要", "不需要", "不想", "别", "不必", "无需", "没必要", "用不着", "本来想", "原本想", "本想", "本来要"];
 /// Chinese negates a feeling with a bare 不 or 没 right before it ("我不生气", "我没生气", "并不是
 /// 生气"). Too broad for the general cues (不能这样欺负人 is angry): only directly before the word,
 /// with at most [`FEELING_NEGATION_GAP`] characters between ("不太生气").
@@ -210,7 +289,7 @@ pub(crate) const FEELING_NEGATION_ZH: &[&str] = &["不", "没", "没有", "并�
 pub(crate) const FEELING_NEGATION_GAP: usize = 1;
 
 pub(crate) const EXPLICIT_EN: &[&str] = &[
-    "agent", "representative", "real person", "a human", "human being", "operator", "live person",
+    "agent", "representative", "real person", "a human", "human being", "real human", "actual person", "actual human", "operator", "live person",
     "speak to someone", "talk to someone", "talk to a person", "speak to a person", "speak with someone",
     "customer service rep", "supervisor", "manager",
 ];
@@ -223,7 +302,8 @@ pub(crate) const EXPLICIT_NOT_EN: &[&str] = &[
     "travel agent", "agent told me", "agent said", "an agent told", "the agent told", "talked to an agent",
     "spoke to an agent", "spoke with an agent", "network operator", "mobile operator", "operator fee",
     "am i talking to a real person", "is this a real person", "are you a real person", "are you a human",
-    "account manager said", "store manager",
+    "account manager said", "store manager", "estate agent", "insurance agent", "booking agent", "shipping agent",
+    "customs agent",
     // Asking what they are talking to is not asking to be put through.
     "are you a robot", "are you a bot", "are you a machine", "is this a robot", "is this a machine",
     "am i talking to a robot", "am i talking to a machine", "am i speaking to a real person",
@@ -250,8 +330,9 @@ pub(crate) const EXPLICIT_INQUIRY_EN: &[&str] = &[
 pub(crate) const EXPLICIT_INQUIRY_ZH: &[&str] = &[
     "几点", "时间", "什么时候", "上班", "下班", "营业", "二十四小时", "24小时", "周末", "节假日", "几时", "开放", "开门",
     "关门",
-    // Reported speech: what a person said before is not a request now.
-    "跟我说", "和我说", "告诉我", "说过", "答应过", "承诺过",
+    // Reported speech: what a person said before is not a request now. A time before now and
+    // a verb of saying: "叫你们经理来跟我说话" is a request, "之前那个人工跟我说…" a report.
+    "之前…说", "上次…说", "以前…说", "上回…说", "说过", "答应过", "承诺过",
 ];
 
 /// The caller says the problem is gone: the troubleshooting loop that led there was progress,
@@ -294,7 +375,7 @@ pub(crate) const ANGER_ZH: &[&str] = &[
     "气死", "受够了", "太过分", "骗子", "垃圾", "离谱", "坑人", "坑钱", "什么破", "破公司", "忍无可忍", "混蛋", "强盗",
     "欺负人", "太气人", "生气", "火大", "浪费我时间", "闭嘴", "听不懂人话", "有病", "恶心", "太差劲", "黑心",
     "不像话", "岂有此理", "什么玩意", "无语", "搞什么", "有没有人管", "没人管", "忍不了", "烦死了", "太差了", "敷衍",
-    "糊弄", "耍我", "骗人", "很失望", "太失望", "非常失望", "特别失望", "失望透顶", "让人失望", "凭什么",
+    "糊弄", "耍我", "骗人", "什么服务态度", "什么态度", "这是什么服务", "态度太差", "服务态度差", "很失望", "太失望", "非常失望", "特别失望", "失望透顶", "让人失望", "凭什么",
 ];
 pub(crate) const DISTRESS_EN: &[&str] = &[
     "emergency", "please help me", "im scared", "i am scared", "desperate", "panicking", "im crying",
@@ -357,9 +438,11 @@ pub(crate) const RISK_LEGAL_ZH: &[&str] = &["律师", "起诉", "法院", "告�
 pub(crate) const RISK_FRAUD_EN: &[&str] = &[
     "fraud", "identity theft", "stole my identity", "stolen identity", "someone opened", "not me who",
     "wasnt me", "hacked", "sim swap", "someone used my", "scammer", "scammed",
+    "someone … using my", "somebody … using my", "someone … used my", "somebody … used my", "somebody opened",
+    "ported my number", "ported out my number", "number was ported", "number got ported",
 ];
 pub(crate) const RISK_FRAUD_ZH: &[&str] =
-    &["诈骗", "盗用", "冒用", "冒充", "冒名", "假冒", "被盗", "身份证被", "不是我本人", "有人用我", "被骗", "骗了我", "盗刷", "被人办"];
+    &["号码被…转走", "号码被人", "诈骗", "盗用", "冒用", "冒充", "冒名", "假冒", "被盗", "身份证被", "不是我本人", "有人用我", "被骗", "骗了我", "盗刷", "被人办"];
 pub(crate) const RISK_LOST_EN: &[&str] = &[
     "lost my phone", "phone was stolen", "stolen phone", "phone stolen", "phone got stolen", "lost phone",
     "block my sim", "suspend my number", "someone stole my phone", "stole my phone",
@@ -383,6 +466,10 @@ pub(crate) const RISK_VULNERABLE_ZH: &[&str] = &[
 /// Phrases that sound risky but are ordinary questions.
 pub(crate) const RISK_NOT_EN: &[&str] = &[
     "complaint number", "court street", "refund policy", "how long does a refund", "data roaming fraud protection",
+    // A profession or a past complaint mentioned, not a threat made now.
+    "is a lawyer", "am a lawyer", "im a lawyer", "as a lawyer", "law firm", "law office", "complaint … sorted",
+    "complaint … resolved", "complaint … fixed", "complaint … handled", "last complaint", "previous complaint",
+    "earlier complaint", "complaint from last",
     // Places named after a court.
     "court road", "court lane", "court avenue", "court drive", "court way", "court close", "court place",
     "food court", "tennis court", "basketball court", "court yard",
@@ -392,7 +479,10 @@ pub(crate) const RISK_NOT_EN: &[&str] = &[
 pub(crate) const DISPUTE_INQUIRY: &[&str] = &[
     "just asking", "just wondering", "just curious", "out of curiosity", "policy", "automatically", "in general",
     "generally", "hypothetically", "do i get a refund", "would i get a refund", "will i get a refund",
-    "is there a refund", "are refunds", "how do refunds", "how long do refunds", "就问问", "随便问问", "问一下",
+    "is there a refund", "are refunds", "how do refunds", "how long do refunds",
+    // Hearsay: a refund someone else got, asked about.
+    "friend said", "friends said", "colleague said", "neighbour said", "neighbor said", "someone said", "i heard",
+    "heard that", "听说", "朋友说", "别人说", "同事说", "邻居说", "真的假的", "就问问", "随便问问", "问一下",
     "咨询一下", "了解一下", "政策", "规定", "一般",
 ];
 /// A hypothetical about the caller's own doing ("if I stop it halfway", "没用完的话") makes a
@@ -402,4 +492,7 @@ pub(crate) const DISPUTE_INQUIRY: &[&str] = &[
 pub(crate) const HYPOTHETICAL: &[&str] = &["if i", "if we", "what if i", "what happens if i", "的话", "要是", "假如", "如果", "万一"];
 pub(crate) const HYPOTHETICAL_THREAT: &[&str] =
     &["不退", "不给", "不还", "不赔", "不解决", "不处理", "不把", "再不", "你们不", "不马上", "不能退", "不肯", "不同意"];
-pub(crate) const RISK_NOT_ZH: &[&str] = &["退回上一步", "投诉电话是多少"];
+pub(crate) const RISK_NOT_ZH: &[&str] = &[
+    "退回上一步", "投诉电话是多少", "律师事务所", "律所", "是律师", "当律师", "做律师", "上次投诉", "之前投诉", "投诉过",
+    "投诉…解决了", "投诉…处理好了", "投诉…处理完了",
+];
