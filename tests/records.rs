@@ -107,3 +107,47 @@ fn records_survive_a_kill_and_the_cut_off_call_is_interrupted_with_a_playable_re
     drop(gw);
     let _ = long_call.join();
 }
+
+/// Issue 19's caller history: a caller who calls back about the same thing within the window is
+/// handed to a person for it (`repeat-contact`), and the agent's packet shows the earlier call,
+/// what it was about and what the caller said; the record keeps what each call was about.
+#[test]
+fn a_caller_back_about_the_same_thing_goes_to_a_person_with_their_history() {
+    let dir = temp_dir("history-");
+    let db = dir.path().join("records.db");
+    // The default leaves a balance check out of the signal (checking twice is no problem that
+    // came back); a deployment that counts it lists no ignored intents.
+    let config = dir.path().join("frontline.toml");
+    std::fs::write(&config, "[triage.repeat_contact]\nignore_intents = []\n").unwrap();
+    // The caller, in the gateway's own English voice, after the greeting.
+    let spoken = dir.path().join("balance.wav");
+    let said = Command::new(frontline_bin()).args(["say", "--language", "en", "--models"]).arg(models_dir()).arg("-o").arg(&spoken).arg("I would like to check my balance, please.").output().expect("frontline say");
+    assert!(said.status.success(), "say failed: {}", String::from_utf8_lossy(&said.stderr));
+    let ulaw = dir.path().join("balance.ulaw");
+    let padded = Command::new("sox").arg(&spoken).args(["-r", "8000", "-c", "1", "-t", "ul"]).arg(&ulaw).args(["pad", "5", "6"]).status().expect("sox");
+    assert!(padded.success());
+    let gw = Gateway::start(&["--records", db.to_str().unwrap(), "--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"]);
+
+    let call = || run_sipp_with(&sipp_scenario("uac_stream.xml"), gw.sip_port(), sipp_options(&ulaw, 10_000, Duration::from_secs(45)));
+    let done = call();
+    assert!(done.success(), "first call failed:\n{}\n{}", done.report(), gw.log_tail(30));
+    let ended = gw.wait_for_message("call ended", Duration::from_secs(15)).expect("first call ended");
+    let first = event_field(&ended, "call_id").and_then(Value::as_str).unwrap().to_string();
+    let record = calls_json(&db, &["show", &first]);
+    assert_eq!(record["cdr"]["outcome"], "contained", "{record:#}");
+    assert_eq!(record["intents"], serde_json::json!(["balance"]), "{record:#}");
+    assert!(record["summary"].as_str().unwrap_or("").to_lowercase().contains("balance"), "{record:#}");
+
+    let _ = call();
+    let ended = gw
+        .wait_for(|ev| event_message(ev) == Some("call ended") && event_field(ev, "call_id").and_then(Value::as_str) != Some(first.as_str()), Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the second call never ended\n{}", gw.log_tail(30)));
+    let second = event_field(&ended, "call_id").and_then(Value::as_str).unwrap().to_string();
+    let record = calls_json(&db, &["show", &second]);
+    assert_eq!(record["decisions"][0]["code"], "repeat-contact", "{record:#}");
+    assert_eq!(record["decisions"][0]["priority"], "high", "{record:#}");
+    let history = &record["handoff_packet"]["history"];
+    assert_eq!(history[0]["call_id"], first.as_str(), "{record:#}");
+    assert_eq!(history[0]["intents"], serde_json::json!(["balance"]), "{record:#}");
+    assert_eq!(history[0]["outcome"], "contained", "{record:#}");
+}

@@ -139,6 +139,14 @@ function renderDetail() {
   $("packet-slots").tBodies[0].replaceChildren(...slots.map(([k, val]) => el("tr", {}, el("td", {}, k), el("td", {}, val))));
   $("packet-slots").hidden = slots.length === 0;
   $("packet-no-slots").hidden = slots.length > 0;
+  const history = p.history || [];
+  $("packet-history").tBodies[0].replaceChildren(...history.map((c) => el("tr", {},
+    el("td", {}, new Date(c.started_at_ms).toLocaleString()),
+    el("td", {}, (c.intents || []).join(", ") || "—"),
+    el("td", {}, c.escalation ? `${c.outcome} (${c.escalation})` : c.outcome),
+    el("td", {}, c.summary || ""))));
+  $("packet-history").hidden = history.length === 0;
+  $("packet-no-history").hidden = history.length > 0;
 
   const list = $("transcript");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;

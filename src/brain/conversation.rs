@@ -9,7 +9,7 @@ use super::playbook::{primary_language, Intent, IntentAction, Keyword, Playbook,
 use super::text;
 use crate::proto::dialog::{
     bot_action::Action, caller_event::Event, Annotate, BotAction, CallStart, CallerEvent, Escalate,
-    Hangup, Priority, Say, SetLanguage, Utterance,
+    Hangup, PastCall, Priority, Say, SetLanguage, Utterance,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -21,6 +21,12 @@ pub const THANKS_INTENT: &str = "thanks";
 pub const SILENCE_INTENT: &str = "silence";
 /// The intent reported when the caller chose their language on the keypad.
 pub const LANGUAGE_INTENT: &str = "language";
+
+/// Whether an intent says what the call was about (for the record and the caller's next call),
+/// rather than how a turn went: a miss, thanks, a silence, a language key, a declined action.
+pub fn is_topic(intent: &str) -> bool {
+    !intent.is_empty() && ![FALLBACK_INTENT, THANKS_INTENT, SILENCE_INTENT, LANGUAGE_INTENT].contains(&intent) && !intent.ends_with("-declined")
+}
 /// Reason codes this core sends on its own (the playbook supplies the others).
 pub const REASON_NO_UNDERSTANDING: &str = "no-understanding";
 pub const REASON_SILENCE: &str = "silence";
@@ -64,6 +70,8 @@ pub struct Conversation<'p> {
     /// What the caller actually heard of the last interrupted reply.
     last_heard: Option<String>,
     escalated: bool,
+    /// The caller's earlier calls, as the gateway sent them in CallStart.
+    past_calls: Vec<PastCall>,
 }
 
 /// The best keyword hit of one candidate (an intent or a slot option).
@@ -95,6 +103,7 @@ impl<'p> Conversation<'p> {
             last_sentiment: "neutral",
             last_heard: None,
             escalated: false,
+            past_calls: start.history.clone(),
         }
     }
 
@@ -111,6 +120,11 @@ impl<'p> Conversation<'p> {
     /// True once the call has been handed to a person.
     pub fn escalated(&self) -> bool {
         self.escalated
+    }
+
+    /// The caller's earlier calls (CallStart.history), newest first.
+    pub fn past_calls(&self) -> &[PastCall] {
+        &self.past_calls
     }
 
     /// Slot values collected so far.

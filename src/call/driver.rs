@@ -29,6 +29,11 @@ pub fn spawn(
     let guard = services.enter();
     tokio::spawn(async move {
         let _guard = guard;
+        let mut call = call;
+        // A phone number says who is calling again; a browser caller is anonymous.
+        if call.info.channel == crate::proto::dialog::Channel::Sip {
+            call.info.history = services.records.recent_calls(&call.info.caller).await;
+        }
         Driver::new(services, call, leg).run(signals).await;
     })
 }

@@ -77,6 +77,10 @@ pub struct EndSummary {
     /// Each stage the call entered, with when (ms since the epoch).
     pub timeline: Vec<(String, u64)>,
     pub media: crate::media::session::MediaStats,
+    /// The brain's topic intents, first first (`brain::conversation::is_topic`).
+    pub intents: Vec<String>,
+    /// The caller's first words: one line of what they came for.
+    pub summary: String,
 }
 
 impl CallEvent {

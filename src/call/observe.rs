@@ -87,6 +87,8 @@ async fn record(records: &RecordStore, event: &CallEvent) {
                 reason: reason.clone(),
                 timeline,
                 media: Some(media),
+                intents: summary.intents.clone(),
+                summary: summary.summary.clone(),
             };
             match records.finish(end).await {
                 Ok(()) => {}

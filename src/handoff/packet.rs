@@ -41,6 +41,9 @@ pub struct HandoffPacket {
     pub priority: String,
     pub evidence: Vec<Evidence>,
     pub created_at_ms: u64,
+    /// The caller's earlier calls, newest first (`[records] history_days`): what they called
+    /// about, how it ended, and one line of what they said.
+    pub history: Vec<crate::records::PastCall>,
 }
 
 /// Longest encoded `X-Frontline-Summary`: enough for a paragraph, short enough that the INVITE
@@ -152,6 +155,9 @@ impl HandoffPacket {
         }
         for evidence in &mut packet.evidence {
             evidence.text = mask(&evidence.text);
+        }
+        for past in &mut packet.history {
+            past.summary = mask(&past.summary);
         }
         packet
     }

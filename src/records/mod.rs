@@ -73,11 +73,25 @@ pub struct RecordsConfig {
     /// A node not heard from for this long is down: the nodes still up mark its calls
     /// interrupted. Each node says it is alive every sixth of this.
     pub node_timeout_secs: u64,
+    /// A caller's calls of the last this many days are their history (the handoff packet, the
+    /// console, the brain's CallStart, triage's repeat-contact); 0: none is looked up.
+    pub history_days: u32,
+    /// At most this many earlier calls, newest first.
+    pub history_calls: usize,
 }
 
 impl Default for RecordsConfig {
     fn default() -> Self {
-        RecordsConfig { path: PathBuf::from("var/records.db"), url: String::new(), node: String::new(), retention_days: 90, queue_limit: 50_000, node_timeout_secs: 30 }
+        RecordsConfig {
+            path: PathBuf::from("var/records.db"),
+            url: String::new(),
+            node: String::new(),
+            retention_days: 90,
+            queue_limit: 50_000,
+            node_timeout_secs: 30,
+            history_days: 30,
+            history_calls: 5,
+        }
     }
 }
 
@@ -250,6 +264,10 @@ pub struct CallRecord {
     pub handoff_packet: Option<serde_json::Value>,
     /// RTP counters at the end of the call (`crate::media::session::MediaStats`).
     pub media: Option<serde_json::Value>,
+    /// The playbook intents the call touched, first first.
+    pub intents: Vec<String>,
+    /// The caller's first words (masked).
+    pub summary: String,
 }
 
 /// Which records `list` returns; newest first.
@@ -311,6 +329,24 @@ pub struct CallEnd {
     /// The whole state timeline (the live registry keeps it; written once, at the end).
     pub timeline: Vec<StateChange>,
     pub media: Option<serde_json::Value>,
+    /// The playbook intents the call touched, first first (`brain::conversation::is_topic`).
+    pub intents: Vec<String>,
+    /// One line of what the caller came for (masked by the store).
+    pub summary: String,
+}
+
+/// One of a caller's earlier calls, as their next call is told of it (the handoff packet, the
+/// brain's CallStart, triage's repeat-contact signal).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PastCall {
+    pub call_id: String,
+    pub started_at_ms: u64,
+    /// "contained", "escalated", ...
+    pub outcome: String,
+    pub intents: Vec<String>,
+    /// The escalation reason code, when it was handed over.
+    pub escalation: Option<String>,
+    pub summary: String,
 }
 
 /// Handle on the call records; cheap to clone, shared by every call and the Ops API.
@@ -328,6 +364,9 @@ struct Inner {
     writer: writer::WriterHandle,
     redaction: RedactionConfig,
     write_errors: Arc<AtomicU64>,
+    /// `[records] history_days` and `history_calls`.
+    history_days: u32,
+    history_calls: usize,
 }
 
 impl RecordStore {
@@ -368,7 +407,10 @@ impl RecordStore {
             Location::Postgres(url) => Some(relay::Relay::listen(url.clone())),
             Location::Sqlite(_) => None,
         };
-        Ok(RecordStore { inner: Arc::new(Inner { location, relay, node, node_timeout, writer, redaction, write_errors }) })
+        let (history_days, history_calls) = (config.history_days, config.history_calls);
+        Ok(RecordStore {
+            inner: Arc::new(Inner { location, relay, node, node_timeout, writer, redaction, write_errors, history_days, history_calls }),
+        })
     }
 
     /// Other gateways may share these records (PostgreSQL).
@@ -478,7 +520,8 @@ impl RecordStore {
 
     /// The final CDR; returns once it is committed (or failed, or took longer than
     /// [`FINISH_WAIT`]: the call must end either way).
-    pub async fn finish(&self, end: CallEnd) -> Result<(), RecordError> {
+    pub async fn finish(&self, mut end: CallEnd) -> Result<(), RecordError> {
+        end.summary = self.mask(&end.summary);
         // While the database is known to be away, the call's end does not wait on it: every
         // call would otherwise linger the whole bound in an outage.
         if self.inner.writer.database_down() {
@@ -517,6 +560,39 @@ impl RecordStore {
 
     pub fn get(&self, call_id: &str) -> Result<Option<CallRecord>, RecordError> {
         get_at(&self.inner.location, call_id)
+    }
+
+    /// The caller's earlier calls for a call starting now, as `[records] history_days` and
+    /// `history_calls` say; none when that is off or the lookup fails (a call never waits long
+    /// on, or fails for, its history: the failure is logged).
+    pub async fn recent_calls(&self, caller: &str) -> Vec<PastCall> {
+        let (days, limit) = (self.inner.history_days, self.inner.history_calls);
+        if days == 0 || limit == 0 {
+            return Vec::new();
+        }
+        let since = crate::clock::now_ms().saturating_sub(u64::from(days) * 86_400_000);
+        let (store, caller) = (self.clone(), caller.to_string());
+        match tokio::task::spawn_blocking(move || store.history(&caller, since, limit)).await {
+            Ok(Ok(past)) => past,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "caller history not read; the call goes on without it");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "caller history lookup failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// `caller`'s finished calls started at or after `since_ms`, newest first, at most `limit`:
+    /// what their next call should know. Nobody's history for a caller without a number.
+    pub fn history(&self, caller: &str, since_ms: u64, limit: usize) -> Result<Vec<PastCall>, RecordError> {
+        let caller = caller.trim();
+        if caller.is_empty() || caller.eq_ignore_ascii_case("anonymous") {
+            return Ok(Vec::new());
+        }
+        db::off_runtime(|| Ok(schema::history(&mut open_reader(&self.inner.location)?, caller, since_ms, limit)?))
     }
 }
 

@@ -2,7 +2,7 @@
 //! written once for both databases (`db`); the tables come from `migrations/`.
 
 use super::db::{Cell, Db, DbError, Row};
-use super::{CallEnd, CallFilter, CallRecord, CallSummary, Cdr, DecisionRecord, NodeBeat, NodeStatus, Outcome, StateChange};
+use super::{CallEnd, CallFilter, CallRecord, CallSummary, Cdr, DecisionRecord, NodeBeat, NodeStatus, Outcome, PastCall, StateChange};
 use super::TurnSummary;
 
 /// Calls with no outcome when a gateway starts were in progress when it stopped. In a shared
@@ -192,10 +192,19 @@ pub fn handoff(db: &mut Db, call_id: &str, packet_json: &str) -> Result<(), DbEr
 /// The final CDR and the timeline, in one transaction.
 pub fn finish(db: &mut Db, e: &CallEnd) -> Result<(), DbError> {
     let media = e.media.as_ref().map(|m| m.to_string());
+    let intents = e.intents.join(" ");
     db.transaction(|db| {
         db.execute(
-            "UPDATE calls SET ended_ms = ?2, outcome = ?3, reason = ?4, media = ?5 WHERE call_id = ?1",
-            &[(&e.call_id).into(), e.ended_at_ms.into(), e.outcome.as_str().into(), (&e.reason).into(), media.as_deref().into()],
+            "UPDATE calls SET ended_ms = ?2, outcome = ?3, reason = ?4, media = ?5, intents = ?6, summary = ?7 WHERE call_id = ?1",
+            &[
+                (&e.call_id).into(),
+                e.ended_at_ms.into(),
+                e.outcome.as_str().into(),
+                (&e.reason).into(),
+                media.as_deref().into(),
+                (&intents).into(),
+                (&e.summary).into(),
+            ],
         )?;
         // A finish retried after a lost connection must not leave the timeline twice.
         db.execute("DELETE FROM timeline WHERE call_id = ?1", &[(&e.call_id).into()])?;
@@ -207,6 +216,29 @@ pub fn finish(db: &mut Db, e: &CallEnd) -> Result<(), DbError> {
         }
         Ok(())
     })
+}
+
+/// A caller's finished calls since `since_ms`, newest first.
+pub fn history(db: &mut Db, caller: &str, since_ms: u64, limit: usize) -> Result<Vec<PastCall>, DbError> {
+    let rows = db.query(
+        "SELECT call_id, started_ms, outcome, intents, summary,
+            (SELECT code FROM decisions d WHERE d.call_id = calls.call_id ORDER BY at_ms LIMIT 1)
+         FROM calls
+         WHERE caller = ?1 AND started_ms >= ?2 AND outcome IS NOT NULL
+         ORDER BY started_ms DESC LIMIT ?3",
+        &[caller.into(), since_ms.into(), (limit as u64).into()],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|row| PastCall {
+            call_id: text(&row[0]),
+            started_at_ms: ms(&row[1]).unwrap_or(0),
+            outcome: text(&row[2]),
+            intents: text(&row[3]).split_whitespace().map(str::to_string).collect(),
+            summary: text(&row[4]),
+            escalation: row[5].text(),
+        })
+        .collect())
 }
 
 const CDR_COLUMNS: &str =
@@ -275,7 +307,7 @@ pub fn list(db: &mut Db, f: &CallFilter) -> Result<Vec<CallSummary>, DbError> {
 }
 
 pub fn get(db: &mut Db, call_id: &str) -> Result<Option<CallRecord>, DbError> {
-    let head = db.query(&format!("SELECT {CDR_COLUMNS}, handoff_packet, media FROM calls WHERE call_id = ?1"), &[call_id.into()])?;
+    let head = db.query(&format!("SELECT {CDR_COLUMNS}, handoff_packet, media, intents, summary FROM calls WHERE call_id = ?1"), &[call_id.into()])?;
     let Some(head) = head.first() else { return Ok(None) };
     let json = |c: &Cell| c.text().and_then(|s| serde_json::from_str(&s).ok());
     let timeline = db
@@ -315,5 +347,14 @@ pub fn get(db: &mut Db, call_id: &str) -> Result<Option<CallRecord>, DbError> {
             at_ms: ms(&r[5]).unwrap_or(0),
         })
         .collect();
-    Ok(Some(CallRecord { cdr: cdr(head), timeline, turns, decisions, handoff_packet: json(&head[13]), media: json(&head[14]) }))
+    Ok(Some(CallRecord {
+        cdr: cdr(head),
+        timeline,
+        turns,
+        decisions,
+        handoff_packet: json(&head[CDR_WIDTH]),
+        media: json(&head[CDR_WIDTH + 1]),
+        intents: text(&head[CDR_WIDTH + 2]).split_whitespace().map(str::to_string).collect(),
+        summary: text(&head[CDR_WIDTH + 3]),
+    }))
 }

@@ -60,6 +60,8 @@ fn end(call_id: &str, outcome: Outcome) -> CallEnd {
         reason: "caller-hangup".into(),
         timeline: vec![StateChange { state: "ai".into(), at_ms: 1 }, StateChange { state: "ended".into(), at_ms: 2 }],
         media: Some(serde_json::json!({"packets_lost": 0})),
+        intents: Vec::new(),
+        summary: String::new(),
     }
 }
 
@@ -319,4 +321,41 @@ fn a_silent_node_is_down_and_its_calls_are_closed_by_the_others() {
     assert!(a.agent_load_elsewhere().unwrap().is_empty(), "a node that is down gives no agent any load");
     let closed = a.get("on-b").unwrap().unwrap();
     assert_eq!((closed.cdr.outcome, closed.cdr.node.as_str()), (Some(Outcome::Interrupted), "gw-b"));
+}
+
+#[test]
+fn a_callers_earlier_calls_are_their_history_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_callers_earlier_calls_are_their_history(&sqlite(dir.path()));
+}
+
+#[test]
+fn a_callers_earlier_calls_are_their_history_in_postgresql() {
+    let server = LocalPostgres::start().expect("a PostgreSQL server");
+    a_callers_earlier_calls_are_their_history(&postgres(&server));
+}
+
+fn a_callers_earlier_calls_are_their_history(config: &RecordsConfig) {
+    let records = store(config);
+    let now = crate::clock::now_ms();
+    let hour = 3_600_000;
+    let rt = runtime();
+    // Two earlier calls from the caller (one too old for the window), one from someone else,
+    // and one still in progress.
+    for (id, at, caller) in [("old", now - 100 * hour, "+8613800000000"), ("yesterday", now - 20 * hour, "+8613800000000"), ("other", now - hour, "+8613900000000"), ("live", now, "+8613800000000")] {
+        records.begin(Cdr { caller: caller.into(), ..start(id, at) });
+    }
+    for id in ["old", "yesterday", "other"] {
+        let summary = "my card 4111 1111 1111 1111 and the internet is down again".to_string();
+        rt.block_on(records.finish(CallEnd { intents: vec!["broadband".into(), "bill".into()], summary, ..end(id, Outcome::Contained) })).unwrap();
+    }
+    let past = records.history("+8613800000000", now - 72 * hour, 5).unwrap();
+    assert_eq!(past.iter().map(|p| p.call_id.as_str()).collect::<Vec<_>>(), ["yesterday"], "{past:?}");
+    let p = &past[0];
+    assert_eq!((p.outcome.as_str(), p.intents.clone(), p.escalation.clone()), ("contained", vec!["broadband".to_string(), "bill".to_string()], None));
+    assert!(p.summary.contains("internet is down") && !p.summary.contains("4111 1111 1111 1111"), "masked like the turns: {}", p.summary);
+    assert_eq!(p.started_at_ms, now - 20 * hour);
+    assert!(records.history("", 0, 5).unwrap().is_empty(), "no number, no history");
+    assert!(records.history("anonymous", 0, 5).unwrap().is_empty());
+    assert_eq!(records.history("+8613800000000", 0, 1).unwrap().len(), 1, "the limit holds");
 }

@@ -70,6 +70,9 @@ pub fn render_record(r: &CallRecord) -> String {
     if let Some(path) = &c.recording {
         let _ = writeln!(out, "recording {path}");
     }
+    if !r.intents.is_empty() {
+        let _ = writeln!(out, "about     {}", r.intents.join(", "));
+    }
     if !r.timeline.is_empty() {
         let states: Vec<String> =
             r.timeline.iter().map(|s| format!("{} +{:.1}s", s.state, s.at_ms.saturating_sub(c.started_at_ms) as f64 / 1000.0)).collect();

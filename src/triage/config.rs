@@ -51,6 +51,33 @@ pub struct TriageConfig {
     pub risk: RiskConfig,
     pub brain: BrainProposalConfig,
     pub clarify: ClarifyConfig,
+    pub repeat_contact: RepeatContactConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RepeatContactConfig {
+    pub enabled: bool,
+    /// An earlier call about the same intent at most this long ago is a repeat contact.
+    pub window_hours: u32,
+    /// Intents that are no problem coming back (a balance check, goodbye).
+    pub ignore_intents: Vec<String>,
+}
+
+impl Default for RepeatContactConfig {
+    fn default() -> Self {
+        RepeatContactConfig {
+            enabled: true,
+            window_hours: 72,
+            ignore_intents: ["balance", "data_left", "hours", "goodbye", "agent", "language"].map(String::from).to_vec(),
+        }
+    }
+}
+
+impl RepeatContactConfig {
+    pub fn window_ms(&self) -> u64 {
+        u64::from(self.window_hours) * 3_600_000
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -201,6 +228,7 @@ impl Default for TriageConfig {
             risk: RiskConfig::default(),
             brain: BrainProposalConfig::default(),
             clarify: ClarifyConfig::default(),
+            repeat_contact: RepeatContactConfig::default(),
         }
     }
 }
@@ -289,6 +317,9 @@ impl TriageConfig {
     /// Checks what serde cannot. Errors carry the full dotted key.
     pub fn validate(&self) -> Result<(), TriageConfigError> {
         let err = |key, message: String| Err(TriageConfigError { key, message });
+        if self.repeat_contact.enabled && self.repeat_contact.window_hours == 0 {
+            return err("triage.repeat_contact.window_hours", "must be 1 or more; set enabled = false to switch the signal off".into());
+        }
         if let Some(bad) = self.vip_numbers.iter().find(|n| digits(n).is_empty()) {
             return err("triage.vip_numbers", format!("{bad:?} has no digits"));
         }

@@ -16,7 +16,9 @@
 //!   a row, shouting (loudness well above the caller's own earlier level);
 //! - **ambiguity**: the brain not understanding N times, the same intent looping, low-confidence
 //!   recognition K times in a row, the caller repeating themselves, long silences;
-//! - **other**: the brain's own escalation, a cap on AI turns, VIP numbers.
+//! - **other**: the brain's own escalation, a cap on AI turns, VIP numbers;
+//! - **repeat contact** (reported as risk): the brain reads an intent the caller already called
+//!   about recently ([`Triage::set_past_contacts`], from the records).
 //!
 //! Risk and explicit-request words survive recognition slips: they are matched by sound too
 //! (`sound.rs`), in the transcript and in the recognizer's alternatives, and each hit is
@@ -37,8 +39,8 @@ mod lexicon;
 mod sound;
 
 pub use config::{
-    AmbiguityConfig, BrainProposalConfig, ClarifyConfig, EmotionConfig, ExplicitConfig, NegationConfig, RiskConfig,
-    TriageConfig, TriageConfigError, Words,
+    AmbiguityConfig, BrainProposalConfig, ClarifyConfig, EmotionConfig, ExplicitConfig, NegationConfig,
+    RepeatContactConfig, RiskConfig, TriageConfig, TriageConfigError, Words,
 };
 
 use crate::brain::text::NegationWindow;
@@ -171,6 +173,15 @@ pub enum Decision {
     Clarify(Clarification),
     /// This call was already handed over (see [`Triage::escalation`]); nothing new is decided.
     AlreadyEscalated,
+}
+
+/// One of the caller's earlier calls, within [`RepeatContactConfig::window_hours`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastContact {
+    pub call_id: String,
+    /// How long before this call it started, in hours (for the evidence).
+    pub hours_ago: u64,
+    pub intents: Vec<String>,
 }
 
 /// One final recognition result.
@@ -372,6 +383,8 @@ pub struct Triage {
     /// Slots the brain had filled at its last reading: more on the same intent is a flow
     /// moving on (the caller answered its question), not a loop.
     slots_filled: usize,
+    /// The caller's earlier calls within the repeat-contact window.
+    past: Vec<PastContact>,
     // clarifying questions
     pending: Option<Pending>,
     asked: Vec<Evidence>,
@@ -409,10 +422,17 @@ impl Triage {
             long_silences: Vec::new(),
             uncounted_turn: None,
             slots_filled: 0,
+            past: Vec::new(),
             pending: None,
             asked: Vec::new(),
             unconfirmed: Vec::new(),
         }
+    }
+
+    /// The caller's earlier calls that fall within `repeat_contact.window_hours` (the driver
+    /// reads them from the records and leaves out older ones: triage reads no clock).
+    pub fn set_past_contacts(&mut self, past: Vec<PastContact>) {
+        self.past = past;
     }
 
     /// The driver asked the caller the question of the [`Decision::Clarify`] answered for
@@ -820,6 +840,14 @@ impl Triage {
                     priority: Priority::High,
                     evidence: self.upset.clone(),
                 });
+            }
+        }
+        let rc = &self.cfg.repeat_contact;
+        if rc.enabled && crate::brain::conversation::is_topic(intent) && !rc.ignore_intents.iter().any(|i| i == intent) {
+            if let Some(p) = self.past.iter().find(|p| p.intents.iter().any(|i| i == intent)) {
+                let text = format!("called about {intent} {} h ago (call {})", p.hours_ago, p.call_id);
+                let evidence = vec![Evidence { turn, trigger: format!("repeat-contact: {intent}"), text }];
+                fired.push(Fired { category: Category::Risk, code: "repeat-contact", priority: Priority::High, evidence });
             }
         }
         let a = &self.cfg.ambiguity;

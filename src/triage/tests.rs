@@ -606,3 +606,27 @@ fn a_number_taken_away_is_fraud_and_bad_service_manners_are_anger() {
     assert_eq!(code_of(&["你们这是什么服务态度！"]).as_deref(), Some("emotion-anger"));
     assert_eq!(code_of(&["你们的服务态度很好"]), None);
 }
+
+#[test]
+fn a_caller_back_about_the_same_problem_goes_to_a_person() {
+    let mut t = Triage::new(cfg(), "1");
+    t.set_past_contacts(vec![PastContact { call_id: "c-yesterday".into(), hours_ago: 20, intents: vec!["broadband".into(), "balance".into()] }]);
+    // A balance check again is no problem that came back; a miss says nothing.
+    assert_eq!(t.on_brain(0, "balance", "neutral", 0), Decision::Continue);
+    assert_eq!(t.on_brain(1, "fallback", "neutral", 0), Decision::Continue);
+    match t.on_brain(2, "broadband", "neutral", 0) {
+        Decision::Escalate(e) => {
+            assert_eq!((e.category, e.code.as_str(), e.priority), (Category::Risk, "repeat-contact", Priority::High));
+            assert!(e.evidence[0].text.contains("20 h ago") && e.evidence[0].text.contains("c-yesterday"), "{:?}", e.evidence);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without that history, or with the signal off, broadband is an ordinary first call.
+    let mut t = Triage::new(cfg(), "1");
+    assert_eq!(t.on_brain(0, "broadband", "neutral", 0), Decision::Continue);
+    let mut off = TriageConfig::default();
+    off.repeat_contact.enabled = false;
+    let mut t = Triage::new(Arc::new(off), "1");
+    t.set_past_contacts(vec![PastContact { call_id: "c".into(), hours_ago: 1, intents: vec!["broadband".into()] }]);
+    assert_eq!(t.on_brain(0, "broadband", "neutral", 0), Decision::Continue);
+}

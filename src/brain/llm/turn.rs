@@ -227,7 +227,7 @@ impl<'p> Call<'p> {
         let mut outcome: Result<(), LlmError> = Ok(());
         let mut after: Option<BotAction> = None;
         for _round in 0..2 {
-            let system = prompt::system_message(&instructions, &facts, &self.memory);
+            let system = prompt::system_message(&instructions, &facts, self.conv.past_calls(), &self.memory);
             let mut body = json!({
                 "model": cfg.model,
                 "messages": prompt::messages(&system, &self.memory, &caller),

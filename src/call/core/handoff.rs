@@ -125,6 +125,7 @@ impl CallCore {
             slots: self.slots.clone(),
             sentiment_trend: self.sentiments.clone(),
             created_at_ms: now_ms(),
+            history: self.info.history.clone(),
             ..HandoffPacket::default()
         };
         packet.set_escalation(esc);

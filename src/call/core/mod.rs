@@ -30,10 +30,10 @@ use super::turn_taking::{silence_wait, BargeIn as BargeInPolicy, DecodeKind, Str
 use super::LegCommand;
 use crate::handoff::{AgentPool, TranscriptLine};
 use crate::media::session::{MediaCommand, MediaParams, MediaStats, FRAME_16K};
-use crate::proto::dialog::{bot_action, caller_event, BotAction, CallEnd, CallStart, Channel, Dtmf, Silence, TurnTimings, Utterance};
+use crate::proto::dialog::{bot_action, caller_event, BotAction, CallEnd, CallStart, Channel, Dtmf, PastCall, Silence, TurnTimings, Utterance};
 use crate::speech::stt::Transcript;
 use crate::speech::tts::Lang;
-use crate::triage::{Decision, Triage, UtteranceInput};
+use crate::triage::{Decision, PastContact, Triage, UtteranceInput};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,6 +59,8 @@ pub struct CallInfo {
     pub language: Option<String>,
     /// The call's WAV, when it is recorded.
     pub recording: Option<String>,
+    /// The caller's earlier calls, newest first (read from the records before the call starts).
+    pub history: Vec<crate::records::PastCall>,
 }
 
 /// What happened, handed to [`CallCore::handle`].
@@ -175,6 +177,8 @@ const LANGUAGE_AFTER_MS: u32 = 1_000;
 const GOODBYE_GRACE: Duration = Duration::from_secs(20);
 /// A hang-up asked for while nothing plays.
 const HANGUP_PAUSE: Duration = Duration::from_millis(300);
+/// Longest one-line summary of a call kept for the caller's next call, in characters.
+const SUMMARY_MAX_CHARS: usize = 160;
 /// How long past the dialer's own ring time an agent attempt may go unreported.
 const RING_MARGIN: Duration = Duration::from_secs(5);
 
@@ -236,6 +240,8 @@ pub struct CallCore {
     brain_up: bool,
     triage: Triage,
     history: Vec<TranscriptLine>,
+    /// What the call was about: the brain's topic intents, first first, each once.
+    topics: Vec<String>,
     intent: String,
     slots: BTreeMap<String, String>,
     sentiments: Vec<String>,
@@ -283,7 +289,20 @@ impl CallCore {
     /// A call just answered, at `now`. The first effects open the brain and announce the call.
     pub fn new(settings: Arc<CallSettings>, info: CallInfo, agents: Arc<Mutex<AgentPool>>, tags: Arc<AtomicU64>, now: Instant) -> CallCore {
         let language = info.language.clone().unwrap_or_else(|| "en".into());
-        let triage = Triage::new(settings.triage.clone(), &info.caller);
+        let mut triage = Triage::new(settings.triage.clone(), &info.caller);
+        let window = settings.triage.repeat_contact.window_ms();
+        let now_at = now_ms();
+        triage.set_past_contacts(
+            info.history
+                .iter()
+                .filter(|p| now_at.saturating_sub(p.started_at_ms) <= window)
+                .map(|p| PastContact {
+                    call_id: p.call_id.clone(),
+                    hours_ago: now_at.saturating_sub(p.started_at_ms) / 3_600_000,
+                    intents: p.intents.clone(),
+                })
+                .collect(),
+        );
         let mut core = CallCore {
             listener: Listener::new(settings.endpointing),
             streaming: Streaming::new(&settings.endpointing),
@@ -295,6 +314,7 @@ impl CallCore {
             brain_up: true,
             triage,
             history: Vec::new(),
+            topics: Vec::new(),
             intent: String::new(),
             slots: BTreeMap::new(),
             sentiments: Vec::new(),
@@ -360,6 +380,19 @@ impl CallCore {
             channel: self.info.channel as i32,
             metadata: [("sip_call_id".to_string(), self.info.sip_call_id.clone()), ("codec".to_string(), self.info.codec.clone())]
                 .into_iter()
+                .collect(),
+            history: self
+                .info
+                .history
+                .iter()
+                .map(|p| PastCall {
+                    call_id: p.call_id.clone(),
+                    started_ms: p.started_at_ms,
+                    outcome: p.outcome.clone(),
+                    intents: p.intents.clone(),
+                    escalation: p.escalation.clone().unwrap_or_default(),
+                    summary: p.summary.clone(),
+                })
                 .collect(),
         };
         // The greeting is turn 0: its latency is measured from the moment the call started.
@@ -1156,6 +1189,9 @@ impl CallCore {
                 if !a.intent.is_empty() {
                     self.intent = a.intent.clone();
                 }
+                if crate::brain::conversation::is_topic(&a.intent) && !self.topics.contains(&a.intent) {
+                    self.topics.push(a.intent.clone());
+                }
                 if !a.sentiment.is_empty() {
                     self.sentiments.push(a.sentiment.clone());
                 }
@@ -1378,6 +1414,14 @@ impl CallCore {
                 failure: self.failure.clone(),
                 timeline: self.timeline.clone(),
                 media,
+                intents: self.topics.clone(),
+                // What the caller came for, in their own first words.
+                summary: self
+                    .history
+                    .iter()
+                    .find(|l| l.speaker == "caller")
+                    .map(|l| l.text.chars().take(SUMMARY_MAX_CHARS).collect())
+                    .unwrap_or_default(),
             })),
         }
     }

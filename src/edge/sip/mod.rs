@@ -508,6 +508,7 @@ impl SignalingLeg {
                 codec: negotiated.codec.name().to_string(),
                 language,
                 recording: None,
+                history: Vec::new(),
             },
             media,
             media_events,

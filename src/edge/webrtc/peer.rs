@@ -120,6 +120,8 @@ impl WebrtcEdge {
                 codec: "opus".into(),
                 language: services.languages.for_number(""),
                 recording: None,
+                // A browser has no number: no history.
+                history: Vec::new(),
             },
             media: peer.media,
             media_events: peer.media_events,
