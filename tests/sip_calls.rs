@@ -97,6 +97,25 @@ fn sipp_pcmu_call_is_recognized_answered_and_takes_dtmf() {
     assert!(wav_rms_dbfs(rx) > -40.0, "the reply is audible: {:.1} dBFS", wav_rms_dbfs(rx));
 }
 
+/// A caller recognized in the wrong language chooses theirs on the keypad (RFC 4733): 8 gives
+/// Mandarin for the rest of the call, recognition included, and the greeting again in it.
+#[test]
+fn the_keypad_chooses_the_language_for_the_rest_of_the_call() {
+    let (gw, _sipp) = sipp_call(&fixture("en_balance.wav"), "PCMU", Some("8"));
+    ended(&gw);
+    let chose = gw
+        .wait_for_message("caller chose the language", Duration::from_secs(1))
+        .unwrap_or_else(|| panic!("the key did not set the language\n{}", gw.log_tail(40)));
+    assert_eq!(text_field(&chose, "language"), "zh");
+    let keyed = gw
+        .events("turn")
+        .into_iter()
+        .find(|t| text_field(t, "heard") == "DTMF 8")
+        .unwrap_or_else(|| panic!("no turn for the key\n{}", gw.log_tail(40)));
+    assert!(text_field(&keyed, "reply").contains("您好"), "the greeting again, in Mandarin: {}", text_field(&keyed, "reply"));
+    assert_eq!(text_field(&keyed, "language"), "zh", "{keyed}");
+}
+
 /// Real recorded speech (a LibriVox reader), not synthesized: the caller is a person.
 const LIBRIVOX_CLIP: &str = "librivox/sense_and_sensibility_01_austen_64kb-0880.wav";
 

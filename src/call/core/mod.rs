@@ -1149,6 +1149,10 @@ impl CallCore {
                     tracing::info!(call_id = %self.info.call_id, language = lang.as_str(), "caller chose the language");
                     self.info.language = Some(lang.as_str().to_string());
                     self.language = lang.as_str().to_string();
+                    // The turn that chose it is answered in it.
+                    if let Some(turn) = self.answering.as_mut() {
+                        turn.language = self.language.clone();
+                    }
                 }
                 Err(_) => tracing::warn!(call_id = %self.info.call_id, language = %l.language, "brain set a language the gateway cannot recognize; ignored"),
             },
