@@ -453,11 +453,14 @@ impl SignalingLeg {
                 return;
             }
         };
-        let _ = self.dialog.ringing(None, None);
         // Optional ring time before answering (some trunks expect to hear ringback); a CANCEL
         // that arrives meanwhile ends the attempt here, and rsipstack answers it with 487.
+        // Without one the 200 follows at once and no 180 is sent: through a proxy with several
+        // workers (Kamailio) a 180 sent just before the 200 can arrive after it, which a
+        // strict caller (sipp) treats as an error.
         let ring = Duration::from_millis(self.edge.sip.answer_delay_ms);
         if !ring.is_zero() {
+            let _ = self.dialog.ringing(None, None);
             let deadline = tokio::time::sleep(ring);
             tokio::pin!(deadline);
             loop {
