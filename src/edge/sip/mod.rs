@@ -80,6 +80,22 @@ async fn bind_udp_and_tcp_port(listen: SocketAddr) -> Result<(tokio::net::UdpSoc
     Err(SipError::Bind { addr: listen, transport: "tcp", message: last_error })
 }
 
+/// Waits, at most 2 s, until `addr` accepts TCP connections (one probe connection, closed at once).
+async fn wait_until_listening(addr: SocketAddr) -> Result<(), SipError> {
+    let probe = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), addr.port()),
+        _ => addr,
+    };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(probe).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(SipError::Bind { addr, transport: "tcp", message: "the SIP stack did not start listening within 2 s".into() })
+}
+
 fn tcp_port_free(addr: SocketAddr) -> std::io::Result<()> {
     let probe = if addr.is_ipv6() { tokio::net::TcpSocket::new_v6()? } else { tokio::net::TcpSocket::new_v4()? };
     probe.set_reuseaddr(true)?;
@@ -144,6 +160,9 @@ impl SipServer {
             next_call: AtomicU64::new(1),
         });
         tokio::spawn(async move { endpoint.serve().await });
+        // rsipstack binds the TCP listener inside serve(), after this returns: wait until it
+        // accepts, so that once the gateway says it is ready a TCP caller is not refused.
+        wait_until_listening(tcp_addr).await?;
         let dialer: Arc<dyn crate::call::AgentDialer> = Arc::new(agent::SipDialer { edge: edge.clone() });
         if edge.services.dialers.sip.set(dialer).is_err() {
             tracing::warn!("a second SIP edge started; agent calls go through the first");
