@@ -69,7 +69,7 @@ impl Default for RepeatContactConfig {
         RepeatContactConfig {
             enabled: true,
             window_hours: 72,
-            ignore_intents: ["balance", "data_left", "hours", "goodbye", "agent", "language"].map(String::from).to_vec(),
+            ignore_intents: ["balance", "data_left", "hours", "goodbye", "agent"].map(String::from).to_vec(),
         }
     }
 }
