@@ -12,7 +12,7 @@ use common::*;
 use frontline::media::g711::G711;
 use frontline::media::resample::resample_all;
 use frontline::speech::models::ModelDir;
-use frontline::speech::tts::{EnglishVoice, KokoroConfig, Lang, MandarinVoice, PiperConfig, Tts, TtsConfig, TtsError};
+use frontline::speech::tts::{EnglishVoice, KokoroConfig, Lang, MandarinVoice, PiperConfig, ReplyPace, Tts, TtsConfig, TtsError};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -233,7 +233,7 @@ fn prewarmed_prompts_play_from_the_cache_at_once_and_unchanged() {
         let first = rt.block_on(tts.synthesize(text, lang)).unwrap();
         // The call path: a reply streamed sentence by sentence.
         let t = Instant::now();
-        let mut chunks = tts.synthesize_stream(text, lang);
+        let mut chunks = tts.synthesize_stream(text, lang, &ReplyPace::new());
         let chunk = rt.block_on(chunks.recv()).unwrap().unwrap();
         let took = t.elapsed();
         eprintln!("cached {lang} prompt {text:?}: first chunk in {took:?}");
@@ -282,7 +282,7 @@ fn reports_piper_speed_and_memory() {
         for i in 0..runs {
             let text = reply(i);
             let t = Instant::now();
-            let mut chunks = tts.synthesize_stream(&text, Lang::En);
+            let mut chunks = tts.synthesize_stream(&text, Lang::En, &ReplyPace::new());
             let mut got_first = false;
             while let Some(chunk) = rt.block_on(chunks.recv()) {
                 if !got_first {

@@ -12,7 +12,7 @@ use crate::bench::stats::Summary;
 use crate::bench::BenchEnv;
 use crate::config::Config;
 use crate::speech::models::ModelDir;
-use crate::speech::tts::{split_sentences, Lang, Tts};
+use crate::speech::tts::{split_sentences, Lang, ReplyPace, Tts};
 use anyhow::Result;
 use std::time::Instant;
 
@@ -79,29 +79,55 @@ pub fn first_audio(env: &BenchEnv) -> Result<Section> {
         "p95",
         "max",
         "first piece audio p50 s",
+        "stall p50 ms",
+        "max",
     ]);
     for lang in [Lang::En, Lang::Zh] {
         // The first synthesis of a voice loads and warms its model: not a caller's wait.
         rt.block_on(tts.synthesize(&reply(lang, 1000), lang))?;
-        let (mut whole, mut streamed, mut piece_audio) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut whole, mut streamed, mut piece_audio, mut stalls) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in 0..per_language {
             let before = reply(lang, 2 * i);
             let first = split_sentences(&before).first().map_or(String::new(), |s| s.to_string());
+            // Every reply is unseen, its opening words too (templates share them).
+            tts.forget_spoken();
             let t = Instant::now();
             rt.block_on(tts.synthesize(&first, lang))?;
             whole.push(t.elapsed().as_secs_f64() * 1000.0);
 
             let after = reply(lang, 2 * i + 1);
+            tts.forget_spoken();
             let t = Instant::now();
-            let mut chunks = tts.synthesize_stream(&after, lang);
-            if let Some(chunk) = rt.block_on(chunks.recv()).transpose()? {
-                streamed.push(t.elapsed().as_secs_f64() * 1000.0);
-                piece_audio.push(chunk.pcm_16k.len() as f64 / 16_000.0);
+            let mut chunks = tts.synthesize_stream(&after, lang, &ReplyPace::new());
+            // Playout as a call does it: from the first piece's arrival, each piece right after
+            // the one before, or when it arrives if it is late (the caller hears a stall).
+            let (mut playing_until, mut stall, mut pieces) = (None::<f64>, 0.0, Vec::new());
+            while let Some(chunk) = rt.block_on(chunks.recv()).transpose()? {
+                let arrived = t.elapsed().as_secs_f64() * 1000.0;
+                let audio_ms = chunk.pcm_16k.len() as f64 / 16.0;
+                let start = match playing_until {
+                    None => {
+                        streamed.push(arrived);
+                        piece_audio.push(audio_ms / 1000.0);
+                        arrived
+                    }
+                    Some(until) => {
+                        stall += (arrived - until).max(0.0);
+                        arrived.max(until)
+                    }
+                };
+                playing_until = Some(start + audio_ms);
+                pieces.push(chunk.text);
             }
-            while rt.block_on(chunks.recv()).transpose()?.is_some() {}
-            eprintln!("bench first-audio: {lang:?} {:.0} ms whole, {:.0} ms streamed: {after}", whole[whole.len() - 1], streamed.last().unwrap_or(&f64::NAN));
+            stalls.push(stall);
+            eprintln!(
+                "bench first-audio: {lang:?} {:.0} ms whole, {:.0} ms streamed, {stall:.0} ms stalled: {}",
+                whole[whole.len() - 1],
+                streamed.last().unwrap_or(&f64::NAN),
+                pieces.join(" | ")
+            );
         }
-        let (w, s, a) = (Summary::of(&whole), Summary::of(&streamed), Summary::of(&piece_audio));
+        let (w, s, a, st) = (Summary::of(&whole), Summary::of(&streamed), Summary::of(&piece_audio), Summary::of(&stalls));
         // The voice that actually spoke ("auto" picks the neural one when it is installed).
         let voice = match lang {
             Lang::En if tts.piper().is_some() => "piper".to_string(),
@@ -119,6 +145,8 @@ pub fn first_audio(env: &BenchEnv) -> Result<Section> {
             cell(s, |s| s.p95),
             cell(s, |s| s.max),
             a.map_or("-".into(), |a| format!("{:.2}", a.p50)),
+            cell(st, |s| s.p50),
+            cell(st, |s| s.max),
         ]);
     }
     let mut section = Section::new("Time to first audio of an unseen reply", table);
@@ -127,7 +155,9 @@ pub fn first_audio(env: &BenchEnv) -> Result<Section> {
          synthesizing); each reply made at run time from templates written for the bench (not the playbook) and \
          never repeated, so nothing comes from the cache. \"Whole first sentence\" is how replies were spoken before \
          clause streaming; \"first streamed piece\" is what a call waits for now (a long sentence is cut after its \
-         first clause, see `split_for_speech`). Load average at the start: {}.",
+         first clause, see `split_for_speech`, and pieces not yet made are cut at phrase boundaries to what the \
+         voice makes before the audio ahead runs out, the first to a short opening phrase, see `speech::tts::pace`). \"Stall\" is the silence inside a reply once it has started: a piece that \
+         arrives after the one before it has finished playing. Load average at the start: {}.",
         std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
     Ok(section)

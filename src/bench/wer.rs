@@ -16,7 +16,7 @@ use crate::media::resample::Resampler;
 use crate::speech::models::{self, ModelDir, Quantization, WhisperModel};
 use crate::speech::score::ErrorCount;
 use crate::speech::stt::{SttConfig, SttPool};
-use crate::speech::tts::{zh_normalize, EnglishVoice, Lang, MandarinVoice, Tts, TtsConfig};
+use crate::speech::tts::{zh_normalize, EnglishVoice, Lang, MandarinVoice, ReplyPace, Tts, TtsConfig};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -409,7 +409,7 @@ pub fn zh_voice(env: &BenchEnv) -> Result<Section> {
     for (i, name) in ["李先生", "王女士", "张先生", "陈女士", "刘先生"].iter().enumerate().take(if !measure_speed { 0 } else if env.quick { 2 } else { 5 }) {
         let reply = format!("{name}，您本月的话费是{}元，流量还剩{}个G。还有什么可以帮您？", 120 + i * 7, 3 + i);
         let t = Instant::now();
-        let mut chunks = tts.synthesize_stream(&reply, Lang::Zh);
+        let mut chunks = tts.synthesize_stream(&reply, Lang::Zh, &ReplyPace::new());
         if rt.block_on(chunks.recv()).transpose()?.is_some() {
             firsts.push(t.elapsed().as_secs_f64() * 1000.0);
         }

@@ -6,7 +6,7 @@
 //! aborts this task and starts a fresh one: nothing stale is left to play.
 
 use crate::media::session::MediaCommand;
-use crate::speech::tts::{Lang, Tts};
+use crate::speech::tts::{Lang, ReplyPace, Tts};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -41,6 +41,8 @@ impl Speaker {
         let (jobs, mut rx) = mpsc::channel::<SayJob>(32);
         let task = tokio::spawn(async move {
             let mut last_tag = None;
+            // What this reply has handed to playout: pieces are cut to keep ahead of it.
+            let mut pace = ReplyPace::new();
             while let Some(job) = rx.recv().await {
                 if let Some(pcm) = job.audio {
                     let tag = tags.fetch_add(1, Ordering::Relaxed) + 1;
@@ -51,7 +53,7 @@ impl Speaker {
                     }
                     let _ = events.send(SpeakerEvent::Queued { tag, text: job.text, samples }).await;
                 } else if !job.text.trim().is_empty() {
-                    let mut chunks = tts.synthesize_stream(&job.text, job.lang);
+                    let mut chunks = tts.synthesize_stream(&job.text, job.lang, &pace);
                     while let Some(chunk) = chunks.recv().await {
                         match chunk {
                             Ok(chunk) if !chunk.pcm_16k.is_empty() => {
@@ -71,6 +73,7 @@ impl Speaker {
                     }
                 }
                 if job.ends_reply {
+                    pace = ReplyPace::new();
                     let _ = events.send(SpeakerEvent::ReplyQueued { last_tag: last_tag.take() }).await;
                 }
             }

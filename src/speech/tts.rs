@@ -21,6 +21,7 @@ mod cache;
 pub mod disk;
 mod ffi;
 pub mod kokoro;
+mod pace;
 pub mod phoneme_ids;
 pub mod piper;
 mod split;
@@ -43,6 +44,7 @@ use crate::media::resample::{ResampleError, Resampler};
 pub use cache::{AudioCache, CacheKey};
 pub use kokoro::{KokoroConfig, KokoroError, KokoroVoice};
 pub use piper::{PiperConfig, PiperError, PiperVoice};
+pub use pace::ReplyPace;
 pub use split::{split_for_speech, split_sentences};
 
 /// Output sample rate of synthesis: the gateway's internal rate.
@@ -287,6 +289,8 @@ struct Voices {
     mandarin_model: String,
     cache: Mutex<AudioCache>,
     disk: Option<disk::DiskCache>,
+    /// How fast each language's voice synthesizes (English, Mandarin), for pacing replies.
+    speed: Mutex<[pace::Speed; 2]>,
 }
 
 impl Voices {
@@ -313,7 +317,16 @@ impl Voices {
             piper,
             kokoro,
             cache: Mutex::new(AudioCache::new(CACHE_BUDGET_SAMPLES)),
+            speed: Mutex::default(),
         }
+    }
+
+    fn speed(&self, lang: Lang) -> Option<f64> {
+        self.speed.lock().unwrap_or_else(|p| p.into_inner())[lang as usize].secs_per_weight()
+    }
+
+    fn record_speed(&self, lang: Lang, text: &str, secs: f64) {
+        self.speed.lock().unwrap_or_else(|p| p.into_inner())[lang as usize].record(text, secs);
     }
 
     fn key(&self, lang: Lang, text: &str) -> CacheKey {
@@ -462,6 +475,7 @@ enum Job {
         lang: Lang,
         voices: Arc<Voices>,
         chunks: mpsc::Sender<Result<TtsChunk, TtsError>>,
+        pace: ReplyPace,
     },
 }
 
@@ -579,6 +593,12 @@ impl Tts {
         (c.len(), c.samples(), c.hits, c.misses)
     }
 
+    /// Forgets the audio of everything said at run time (the pre-rendered prompts stay), so a
+    /// benchmark's next reply is synthesized however much of its wording came before.
+    pub fn forget_spoken(&self) {
+        self.voices.cache().forget_unpinned();
+    }
+
     /// Renders fixed lines ahead and pins them in the cache, so they later play with no
     /// synthesis delay. Each line is cached piece by piece ([`split_for_speech`]), the unit
     /// replies are spoken in. A piece rendered at an earlier start is read from the disk cache;
@@ -652,21 +672,26 @@ impl Tts {
         result.await.map_err(|_| TtsError::EngineStopped)?
     }
 
-    /// Synthesize `text` piece by piece (see [`split_for_speech`]: sentences, the first one cut
-    /// after its first clause when long). Chunks arrive in
-    /// order as each is ready, so playback can start after the first. Dropping the receiver
-    /// (barge-in) cancels the sentences not yet synthesized. Errors arrive as the last item.
+    /// Synthesize `text` piece by piece (see [`split_for_speech`]: sentences, a long one cut
+    /// after its first clause). Chunks arrive in order as each is ready, so playback can start
+    /// after the first. `pace` is the reply's (one per reply, shared by its messages): a piece
+    /// not in the cache is cut further at a phrase boundary when making it whole would keep
+    /// the caller in silence (see [`pace`]). Dropping the receiver (barge-in) cancels the
+    /// sentences not yet synthesized. Errors arrive as the last item.
     pub fn synthesize_stream(
         &self,
         text: &str,
         lang: Lang,
+        pace: &ReplyPace,
     ) -> mpsc::Receiver<Result<TtsChunk, TtsError>> {
         let mut sentences: VecDeque<String> = split_for_speech(text)
             .into_iter()
             .map(str::to_string)
             .collect();
-        // One slot per sentence (plus one for an error): the worker never waits on a slow reader.
-        let (tx, rx) = mpsc::channel(sentences.len() + 1);
+        // One slot per piece (plus one for an error): the worker never waits on a slow reader.
+        // Pacing may cut a sentence into phrases, each at least half the opening's weight.
+        let most_pieces = sentences.len() + split::weight(text) / (split::OPENING_TARGET_WEIGHT / 2) + 1;
+        let (tx, rx) = mpsc::channel(most_pieces);
         if let Err(e) = check_text(text) {
             let _ = tx.try_send(Err(e));
             return rx;
@@ -675,6 +700,7 @@ impl Tts {
         // behind other calls' synthesis; the worker still checks the rest one by one.
         while let Some(pcm) = sentences.front().and_then(|s| self.voices.cached(lang, s)) {
             let text = sentences.pop_front().unwrap_or_default();
+            pace.handed_out(seconds(&pcm), std::time::Instant::now());
             let _ = tx.try_send(Ok(TtsChunk { text, pcm_16k: pcm }));
         }
         if sentences.is_empty() {
@@ -685,6 +711,7 @@ impl Tts {
             lang,
             voices: self.voices.clone(),
             chunks: tx.clone(),
+            pace: pace.clone(),
         };
         if let Err(e) = self.submit(job) {
             let _ = tx.try_send(Err(e));
@@ -698,6 +725,11 @@ impl Tts {
             std_mpsc::TrySendError::Disconnected(_) => TtsError::EngineStopped,
         })
     }
+}
+
+/// Seconds of 16 kHz audio.
+fn seconds(pcm: &[i16]) -> f64 {
+    pcm.len() as f64 / f64::from(OUTPUT_RATE_HZ)
 }
 
 fn check_text(text: &str) -> Result<(), TtsError> {
@@ -790,16 +822,28 @@ fn run_worker(mut synth: Synth, jobs: std_mpsc::Receiver<Job>) {
                 lang,
                 voices,
                 chunks,
+                pace,
             } => {
                 if chunks.is_closed() {
                     continue; // listener gone: drop the sentences nobody will hear
                 }
-                let Some(text) = sentences.pop_front() else {
+                let Some(mut text) = sentences.pop_front() else {
                     continue;
                 };
+                if voices.cached(lang, &text).is_none() {
+                    let ahead = pace.audio_ahead(std::time::Instant::now());
+                    if let Some((now, later)) = pace::next_piece(&text, ahead, voices.speed(lang)) {
+                        let (now, later) = (now.to_string(), later.to_string());
+                        sentences.push_front(later);
+                        text = now;
+                    }
+                }
                 let result = synth.speak_cached(&text, lang, &voices);
                 let failed = result.is_err();
-                // Capacity is one per sentence, so this never finds the channel full.
+                if let Ok(pcm) = &result {
+                    pace.handed_out(seconds(pcm), std::time::Instant::now());
+                }
+                // The channel has a slot for every piece pacing can cut (`synthesize_stream`).
                 let _ = chunks.try_send(result.map(|pcm_16k| TtsChunk { text, pcm_16k }));
                 if !failed && !sentences.is_empty() {
                     active.push_back(Job::Stream {
@@ -807,6 +851,7 @@ fn run_worker(mut synth: Synth, jobs: std_mpsc::Receiver<Job>) {
                         lang,
                         voices,
                         chunks,
+                        pace,
                     });
                 }
             }
@@ -821,7 +866,11 @@ impl Synth {
         if let Some(pcm) = voices.cached(lang, text) {
             return Ok(pcm);
         }
+        let started = std::time::Instant::now();
         let (pcm, neural) = self.speak(text, lang, voices)?;
+        if neural || !voices.has_neural(lang) {
+            voices.record_speed(lang, text, started.elapsed().as_secs_f64());
+        }
         let key = if voices.has_neural(lang) && !neural { voices.espeak_key(lang, text) } else { voices.key(lang, text) };
         if !pcm.is_empty() {
             voices.cache().insert(key, pcm.as_slice().into(), false);
@@ -989,7 +1038,7 @@ mod tests {
         let Some(tts) = installed() else { return };
         let text =
             "您好，请问有什么可以帮您？Your bill is 35.5 dollars. Would you like to pay now?";
-        let mut rx = tts.synthesize_stream(text, Lang::Zh);
+        let mut rx = tts.synthesize_stream(text, Lang::Zh, &ReplyPace::new());
         let mut texts = Vec::new();
         while let Some(chunk) = rx.recv().await {
             let chunk = chunk.unwrap();
@@ -1061,7 +1110,7 @@ mod tests {
     async fn empty_text_gives_no_audio_and_no_chunks() {
         let Some(tts) = installed() else { return };
         assert!(tts.synthesize("   ", Lang::En).await.unwrap().is_empty());
-        assert!(tts.synthesize_stream("", Lang::Zh).recv().await.is_none());
+        assert!(tts.synthesize_stream("", Lang::Zh, &ReplyPace::new()).recv().await.is_none());
     }
 
     #[tokio::test]

@@ -97,6 +97,12 @@ impl AudioCache {
         }
     }
 
+    /// Drops every line that is not pinned: what was said at run time, not the prompts.
+    pub fn forget_unpinned(&mut self) {
+        self.entries.retain(|_, e| e.pinned);
+        self.unpinned_samples = 0;
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

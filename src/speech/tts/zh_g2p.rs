@@ -181,6 +181,13 @@ fn jieba() -> &'static Jieba {
     })
 }
 
+/// `text` cut into jieba words with their part-of-speech tags ("n", "v", "p", "uj", "x"…):
+/// (byte start, byte end, tag), in order, covering the whole text. Used to find the phrase
+/// boundaries a reply can be spoken from.
+pub(super) fn tagged_words(text: &str) -> Vec<(usize, usize, &str)> {
+    jieba().tag(text, true).into_iter().map(|t| (t.byte_start, t.byte_end, t.tag)).collect()
+}
+
 /// Parses numbered pinyin ("hang2", "de5", "de").
 fn parse_numbered(s: &str, hanzi: char) -> Syllable {
     let (body, tone) = match s.chars().last().and_then(|c| c.to_digit(10)) {
