@@ -151,3 +151,65 @@ fn a_caller_back_about_the_same_thing_goes_to_a_person_with_their_history() {
     assert_eq!(history[0]["intents"], serde_json::json!(["balance"]), "{record:#}");
     assert_eq!(history[0]["outcome"], "contained", "{record:#}");
 }
+
+/// A caller in the gateway's own English voice: each line, then the silence after it (s),
+/// after 5 s of silence for the greeting; headerless 8 kHz μ-law for sipp.
+fn caller_lines(dir: &Path, name: &str, lines: &[(&str, f64)]) -> std::path::PathBuf {
+    let mut pieces = Vec::new();
+    for (i, (text, pause_s)) in lines.iter().enumerate() {
+        let wav = dir.join(format!("{name}-{i}.wav"));
+        let said = Command::new(frontline_bin()).args(["say", "--language", "en", "--models"]).arg(models_dir()).arg("-o").arg(&wav).arg(text).output().expect("frontline say");
+        assert!(said.status.success(), "say failed: {}", String::from_utf8_lossy(&said.stderr));
+        let padded = dir.join(format!("{name}-{i}-padded.wav"));
+        sox(&[wav.to_str().unwrap(), padded.to_str().unwrap(), "pad", "0", &pause_s.to_string()]);
+        pieces.push(padded.display().to_string());
+    }
+    let ulaw = dir.join(format!("{name}.ulaw"));
+    let mut args: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    args.extend(["-r", "8000", "-c", "1", "-t", "ul", ulaw.to_str().unwrap(), "pad", "5", "0"]);
+    sox(&args);
+    ulaw
+}
+
+#[test]
+fn callers_rate_a_contained_call_on_the_keypad_and_in_words_and_the_rating_is_kept() {
+    let dir = temp_dir("survey-");
+    let db = dir.path().join("records.db");
+    let config = dir.path().join("frontline.toml");
+    std::fs::write(&config, "[survey]\nenabled = true\n").unwrap();
+    let gw = Gateway::start(&["--records", db.to_str().unwrap(), "--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"]);
+    // A question, a goodbye (the brain ends the call), then time for the goodbye and the
+    // survey's question to play before the answer.
+    let conversation = [("I would like to check my balance, please.", 9.0), ("That's all, thank you. Goodbye.", 16.0)];
+
+    // On the keypad: 5, after the conversation.
+    let ulaw = caller_lines(dir.path(), "keypad", &conversation);
+    let audio_ms = g711_duration(&ulaw).as_millis().to_string();
+    let vars = [("AUDIO", ulaw.display().to_string()), ("PT", "0".into()), ("CODEC", "PCMU".into()), ("AUDIO_MS", audio_ms), ("DTMF", "5".into()), ("WAIT_MS", "20000".into())];
+    let opts = SippOptions { vars: vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), timeout: Duration::from_secs(90), ..SippOptions::default() };
+    let done = run_sipp_with(&sipp_scenario("uac_stream_dtmf_until_bye.xml"), gw.sip_port(), opts);
+    assert!(done.success(), "the keypad caller's call failed (no BYE after the rating?):\n{}\n{}", done.report(), gw.log_tail(40));
+    let ended = gw.wait_for_message("call ended", Duration::from_secs(15)).expect("first call ended");
+    let first = event_field(&ended, "call_id").and_then(Value::as_str).unwrap().to_string();
+    let record = calls_json(&db, &["show", &first]);
+    assert_eq!(record["cdr"]["outcome"], "contained", "{record:#}");
+    assert_eq!(record["survey"], serde_json::json!({"score": 5, "by": "keypad"}), "{record:#}\n{}", gw.log_tail(40));
+
+    // In words: "four", said after the question.
+    let mut spoken = conversation.to_vec();
+    spoken.push(("I would say four.", 1.0));
+    let ulaw = caller_lines(dir.path(), "voice", &spoken);
+    let vars = [("AUDIO", ulaw.display().to_string()), ("PT", "0".into()), ("CODEC", "PCMU".into()), ("WAIT_MS", "75000".into())];
+    let opts = SippOptions { vars: vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), timeout: Duration::from_secs(90), ..SippOptions::default() };
+    let done = run_sipp_with(&sipp_scenario("uac_until_bye.xml"), gw.sip_port(), opts);
+    assert!(done.success(), "the speaking caller's call failed:\n{}\n{}", done.report(), gw.log_tail(40));
+    let ended = gw
+        .wait_for(|ev| event_message(ev) == Some("call ended") && event_field(ev, "call_id").and_then(Value::as_str) != Some(first.as_str()), Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the second call never ended\n{}", gw.log_tail(30)));
+    let second = event_field(&ended, "call_id").and_then(Value::as_str).unwrap().to_string();
+    let record = calls_json(&db, &["show", &second]);
+    assert_eq!(record["survey"], serde_json::json!({"score": 4, "by": "voice"}), "{record:#}\n{}", gw.log_tail(40));
+    // `frontline calls show` says it.
+    let text = Command::new(frontline_bin()).args(["calls", "show", &second, "--records"]).arg(&db).output().expect("calls show");
+    assert!(String::from_utf8_lossy(&text.stdout).contains("survey    4/5 (voice)"), "{}", String::from_utf8_lossy(&text.stdout));
+}

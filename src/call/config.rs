@@ -107,6 +107,7 @@ pub struct CallSettings {
     pub handoff: HandoffConfig,
     pub triage: Arc<TriageConfig>,
     pub redaction: RedactionConfig,
+    pub survey: super::survey::SurveyConfig,
     /// The recognizer knows more than English: language is detected per utterance.
     pub multilingual: bool,
 }
@@ -119,6 +120,7 @@ pub struct CallSections<'a> {
     pub handoff: &'a HandoffConfig,
     pub triage: &'a TriageConfig,
     pub redaction: &'a RedactionConfig,
+    pub survey: &'a super::survey::SurveyConfig,
     pub multilingual: bool,
 }
 
@@ -137,6 +139,7 @@ impl CallSettings {
             handoff: s.handoff.clone(),
             triage: Arc::new(s.triage.clone()),
             redaction: s.redaction.clone(),
+            survey: s.survey.clone(),
             multilingual: s.multilingual,
         }
     }

@@ -81,6 +81,8 @@ pub struct EndSummary {
     pub intents: Vec<String>,
     /// The caller's first words: one line of what they came for.
     pub summary: String,
+    /// The caller's answer to the satisfaction survey, when asked and answered.
+    pub survey: Option<crate::call::survey::Rating>,
 }
 
 impl CallEvent {

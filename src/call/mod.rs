@@ -17,6 +17,7 @@ pub mod observe;
 pub mod prompts;
 pub mod registry;
 mod speaker;
+pub mod survey;
 mod turn;
 pub mod turn_taking;
 

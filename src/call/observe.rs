@@ -89,6 +89,7 @@ async fn record(records: &RecordStore, event: &CallEvent) {
                 media: Some(media),
                 intents: summary.intents.clone(),
                 summary: summary.summary.clone(),
+                survey: summary.survey,
             };
             match records.finish(end).await {
                 Ok(()) => {}

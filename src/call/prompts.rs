@@ -55,6 +55,7 @@ pub fn fixed_prompts() -> Vec<(Lang, &'static str)> {
         out.push((lang, not_heard(code)));
         out.push((lang, transfer_withdrawn(code)));
         out.extend(HANDOFF_LINES.iter().map(|&kind| (lang, line(kind, code))));
+        out.extend(super::survey::lines(code).map(|l| (lang, l)));
     }
     out
 }
@@ -102,7 +103,8 @@ mod tests {
     #[test]
     fn every_line_is_listed_once_per_language() {
         let all = fixed_prompts();
-        assert_eq!(all.len(), 2 * (4 + HANDOFF_LINES.len()));
+        assert_eq!(all.len(), 2 * (4 + HANDOFF_LINES.len() + super::super::survey::lines("en").len()));
+        assert!(all.contains(&(Lang::Zh, super::super::survey::line(super::super::survey::SurveyLine::Question, "zh"))));
         assert!(all.contains(&(Lang::Zh, "请稍等。")));
         assert!(all.contains(&(Lang::En, line(LineKind::Hold, "en"))));
         assert!(all.iter().filter(|(l, _)| *l == Lang::Zh).all(|(_, t)| !t.is_ascii()));

@@ -49,6 +49,8 @@ pub struct Config {
     pub ops: crate::ops::OpsConfig,
     /// Card and ID numbers masked in transcripts, records, logs and LLM prompts: see `crate::redact`.
     pub redaction: crate::redact::RedactionConfig,
+    /// The post-call satisfaction survey: see `crate::call::survey`.
+    pub survey: crate::call::survey::SurveyConfig,
     /// Durable call records (SQLite, or PostgreSQL shared by several gateways): see `crate::records`.
     pub records: crate::records::RecordsConfig,
     /// One stereo WAV per call: see `crate::records::recording`.
@@ -75,6 +77,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             ops: crate::ops::OpsConfig::default(),
             redaction: crate::redact::RedactionConfig::default(),
+            survey: crate::call::survey::SurveyConfig::default(),
             records: crate::records::RecordsConfig::default(),
             recording: crate::records::recording::RecordingConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
@@ -176,6 +179,9 @@ impl Config {
         if let Err((key, message)) = self.calls.validate() {
             return Err(invalid(key, message));
         }
+        if let Err((key, message)) = self.survey.validate() {
+            return Err(invalid(key, message));
+        }
         if let Err((key, message)) = self.sip.source_policy(self.calls.max_concurrent) {
             return Err(invalid(key, message));
         }
@@ -198,6 +204,7 @@ impl Config {
             handoff: &self.handoff,
             triage: &self.triage,
             redaction: &self.redaction,
+            survey: &self.survey,
             multilingual,
         }
     }

@@ -268,6 +268,8 @@ pub struct CallRecord {
     pub intents: Vec<String>,
     /// The caller's first words (masked).
     pub summary: String,
+    /// The caller's answer to the satisfaction survey.
+    pub survey: Option<crate::call::survey::Rating>,
 }
 
 /// Which records `list` returns; newest first.
@@ -333,6 +335,8 @@ pub struct CallEnd {
     pub intents: Vec<String>,
     /// One line of what the caller came for (masked by the store).
     pub summary: String,
+    /// The caller's answer to the satisfaction survey.
+    pub survey: Option<crate::call::survey::Rating>,
 }
 
 /// One of a caller's earlier calls, as their next call is told of it (the handoff packet, the

@@ -193,9 +193,12 @@ pub fn handoff(db: &mut Db, call_id: &str, packet_json: &str) -> Result<(), DbEr
 pub fn finish(db: &mut Db, e: &CallEnd) -> Result<(), DbError> {
     let media = e.media.as_ref().map(|m| m.to_string());
     let intents = e.intents.join(" ");
+    let survey_score = e.survey.map(|r| u64::from(r.score));
+    let survey_by = e.survey.map_or("", |r| r.by.as_str());
     db.transaction(|db| {
         db.execute(
-            "UPDATE calls SET ended_ms = ?2, outcome = ?3, reason = ?4, media = ?5, intents = ?6, summary = ?7 WHERE call_id = ?1",
+            "UPDATE calls SET ended_ms = ?2, outcome = ?3, reason = ?4, media = ?5, intents = ?6, summary = ?7,
+                 survey_score = ?8, survey_by = ?9 WHERE call_id = ?1",
             &[
                 (&e.call_id).into(),
                 e.ended_at_ms.into(),
@@ -204,6 +207,8 @@ pub fn finish(db: &mut Db, e: &CallEnd) -> Result<(), DbError> {
                 media.as_deref().into(),
                 (&intents).into(),
                 (&e.summary).into(),
+                survey_score.into(),
+                survey_by.into(),
             ],
         )?;
         // A finish retried after a lost connection must not leave the timeline twice.
@@ -307,7 +312,10 @@ pub fn list(db: &mut Db, f: &CallFilter) -> Result<Vec<CallSummary>, DbError> {
 }
 
 pub fn get(db: &mut Db, call_id: &str) -> Result<Option<CallRecord>, DbError> {
-    let head = db.query(&format!("SELECT {CDR_COLUMNS}, handoff_packet, media, intents, summary FROM calls WHERE call_id = ?1"), &[call_id.into()])?;
+    let head = db.query(
+        &format!("SELECT {CDR_COLUMNS}, handoff_packet, media, intents, summary, survey_score, survey_by FROM calls WHERE call_id = ?1"),
+        &[call_id.into()],
+    )?;
     let Some(head) = head.first() else { return Ok(None) };
     let json = |c: &Cell| c.text().and_then(|s| serde_json::from_str(&s).ok());
     let timeline = db
@@ -356,5 +364,14 @@ pub fn get(db: &mut Db, call_id: &str) -> Result<Option<CallRecord>, DbError> {
         media: json(&head[CDR_WIDTH + 1]),
         intents: text(&head[CDR_WIDTH + 2]).split_whitespace().map(str::to_string).collect(),
         summary: text(&head[CDR_WIDTH + 3]),
+        survey: survey(&head[CDR_WIDTH + 4], &head[CDR_WIDTH + 5]),
     }))
+}
+
+/// A stored survey answer: a score from 1 to 5 and how it was given.
+fn survey(score: &Cell, by: &Cell) -> Option<crate::call::survey::Rating> {
+    use crate::call::survey::{AnsweredBy, Rating};
+    let score = u8::try_from(score.int()?).ok().filter(|s| (1..=5).contains(s))?;
+    let by = if text(by) == "voice" { AnsweredBy::Voice } else { AnsweredBy::Keypad };
+    Some(Rating { score, by })
 }

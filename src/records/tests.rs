@@ -62,6 +62,7 @@ fn end(call_id: &str, outcome: Outcome) -> CallEnd {
         media: Some(serde_json::json!({"packets_lost": 0})),
         intents: Vec::new(),
         summary: String::new(),
+        survey: None,
     }
 }
 
@@ -101,10 +102,13 @@ fn a_call_is_stored_whole_with_card_numbers_masked(config: &RecordsConfig) {
     };
     assert!(crate::redact::redact("4111111111119", &crate::redact::RedactionConfig::default()).contains('*'));
     records.handoff("c1", &raw);
-    runtime().block_on(records.finish(end("c1", Outcome::Escalated))).expect("CDR committed");
+    let rating = crate::call::survey::Rating { score: 2, by: crate::call::survey::AnsweredBy::Voice };
+    runtime().block_on(records.finish(CallEnd { survey: Some(rating), ..end("c1", Outcome::Escalated) })).expect("CDR committed");
 
     let r = records.get("c1").unwrap().expect("stored");
     assert_eq!(r.cdr.outcome, Some(Outcome::Escalated));
+    assert_eq!(r.survey, Some(rating), "the caller's rating is kept with the call");
+    assert!(crate::records::text::render_record(&r).contains("survey    2/5 (voice)"));
     assert_eq!(r.cdr.node, "gw-test");
     assert_eq!(r.turns[0].confidence, 0.9);
     assert_eq!((r.cdr.caller.as_str(), r.cdr.codec.as_str(), r.cdr.sip_call_id.as_str()), ("+8613800000000", "PCMU", "sip-c1"));

@@ -70,6 +70,9 @@ pub fn render_record(r: &CallRecord) -> String {
     if let Some(path) = &c.recording {
         let _ = writeln!(out, "recording {path}");
     }
+    if let Some(rating) = r.survey {
+        let _ = writeln!(out, "survey    {}/5 ({})", rating.score, rating.by.as_str());
+    }
     if !r.intents.is_empty() {
         let _ = writeln!(out, "about     {}", r.intents.join(", "));
     }

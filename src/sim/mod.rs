@@ -17,7 +17,7 @@ pub use eval::{score, EvalReport, LangScore};
 
 use self::call::TextCall;
 use crate::brain::{serve_embedded, BrainError, Playbook, PlaybookError};
-use crate::call::config::{CallSections, CallSettings};
+use crate::call::config::CallSettings;
 use crate::call::core::CallInfo;
 use crate::config::{Config, ConfigError};
 use crate::dialog::{DialogClient, DialogError};
@@ -311,16 +311,8 @@ impl Simulator {
 
 /// The settings a call of the gateway would have with this config.
 fn call_settings(config: &Config) -> Arc<CallSettings> {
-    Arc::new(CallSettings::new(CallSections {
-        calls: &config.calls,
-        endpointing: config.endpointing,
-        brain_reply_timeout_ms: config.brain.reply_timeout_ms,
-        handoff: &config.handoff,
-        triage: &config.triage,
-        redaction: &config.redaction,
-        // Typed words carry their language; no recognizer is pinned to English.
-        multilingual: true,
-    }))
+    // Typed words carry their language; no recognizer is pinned to English.
+    Arc::new(CallSettings::new(config.call_sections(true)))
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, SimError> {

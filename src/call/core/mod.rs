@@ -11,6 +11,7 @@
 //! it in virtual time.
 
 mod handoff;
+mod survey;
 pub mod timers;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ pub use handoff::{DialResult, HOLD};
 pub use timers::{Timer, TimerTable};
 
 use self::handoff::Handoff;
+use self::survey::Survey;
 use self::voice::BotVoice;
 use super::config::CallSettings;
 use super::events::{now_ms, CallEvent, CallSetup, EndSummary};
@@ -32,6 +34,7 @@ use crate::handoff::{AgentPool, TranscriptLine};
 use crate::media::session::{MediaCommand, MediaParams, MediaStats, FRAME_16K};
 use crate::proto::dialog::{bot_action, caller_event, BotAction, CallEnd, CallStart, Channel, Dtmf, PastCall, Silence, TurnTimings, Utterance};
 use crate::speech::stt::Transcript;
+use crate::call::survey::Rating;
 use crate::speech::tts::Lang;
 use crate::triage::{Decision, PastContact, Triage, UtteranceInput};
 use std::collections::{BTreeMap, VecDeque};
@@ -256,6 +259,11 @@ pub struct CallCore {
     agent_listener: Option<Listener>,
     /// A cached line already stood in for a stuck synthesis once.
     synthesis_fallback_used: bool,
+    survey: Survey,
+    /// The caller's answer to the survey.
+    rating: Option<Rating>,
+    /// The brain ended the call (not a drain, a fallback or an error): a survey may come first.
+    brain_hung_up: bool,
 
     turns_started: u32,
     turns_completed: u32,
@@ -325,6 +333,9 @@ impl CallCore {
             refer_pending: None,
             agent_listener: None,
             synthesis_fallback_used: false,
+            survey: Survey::NotAsked,
+            rating: None,
+            brain_hung_up: false,
             turns_started: 0,
             turns_completed: 0,
             recognizing: BTreeMap::new(),
@@ -520,6 +531,7 @@ impl CallCore {
             Input::Typed(utterance) => self.on_typed(utterance, now),
             Input::Streamed { utterance, kind, result } => self.on_streamed(utterance, kind, result, now),
             Input::AgentDialed(result) => self.on_agent_dialed(result, now),
+            Input::AgentLegEnded(reason) if self.survey_after_agent() => self.agent_hung_up_first(reason, now),
             Input::AgentLegEnded(reason) => self.end(&reason),
             Input::CallbackStored(result) => self.on_callback_stored(result, now),
             Input::Drain { deadline } => self.timers.set(Timer::Drain, deadline.max(now)),
@@ -560,7 +572,11 @@ impl CallCore {
             }
             Timer::Hangup => {
                 let reason = self.hangup_reason.take().unwrap_or_else(|| "bot-hangup".into());
-                self.end(&reason);
+                if self.brain_hung_up && self.survey_after_ai() {
+                    self.ask_survey(reason, now);
+                } else {
+                    self.end(&reason);
+                }
             }
             Timer::MaxDuration => {
                 self.failure.get_or_insert_with(|| "max-duration".into());
@@ -568,6 +584,7 @@ impl CallCore {
             }
             Timer::Drain => self.goodbye("drain-timeout", now),
             Timer::DigitGap | Timer::DigitsOverall => self.finish_collecting(now),
+            Timer::SurveyAnswer => self.survey_unanswered(now),
         }
         self.log_ready_turn();
     }
@@ -947,6 +964,10 @@ impl CallCore {
         self.language = transcript.language.clone();
         // The record keeps each piece as it was said; the brain and triage get the sentence.
         self.said("caller", turn_no, &text);
+        if self.is_surveying() {
+            self.survey_words(&text, now);
+            return;
+        }
         if !self.handoff.is_idle() {
             return; // handed over (or being handed over): the AI only keeps the record now
         }
@@ -1025,6 +1046,10 @@ impl CallCore {
 
     fn on_dtmf(&mut self, digit: char, duration_ms: u32, now: Instant) {
         tracing::info!(call_id = %self.info.call_id, digit = %digit, duration_ms, "dtmf");
+        if self.is_surveying() {
+            self.survey_key(digit, now);
+            return;
+        }
         if !self.handoff.is_idle() {
             return; // keypad presses during a handoff are the agent's business
         }
@@ -1159,6 +1184,7 @@ impl CallCore {
             bot_action::Action::Hangup(h) => {
                 let reason = if h.reason.is_empty() { "bot-hangup".to_string() } else { h.reason };
                 tracing::info!(call_id = %self.info.call_id, %reason, "brain ends the call");
+                self.brain_hung_up = true;
                 // Let the goodbye finish playing, but never wait forever.
                 let grace = if self.voice.speaking { GOODBYE_GRACE } else { HANGUP_PAUSE };
                 self.hang_up_after(reason, grace, now);
@@ -1262,6 +1288,10 @@ impl CallCore {
         self.last_words = None;
         self.barge.reset();
         self.send_pending_refer();
+        if self.is_surveying() {
+            self.survey_question_played(now);
+            return;
+        }
         if self.hangup_reason.is_some() {
             // Hang up right after the last word, not after the grace period.
             self.timers.set(Timer::Hangup, now);
@@ -1280,7 +1310,8 @@ impl CallCore {
             || self.listener.speech_mark_ms().is_some()
             || !self.handoff.is_idle()
             || self.hangup_reason.is_some()
-            || self.collecting.is_some();
+            || self.collecting.is_some()
+            || self.is_surveying();
         if busy {
             return;
         }
@@ -1419,6 +1450,7 @@ impl CallCore {
                 timeline: self.timeline.clone(),
                 media,
                 intents: self.topics.clone(),
+                survey: self.rating,
                 // What the caller came for, in their own first words.
                 summary: self
                     .history

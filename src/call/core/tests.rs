@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::call::config::{CallSections, CallsConfig};
+use crate::call::survey::{line as survey_line, AnsweredBy, SurveyConfig, SurveyLine};
 use crate::handoff::{AgentStrategy, HandoffConfig};
 use crate::proto::dialog::{Annotate, CollectDigits, Escalate, Hangup, Say};
 use std::path::Path;
@@ -19,6 +20,10 @@ struct Call {
 }
 
 fn settings(edit: impl FnOnce(&mut CallsConfig, &mut HandoffConfig)) -> Arc<CallSettings> {
+    settings_with_survey(SurveyConfig::default(), edit)
+}
+
+fn settings_with_survey(survey: SurveyConfig, edit: impl FnOnce(&mut CallsConfig, &mut HandoffConfig)) -> Arc<CallSettings> {
     let mut calls = CallsConfig::default();
     let mut handoff = HandoffConfig::default();
     edit(&mut calls, &mut handoff);
@@ -29,6 +34,7 @@ fn settings(edit: impl FnOnce(&mut CallsConfig, &mut HandoffConfig)) -> Arc<Call
         handoff: &handoff,
         triage: &Default::default(),
         redaction: &Default::default(),
+        survey: &survey,
         multilingual: true,
     }))
 }
@@ -438,6 +444,107 @@ fn the_brain_hanging_up_lets_the_goodbye_play_first() {
     call.speaker_plays_all();
     call.at(4_001);
     assert_eq!(call.finished(), Some(("done", "contained")));
+}
+
+fn surveyed(edit: impl FnOnce(&mut CallsConfig, &mut HandoffConfig)) -> Arc<CallSettings> {
+    settings_with_survey(SurveyConfig { enabled: true, ..SurveyConfig::default() }, edit)
+}
+
+/// A contained call: one question answered, then the brain says goodbye and hangs up.
+fn contained_and_hung_up(settings: Arc<CallSettings>) -> Call {
+    let mut call = Call::greeted(settings);
+    call.at(3_000).utterance(1, "What's my balance?");
+    call.brain_says("Your balance is 5 dollars.", true);
+    call.at(4_000).speaker_plays_all();
+    call.at(6_000).utterance(2, "That's all, thanks.");
+    call.brain_says("Goodbye!", true);
+    call.brain(bot_action::Action::Hangup(Hangup { reason: "done".into() }));
+    call.at(7_000).speaker_plays_all();
+    call.at(7_001);
+    call
+}
+
+#[test]
+fn a_contained_call_asks_for_a_rating_and_stores_a_keypad_answer() {
+    let mut call = contained_and_hung_up(surveyed(|_, _| {}));
+    assert_eq!(call.finished(), None, "asked first, not hung up");
+    assert_eq!(call.said_lines().last().map(String::as_str), Some(survey_line(SurveyLine::Question, "en")));
+    call.speaker_plays_all();
+    // The question has played: the caller's silence is no no-input for the brain.
+    call.at(7_001 + 5_000);
+    assert_eq!(call.silences(), 0);
+    call.input(Input::Dtmf { digit: '4', duration_ms: 100 });
+    assert_eq!(call.said_lines().last().map(String::as_str), Some(survey_line(SurveyLine::Thanks, "en")));
+    assert!(!call.to_brain().iter().any(|e| matches!(e, caller_event::Event::Dtmf(_))), "the rating is not the brain's");
+    call.speaker_plays_all();
+    call.at(12_100);
+    assert_eq!(call.finished(), Some(("done", "contained")));
+    assert_eq!(call.core.rating, Some(Rating { score: 4, by: AnsweredBy::Keypad }));
+}
+
+#[test]
+fn a_spoken_rating_counts_and_an_unclear_answer_is_asked_once_more() {
+    let mut call = contained_and_hung_up(surveyed(|_, _| {}));
+    call.speaker_plays_all();
+    call.at(9_000).utterance(3, "Hmm, what?");
+    assert_eq!(call.said_lines().last().map(String::as_str), Some(survey_line(SurveyLine::Again, "en")));
+    call.speaker_plays_all();
+    call.at(11_000).utterance(4, "I'd say five.");
+    assert_eq!(call.said_lines().last().map(String::as_str), Some(survey_line(SurveyLine::Thanks, "en")));
+    call.speaker_plays_all();
+    call.at(11_100);
+    assert_eq!(call.finished(), Some(("done", "contained")));
+    assert_eq!(call.core.rating, Some(Rating { score: 5, by: AnsweredBy::Voice }));
+    assert!(!call.to_brain().iter().any(|e| matches!(e, caller_event::Event::Utterance(u) if u.text.contains("five"))));
+}
+
+#[test]
+fn no_answer_gets_a_goodbye_and_a_caller_who_hangs_up_is_not_kept() {
+    let mut call = contained_and_hung_up(surveyed(|_, _| {}));
+    call.speaker_plays_all();
+    call.at(7_001 + 8_000);
+    assert_eq!(call.said_lines().last().map(String::as_str), Some(survey_line(SurveyLine::Goodbye, "en")));
+    call.speaker_plays_all();
+    call.at(15_100);
+    assert_eq!(call.finished(), Some(("done", "contained")));
+    assert_eq!(call.core.rating, None);
+
+    let mut call = contained_and_hung_up(surveyed(|_, _| {}));
+    call.input(Input::CallerHungUp { reason: "caller-hangup".into() });
+    assert_eq!(call.finished(), Some(("caller-hangup", "contained")));
+    assert_eq!(call.core.rating, None);
+}
+
+#[test]
+fn without_the_survey_or_after_a_failure_the_call_just_ends() {
+    let call = contained_and_hung_up(settings(|_, _| {}));
+    assert_eq!(call.finished(), Some(("done", "contained")));
+    // The brain ending a call nobody was helped in (no turn answered) asks nothing either.
+    let mut call = Call::greeted(surveyed(|_, _| {}));
+    call.brain(bot_action::Action::Hangup(Hangup { reason: "done".into() }));
+    call.at(3_000);
+    assert_eq!(call.finished(), Some(("done", "contained")));
+    assert!(!call.said_lines().iter().any(|l| l == survey_line(SurveyLine::Question, "en")));
+}
+
+#[test]
+fn after_the_agent_hangs_up_the_caller_rates_the_call() {
+    let mut call = Call::greeted(surveyed(|_, h| h.agents = vec!["sip:7001@pbx".into()]));
+    call.at(3_000).input(Input::Dtmf { digit: '0', duration_ms: 120 });
+    call.speaker_plays_all();
+    call.input(Input::AgentDialed(DialResult::Answered { attempt: 1, codec: "PCMU".into() }));
+    assert!(call.core.is_bridged());
+    call.at(60_000).input(Input::AgentLegEnded("agent-hangup".into()));
+    assert_eq!(call.finished(), None);
+    assert!(call.log.iter().any(|e| matches!(e, Effect::ReleaseAgent)));
+    assert!(!call.core.is_bridged());
+    assert_eq!(call.said_lines().last().map(String::as_str), Some(survey_line(SurveyLine::Question, "en")));
+    call.speaker_plays_all();
+    call.at(61_000).input(Input::Dtmf { digit: '2', duration_ms: 100 });
+    call.speaker_plays_all();
+    call.at(61_100);
+    assert_eq!(call.finished(), Some(("agent-hangup", "escalated")));
+    assert_eq!(call.core.rating, Some(Rating { score: 2, by: AnsweredBy::Keypad }));
 }
 
 #[test]

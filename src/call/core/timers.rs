@@ -28,10 +28,12 @@ pub enum Timer {
     DigitGap,
     /// Keypad collection: the longest the whole entry may take.
     DigitsOverall,
+    /// The survey question has played: the caller's time to answer.
+    SurveyAnswer,
 }
 
 impl Timer {
-    pub const ALL: [Timer; 10] = [
+    pub const ALL: [Timer; 11] = [
         Timer::Reply,
         Timer::NoInput,
         Timer::Recognition,
@@ -42,6 +44,7 @@ impl Timer {
         Timer::Drain,
         Timer::DigitGap,
         Timer::DigitsOverall,
+        Timer::SurveyAnswer,
     ];
 
     fn index(self) -> usize {
