@@ -62,6 +62,9 @@ enum Command {
         #[command(subcommand)]
         command: frontline::records::cli::CallsCommand,
     },
+    /// How the AI front line did over a range of days: containment, handoffs by reason,
+    /// satisfaction by outcome and intent, recognition confidence, the turns the AI failed.
+    Report(frontline::records::cli::ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -271,12 +274,21 @@ fn main() -> std::process::ExitCode {
                     frontline::sim::eval_triage(args).await.map_err(Into::into)
                 }
             }
-            Command::Calls { command } => frontline::records::cli::run(command, &|path| {
-                Ok(match path {
-                    Some(p) => Config::load(p)?.records,
-                    None => Config::default().records,
-                })
-            }),
+            Command::Calls { command } => frontline::records::cli::run(command, &records_section),
+            Command::Report(args) => {
+                // The replies that mean "not understood": the playbook's and the gateway's own.
+                let config = args.config_path().map(Config::load).transpose()?.unwrap_or_default();
+                let playbook = frontline::brain::playbook::Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
+                let prompts = playbook.prompts();
+                let fallback_replies: Vec<String> = prompts
+                    .fallback
+                    .all()
+                    .chain(prompts.no_understanding.all())
+                    .chain(["en", "zh"].map(frontline::call::prompts::not_heard))
+                    .map(str::to_string)
+                    .collect();
+                frontline::records::cli::report(args, &records_section, fallback_replies)
+            }
         }
     });
     match result {
@@ -286,6 +298,14 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The `[records]` section of a config file, or the defaults (for `calls` and `report`).
+fn records_section(path: Option<&Path>) -> Result<frontline::records::RecordsConfig> {
+    Ok(match path {
+        Some(p) => Config::load(p)?.records,
+        None => Config::default().records,
+    })
 }
 
 fn init_logging(format: LogFormat) {

@@ -212,4 +212,19 @@ fn callers_rate_a_contained_call_on_the_keypad_and_in_words_and_the_rating_is_ke
     // `frontline calls show` says it.
     let text = Command::new(frontline_bin()).args(["calls", "show", &second, "--records"]).arg(&db).output().expect("calls show");
     assert!(String::from_utf8_lossy(&text.stdout).contains("survey    4/5 (voice)"), "{}", String::from_utf8_lossy(&text.stdout));
+
+    // `frontline report` over these real calls: tables, report.md and its plots.
+    let out = dir.path().join("report");
+    let report = Command::new(frontline_bin()).args(["report", "--records"]).arg(&db).arg("--out").arg(&out).output().expect("frontline report");
+    let tables = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success(), "report failed: {}", String::from_utf8_lossy(&report.stderr));
+    assert!(tables.contains("**Containment: 100.0 %**"), "{tables}");
+    assert!(tables.contains("2 answers from 2 handled calls (100.0 %); average **4.50**"), "{tables}");
+    assert!(tables.contains("| balance | 2 | 4.50 |"), "satisfaction by intent:\n{tables}");
+    assert!(tables.contains("| en | 4 |") || tables.contains("| en | 5 |"), "every spoken caller turn's confidence:\n{tables}");
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("![satisfaction_by_intent.svg]"));
+    for plot in ["outcomes_by_day.svg", "handoff_reasons.svg", "satisfaction_by_intent.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap_or_else(|e| panic!("{plot}: {e}"));
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{plot}");
+    }
 }

@@ -144,6 +144,11 @@ impl Text {
             .or_else(|| self.0.values().next())
             .map_or("", String::as_str)
     }
+
+    /// The text in every language it is written in.
+    pub fn all(&self) -> impl Iterator<Item = &str> {
+        self.0.values().map(String::as_str)
+    }
 }
 
 /// A normalized keyword and the language it was written for.

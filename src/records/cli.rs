@@ -54,6 +54,13 @@ pub struct ShowArgs {
 /// owns the configuration's format: the records layer only knows its own section.
 pub type RecordsSection<'a> = &'a dyn Fn(Option<&std::path::Path>) -> anyhow::Result<super::RecordsConfig>;
 
+impl ReportArgs {
+    /// The config file given with --config.
+    pub fn config_path(&self) -> Option<&std::path::Path> {
+        self.source.config.as_deref()
+    }
+}
+
 impl Source {
     fn location(&self, section: RecordsSection) -> anyhow::Result<Location> {
         let location = match &self.records {
@@ -69,6 +76,66 @@ impl Source {
     }
 }
 
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    source: Source,
+    /// First day (UTC, YYYY-MM-DD); default: `--days` before --until.
+    #[arg(long)]
+    since: Option<String>,
+    /// Last day, included (UTC, YYYY-MM-DD); default: today.
+    #[arg(long)]
+    until: Option<String>,
+    /// Days covered when --since is not given.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Write report.md and the plots (SVG) into this folder as well as printing the tables.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A caller turn recognized with less confidence than this counts as failed.
+    #[arg(long, default_value_t = 0.5)]
+    low_confidence: f32,
+}
+
+/// `frontline report`: tables (and with --out, report.md and SVG plots) from the records.
+/// `fallback_replies` are the replies that mean the AI did not understand (the playbook's).
+pub fn report(args: ReportArgs, section: RecordsSection, fallback_replies: Vec<String>) -> anyhow::Result<()> {
+    use super::report::{date, parse_date, FailureRules, Report};
+    let day = |s: &str| parse_date(s).map_err(|e| anyhow::anyhow!("{e}"));
+    let until = match &args.until {
+        Some(s) => day(s)?,
+        None => (crate::clock::now_ms() / 86_400_000) as i64,
+    };
+    let since = match &args.since {
+        Some(s) => day(s)?,
+        None => until - i64::from(args.days.max(1)) + 1,
+    };
+    if since > until {
+        anyhow::bail!("--since {} is after --until {}", date(since), date(until));
+    }
+    let location = args.source.location(section)?;
+    let to_ms = |d: i64| u64::try_from(d).unwrap_or(0) * 86_400_000;
+    let data = super::report_data_at(&location, to_ms(since), to_ms(until + 1))?;
+    let report = Report::build(&data, &FailureRules { low_confidence: args.low_confidence, fallback_replies });
+    let markdown = report.markdown(&format!("Calls from {} to {} (UTC), {location}", date(since), date(until)));
+    print!("{markdown}");
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+        };
+        let plots = report.plots().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let images: String = plots.iter().map(|(name, _)| format!("\n![{name}]({name})\n")).collect();
+        write("report.md", &format!("{markdown}\n## Plots\n{images}"))?;
+        for (name, svg) in &plots {
+            write(name, svg)?;
+        }
+        eprintln!("report: {} and {} plots in {}", "report.md", plots.len(), dir.display());
+    }
+    Ok(())
+}
 
 pub fn run(command: CallsCommand, section: RecordsSection) -> anyhow::Result<()> {
     match command {

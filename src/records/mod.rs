@@ -22,6 +22,7 @@ pub mod local_postgres;
 pub mod relay;
 mod schema;
 pub mod recording;
+pub mod report;
 mod text;
 mod writer;
 
@@ -611,6 +612,11 @@ pub fn list_at(location: &Location, filter: &CallFilter) -> Result<Vec<CallSumma
 
 pub fn get_at(location: &Location, call_id: &str) -> Result<Option<CallRecord>, RecordError> {
     db::off_runtime(|| Ok(schema::get(&mut open_reader(location)?, call_id)?))
+}
+
+/// What `frontline report` reads: the calls started in [`since_ms`, `until_ms`).
+pub fn report_data_at(location: &Location, since_ms: u64, until_ms: u64) -> Result<report::ReportData, RecordError> {
+    db::off_runtime(|| Ok(schema::report_data(&mut open_reader(location)?, since_ms, until_ms)?))
 }
 
 #[cfg(test)]

@@ -246,6 +246,56 @@ pub fn history(db: &mut Db, caller: &str, since_ms: u64, limit: usize) -> Result
         .collect())
 }
 
+/// The calls started in [`since_ms`, `until_ms`), their caller turns and triage decisions,
+/// for `frontline report`.
+pub fn report_data(db: &mut Db, since_ms: u64, until_ms: u64) -> Result<super::report::ReportData, DbError> {
+    use super::report::{ReportCall, ReportDecision, ReportTurn};
+    let range = [since_ms.into(), until_ms.into()];
+    let calls = db
+        .query(
+            "SELECT call_id, started_ms, outcome, intents, survey_score,
+                (SELECT code FROM decisions d WHERE d.call_id = calls.call_id ORDER BY at_ms LIMIT 1)
+             FROM calls WHERE started_ms >= ?1 AND started_ms < ?2 ORDER BY started_ms",
+            &range,
+        )?
+        .iter()
+        .map(|row| ReportCall {
+            call_id: text(&row[0]),
+            started_ms: ms(&row[1]).unwrap_or(0),
+            outcome: row[2].text().as_deref().and_then(Outcome::parse),
+            intents: text(&row[3]).split_whitespace().map(str::to_string).collect(),
+            survey: row[4].int().and_then(|s| u8::try_from(s).ok()).filter(|s| (1..=5).contains(s)),
+            handoff_reason: row[5].text(),
+        })
+        .collect();
+    let turns = db
+        .query(
+            "SELECT t.call_id, t.number, t.heard, t.reply, t.language, t.confidence FROM turns t
+             JOIN calls c ON c.call_id = t.call_id WHERE c.started_ms >= ?1 AND c.started_ms < ?2 ORDER BY t.at_ms, t.number",
+            &range,
+        )?
+        .iter()
+        .map(|row| ReportTurn {
+            call_id: text(&row[0]),
+            number: row[1].int().unwrap_or(0) as u32,
+            heard: text(&row[2]),
+            reply: text(&row[3]),
+            language: text(&row[4]),
+            confidence: row[5].real() as f32,
+        })
+        .collect();
+    let decisions = db
+        .query(
+            "SELECT d.call_id, d.turn, d.code FROM decisions d
+             JOIN calls c ON c.call_id = d.call_id WHERE c.started_ms >= ?1 AND c.started_ms < ?2",
+            &range,
+        )?
+        .iter()
+        .map(|row| ReportDecision { call_id: text(&row[0]), turn: row[1].int().unwrap_or(0) as u32, code: text(&row[2]) })
+        .collect();
+    Ok(super::report::ReportData { calls, turns, decisions })
+}
+
 const CDR_COLUMNS: &str =
     "call_id, sip_call_id, caller, callee, channel, codec, started_ms, answered_ms, ended_ms, outcome, reason, recording, node";
 /// How many columns `cdr` reads.
