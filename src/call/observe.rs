@@ -113,6 +113,10 @@ async fn record(records: &RecordStore, event: &CallEvent) {
 fn count(event: &CallEvent) {
     match event {
         CallEvent::Turn { turn, .. } => {
+            // Spoken turns only: keypad turns and the greeting carry no recognition.
+            if !turn.heard.trim().is_empty() && !turn.heard.starts_with("DTMF ") {
+                metrics::histogram!("frontline_recognition_confidence").record(f64::from(turn.confidence));
+            }
             let stages = [("transcript", turn.transcript_ms), ("brain", turn.brain_ms), ("tts", turn.tts_ms), ("first_rtp", turn.first_rtp_ms)];
             for (stage, ms) in stages {
                 if let Some(ms) = ms {
@@ -137,6 +141,10 @@ fn count(event: &CallEvent) {
         CallEvent::BrainFailed { .. } => metrics::counter!("frontline_brain_errors_total").increment(1),
         CallEvent::Ended { outcome, summary, .. } => {
             metrics::counter!("frontline_calls_total", "outcome" => outcome.clone()).increment(1);
+            if let Some(rating) = summary.as_ref().and_then(|s| s.survey) {
+                metrics::counter!("frontline_survey_answers_total", "outcome" => outcome.clone()).increment(1);
+                metrics::counter!("frontline_survey_score_total", "outcome" => outcome.clone()).increment(u64::from(rating.score));
+            }
             if let Some(summary) = summary {
                 let jitter = summary.media.jitter;
                 metrics::counter!("frontline_rtp_packets_lost_total").increment(jitter.lost);

@@ -7,7 +7,11 @@
 //!
 //! Names (all prefixed `frontline_`), for dashboards and alerts:
 //! - `calls_active{state}` gauge: calls in progress by state (ai, handing_over, bridged, ...)
-//! - `calls_total{outcome}` counter: finished calls by outcome
+//! - `calls_total{outcome}` counter: finished calls by outcome (containment: contained / all
+//!   but abandoned, as `frontline report` counts it)
+//! - `survey_answers_total{outcome}`, `survey_score_total{outcome}` counters: survey answers and
+//!   the sum of their scores (average satisfaction = score / answers)
+//! - `recognition_confidence` histogram: whisper's mean token probability per spoken caller turn
 //! - `escalations_total{reason}` counter: handoffs by triage reason code
 //! - `agent_dials_total{kind, result}` counter: calls to agents by kind (sip, console) and how
 //!   they went (answered, or the SIP status: 480 not signed in, 486 busy, 603 declined; none)
@@ -49,6 +53,7 @@ pub fn install() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("frontline_recognition_rtf".into()), &[0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0]))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full("frontline_recognition_confidence".into()), &[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]))
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("frontline_rtp_jitter_ms".into()), &[1.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]))
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Full("frontline_rtp_loss_ratio".into()), &[0.0, 0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]))
                 .expect("bucket lists are non-empty");
@@ -71,6 +76,9 @@ fn describe() {
     describe_counter!("frontline_agent_dials_total", "Calls to agents, by kind (sip, console) and result (answered or the SIP status)");
     describe_histogram!("frontline_turn_stage_seconds", Unit::Seconds, "From the end of the caller's speech to each stage of the reply");
     describe_histogram!("frontline_recognition_rtf", "Recognition real-time factor: decode time / audio length");
+    describe_histogram!("frontline_recognition_confidence", "Whisper's mean token probability of each spoken caller turn");
+    describe_counter!("frontline_survey_answers_total", "Survey answers, by the call's outcome");
+    describe_counter!("frontline_survey_score_total", "Sum of survey scores (1-5), by the call's outcome");
     describe_counter!("frontline_rtp_packets_lost_total", "RTP packets from callers that never arrived");
     describe_counter!("frontline_rtp_packets_received_total", "RTP packets received from callers");
     describe_histogram!("frontline_rtp_loss_ratio", "Per call: lost / expected RTP packets");
