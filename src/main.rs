@@ -65,6 +65,58 @@ enum Command {
     /// How the AI front line did over a range of days: containment, handoffs by reason,
     /// satisfaction by outcome and intent, recognition confidence, the turns the AI failed.
     Report(frontline::records::cli::ReportArgs),
+    /// The trainer's view: what callers said that the playbook did not understand, grouped, and
+    /// a group turned into an intent's keyword or a new FAQ intent.
+    Review {
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReviewCommand {
+    /// The caller utterances the playbook answered with its fallback, grouped by similarity.
+    List(ReviewSource),
+    /// Add group N's phrase (or --phrase) to an intent's keywords in the playbook file; an
+    /// intent not in the playbook is added as a new one with its --answer in each language.
+    /// The edited playbook is validated before it is written.
+    Add {
+        #[command(flatten)]
+        source: ReviewSource,
+        /// The group number `review list` shows.
+        #[arg(long)]
+        group: usize,
+        /// The intent the group means.
+        #[arg(long)]
+        intent: String,
+        /// The keyword to add, instead of what the group has in common.
+        #[arg(long)]
+        phrase: Option<String>,
+        /// For a new intent: its answer, as LANG=TEXT, once per playbook language.
+        #[arg(long, value_parser = parse_answer)]
+        answer: Vec<(String, String)>,
+        /// The playbook file to edit.
+        #[arg(long)]
+        playbook: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ReviewSource {
+    /// TOML config whose records (and playbook) to read.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The records database, a SQLite file or a postgres:// URL.
+    #[arg(long)]
+    records: Option<frontline::records::Location>,
+    /// How many days back, up to today (UTC).
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+}
+
+fn parse_answer(s: &str) -> Result<(String, String), String> {
+    let (lang, text) = s.split_once('=').ok_or_else(|| format!("{s:?}: write LANG=TEXT, e.g. en=\"You can ...\""))?;
+    Ok((lang.trim().to_string(), text.trim().to_string()))
 }
 
 #[derive(Subcommand)]
@@ -276,19 +328,10 @@ fn main() -> std::process::ExitCode {
             }
             Command::Calls { command } => frontline::records::cli::run(command, &records_section),
             Command::Report(args) => {
-                // The replies that mean "not understood": the playbook's and the gateway's own.
                 let config = args.config_path().map(Config::load).transpose()?.unwrap_or_default();
-                let playbook = frontline::brain::playbook::Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
-                let prompts = playbook.prompts();
-                let fallback_replies: Vec<String> = prompts
-                    .fallback
-                    .all()
-                    .chain(prompts.no_understanding.all())
-                    .chain(["en", "zh"].map(frontline::call::prompts::not_heard))
-                    .map(str::to_string)
-                    .collect();
-                frontline::records::cli::report(args, &records_section, fallback_replies)
+                frontline::records::cli::report(args, &records_section, fallback_replies(&config)?)
             }
+            Command::Review { command } => review(command),
         }
     });
     match result {
@@ -298,6 +341,72 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The replies that mean "not understood": the playbook's fallbacks and the gateway's own.
+fn fallback_replies(config: &Config) -> Result<Vec<String>> {
+    let playbook = frontline::brain::playbook::Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
+    let prompts = playbook.prompts();
+    Ok(prompts
+        .fallback
+        .all()
+        .chain(prompts.no_understanding.all())
+        .chain(["en", "zh"].map(frontline::call::prompts::not_heard))
+        .map(str::to_string)
+        .collect())
+}
+
+/// `frontline review`: the playbook's misses from the records, grouped; a group made a keyword.
+fn review(command: ReviewCommand) -> Result<()> {
+    use frontline::brain::review::{add_keyword, group, Miss};
+    use frontline::records::report::{FailureKind, FailureRules, Report};
+    let source = match &command {
+        ReviewCommand::List(s) | ReviewCommand::Add { source: s, .. } => s,
+    };
+    let config = source.config.as_deref().map(Config::load).transpose()?.unwrap_or_default();
+    let location = source.records.clone().unwrap_or_else(|| config.records.location());
+    let until_day = frontline::clock::now_ms() / 86_400_000 + 1;
+    let since_day = until_day.saturating_sub(u64::from(source.days.max(1)));
+    let data = frontline::records::report_data_at(&location, since_day * 86_400_000, until_day * 86_400_000)?;
+    let rules = FailureRules { low_confidence: 0.0, fallback_replies: fallback_replies(&config)? };
+    let misses: Vec<Miss> = Report::build(&data, &rules)
+        .failed_turns
+        .into_iter()
+        .filter(|f| f.kind == FailureKind::Fallback)
+        .map(|f| Miss { call_id: f.call_id, turn: f.turn, heard: f.heard, language: f.language })
+        .collect();
+    let total = misses.len();
+    let groups = group(misses);
+    match command {
+        ReviewCommand::List(_) => {
+            println!("{total} caller utterances the playbook did not understand in the last {} days ({location}), in {} groups:", source.days, groups.len());
+            for (i, g) in groups.iter().enumerate() {
+                let language = g.misses.first().map_or("", |m| m.language.as_str());
+                println!("\n#{}  {} time(s), {language}: \"{}\"", i + 1, g.misses.len(), g.phrase);
+                for m in &g.misses {
+                    println!("    {} turn {}: {}", m.call_id, m.turn, m.heard);
+                }
+            }
+            if !groups.is_empty() {
+                println!("\nTeach the playbook one: frontline review add --group N --intent NAME [--phrase \"...\"] --playbook FILE");
+                println!("(`frontline calls show CALL` has the whole call, and its recording when calls are recorded.)");
+            }
+        }
+        ReviewCommand::Add { group: n, intent, phrase, answer, playbook, .. } => {
+            let g = n.checked_sub(1).and_then(|i| groups.get(i)).ok_or_else(|| anyhow::anyhow!("no group {n}: `frontline review list` shows {} groups", groups.len()))?;
+            let phrase = phrase.unwrap_or_else(|| g.phrase.clone());
+            let language = g.misses.first().map_or("en", |m| m.language.as_str());
+            let text = std::fs::read_to_string(&playbook).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", playbook.display()))?;
+            let edited = add_keyword(&text, &intent, language, &phrase, &answer).map_err(|e| anyhow::anyhow!("{}: {e}", playbook.display()))?;
+            // Written only when the whole playbook is still valid (errors name the line).
+            frontline::brain::playbook::Playbook::parse(&edited, &playbook.display().to_string())
+                .map_err(|e| anyhow::anyhow!("the playbook would not be valid, left unchanged: {e}"))?;
+            std::fs::write(&playbook, edited).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", playbook.display()))?;
+            println!("{}: intent {intent:?} now knows {language} {phrase:?}.", playbook.display());
+            println!("Try it: frontline chat --playbook {} --lang {language}", playbook.display());
+        }
+    }
+    Ok(())
 }
 
 /// The `[records]` section of a config file, or the defaults (for `calls` and `report`).

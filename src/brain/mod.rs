@@ -10,6 +10,7 @@ pub mod config;
 pub mod conversation;
 pub mod llm;
 pub mod playbook;
+pub mod review;
 pub mod server;
 pub mod suggest;
 pub mod text;

@@ -90,6 +90,7 @@ pub struct FailedTurn {
     pub turn: u32,
     pub kind: FailureKind,
     pub heard: String,
+    pub language: String,
 }
 
 /// Average of a set of survey scores.
@@ -189,7 +190,13 @@ impl Report {
             };
             if let Some(kind) = kind {
                 *r.failures.entry(kind).or_default() += 1;
-                r.failed_turns.push(FailedTurn { call_id: turn.call_id.clone(), turn: turn.number, kind, heard: turn.heard.clone() });
+                r.failed_turns.push(FailedTurn {
+                    call_id: turn.call_id.clone(),
+                    turn: turn.number,
+                    kind,
+                    heard: turn.heard.clone(),
+                    language: turn.language.clone(),
+                });
             }
         }
         for values in r.confidence.values_mut() {
