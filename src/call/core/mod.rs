@@ -33,8 +33,8 @@ use super::LegCommand;
 use crate::handoff::{AgentPool, TranscriptLine};
 use crate::media::session::{MediaCommand, MediaParams, MediaStats, FRAME_16K};
 use crate::proto::dialog::{bot_action, caller_event, BotAction, CallEnd, CallStart, Channel, Dtmf, PastCall, Silence, TurnTimings, Utterance};
-use crate::speech::stt::Transcript;
 use crate::call::survey::Rating;
+use crate::speech::stt::Transcript;
 use crate::speech::tts::Lang;
 use crate::triage::{Decision, PastContact, Triage, UtteranceInput};
 use std::collections::{BTreeMap, VecDeque};
@@ -584,7 +584,8 @@ impl CallCore {
             }
             Timer::Drain => self.goodbye("drain-timeout", now),
             Timer::DigitGap | Timer::DigitsOverall => self.finish_collecting(now),
-            Timer::SurveyAnswer => self.survey_unanswered(now),
+            Timer::SurveyAnswer if self.hangup_reason.is_none() => self.survey_unanswered(now),
+            Timer::SurveyAnswer => {} // the call is already ending (a drain's goodbye)
         }
         self.log_ready_turn();
     }
@@ -1288,7 +1289,8 @@ impl CallCore {
         self.last_words = None;
         self.barge.reset();
         self.send_pending_refer();
-        if self.is_surveying() {
+        // (A drain's goodbye during the survey ends the call instead: it set a hang-up.)
+        if self.is_surveying() && self.hangup_reason.is_none() {
             self.survey_question_played(now);
             return;
         }

@@ -528,6 +528,21 @@ fn without_the_survey_or_after_a_failure_the_call_just_ends() {
 }
 
 #[test]
+fn a_drain_deadline_during_the_survey_says_goodbye_once_and_ends() {
+    let mut call = contained_and_hung_up(surveyed(|_, _| {}));
+    call.speaker_plays_all();
+    let t = call.now;
+    call.input(Input::Drain { deadline: t });
+    call.at(7_100);
+    let goodbye = crate::handoff::line(crate::handoff::LineKind::Goodbye, "en");
+    assert_eq!(call.said_lines().last().map(String::as_str), Some(goodbye));
+    call.speaker_plays_all();
+    call.at(30_000);
+    assert_eq!(call.finished(), Some(("drain-timeout", "contained")));
+    assert_eq!(call.said_lines().iter().filter(|l| l.as_str() == goodbye || l.as_str() == survey_line(SurveyLine::Goodbye, "en")).count(), 1);
+}
+
+#[test]
 fn after_the_agent_hangs_up_the_caller_rates_the_call() {
     let mut call = Call::greeted(surveyed(|_, h| h.agents = vec!["sip:7001@pbx".into()]));
     call.at(3_000).input(Input::Dtmf { digit: '0', duration_ms: 120 });
