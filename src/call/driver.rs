@@ -30,9 +30,10 @@ pub fn spawn(
     tokio::spawn(async move {
         let _guard = guard;
         let mut call = call;
-        // A phone number says who is calling again; a browser caller is anonymous.
+        // A CRM id or a phone number says who is calling again; a browser caller is anonymous.
         if call.info.channel == crate::proto::dialog::Channel::Sip {
-            call.info.history = services.records.recent_calls(&call.info.caller).await;
+            let customer_id = call.info.customer_id.clone().unwrap_or_default();
+            call.info.history = services.records.recent_calls(&call.info.caller, &customer_id).await;
         }
         Driver::new(services, call, leg).run(signals).await;
     })

@@ -65,6 +65,8 @@ pub struct CallSetup {
     pub sip_call_id: String,
     pub codec: String,
     pub recording: Option<String>,
+    /// The caller's CRM id, from the INVITE (`[sip] customer_id_header`).
+    pub customer_id: Option<String>,
 }
 
 /// How a call ended, in detail.

@@ -58,6 +58,7 @@ async fn record(records: &RecordStore, event: &CallEvent) {
                 codec: setup.codec,
                 started_at_ms: *at_ms,
                 recording: setup.recording,
+                customer_id: setup.customer_id.unwrap_or_default(),
                 ..Cdr::default()
             });
         }

@@ -22,6 +22,9 @@ pub struct HandoffPacket {
     pub caller: String,
     /// The number the caller dialed.
     pub callee: String,
+    /// The caller's id in the CRM, when the INVITE carried one (`[sip] customer_id_header`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
     /// "en" or "zh": the language the conversation went on in.
     pub language: String,
     /// "sip", "webrtc", "chat".
@@ -128,6 +131,7 @@ impl HandoffPacket {
         ];
         let sentiment = self.sentiment_trend.iter().rev().find(|s| !s.trim().is_empty()).map(String::as_str).unwrap_or("");
         for (name, value, max) in [
+            ("X-Frontline-Customer-Id", self.customer_id.as_deref().unwrap_or(""), SHORT_HEADER_MAX),
             ("X-Frontline-Intent", self.intent.as_str(), SHORT_HEADER_MAX),
             ("X-Frontline-Sentiment", sentiment, SHORT_HEADER_MAX),
             ("X-Frontline-Summary", self.summary.as_str(), SUMMARY_HEADER_MAX),

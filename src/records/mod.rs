@@ -210,6 +210,8 @@ pub struct Cdr {
     pub recording: Option<String>,
     /// The gateway that took the call (`records.node`); filled in by the store.
     pub node: String,
+    /// The caller's id in the CRM (`[sip] customer_id_header`); empty when none came.
+    pub customer_id: String,
 }
 
 /// One line of `ListCalls` / `frontline calls list`.
@@ -570,14 +572,14 @@ impl RecordStore {
     /// The caller's earlier calls for a call starting now, as `[records] history_days` and
     /// `history_calls` say; none when that is off or the lookup fails (a call never waits long
     /// on, or fails for, its history: the failure is logged).
-    pub async fn recent_calls(&self, caller: &str) -> Vec<PastCall> {
+    pub async fn recent_calls(&self, caller: &str, customer_id: &str) -> Vec<PastCall> {
         let (days, limit) = (self.inner.history_days, self.inner.history_calls);
         if days == 0 || limit == 0 {
             return Vec::new();
         }
         let since = crate::clock::now_ms().saturating_sub(u64::from(days) * 86_400_000);
-        let (store, caller) = (self.clone(), caller.to_string());
-        match tokio::task::spawn_blocking(move || store.history(&caller, since, limit)).await {
+        let (store, caller, customer_id) = (self.clone(), caller.to_string(), customer_id.to_string());
+        match tokio::task::spawn_blocking(move || store.history(&caller, &customer_id, since, limit)).await {
             Ok(Ok(past)) => past,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "caller history not read; the call goes on without it");
@@ -590,14 +592,20 @@ impl RecordStore {
         }
     }
 
-    /// `caller`'s finished calls started at or after `since_ms`, newest first, at most `limit`:
-    /// what their next call should know. Nobody's history for a caller without a number.
-    pub fn history(&self, caller: &str, since_ms: u64, limit: usize) -> Result<Vec<PastCall>, RecordError> {
-        let caller = caller.trim();
-        if caller.is_empty() || caller.eq_ignore_ascii_case("anonymous") {
+    /// The caller's finished calls started at or after `since_ms`, newest first, at most
+    /// `limit`: what their next call should know. A caller with a CRM id (`customer_id`, not
+    /// empty) is known by it, whatever number they call from; otherwise by their number.
+    /// Nobody's history for a caller with neither.
+    pub fn history(&self, caller: &str, customer_id: &str, since_ms: u64, limit: usize) -> Result<Vec<PastCall>, RecordError> {
+        let (caller, customer_id) = (caller.trim(), customer_id.trim());
+        let who = if !customer_id.is_empty() {
+            schema::Who::Customer(customer_id)
+        } else if !caller.is_empty() && !caller.eq_ignore_ascii_case("anonymous") {
+            schema::Who::Number(caller)
+        } else {
             return Ok(Vec::new());
-        }
-        db::off_runtime(|| Ok(schema::history(&mut open_reader(&self.inner.location)?, caller, since_ms, limit)?))
+        };
+        db::off_runtime(|| Ok(schema::history(&mut open_reader(&self.inner.location)?, who, since_ms, limit)?))
     }
 }
 

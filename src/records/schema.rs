@@ -115,11 +115,12 @@ pub fn touch(db: &mut Db, call_id: &str, at_ms: u64) -> Result<(), DbError> {
 
 /// The columns a CDR row is written with; a second write of the same call (a retried begin,
 /// an unanswered call first seen ringing) replaces the first.
-const UPSERT: &str = "INSERT INTO calls (call_id, sip_call_id, caller, callee, channel, codec, started_ms, answered_ms, ended_ms, outcome, reason, recording, node)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+const UPSERT: &str = "INSERT INTO calls (call_id, sip_call_id, caller, callee, channel, codec, started_ms, answered_ms, ended_ms, outcome, reason, recording, node, customer_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
      ON CONFLICT (call_id) DO UPDATE SET sip_call_id = excluded.sip_call_id, caller = excluded.caller, callee = excluded.callee,
          channel = excluded.channel, codec = excluded.codec, started_ms = excluded.started_ms, answered_ms = excluded.answered_ms,
-         ended_ms = excluded.ended_ms, outcome = excluded.outcome, reason = excluded.reason, recording = excluded.recording, node = excluded.node";
+         ended_ms = excluded.ended_ms, outcome = excluded.outcome, reason = excluded.reason, recording = excluded.recording, node = excluded.node,
+         customer_id = excluded.customer_id";
 
 fn upsert(db: &mut Db, node: &str, c: &Cdr, answered_ms: Option<u64>, ended_ms: Option<u64>, outcome: Option<Outcome>) -> Result<(), DbError> {
     db.execute(
@@ -138,6 +139,7 @@ fn upsert(db: &mut Db, node: &str, c: &Cdr, answered_ms: Option<u64>, ended_ms: 
             (&c.reason).into(),
             c.recording.as_deref().into(),
             node.into(),
+            (&c.customer_id).into(),
         ],
     )?;
     Ok(())
@@ -224,14 +226,26 @@ pub fn finish(db: &mut Db, e: &CallEnd) -> Result<(), DbError> {
 }
 
 /// A caller's finished calls since `since_ms`, newest first.
-pub fn history(db: &mut Db, caller: &str, since_ms: u64, limit: usize) -> Result<Vec<PastCall>, DbError> {
+/// Whose calls: a caller's CRM id, or their number.
+pub enum Who<'a> {
+    Customer(&'a str),
+    Number(&'a str),
+}
+
+pub fn history(db: &mut Db, who: Who<'_>, since_ms: u64, limit: usize) -> Result<Vec<PastCall>, DbError> {
+    let (column, value) = match who {
+        Who::Customer(id) => ("customer_id", id),
+        Who::Number(number) => ("caller", number),
+    };
     let rows = db.query(
-        "SELECT call_id, started_ms, outcome, intents, summary,
-            (SELECT code FROM decisions d WHERE d.call_id = calls.call_id ORDER BY at_ms LIMIT 1)
-         FROM calls
-         WHERE caller = ?1 AND started_ms >= ?2 AND outcome IS NOT NULL
-         ORDER BY started_ms DESC LIMIT ?3",
-        &[caller.into(), since_ms.into(), (limit as u64).into()],
+        &format!(
+            "SELECT call_id, started_ms, outcome, intents, summary,
+                (SELECT code FROM decisions d WHERE d.call_id = calls.call_id ORDER BY at_ms LIMIT 1)
+             FROM calls
+             WHERE {column} = ?1 AND started_ms >= ?2 AND outcome IS NOT NULL
+             ORDER BY started_ms DESC LIMIT ?3"
+        ),
+        &[value.into(), since_ms.into(), (limit as u64).into()],
     )?;
     Ok(rows
         .iter()
@@ -297,9 +311,9 @@ pub fn report_data(db: &mut Db, since_ms: u64, until_ms: u64) -> Result<super::r
 }
 
 const CDR_COLUMNS: &str =
-    "call_id, sip_call_id, caller, callee, channel, codec, started_ms, answered_ms, ended_ms, outcome, reason, recording, node";
+    "call_id, sip_call_id, caller, callee, channel, codec, started_ms, answered_ms, ended_ms, outcome, reason, recording, node, customer_id";
 /// How many columns `cdr` reads.
-const CDR_WIDTH: usize = 13;
+const CDR_WIDTH: usize = 14;
 
 fn text(c: &Cell) -> String {
     c.text().unwrap_or_default()
@@ -324,6 +338,7 @@ fn cdr(row: &Row) -> Cdr {
         reason: text(&row[10]),
         recording: row[11].text(),
         node: text(&row[12]),
+        customer_id: text(&row[13]),
     }
 }
 

@@ -346,20 +346,31 @@ fn a_callers_earlier_calls_are_their_history(config: &RecordsConfig) {
     let rt = runtime();
     // Two earlier calls from the caller (one too old for the window), one from someone else,
     // and one still in progress.
-    for (id, at, caller) in [("old", now - 100 * hour, "+8613800000000"), ("yesterday", now - 20 * hour, "+8613800000000"), ("other", now - hour, "+8613900000000"), ("live", now, "+8613800000000")] {
-        records.begin(Cdr { caller: caller.into(), ..start(id, at) });
+    // Someone else calls with a CRM id, and again from another phone.
+    for (id, at, caller, customer) in [
+        ("old", now - 100 * hour, "+8613800000000", ""),
+        ("yesterday", now - 20 * hour, "+8613800000000", ""),
+        ("other", now - hour, "+8613900000000", "CRM-77"),
+        ("new-phone", now - 2 * hour, "+8613700000000", "CRM-77"),
+        ("live", now, "+8613800000000", ""),
+    ] {
+        records.begin(Cdr { caller: caller.into(), customer_id: customer.into(), ..start(id, at) });
     }
-    for id in ["old", "yesterday", "other"] {
+    for id in ["old", "yesterday", "other", "new-phone"] {
         let summary = "my card 4111 1111 1111 1111 and the internet is down again".to_string();
         rt.block_on(records.finish(CallEnd { intents: vec!["broadband".into(), "bill".into()], summary, ..end(id, Outcome::Contained) })).unwrap();
     }
-    let past = records.history("+8613800000000", now - 72 * hour, 5).unwrap();
+    let past = records.history("+8613800000000", "", now - 72 * hour, 5).unwrap();
     assert_eq!(past.iter().map(|p| p.call_id.as_str()).collect::<Vec<_>>(), ["yesterday"], "{past:?}");
     let p = &past[0];
     assert_eq!((p.outcome.as_str(), p.intents.clone(), p.escalation.clone()), ("contained", vec!["broadband".to_string(), "bill".to_string()], None));
     assert!(p.summary.contains("internet is down") && !p.summary.contains("4111 1111 1111 1111"), "masked like the turns: {}", p.summary);
     assert_eq!(p.started_at_ms, now - 20 * hour);
-    assert!(records.history("", 0, 5).unwrap().is_empty(), "no number, no history");
-    assert!(records.history("anonymous", 0, 5).unwrap().is_empty());
-    assert_eq!(records.history("+8613800000000", 0, 1).unwrap().len(), 1, "the limit holds");
+    assert!(records.history("", "", 0, 5).unwrap().is_empty(), "no number, no history");
+    assert!(records.history("anonymous", "", 0, 5).unwrap().is_empty());
+    assert_eq!(records.history("+8613800000000", "", 0, 1).unwrap().len(), 1, "the limit holds");
+    // A CRM id is the caller, whatever number: both phones' calls, newest first.
+    let by_id: Vec<String> = records.history("+8613600000000", "CRM-77", 0, 5).unwrap().into_iter().map(|p| p.call_id).collect();
+    assert_eq!(by_id, ["other", "new-phone"]);
+    assert_eq!(records.get("other").unwrap().unwrap().cdr.customer_id, "CRM-77");
 }

@@ -70,6 +70,9 @@ pub fn render_record(r: &CallRecord) -> String {
     if let Some(path) = &c.recording {
         let _ = writeln!(out, "recording {path}");
     }
+    if !r.cdr.customer_id.is_empty() {
+        let _ = writeln!(out, "customer  {}", r.cdr.customer_id);
+    }
     if let Some(rating) = r.survey {
         let _ = writeln!(out, "survey    {}/5 ({})", rating.score, rating.by.as_str());
     }

@@ -117,6 +117,7 @@ impl CallCore {
             call_id: self.info.call_id.clone(),
             caller: self.info.caller.clone(),
             callee: self.info.callee.clone(),
+            customer_id: self.info.customer_id.clone(),
             language: self.language.clone(),
             channel: super::channel_name(self.info.channel),
             transcript: self.history.clone(),

@@ -64,6 +64,9 @@ pub struct CallInfo {
     pub recording: Option<String>,
     /// The caller's earlier calls, newest first (read from the records before the call starts).
     pub history: Vec<crate::records::PastCall>,
+    /// The caller's id in the contact center's CRM, from a SIP header (`[sip]
+    /// customer_id_header`): their history follows it, and the brain is told it.
+    pub customer_id: Option<String>,
 }
 
 /// What happened, handed to [`CallCore::handle`].
@@ -377,6 +380,7 @@ impl CallCore {
                 sip_call_id: info.sip_call_id.clone(),
                 codec: info.codec.clone(),
                 recording: info.recording.clone(),
+                customer_id: info.customer_id.clone(),
             })),
         });
         // The record's timeline starts where the registry's does: answered, then with the AI.
@@ -391,6 +395,7 @@ impl CallCore {
             channel: self.info.channel as i32,
             metadata: [("sip_call_id".to_string(), self.info.sip_call_id.clone()), ("codec".to_string(), self.info.codec.clone())]
                 .into_iter()
+                .chain(self.info.customer_id.clone().map(|id| ("customer_id".to_string(), id)))
                 .collect(),
             history: self
                 .info

@@ -25,6 +25,10 @@ pub struct SipConfig {
     /// (the trunks, PBXs or SBC), as addresses or CIDR ("10.0.0.0/8"); every other source gets
     /// 403. Requests inside a call are not judged (an agent phone may be anywhere).
     pub trusted_sources: Vec<String>,
+    /// The INVITE header that carries the caller's id in the contact center's CRM (e.g.
+    /// "X-Customer-Id", set by the PBX or SBC after an IVR lookup). Empty: callers are known
+    /// by their number only.
+    pub customer_id_header: String,
 }
 
 impl SipConfig {
@@ -62,6 +66,7 @@ impl Default for SipConfig {
             max_attempts_per_second: 10.0,
             max_calls_per_source: 0,
             trusted_sources: Vec::new(),
+            customer_id_header: String::new(),
         }
     }
 }

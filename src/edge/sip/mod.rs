@@ -384,6 +384,7 @@ impl Edge {
         let caller = request.from_header().ok().and_then(|f| f.uri().ok()).and_then(|u| u.user().map(str::to_owned)).unwrap_or_default();
         let callee = request.uri.user().map(str::to_owned).unwrap_or_default();
         let sip_call_id = request.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
+        let customer_id = header_value(&request.headers, &self.sip.customer_id_header).filter(|id| is_customer_id(id));
         let seq = self.next_call.fetch_add(1, Ordering::Relaxed);
         let call_id = format!("fl-{}-{seq}", std::process::id());
         tracing::info!(%call_id, %sip_call_id, %caller, %callee, codec = negotiated.codec.name(), remote = %negotiated.remote, "incoming call");
@@ -391,7 +392,7 @@ impl Edge {
         let edge = self.clone();
         tokio::spawn(async move {
             let leg = SignalingLeg { edge: edge.clone(), dialog, local_ip, call_id: call_id.clone() };
-            leg.run(news_rx, socket, negotiated, NewCallInfo { call_id, sip_call_id, caller, callee }).await;
+            leg.run(news_rx, socket, negotiated, NewCallInfo { call_id, sip_call_id, caller, callee, customer_id }).await;
             edge.routes.lock().unwrap_or_else(PoisonError::into_inner).remove(&dialog_id.to_string());
             edge.dialogs.remove_dialog(&dialog_id);
             drop(slot);
@@ -450,6 +451,26 @@ struct NewCallInfo {
     sip_call_id: String,
     caller: String,
     callee: String,
+    customer_id: Option<String>,
+}
+
+/// The value of the header named `name` (any case), trimmed; `None` when `name` is empty or
+/// the request has no such header.
+fn header_value(headers: &rsipstack::sip::Headers, name: &str) -> Option<String> {
+    if name.is_empty() {
+        return None;
+    }
+    headers.iter().find_map(|h| {
+        let line = h.to_string();
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+/// A CRM id worth keeping: 1 to 64 visible ASCII characters (an id, not free text or a
+/// header stuffed with something else).
+fn is_customer_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_graphic())
 }
 
 /// One call's signaling: answers the INVITE, starts the call task, and relays between the
@@ -531,6 +552,7 @@ impl SignalingLeg {
                 language,
                 recording: None,
                 history: Vec::new(),
+                customer_id: info.customer_id,
             },
             media,
             media_events,
@@ -732,7 +754,21 @@ fn uri_host(ip: IpAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sipfrag_status;
+    use super::{header_value, is_customer_id, sipfrag_status};
+
+    #[test]
+    fn the_crm_id_is_read_from_the_configured_header_in_any_case() {
+        let invite = "INVITE sip:ivr@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1\r\nFrom: <sip:1000@10.0.0.2>;tag=a\r\n\
+                      To: <sip:ivr@10.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nx-customer-id:  CRM-4711 \r\nContent-Length: 0\r\n\r\n";
+        let request = rsipstack::sip::Request::try_from(invite).expect("a valid INVITE");
+        assert_eq!(header_value(&request.headers, "X-Customer-Id").as_deref(), Some("CRM-4711"));
+        assert_eq!(header_value(&request.headers, ""), None, "off unless configured");
+        assert_eq!(header_value(&request.headers, "X-Account"), None);
+        assert!(is_customer_id("CRM-4711"));
+        for bad in ["", "two words", &"x".repeat(65), "客户"] {
+            assert!(!is_customer_id(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn transfer_progress_is_read_from_the_sipfrag() {

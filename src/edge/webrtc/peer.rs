@@ -122,6 +122,7 @@ impl WebrtcEdge {
                 recording: None,
                 // A browser has no number: no history.
                 history: Vec::new(),
+                customer_id: None,
             },
             media: peer.media,
             media_events: peer.media_events,
