@@ -364,12 +364,7 @@ fn review(command: ReviewCommand) -> Result<()> {
         ReviewCommand::List(s) | ReviewCommand::Add { source: s, .. } => s,
     };
     let config = source.config.as_deref().map(Config::load).transpose()?.unwrap_or_default();
-    let location = source.records.clone().unwrap_or_else(|| config.records.location());
-    if let frontline::records::Location::Sqlite(path) = &location {
-        if !path.exists() {
-            anyhow::bail!("no call records at {} (run `frontline serve` first, or pass --records PATH|URL or --config FILE)", path.display());
-        }
-    }
+    let location = frontline::records::cli::existing(source.records.clone().unwrap_or_else(|| config.records.location()))?;
     let until_day = frontline::clock::now_ms() / 86_400_000 + 1;
     let since_day = until_day.saturating_sub(u64::from(source.days.max(1)));
     let data = frontline::records::report_data_at(&location, since_day * 86_400_000, until_day * 86_400_000)?;

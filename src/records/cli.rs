@@ -67,13 +67,19 @@ impl Source {
             Some(l) => l.clone(),
             None => section(self.config.as_deref())?.location(),
         };
-        if let Location::Sqlite(path) = &location {
-            if !path.exists() {
-                anyhow::bail!("no call records at {} (run `frontline serve` first, or pass --records PATH|URL or --config FILE)", path.display());
-            }
-        }
-        Ok(location)
+        existing(location)
     }
+}
+
+/// `location`, or the fix when it is a SQLite file that does not exist (yet): a reader must not
+/// create an empty database where the gateway keeps none.
+pub fn existing(location: Location) -> anyhow::Result<Location> {
+    if let Location::Sqlite(path) = &location {
+        if !path.exists() {
+            anyhow::bail!("no call records at {} (run `frontline serve` first, or pass --records PATH|URL or --config FILE)", path.display());
+        }
+    }
+    Ok(location)
 }
 
 
