@@ -23,6 +23,7 @@ pub mod ops;
 pub mod records;
 pub mod speech;
 pub mod sim;
+pub mod stats;
 pub mod triage;
 pub mod web;
 

@@ -10,15 +10,7 @@ pub struct Summary {
     pub mean: f64,
 }
 
-/// The `q`-quantile (0..=1) by the nearest-rank method on sorted data: always a value that was
-/// observed, which is what "p95 of 20 calls" should mean (the 19th slowest, not an interpolation).
-pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
+use crate::stats::percentile;
 
 impl Summary {
     /// None for no samples; NaNs are ignored.
@@ -52,6 +44,5 @@ mod tests {
         assert_eq!(Summary::of(&[300.0, 100.0, 200.0]).unwrap().p50, 200.0);
         assert_eq!(Summary::of(&[7.0]).unwrap().p95, 7.0);
         assert_eq!(Summary::of(&[]), None);
-        assert_eq!(percentile(&[1.0, 2.0], 0.0), Some(1.0));
     }
 }

@@ -389,12 +389,8 @@ impl LiveCalls {
 
 /// Nearest-rank percentiles (`p` in 0..=100) of `values`; 0 for none.
 pub fn percentile(values: &mut [u64], p: u32) -> u64 {
-    if values.is_empty() {
-        return 0;
-    }
     values.sort_unstable();
-    let rank = (u64::from(p) * values.len() as u64).div_ceil(100).max(1) as usize;
-    values[rank.min(values.len()) - 1]
+    crate::stats::percentile(values, f64::from(p) / 100.0).unwrap_or(0)
 }
 
 #[cfg(test)]

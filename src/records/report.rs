@@ -335,11 +335,7 @@ fn sorted_by_count(counts: &BTreeMap<String, usize>) -> Vec<(String, usize)> {
 
 /// Nearest-rank quantile of sorted values.
 fn quantile(sorted: &[f32], q: f64) -> f32 {
-    if sorted.is_empty() {
-        return f32::NAN;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    crate::stats::percentile(sorted, q).unwrap_or(f32::NAN)
 }
 
 /// "YYYY-MM-DD" of a day count since 1970-01-01.
