@@ -146,6 +146,9 @@ pub struct AmbiguityConfig {
     pub repeat_similarity: f32,
     /// Repeats that hand over (the caller said the same thing this many extra times). 0: off.
     pub max_repeats: u32,
+    /// Turns in which the caller says they do not follow ("I'm confused", "听不懂") that hand
+    /// over; their first turn (before any reply) does not count. 0: off.
+    pub max_confused: u32,
     /// A silence at least this long counts as a long silence.
     pub long_silence_ms: u32,
     /// Long silences in one call that hand over. 0: off.
@@ -278,6 +281,7 @@ impl Default for AmbiguityConfig {
             max_low_confidence: 3,
             repeat_similarity: 0.7,
             max_repeats: 2,
+            max_confused: 2,
             long_silence_ms: 6000,
             max_long_silences: 2,
         }

@@ -278,10 +278,12 @@ pub(crate) fn similarity(a: &[String], b: &[String]) -> f32 {
 pub(crate) const NEGATION_EN: &[&str] = &[
     "dont", "do not", "not", "no need", "never", "without", "wont", "dont want", "doesnt", "didnt ask",
     // A request taken back in the same breath ("I was going to ask for an agent, but...").
-    "was going to", "was about to",
+    "was going to", "was about to", "was gonna", "was gonna ask", "i was thinking of",
 ];
 pub(crate) const NEGATION_ZH: &[&str] =
-    &["不用", "不要", "不需要", "不想", "别", "不必", "无需", "没必要", "用不着", "本来想", "原本想", "本想", "本来要"];
+    &["不用", "不要", "不需要", "不想", "别", "不必", "无需", "没必要", "用不着", "本来想", "原本想", "本想", "本来要",
+      // Saying what the call is not ("我不是要投诉", "并不是想找人工").
+      "不是要", "不是想", "并不是要", "并不是想", "没打算", "不打算"];
 /// Chinese negates a feeling with a bare 不 or 没 right before it ("我不生气", "我没生气", "并不是
 /// 生气"). Too broad for the general cues (不能这样欺负人 is angry): only directly before the word,
 /// with at most [`FEELING_NEGATION_GAP`] characters between ("不太生气").
@@ -292,9 +294,15 @@ pub(crate) const EXPLICIT_EN: &[&str] = &[
     "agent", "representative", "real person", "a human", "human being", "real human", "actual person", "actual human", "operator", "live person",
     "speak to someone", "talk to someone", "talk to a person", "speak to a person", "speak with someone",
     "customer service rep", "supervisor", "manager",
+    // Somebody to talk to, however it is put ("is there anybody I can actually talk to?").
+    "anybody … talk to", "anyone … talk to", "somebody … talk to", "someone … talk to",
+    "anybody … speak to", "anyone … speak to", "somebody … speak to", "someone … speak to", "speak with a person",
+    "talk to a human", "speak to a human", "put me through", "transfer me", "connect me to",
 ];
 pub(crate) const EXPLICIT_ZH: &[&str] = &[
     "转人工", "人工客服", "人工服务", "人工", "真人", "客服人员", "接线员", "找个人", "活人", "工作人员", "主管", "经理",
+    // Somebody who can decide ("给我找个能做主的").
+    "能做主的", "负责人", "领导", "找个真人", "换个人",
 ];
 /// Phrases that mention a trigger word without asking for a person.
 pub(crate) const EXPLICIT_NOT_EN: &[&str] = &[
@@ -304,6 +312,8 @@ pub(crate) const EXPLICIT_NOT_EN: &[&str] = &[
     "am i talking to a real person", "is this a real person", "are you a real person", "are you a human",
     "account manager said", "store manager", "estate agent", "insurance agent", "booking agent", "shipping agent",
     "customs agent",
+    // The caller's own boss sent them ("my manager asked me to get an invoice").
+    "my manager", "my supervisor", "my boss", "our manager", "our supervisor", "our office manager",
     // Asking what they are talking to is not asking to be put through.
     "are you a robot", "are you a bot", "are you a machine", "is this a robot", "is this a machine",
     "am i talking to a robot", "am i talking to a machine", "am i speaking to a real person",
@@ -316,6 +326,8 @@ pub(crate) const EXPLICIT_NOT_ZH: &[&str] = &[
     // 你是机器人还是人工？ asks what the caller is talking to.
     "机器人还是人工", "机器人还是真人", "机器还是人工", "人工还是机器", "真人还是机器", "是人工吗", "是人工还是",
     "你是人工", "你是机器人",
+    // The caller's own boss sent them ("我们经理让我来开发票").
+    "我们经理", "我们主管", "我们领导", "我们部门经理", "经理让我", "主管让我", "领导让我", "经理叫我", "主管叫我", "领导叫我",
 ];
 
 /// Words that make a clause naming the human desk a question *about* it (its hours, whether it
@@ -325,7 +337,10 @@ pub(crate) const EXPLICIT_INQUIRY_EN: &[&str] = &[
     "open until", "open till", "are open", "is open", "open today", "open tomorrow", "on sundays", "on weekends",
     "at weekends", "24 7", "around the clock", "twenty four hours",
     // Reported speech: what a person said before is not a request now.
-    "last time", "told me", "explained",
+    "last time", "told me", "explained", "talked to", "spoke to", "spoke with", "said he", "said she",
+    // Whether a person is needed, or there later, is a question about the desk.
+    "do i need to", "do i have to", "would i need to", "is it necessary", "how long", "wait time", "usually",
+    "if i wanted", "if i want", "later today", "tonight", "tomorrow", "this evening", "in the morning", "not now",
 ];
 pub(crate) const EXPLICIT_INQUIRY_ZH: &[&str] = &[
     "几点", "时间", "什么时候", "上班", "下班", "营业", "二十四小时", "24小时", "周末", "节假日", "几时", "开放", "开门",
@@ -333,6 +348,11 @@ pub(crate) const EXPLICIT_INQUIRY_ZH: &[&str] = &[
     // Reported speech: what a person said before is not a request now. A time before now and
     // a verb of saying: "叫你们经理来跟我说话" is a request, "之前那个人工跟我说…" a report.
     "之前…说", "上次…说", "以前…说", "上回…说", "说过", "答应过", "承诺过",
+    // Someone reached a person before ("她去年找过你们主管").
+    "找过", "联系过", "打过", "问过", "去年", "上个月",
+    // How long the wait is, whether a person is there later, whether one is needed.
+    "多久", "要等", "排队", "一般", "晚上", "夜里", "凌晨", "早上", "上午", "下午", "明天", "星期", "点以后", "点之后",
+    "不是现在", "先问问", "需要…吗", "必须…吗", "得…吗",
 ];
 
 /// The caller says the problem is gone: the troubleshooting loop that led there was progress,
@@ -370,21 +390,61 @@ pub(crate) const ANGER_EN: &[&str] = &[
     "disgrace", "disgraceful", "fuming", "livid", "appalling", "shocking service", "terrible service",
     "awful service", "what the hell", "joke of a company", "you lied", "lied to me", "liars", "so disappointed",
     "very disappointed", "really disappointed", "extremely disappointed", "deeply disappointed", "not listening",
+    // Past being polite about it.
+    "done being polite", "lost my patience", "losing my patience", "end of my tether", "beyond a joke",
+    "chat with a toaster", "talking to a toaster",
+    // Sarcasm that opens on mock delight ("Oh wonderful, another robot").
+    "oh wonderful", "oh great", "oh brilliant", "oh fantastic", "oh perfect", "oh lovely", "just what i needed",
+    "thanks for nothing", "top notch service", "brilliant service really",
 ];
 pub(crate) const ANGER_ZH: &[&str] = &[
     "气死", "受够了", "太过分", "骗子", "垃圾", "离谱", "坑人", "坑钱", "什么破", "破公司", "忍无可忍", "混蛋", "强盗",
     "欺负人", "太气人", "生气", "火大", "浪费我时间", "闭嘴", "听不懂人话", "有病", "恶心", "太差劲", "黑心",
     "不像话", "岂有此理", "什么玩意", "无语", "搞什么", "有没有人管", "没人管", "忍不了", "烦死了", "太差了", "敷衍",
     "糊弄", "耍我", "骗人", "什么服务态度", "什么态度", "这是什么服务", "态度太差", "服务态度差", "很失望", "太失望", "非常失望", "特别失望", "失望透顶", "让人失望", "凭什么",
+    // Sarcasm and futility: praise said through the teeth, "what's the use talking to you".
+    "可真行", "真行啊", "气笑", "想不想干", "干什么吃的", "有没有搞错", "不负责任", "说有什么用", "算是见识了",
+];
+/// A feeling word that is not the caller's anger at us: junk ("垃圾短信"), or somebody else's
+/// feeling ("他挺生气的", "she was angry").
+pub(crate) const ANGER_NOT: &[&str] = &[
+    "垃圾短信", "垃圾邮件", "垃圾电话", "垃圾广告", "垃圾信息", "垃圾桶", "垃圾分类", "他…生气", "她…生气", "他们…生气",
+    "他…火大", "她…火大", "他…气死", "她…气死", "he was angry", "she was angry", "he is angry", "she is angry",
+    "hes angry", "shes angry", "he got angry", "she got angry", "they were angry", "he was furious", "she was furious",
+    "junk mail", "junk texts", "spam texts",
 ];
 pub(crate) const DISTRESS_EN: &[&str] = &[
     "emergency", "please help me", "im scared", "i am scared", "desperate", "panicking", "im crying",
-    "i cant cope", "begging you", "life or death", "in danger",
+    "i cant cope", "begging you", "life or death", "in danger", "scared", "terrified", "frightened", "worried sick",
 ];
 pub(crate) const DISTRESS_ZH: &[&str] =
     &["救命", "紧急", "急死了", "求求你", "怎么办啊", "害怕", "崩溃", "哭了", "走投无路", "出事了", "危险"];
 pub(crate) const DISTRESS_NOT_EN: &[&str] = &["emergency call", "emergency number"];
 pub(crate) const DISTRESS_NOT_ZH: &[&str] = &["紧急联系人", "紧急呼叫"];
+
+/// Said after a request in the same breath, they take it back ("Can I speak to a person?
+/// Actually no, never mind", "我要转人工……哦不用了").
+pub(crate) const TAKE_BACK: &[&str] = &[
+    "never mind", "nevermind", "actually no", "forget it", "scratch that", "no wait", "on second thought", "不用了",
+    "算了", "不转了", "还是不用", "不需要了", "先不用",
+];
+
+/// Somebody else's story: a risk word in a clause about a friend, a colleague or a neighbour
+/// ("我同事前阵子携号转网了", "my friend had her phone stolen") is a mention, unless the rest of
+/// the clause comes back to the caller ("我朋友用我的身份证办了卡").
+pub(crate) const THIRD_PARTY: &[&str] = &[
+    "my friend", "a friend", "friend of mine", "my colleague", "a colleague", "my coworker", "my workmate",
+    "my neighbour", "my neighbor", "朋友", "同事", "邻居", "别人家",
+];
+pub(crate) const OWN: &[&str] = &["my", "me", "mine", "我"];
+
+/// The caller says they do not follow.
+pub(crate) const CONFUSED_EN: &[&str] = &[
+    "confused", "confusing", "not following", "dont understand", "do not understand", "dont get it", "lost me",
+    "makes no sense", "doesnt make sense", "what does that mean", "im lost",
+];
+pub(crate) const CONFUSED_ZH: &[&str] =
+    &["听不懂", "不明白", "没听懂", "搞不懂", "糊涂", "看不懂", "什么意思", "晕了", "没明白", "弄不明白", "搞不清"];
 
 /// Short answers that refuse what the bot offered; several in a row mean the AI is not helping.
 pub(crate) const REFUSAL_EN: &[&str] = &[
@@ -410,7 +470,7 @@ pub(crate) const RISK_DISPUTE_ZH: &[&str] = &[
 pub(crate) const RISK_UNORDERED_EN: &[&str] = &[
     "never ordered", "didnt order", "did not order", "never signed up", "didnt sign up", "did not sign up",
     "never subscribed", "didnt subscribe", "never asked for", "didnt agree", "never agreed", "without my consent",
-    "without my permission", "never authorized", "never authorised",
+    "without my permission", "never authorized", "never authorised", "didnt ask for", "did not ask for",
 ];
 pub(crate) const RISK_UNORDERED_ZH: &[&str] = &[
     "没有订", "没订", "没有开通", "没开通", "不是我订", "不是我开", "从来没订", "没有同意", "没同意", "擅自", "私自开通",
@@ -421,6 +481,10 @@ pub(crate) const RISK_CANCEL_EN: &[&str] = &[
     "terminate my contract", "close my account", "port my number", "port out", "switch carriers",
     "switch to another carrier", "switching to another", "leave your company", "go to another provider",
     "switch provider", "switch providers", "cancel everything",
+    // The number or the business taken elsewhere, the code that does it.
+    "pac code", "porting code", "number … elsewhere", "business … elsewhere", "switch networks", "switching networks",
+    "move to another network", "moving to another network", "going to another network", "porting my number",
+    "moving my number", "unless you match", "or im leaving", "im leaving you",
 ];
 pub(crate) const RISK_CANCEL_ZH: &[&str] =
     &["销户", "携号转网", "转网", "注销", "退网", "换运营商", "不用你们的", "解约", "销号", "转到移动", "转到联通", "转到电信"];
@@ -433,30 +497,48 @@ pub(crate) const RISK_COMPLAINT_EN: &[&str] =
     &["file a complaint", "make a complaint", "formal complaint", "complaint", "complain", "escalate this"];
 pub(crate) const RISK_COMPLAINT_ZH: &[&str] = &["投诉", "举报", "讨个说法", "给个说法"];
 pub(crate) const RISK_LEGAL_EN: &[&str] =
-    &["lawyer", "attorney", "sue you", "sue your", "lawsuit", "legal action", "take you to court", "small claims", "court"];
+    &["sue you", "sue your", "lawsuit", "legal action",
+      // The caller's own lawyer set on us, not one who needs papers for a mortgage.
+      "my lawyer … will", "my lawyer … going to", "my lawyer … in touch", "my lawyer … contact", "hear from my lawyer",
+      "my lawyers … will", "my attorney … will", "my solicitor … will", "hear from my attorney", "hear from my solicitor",
+      "take you to court", "small claims", "court", "legal advice",
+      // A lawyer brought in, not one in the family ("my sister's a lawyer").
+      "get … lawyer", "getting … lawyer", "call … lawyer", "contact … lawyer", "see … lawyer", "speak to … lawyer",
+      "talk to … lawyer", "consult … lawyer", "hire … lawyer", "lawyer … involved", "lawyers … involved",
+      "get … attorney", "call … attorney", "contact … attorney", "hire … attorney", "speak to … attorney"];
 pub(crate) const RISK_LEGAL_ZH: &[&str] = &["律师", "起诉", "法院", "告你们", "打官司", "法律途径", "诉讼"];
 pub(crate) const RISK_FRAUD_EN: &[&str] = &[
     "fraud", "identity theft", "stole my identity", "stolen identity", "someone opened", "not me who",
     "wasnt me", "hacked", "sim swap", "someone used my", "scammer", "scammed",
     "someone … using my", "somebody … using my", "someone … used my", "somebody … used my", "somebody opened",
     "ported my number", "ported out my number", "number was ported", "number got ported",
+    "taken over my number", "took over my number", "hijacked", "swapped my sim", "sim … swapped",
+    "gave … the code", "gave … verification code", "told … the code", "read out the code", "pretending to be from",
+    "claimed to be from", "said they were from",
 ];
 pub(crate) const RISK_FRAUD_ZH: &[&str] =
-    &["号码被…转走", "号码被人", "诈骗", "盗用", "冒用", "冒充", "冒名", "假冒", "被盗", "身份证被", "不是我本人", "有人用我", "被骗", "骗了我", "盗刷", "被人办"];
+    &["号码被…转走", "号码被人", "诈骗", "盗用",
+      // A code read out to a caller who claimed to be us: the account is being taken.
+      "验证码…告诉", "验证码…给了", "验证码…念给", "验证码…发给", "说是你们客服", "自称客服", "冒充客服", "冒用", "冒充", "冒名", "假冒", "被盗", "身份证被", "不是我本人", "有人用我", "被骗", "骗了我", "盗刷", "被人办"];
 pub(crate) const RISK_LOST_EN: &[&str] = &[
     "lost my phone", "phone was stolen", "stolen phone", "phone stolen", "phone got stolen", "lost phone",
-    "block my sim", "suspend my number", "someone stole my phone", "stole my phone",
+    "block my sim", "someone stole my phone", "stole my phone",
     // The phone and what happened to it, a few words apart.
     "phone … stolen", "phone … nicked", "phone … snatched", "mobile … stolen", "stole … phone", "snatched … phone",
     "nicked … phone", "grabbed … phone", "lost my … phone", "lost my … mobile",
 ];
 pub(crate) const RISK_LOST_ZH: &[&str] = &[
-    "手机丢了", "丢了手机", "手机被偷", "手机被盗", "挂失", "停机保号", "手机掉了", "偷了我的手机",
+    "手机丢了", "丢了手机", "手机被偷", "手机被盗", "挂失", "手机掉了", "偷了我的手机",
     "手机…偷", "手机…盗", "手机…抢", "手机…丢了", "手机…不见了", "偷…手机", "抢…手机", "手机卡…丢",
 ];
 pub(crate) const RISK_VULNERABLE_EN: &[&str] = &[
-    "my father passed", "my mother passed", "passed away", "died", "dementia", "disabled", "disability",
-    "im blind", "i am blind", "in hospital", "in the hospital", "cant afford to eat", "elderly", "im 85",
+    "my father passed", "my mother passed", "passed away", "dementia", "disabled", "disability", "im blind", "i am blind",
+    // A person who died, not a phone or a line that did ("my internet's died").
+    "father … died", "mother … died", "dad … died", "mum … died", "mom … died", "husband … died", "wife … died",
+    "son … died", "daughter … died", "partner … died", "brother … died", "sister … died", "who died",
+    // The caller in hospital (a relative there makes an upset caller, not one at risk).
+    "im in hospital", "i am in hospital", "im in the hospital", "i am in the hospital", "hospital bed",
+    "cant afford to eat", "elderly", "im 85",
     "years old and", "cant read", "hard of hearing",
 ];
 pub(crate) const RISK_VULNERABLE_ZH: &[&str] = &[
@@ -467,10 +549,12 @@ pub(crate) const RISK_VULNERABLE_ZH: &[&str] = &[
 pub(crate) const RISK_NOT_EN: &[&str] = &[
     "complaint number", "court street", "refund policy", "how long does a refund", "data roaming fraud protection",
     // A profession or a past complaint mentioned, not a threat made now.
-    "is a lawyer", "am a lawyer", "im a lawyer", "as a lawyer", "law firm", "law office", "complaint … sorted",
+    "is a lawyer", "am a lawyer", "im a lawyer", "as a lawyer", "was a lawyer", "law firm", "law office",
+    "complaint … sorted",
     "complaint … resolved", "complaint … fixed", "complaint … handled", "last complaint", "previous complaint",
     "earlier complaint", "complaint from last",
     // Places named after a court.
+    "fraud alert", "scam alert", "cancel … extra line", "cancel … second line", "cancel … additional line",
     "court road", "court lane", "court avenue", "court drive", "court way", "court close", "court place",
     "food court", "tennis court", "basketball court", "court yard",
 ];
@@ -494,5 +578,9 @@ pub(crate) const HYPOTHETICAL_THREAT: &[&str] =
     &["不退", "不给", "不还", "不赔", "不解决", "不处理", "不把", "再不", "你们不", "不马上", "不能退", "不肯", "不同意"];
 pub(crate) const RISK_NOT_ZH: &[&str] = &[
     "退回上一步", "投诉电话是多少", "律师事务所", "律所", "是律师", "当律师", "做律师", "上次投诉", "之前投诉", "投诉过",
-    "投诉…解决了", "投诉…处理好了", "投诉…处理完了",
+    "投诉…解决了", "投诉…处理好了", "投诉…处理完了", "投诉完",
+    // A complaint to or about somebody else ("在物业那边投诉").
+    "物业…投诉", "投诉…物业", "快递…投诉", "投诉…快递", "外卖…投诉", "投诉…外卖", "商家…投诉", "投诉…商家",
+    // An anti-fraud feature asked about; a secondary line closed.
+    "防诈骗", "反诈骗", "防骗", "反诈", "注销…副卡", "副卡…注销", "注销…副号", "副号…注销", "注销…附属卡",
 ];

@@ -284,6 +284,11 @@ struct Lexicons {
     distress_not: Vec<Kw>,
     refusals: Vec<Kw>,
     refusals_not: Vec<Kw>,
+    anger_not: Vec<Kw>,
+    take_back: Vec<Kw>,
+    third_party: Vec<Kw>,
+    own: Vec<Kw>,
+    confused: Vec<Kw>,
     /// Cues that decline a feeling word right after them ("我不生气").
     feeling_negation: Negation,
     risks: Vec<RiskLexicon>,
@@ -320,6 +325,11 @@ impl Lexicons {
             distress_not: m(&[DISTRESS_NOT_EN, DISTRESS_NOT_ZH], &Words::default()),
             refusals: m(&[REFUSAL_EN, REFUSAL_ZH], &c.emotion.refusals),
             refusals_not: m(&[REFUSAL_NOT], &Words::default()),
+            anger_not: m(&[ANGER_NOT], &Words::default()),
+            take_back: m(&[TAKE_BACK], &Words::default()),
+            third_party: m(&[THIRD_PARTY], &Words::default()),
+            own: m(&[OWN], &Words::default()),
+            confused: m(&[CONFUSED_EN, CONFUSED_ZH], &Words::default()),
             feeling_negation: Negation {
                 cues: compile(FEELING_NEGATION_ZH.iter().copied()).into_iter().map(|k| k.norm).collect(),
                 window: NegationWindow { words: 0, chars: FEELING_NEGATION_GAP },
@@ -375,6 +385,8 @@ pub struct Triage {
     /// Each counted sentence's words, by turn.
     history: Vec<(u32, Vec<String>)>,
     repeats: Vec<Evidence>,
+    /// Turns in which the caller said they do not follow.
+    confused: Vec<Evidence>,
     long_silences: Vec<Evidence>,
     /// A turn whose brain reading says nothing about understanding (the caller said the problem
     /// was gone, thanked, or answered a clarifying question): its intent neither counts toward a
@@ -419,6 +431,7 @@ impl Triage {
             low_confidence: Vec::new(),
             history: Vec::new(),
             repeats: Vec::new(),
+            confused: Vec::new(),
             long_silences: Vec::new(),
             uncounted_turn: None,
             slots_filled: 0,
@@ -524,7 +537,8 @@ impl Triage {
         if self.cfg.risk.enabled {
             for r in &self.lex.risks {
                 // A refund asked about is a question for the AI; only a demand is a dispute.
-                let about = |c: &str| r.code == "risk-dispute" && self.refund_inquiry(&clauses, c);
+                let about =
+                    |c: &str| (r.code == "risk-dispute" && self.refund_inquiry(&clauses, c)) || self.someone_elses_story(c);
                 let Some(h) = self.heard(&clauses, &alt_clauses, &r.kws, &self.lex.risk_not, about, u.confidence) else {
                     continue;
                 };
@@ -545,7 +559,7 @@ impl Triage {
             if !s.found.is_empty() {
                 fired.push(words_fired(Category::Emotion, "emotion-distress", Priority::Urgent, &s, turn));
             }
-            let s = self.felt(lexicon::scan(&clauses, &self.lex.anger, &[], Some(neg)));
+            let s = self.felt(lexicon::scan(&clauses, &self.lex.anger, &self.lex.anger_not, Some(neg)));
             if !s.found.is_empty() {
                 fired.push(words_fired(Category::Emotion, "emotion-anger", Priority::High, &s, turn));
             }
@@ -589,7 +603,7 @@ impl Triage {
         let mut explicit_found = false;
         if self.cfg.explicit.enabled {
             let l = &self.lex;
-            let about = |c: &str| lexicon::contains_any(c, &l.explicit_inquiry);
+            let about = |c: &str| lexicon::contains_any(c, &l.explicit_inquiry) || self.taken_back(&clauses, c);
             if let Some(h) = self.heard(&clauses, &alt_clauses, &l.explicit, &l.explicit_not, about, u.confidence) {
                 if h.strength >= self.cfg.clarify.escalate_at {
                     explicit_found = true;
@@ -613,6 +627,7 @@ impl Triage {
             self.same_intent = None;
             self.low_confidence.clear();
             self.repeats.clear();
+            self.confused.clear();
             self.history.clear();
         }
 
@@ -647,6 +662,20 @@ impl Triage {
                     code: "ambiguity-repeat",
                     priority: Priority::Normal,
                     evidence: self.repeats.clone(),
+                });
+            }
+            // Confusion said before the bot has answered is about the caller's problem ("a
+            // letter I don't understand"), not about what the bot said.
+            let confused = lexicon::scan(&clauses, &self.lex.confused, &[], Some(neg));
+            if let Some(f) = confused.found.first().filter(|_| self.caller_turns > 1) {
+                self.confused.push(ev(format!("ambiguity-confused: {}", f.kw), u.text.trim()));
+            }
+            if a.max_confused > 0 && self.confused.len() as u32 >= a.max_confused {
+                fired.push(Fired {
+                    category: Category::Ambiguity,
+                    code: "ambiguity-confused",
+                    priority: Priority::Normal,
+                    evidence: self.confused.clone(),
                 });
             }
             if let Some(f) = self.long_silence(turn, u.silence_before_ms) {
@@ -688,6 +717,23 @@ impl Triage {
         s.found = found;
         s.declined.extend::<Vec<Found>>(declined);
         s
+    }
+
+    /// A request taken back in a later clause of the same utterance ("Can I speak to a person?
+    /// Actually no, never mind").
+    fn taken_back(&self, utterance: &[String], clause: &str) -> bool {
+        let Some(at) = utterance.iter().position(|c| c == clause) else { return false };
+        utterance[at + 1..].iter().any(|c| lexicon::contains_any(c, &self.lex.take_back))
+    }
+
+    /// The clause tells a friend's, a colleague's or a neighbour's story and does not come back
+    /// to the caller after naming them.
+    fn someone_elses_story(&self, clause: &str) -> bool {
+        self.lex.third_party.iter().any(|k| {
+            crate::brain::text::find_all(clause, &k.norm)
+                .first()
+                .is_some_and(|&at| !lexicon::contains_any(&clause[at + k.norm.len()..], &self.lex.own))
+        })
     }
 
     /// The caller asks about refunds rather than demanding one: an inquiry word anywhere in the
@@ -756,6 +802,7 @@ impl Triage {
         self.fallbacks.retain(|e| e.turn != turn);
         self.low_confidence.retain(|e| e.turn != turn);
         self.repeats.retain(|e| e.turn != turn);
+        self.confused.retain(|e| e.turn != turn);
         self.history.retain(|(t, _)| *t != turn);
         if let Some((_, evs)) = &mut self.same_intent {
             evs.retain(|e| e.turn != turn);

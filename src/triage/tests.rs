@@ -630,3 +630,53 @@ fn a_caller_back_about_the_same_problem_goes_to_a_person() {
     t.set_past_contacts(vec![PastContact { call_id: "c".into(), hours_ago: 1, intents: vec!["broadband".into()] }]);
     assert_eq!(t.on_brain(0, "broadband", "neutral", 0), Decision::Continue);
 }
+
+// Round 5 (eval/triage-ext-a.jsonl, written by an outside author): each class with sentences
+// of its own, not the split's.
+
+#[test]
+fn asking_whether_a_person_is_needed_or_there_later_is_not_a_request() {
+    for s in [
+        "Do I have to talk to someone to upgrade my phone, or can you do it?",
+        "Will there be an agent available tomorrow morning?",
+        "找人工一般要排队多久？",
+        "明天上午有人工客服吗？不是现在要。",
+        "我儿子上个月找过你们经理，说可以打折，是真的吗？",
+    ] {
+        assert_eq!(code_of(&[s]), None, "{s:?} must not escalate");
+    }
+    for s in ["Is there anyone there I could speak to about this?", "Put me through to billing please.", "给我找个能做主的来"] {
+        assert_eq!(code_of(&[s]).as_deref(), Some("explicit-request"), "{s:?}");
+    }
+}
+
+#[test]
+fn a_device_that_died_or_a_relative_in_hospital_is_not_a_vulnerable_caller() {
+    for s in ["My router died last night, can you check the line?", "My dad is in hospital, how do I add credit to his phone?"] {
+        assert_eq!(code_of(&[s]), None, "{s:?} must not escalate");
+    }
+    assert_eq!(code_of(&["My husband died last month and the bill is still in his name."]).as_deref(), Some("risk-vulnerable"));
+    assert_eq!(code_of(&["I'm in hospital and can't get to a shop to pay."]).as_deref(), Some("risk-vulnerable"));
+}
+
+#[test]
+fn a_lawyer_in_the_family_is_not_legal_action_and_one_brought_in_is() {
+    assert_eq!(code_of(&["My brother's a lawyer, he says this plan is a good deal. How do I sign up?"]), None);
+    assert_eq!(code_of(&["Fine, I'll get my lawyer to write to you."]).as_deref(), Some("risk-legal"));
+    assert_eq!(code_of(&["I'm going to speak to a lawyer about these charges."]).as_deref(), Some("risk-legal"));
+}
+
+#[test]
+fn saying_what_the_call_is_not_declines_and_a_complaint_elsewhere_is_a_mention() {
+    for s in ["我不是要投诉你们，就想问问宽带能不能提速", "我刚跟快递公司投诉完，顺便查下话费", "停机保号怎么办理？"] {
+        assert_eq!(code_of(&[s]), None, "{s:?} must not escalate");
+    }
+}
+
+#[test]
+fn sarcasm_fear_and_a_number_taken_elsewhere_are_found() {
+    assert_eq!(code_of(&["你们可真行啊，三天两头断网"]).as_deref(), Some("emotion-anger"));
+    assert_eq!(code_of(&["I'm honestly terrified, someone keeps texting threats to my number."]).as_deref(), Some("emotion-distress"));
+    assert_eq!(code_of(&["Give me the PAC code, I'm done with you."]).as_deref(), Some("risk-cancel"));
+    assert_eq!(code_of(&["My SIM was swapped last night and I never asked for it."]).map(|c| c.starts_with("risk-")), Some(true));
+}
