@@ -277,17 +277,24 @@ pub(crate) fn similarity(a: &[String], b: &[String]) -> f32 {
 
 pub(crate) const NEGATION_EN: &[&str] = &[
     "dont", "do not", "not", "no need", "never", "without", "wont", "dont want", "doesnt", "didnt ask",
+    // "This isn't a complaint": only right before what it declines ("If this isn't fixed I'm
+    // taking you to court" still threatens).
+    "isnt a", "isnt about", "arent a",
     // A request taken back in the same breath ("I was going to ask for an agent, but...").
     "was going to", "was about to", "was gonna", "was gonna ask", "i was thinking of",
 ];
 pub(crate) const NEGATION_ZH: &[&str] =
     &["不用", "不要", "不需要", "不想", "别", "不必", "无需", "没必要", "用不着", "本来想", "原本想", "本想", "本来要",
       // Saying what the call is not ("我不是要投诉", "并不是想找人工").
-      "不是要", "不是想", "并不是要", "并不是想", "没打算", "不打算"];
+      "不是要", "不是想", "并不是要", "并不是想", "没打算", "不打算", "不是来", "并不是来", "不是为了"];
 /// Chinese negates a feeling with a bare 不 or 没 right before it ("我不生气", "我没生气", "并不是
 /// 生气"). Too broad for the general cues (不能这样欺负人 is angry): only directly before the word,
 /// with at most [`FEELING_NEGATION_GAP`] characters between ("不太生气").
-pub(crate) const FEELING_NEGATION_ZH: &[&str] = &["不", "没", "没有", "并不", "并没有", "不是", "并非"];
+pub(crate) const FEELING_NEGATION_ZH: &[&str] = &[
+    "不", "没", "没有", "并不", "并没有", "不是", "并非",
+    // Softened ("有点无语", "有点生气"): mild annoyance the AI can live with.
+    "有点", "有一点", "有些", "稍微",
+];
 pub(crate) const FEELING_NEGATION_GAP: usize = 1;
 
 pub(crate) const EXPLICIT_EN: &[&str] = &[
@@ -302,7 +309,7 @@ pub(crate) const EXPLICIT_EN: &[&str] = &[
 pub(crate) const EXPLICIT_ZH: &[&str] = &[
     "转人工", "人工客服", "人工服务", "人工", "真人", "客服人员", "接线员", "找个人", "活人", "工作人员", "主管", "经理",
     // Somebody who can decide ("给我找个能做主的").
-    "能做主的", "负责人", "领导", "找个真人", "换个人",
+    "能做主的", "负责人", "领导", "找个真人", "换个人", "管事的", "说了算的", "能拍板", "拍板的", "做得了主的",
 ];
 /// Phrases that mention a trigger word without asking for a person.
 pub(crate) const EXPLICIT_NOT_EN: &[&str] = &[
@@ -364,7 +371,7 @@ pub(crate) const RESOLVED_EN: &[&str] = &[
     "working fine", "fine now",
 ];
 pub(crate) const RESOLVED_ZH: &[&str] =
-    &["好了", "能用了", "正常了", "可以用了", "恢复了", "解决了", "能上网了", "没问题了", "修好了", "通了"];
+    &["好了", "能用了", "正常了", "可以用了", "恢复了", "解决了", "能上网了", "没问题了", "修好了", "通了", "稳定了", "没事了", "好使了"];
 /// Contain a resolution word without saying the problem is gone.
 pub(crate) const RESOLVED_NOT: &[&str] =
     &["不好了", "没好", "又不", "还是不", "要是好了", "好了吗", "好了没", "if it works", "whether it works", "how it works",
@@ -392,7 +399,7 @@ pub(crate) const ANGER_EN: &[&str] = &[
     "very disappointed", "really disappointed", "extremely disappointed", "deeply disappointed", "not listening",
     // Past being polite about it.
     "done being polite", "lost my patience", "losing my patience", "end of my tether", "beyond a joke",
-    "chat with a toaster", "talking to a toaster",
+    "chat with a toaster", "talking to a toaster", "end of my rope", "wits end",
     // Sarcasm that opens on mock delight ("Oh wonderful, another robot").
     "oh wonderful", "oh great", "oh brilliant", "oh fantastic", "oh perfect", "oh lovely", "just what i needed",
     "thanks for nothing", "top notch service", "brilliant service really",
@@ -403,7 +410,7 @@ pub(crate) const ANGER_ZH: &[&str] = &[
     "不像话", "岂有此理", "什么玩意", "无语", "搞什么", "有没有人管", "没人管", "忍不了", "烦死了", "太差了", "敷衍",
     "糊弄", "耍我", "骗人", "什么服务态度", "什么态度", "这是什么服务", "态度太差", "服务态度差", "很失望", "太失望", "非常失望", "特别失望", "失望透顶", "让人失望", "凭什么",
     // Sarcasm and futility: praise said through the teeth, "what's the use talking to you".
-    "可真行", "真行啊", "气笑", "想不想干", "干什么吃的", "有没有搞错", "不负责任", "说有什么用", "算是见识了",
+    "可真行", "真行啊", "气笑", "想不想干", "干什么吃的", "有没有搞错", "不负责任", "说有什么用", "算是见识了", "好欺负", "火很大", "很火大", "火气很大",
 ];
 /// A feeling word that is not the caller's anger at us: junk ("垃圾短信"), or somebody else's
 /// feeling ("他挺生气的", "she was angry").
@@ -425,8 +432,9 @@ pub(crate) const DISTRESS_NOT_ZH: &[&str] = &["紧急联系人", "紧急呼叫"]
 /// Said after a request in the same breath, they take it back ("Can I speak to a person?
 /// Actually no, never mind", "我要转人工……哦不用了").
 pub(crate) const TAKE_BACK: &[&str] = &[
-    "never mind", "nevermind", "actually no", "forget it", "scratch that", "no wait", "on second thought", "不用了",
-    "算了", "不转了", "还是不用", "不需要了", "先不用",
+    "never mind", "nevermind", "actually no", "forget it", "scratch that", "no wait", "on second thought",
+    "lets see if you", "see if you can", "try you first", "不用了", "算了", "不转了", "还是不用", "不需要了", "先不用",
+    "先问问你", "还是先问",
 ];
 
 /// Somebody else's story: a risk word in a clause about a friend, a colleague or a neighbour
@@ -484,7 +492,8 @@ pub(crate) const RISK_CANCEL_EN: &[&str] = &[
     // The number or the business taken elsewhere, the code that does it.
     "pac code", "porting code", "number … elsewhere", "business … elsewhere", "switch networks", "switching networks",
     "move to another network", "moving to another network", "going to another network", "porting my number",
-    "moving my number", "unless you match", "or im leaving", "im leaving you",
+    "moving my number", "unless you match", "or im leaving", "im leaving you", "cancel my broadband",
+    "cancel my internet", "cancel my plan", "signed up with someone else", "signed up with another", "going with someone else",
 ];
 pub(crate) const RISK_CANCEL_ZH: &[&str] =
     &["销户", "携号转网", "转网", "注销", "退网", "换运营商", "不用你们的", "解约", "销号", "转到移动", "转到联通", "转到电信"];
@@ -554,7 +563,7 @@ pub(crate) const RISK_NOT_EN: &[&str] = &[
     "complaint … resolved", "complaint … fixed", "complaint … handled", "last complaint", "previous complaint",
     "earlier complaint", "complaint from last",
     // Places named after a court.
-    "fraud alert", "scam alert", "cancel … extra line", "cancel … second line", "cancel … additional line",
+    "fraud alert", "scam alert", "early termination fee", "cancellation fee", "cost to cancel", "how much … to cancel", "cancel … extra line", "cancel … second line", "cancel … additional line",
     "court road", "court lane", "court avenue", "court drive", "court way", "court close", "court place",
     "food court", "tennis court", "basketball court", "court yard",
 ];
@@ -582,5 +591,7 @@ pub(crate) const RISK_NOT_ZH: &[&str] = &[
     // A complaint to or about somebody else ("在物业那边投诉").
     "物业…投诉", "投诉…物业", "快递…投诉", "投诉…快递", "外卖…投诉", "投诉…外卖", "商家…投诉", "投诉…商家",
     // An anti-fraud feature asked about; a secondary line closed.
+    // What leaving early costs, asked about.
+    "解约…违约金", "违约金…解约", "解约…多少钱", "解约…费用", "注销…多少钱", "注销…费用",
     "防诈骗", "反诈骗", "防骗", "反诈", "注销…副卡", "副卡…注销", "注销…副号", "副号…注销", "注销…附属卡",
 ];

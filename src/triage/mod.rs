@@ -603,7 +603,9 @@ impl Triage {
         let mut explicit_found = false;
         if self.cfg.explicit.enabled {
             let l = &self.lex;
-            let about = |c: &str| lexicon::contains_any(c, &l.explicit_inquiry) || self.taken_back(&clauses, c);
+            let about = |c: &str| {
+                lexicon::contains_any(c, &l.explicit_inquiry) || self.taken_back(&clauses, c) || self.someone_elses_story(c)
+            };
             if let Some(h) = self.heard(&clauses, &alt_clauses, &l.explicit, &l.explicit_not, about, u.confidence) {
                 if h.strength >= self.cfg.clarify.escalate_at {
                     explicit_found = true;
