@@ -81,34 +81,43 @@ async fn vip_callers_escalate_before_the_first_turn() {
     assert_eq!((o.escalated_at, o.code.as_deref()), (Some(0), Some("vip")));
 }
 
-/// The one split never tuned on (eval/triage-holdout3.jsonl, written before the fourth round
-/// of issue 18's changes). Measured when written, and unchanged by that round: en P 1.000
-/// R 0.500 F1 0.667, zh P 0.600 R 0.750 F1 0.667. The floors leave a margin below that.
+/// The splits never tuned on, each with a floor a margin below what it scored:
+/// - holdout3 (written by the engineer before round 4; after round 7: en P 1.000 R 0.500 F1
+///   0.667, zh P 1.000 R 0.750 F1 0.857);
+/// - ext-d (80 dialogs written by an outside author who read neither the policy nor the other
+///   splits, sealed; after round 7: en P 0.750 R 0.750, zh P 0.846 R 0.917 F1 0.880).
 #[tokio::test]
-async fn held_out_split_scores_above_the_floor() {
+async fn held_out_splits_score_above_their_floor() {
     let s = sim().await;
-    let dialogs = eval_file("triage-holdout3.jsonl");
-    assert!(dialogs.len() >= 30);
-    let r = run_eval(&s, &dialogs).await.unwrap();
-    let table = r.table();
-    for lang in ["en", "zh"] {
-        assert!(r.get(lang).unwrap().f1() >= 0.6, "{lang}\n{table}");
+    for (file, floor) in [("triage-holdout3.jsonl", [0.6, 0.6]), ("triage-ext-d.jsonl", [0.65, 0.8])] {
+        let dialogs = eval_file(file);
+        assert!(dialogs.len() >= 30);
+        let r = run_eval(&s, &dialogs).await.unwrap();
+        let table = r.table();
+        for (lang, floor) in ["en", "zh"].into_iter().zip(floor) {
+            assert!(r.get(lang).unwrap().f1() >= floor, "{file} {lang}\n{table}");
+        }
+        assert!(r.get("all").unwrap().turn_accuracy() >= 0.9, "{file}\n{table}");
     }
-    assert!(r.get("all").unwrap().turn_accuracy() >= 0.9, "{table}");
 }
 
 /// The splits the lexicons and thresholds were tuned on, round by round (dev, then test,
-/// holdout and holdout2 once each had been scored as held out): they must stay where tuning
-/// left them (1.000 everywhere), or a change broke something it was shown to handle.
+/// holdout and holdout2 once each had been scored as held out, then the outside-written ext-a,
+/// ext-c and ext-b): they must stay where tuning left them, or a change broke something it was
+/// shown to handle. The engineer's own splits are at 1.000. The outside splits keep three
+/// Mandarin handovers one turn early where their author labelled the next turn (a grievance,
+/// "从来没开过", said before the refund demand the label waits for): 0.8 leaves room for them.
 #[tokio::test]
 async fn tuned_splits_keep_their_score() {
     let s = sim().await;
-    for file in ["triage-dev.jsonl", "triage-test.jsonl", "triage-holdout.jsonl", "triage-holdout2.jsonl"] {
+    let own = ["triage-dev.jsonl", "triage-test.jsonl", "triage-holdout.jsonl", "triage-holdout2.jsonl"].map(|f| (f, 0.95));
+    let outside = ["triage-ext-a.jsonl", "triage-ext-b.jsonl", "triage-ext-c.jsonl"].map(|f| (f, 0.8));
+    for (file, floor) in own.into_iter().chain(outside) {
         let r = run_eval(&s, &eval_file(file)).await.unwrap();
         let table = r.table();
         for lang in ["en", "zh"] {
             let l = r.get(lang).unwrap();
-            assert!(l.precision() >= 0.95 && l.recall() >= 0.95, "{file} {lang}\n{table}");
+            assert!(l.precision() >= floor && l.recall() >= floor, "{file} {lang}\n{table}");
         }
     }
 }
@@ -116,7 +125,16 @@ async fn tuned_splits_keep_their_score() {
 #[tokio::test]
 async fn dev_split_is_balanced_as_the_issue_asks() {
     let mut all = eval_file("triage-dev.jsonl");
-    for file in ["triage-test.jsonl", "triage-holdout.jsonl", "triage-holdout2.jsonl", "triage-holdout3.jsonl"] {
+    for file in [
+        "triage-test.jsonl",
+        "triage-holdout.jsonl",
+        "triage-holdout2.jsonl",
+        "triage-holdout3.jsonl",
+        "triage-ext-a.jsonl",
+        "triage-ext-b.jsonl",
+        "triage-ext-c.jsonl",
+        "triage-ext-d.jsonl",
+    ] {
         all.extend(eval_file(file));
     }
     assert!(all.len() >= 150);

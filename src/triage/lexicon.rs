@@ -441,7 +441,8 @@ pub(crate) const TAKE_BACK: &[&str] = &[
 /// ("我同事前阵子携号转网了", "my friend had her phone stolen") is a mention, unless the rest of
 /// the clause comes back to the caller ("我朋友用我的身份证办了卡").
 pub(crate) const THIRD_PARTY: &[&str] = &[
-    "my friend", "a friend", "friend of mine", "my colleague", "a colleague", "my coworker", "my workmate",
+    // Theirs, not "a colleague of yours" (one of our staff, asked for).
+    "my friend", "friend of mine", "my colleague", "my coworker", "my workmate",
     "my neighbour", "my neighbor", "朋友", "同事", "邻居", "别人家",
 ];
 pub(crate) const OWN: &[&str] = &["my", "me", "mine", "我"];

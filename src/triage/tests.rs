@@ -680,3 +680,56 @@ fn sarcasm_fear_and_a_number_taken_elsewhere_are_found() {
     assert_eq!(code_of(&["Give me the PAC code, I'm done with you."]).as_deref(), Some("risk-cancel"));
     assert_eq!(code_of(&["My SIM was swapped last night and I never asked for it."]).map(|c| c.starts_with("risk-")), Some(true));
 }
+
+// Rounds 6 and 7 (ext-c, then ext-b once it had been measured sealed), again with sentences
+// of their own.
+
+#[test]
+fn a_request_taken_back_in_the_same_breath_or_told_of_a_colleague_is_none() {
+    for s in [
+        "Get me an operator. Actually no, forget it, what's my data balance?",
+        "我想转人工，算了，你先帮我查下话费",
+        "I nearly asked for an agent, but let's see if you can sort the Wi-Fi.",
+        "我同事上周找的你们经理，给他免了月租，我这个能免吗？",
+        "My boss wants a copy of the invoice for March.",
+        "我们领导让我来问一下集团套餐的价格",
+    ] {
+        assert_eq!(code_of(&[s]), None, "{s:?} must not escalate");
+    }
+    assert_eq!(code_of(&["你做不了主的话，换个说了算的来"]).as_deref(), Some("explicit-request"));
+}
+
+#[test]
+fn somebody_elses_trouble_and_harmless_uses_of_trigger_words_are_mentions() {
+    for s in [
+        "My colleague got scammed last month, do you have a fraud alert I can turn on?",
+        "我邻居的手机上周被偷了，你们有手机保险吗？",
+        "垃圾短信太多了，能帮我拦截吗？",
+        "我老婆说流量又超了，她挺生气的，有没有大一点的流量包？",
+        "提前解约的话违约金是多少？",
+        "This isn't a complaint, I just want to understand the line rental.",
+        "我不是来投诉的，想问问怎么开发票",
+        "短信验证码老收不到，有点无语，还有别的登录办法吗？",
+        "Can I suspend my number while I'm working abroad for a year?",
+    ] {
+        assert_eq!(code_of(&[s]), None, "{s:?} must not escalate");
+    }
+    assert_eq!(code_of(&["我朋友拿我的身份证去办了一张卡，盗用我的名义"]).map(|c| c.starts_with("risk-")), Some(true));
+}
+
+#[test]
+fn a_caller_who_says_twice_after_a_reply_that_they_do_not_follow_goes_to_a_person() {
+    // Confusion about their own problem, before any reply, does not count.
+    let e = run(&["There's a notice about a network change I don't understand.", "Sorry, I'm still confused.", "No, that makes no sense to me."])
+        .expect("confused twice after a reply");
+    assert_eq!((e.code.as_str(), e.evidence.last().map(|v| v.turn)), ("ambiguity-confused", Some(2)));
+    assert_eq!(code_of(&["我看不懂这个账单", "哦，明白了，谢谢"]), None);
+}
+
+#[test]
+fn a_threat_to_leave_a_code_given_to_a_fake_agent_and_an_exhausted_caller_are_found() {
+    assert_eq!(code_of(&["Cancel my internet, I've signed up with another provider."]).as_deref(), Some("risk-cancel"));
+    assert_eq!(code_of(&["有人自称客服让我报了验证码，我已经说了"]).as_deref(), Some("risk-fraud"));
+    assert_eq!(code_of(&["I'm at my wits end with this line."]).as_deref(), Some("emotion-anger"));
+    assert_eq!(code_of(&["第三次了，你们就是觉得我好欺负"]).as_deref(), Some("emotion-anger"));
+}
