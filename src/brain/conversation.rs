@@ -6,6 +6,7 @@
 //! (a slot question, a handoff, a hang-up).
 
 use super::playbook::{primary_language, Intent, IntentAction, Keyword, Playbook, Text};
+use super::sound;
 use super::text;
 use crate::proto::dialog::{
     bot_action::Action, caller_event::Event, Annotate, BotAction, CallStart, CallerEvent, Escalate,
@@ -500,11 +501,30 @@ impl<'p> Conversation<'p> {
 
 /// Finds the best candidate for `clauses`: the one with the longest matching keyword, the first
 /// listed on a tie. Returns the best plain hit and, separately, the best hit whose every
-/// occurrence was negated (only for negatable candidates).
+/// occurrence was negated (only for negatable candidates). Only when no keyword is written
+/// out does a Mandarin homophone count (宽待老是断线 is about 宽带): a slip of the recognizer
+/// is a weaker reading than words it got right.
 fn best_hit<'k>(
+    clauses: &[String],
+    candidates: impl Iterator<Item = (&'k [Keyword], bool)> + Clone,
+    pb: &Playbook,
+) -> (Option<Hit<'k>>, Option<Hit<'k>>) {
+    let exact = best_hit_by(clauses, candidates.clone(), pb, |clause, kw| text::find_all(clause, &kw.norm));
+    if exact.0.is_some() || exact.1.is_some() {
+        return exact;
+    }
+    best_hit_by(clauses, candidates, pb, |clause, kw| match &kw.sound {
+        Some(s) => sound::find(clause, &kw.norm, s).into_iter().filter(|h| h.quality >= sound::HOMOPHONE).map(|h| h.start).collect(),
+        None => Vec::new(),
+    })
+}
+
+/// [`best_hit`] with one way of finding a keyword in a clause (byte offsets of its starts).
+fn best_hit_by<'k>(
     clauses: &[String],
     candidates: impl Iterator<Item = (&'k [Keyword], bool)>,
     pb: &Playbook,
+    find: impl Fn(&str, &Keyword) -> Vec<usize>,
 ) -> (Option<Hit<'k>>, Option<Hit<'k>>) {
     let mut plain: Option<Hit> = None;
     let mut negated: Option<Hit> = None;
@@ -512,7 +532,7 @@ fn best_hit<'k>(
         for kw in keywords {
             let len = kw.norm.chars().filter(|c| *c != ' ').count();
             for clause in clauses {
-                for at in text::find_all(clause, &kw.norm) {
+                for at in find(clause, kw) {
                     let neg = negatable
                         && text::is_negated(clause, at, kw.cjk, pb.negation_cues(), pb.negation_window());
                     let slot = if neg { &mut negated } else { &mut plain };

@@ -12,6 +12,7 @@ pub mod llm;
 pub mod playbook;
 pub mod review;
 pub mod server;
+pub(crate) mod sound;
 pub mod suggest;
 pub mod text;
 

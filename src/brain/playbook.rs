@@ -157,6 +157,9 @@ pub struct Keyword {
     pub norm: String,
     pub cjk: bool,
     pub lang: String,
+    /// What a Mandarin keyword of two characters or more sounds like, for a caller the
+    /// recognizer wrote down in homophones (宽待 for 宽带).
+    pub(crate) sound: Option<super::sound::Sound>,
 }
 
 /// What happens after an intent's answer has been said.
@@ -529,6 +532,12 @@ impl Compiler<'_> {
                     Some(self.slot(&format!("{key}.slot"), rs, &langs, &text)?)
                 }
             };
+            // A homophone may pick an answer, never a handover or a hang-up: those act on the
+            // caller's words as written (triage asks back when it is unsure of them).
+            let keywords = match action {
+                IntentAction::Answer => keywords,
+                _ => keywords.into_iter().map(|k| Keyword { sound: None, ..k }).collect(),
+            };
             intents.push(Intent {
                 name: ri.name.clone(),
                 keywords,
@@ -626,7 +635,11 @@ impl Compiler<'_> {
             .map(|(i, w)| {
                 let norm = text::normalize_keyword(w)
                     .ok_or_else(|| self.err(format!("{key}[{i}]"), format!("`{w}` has nothing left to match once punctuation is removed")))?;
-                Ok(Keyword { cjk: text::has_cjk(&norm), norm, lang: lang.to_string() })
+                let cjk = text::has_cjk(&norm);
+                // English sound-alikes are left to triage: a consonant key matches other
+                // everyday words too often to pick an answer by it.
+                let sound = if cjk { super::sound::Sound::of(&norm, true) } else { None };
+                Ok(Keyword { cjk, norm, lang: lang.to_string(), sound })
             })
             .collect()
     }

@@ -638,3 +638,18 @@ fn language_keys_are_checked_against_languages_and_intent_keys() {
 fn pb_source() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/playbook.toml")).expect("assets/playbook.toml")
 }
+
+#[test]
+fn a_mandarin_keyword_the_recognizer_wrote_in_homophones_is_still_understood() {
+    let mut c = conv("zh");
+    // 宽带 written as 宽待 (both kuan dai): the broadband answer, not "didn't catch that".
+    let t = ask(&mut c, "宽待老是断线", "zh");
+    assert_eq!(t.intent, "broadband");
+    // Words written right win over a homophone elsewhere in the sentence.
+    let t = ask(&mut c, "我想查一下余额，宽待的事以后再说", "zh");
+    assert_eq!(t.intent, "balance");
+    // A homophone never hands over or hangs up: 转任工 is left to triage's clarifying question.
+    let mut c = conv("zh");
+    let t = ask(&mut c, "转任工", "zh");
+    assert!(t.escalate.is_none(), "{t:?}");
+}

@@ -11,7 +11,7 @@
 //! parts in one clause, in that order, a few words apart. Callers put words between a thing and
 //! what happened to it ("我的手机刚才在地铁上被人偷走了"), and no list of whole phrases keeps up.
 
-use super::sound::{self, Sound};
+use crate::brain::sound::{self, Sound};
 use crate::brain::text::{self, NegationWindow};
 
 /// A keyword ready for matching.

@@ -36,7 +36,6 @@
 pub mod config;
 mod lexicon;
 
-mod sound;
 
 pub use config::{
     AmbiguityConfig, BrainProposalConfig, ClarifyConfig, EmotionConfig, ExplicitConfig, NegationConfig,
@@ -213,7 +212,7 @@ fn hit_strength(quality: f32, confidence: f32) -> f32 {
     let c = if confidence.is_finite() { confidence.clamp(0.0, 1.0) } else { 1.0 };
     if quality >= 1.0 {
         (c / EXACT_FULL_CONFIDENCE).min(1.0)
-    } else if quality >= sound::JOINED {
+    } else if quality >= crate::brain::sound::JOINED {
         // The keyword's own letters, split differently ("re fund"): as good as the keyword.
         quality * (c / EXACT_FULL_CONFIDENCE).min(1.0)
     } else {

@@ -1,6 +1,7 @@
-//! Sound-alike matching: finds a trigger phrase in what the recognizer wrote when it wrote
-//! something that *sounds* like it. Whisper on 8 kHz phone audio turns "stolen" into "still in"
-//! and 投诉 into 投述; an exact matcher never sees those.
+//! Sound-alike matching: finds a trigger phrase (triage) or an intent's keyword (the playbook
+//! brain) in what the recognizer wrote when it wrote something that *sounds* like it. Whisper
+//! on 8 kHz phone audio turns "stolen" into "still in" and 投诉 into 投述, 宽带 into 宽待; an
+//! exact matcher never sees those.
 //!
 //! - English: the phrase and a window of the caller's words (one word fewer to one more) are
 //!   joined without spaces and reduced to a consonant key in the spirit of Metaphone ("phone was
@@ -35,7 +36,7 @@ const MIN_KEY: usize = 4;
 const MIN_NEAR_KEY: usize = 6;
 
 /// What a keyword sounds like, prepared once.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Sound {
     En { words: usize, joined: String, key: String },
     Zh { chars: Vec<char>, readings: Vec<Vec<&'static str>> },
