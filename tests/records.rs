@@ -112,7 +112,9 @@ fn records_survive_a_kill_and_the_cut_off_call_is_interrupted_with_a_playable_re
 
 /// Issue 19's caller history: a caller who calls back about the same thing within the window is
 /// handed to a person for it (`repeat-contact`), and the agent's packet shows the earlier call,
-/// what it was about and what the caller said; the record keeps what each call was about.
+/// what it was about and what the caller said; the record keeps what each call was about. The
+/// second call comes from another number with the same CRM id in its INVITE (`[sip]
+/// customer_id_header`): the customer, not the phone, is who called back.
 #[test]
 fn a_caller_back_about_the_same_thing_goes_to_a_person_with_their_history() {
     let dir = temp_dir("history-");
@@ -120,7 +122,18 @@ fn a_caller_back_about_the_same_thing_goes_to_a_person_with_their_history() {
     // The default leaves a balance check out of the signal (checking twice is no problem that
     // came back); a deployment that counts it lists no ignored intents.
     let config = dir.path().join("frontline.toml");
-    std::fs::write(&config, "[triage.repeat_contact]\nignore_intents = []\n").unwrap();
+    std::fs::write(&config, "[sip]\ncustomer_id_header = \"X-Customer-Id\"\n\n[triage.repeat_contact]\nignore_intents = []\n").unwrap();
+    // The stock caller scenario with the CRM's header and a calling number of our choosing.
+    let scenario_from = |number: &str| {
+        let stock = std::fs::read_to_string(sipp_scenario("uac_stream.xml")).unwrap();
+        assert!(stock.contains("Max-Forwards: 70\n") && stock.contains("From: sipp <sip:sipp@"));
+        let text = stock
+            .replace("Max-Forwards: 70\n", "Max-Forwards: 70\nX-Customer-Id: CRM-4471\n")
+            .replace("From: sipp <sip:sipp@", &format!("From: <sip:{number}@"));
+        let path = dir.path().join(format!("uac_stream_{number}.xml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
     // The caller, in the gateway's own English voice, after the greeting.
     let spoken = dir.path().join("balance.wav");
     let said = Command::new(frontline_bin()).args(["say", "--language", "en", "--models"]).arg(models_dir()).arg("-o").arg(&spoken).arg("I would like to check my balance, please.").output().expect("frontline say");
@@ -130,8 +143,8 @@ fn a_caller_back_about_the_same_thing_goes_to_a_person_with_their_history() {
     assert!(padded.success());
     let gw = Gateway::start(&["--records", db.to_str().unwrap(), "--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"]);
 
-    let call = || run_sipp_with(&sipp_scenario("uac_stream.xml"), gw.sip_port(), sipp_options(&ulaw, 10_000, Duration::from_secs(45)));
-    let done = call();
+    let call = |number: &str| run_sipp_with(&scenario_from(number), gw.sip_port(), sipp_options(&ulaw, 10_000, Duration::from_secs(45)));
+    let done = call("13800138000");
     assert!(done.success(), "first call failed:\n{}\n{}", done.report(), gw.log_tail(30));
     let ended = gw.wait_for_message("call ended", Duration::from_secs(15)).expect("first call ended");
     let first = event_field(&ended, "call_id").and_then(Value::as_str).unwrap().to_string();
@@ -139,8 +152,9 @@ fn a_caller_back_about_the_same_thing_goes_to_a_person_with_their_history() {
     assert_eq!(record["cdr"]["outcome"], "contained", "{record:#}");
     assert_eq!(record["intents"], serde_json::json!(["balance"]), "{record:#}");
     assert!(record["summary"].as_str().unwrap_or("").to_lowercase().contains("balance"), "{record:#}");
+    assert_eq!(record["cdr"]["customer_id"], "CRM-4471", "{record:#}");
 
-    let _ = call();
+    let _ = call("13911112222");
     let ended = gw
         .wait_for(|ev| event_message(ev) == Some("call ended") && event_field(ev, "call_id").and_then(Value::as_str) != Some(first.as_str()), Duration::from_secs(20))
         .unwrap_or_else(|| panic!("the second call never ended\n{}", gw.log_tail(30)));
@@ -148,6 +162,8 @@ fn a_caller_back_about_the_same_thing_goes_to_a_person_with_their_history() {
     let record = calls_json(&db, &["show", &second]);
     assert_eq!(record["decisions"][0]["code"], "repeat-contact", "{record:#}");
     assert_eq!(record["decisions"][0]["priority"], "high", "{record:#}");
+    assert_eq!((record["cdr"]["caller"].as_str(), record["cdr"]["customer_id"].as_str()), (Some("13911112222"), Some("CRM-4471")), "{record:#}");
+    assert_eq!(record["handoff_packet"]["customer_id"], "CRM-4471", "{record:#}");
     let history = &record["handoff_packet"]["history"];
     assert_eq!(history[0]["call_id"], first.as_str(), "{record:#}");
     assert_eq!(history[0]["intents"], serde_json::json!(["balance"]), "{record:#}");
