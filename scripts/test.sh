@@ -11,4 +11,9 @@ scripts/build.sh
 # Integration tests start whole gateways (each loads whisper) and real peers, and judge what
 # a caller hears: run one at a time, so no test's media clock competes with another's
 # recognizer for the 2 cores (two at a time made the Mandarin call flaky under load).
-exec cargo test --release --locked -- --test-threads="${FRONTLINE_TEST_THREADS:-1}" "$@"
+cargo test --release --locked -- --test-threads="${FRONTLINE_TEST_THREADS:-1}" "$@"
+# A whole run (no filter) also fuzzes every parser of network input for a bounded time
+# (scripts/fuzz.sh, FUZZ_SECONDS per target): a crash fails it.
+if [ $# -eq 0 ]; then
+  scripts/fuzz.sh
+fi

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 /// Whether rsipstack will take a message: its parser, its Via handling and its transaction
 /// key (which needs a From tag) must all accept it, or the message vanishes.
-fn stack_takes(bytes: &[u8], from: SocketAddr, transport: rsipstack::sip::Transport) -> Result<(), String> {
+pub(super) fn stack_takes(bytes: &[u8], from: SocketAddr, transport: rsipstack::sip::Transport) -> Result<(), String> {
     let msg = SipMessage::try_from(bytes).map_err(|e| e.to_string())?;
     let msg = SipConnection::update_msg_received(msg, from, transport).map_err(|e| e.to_string())?;
     if let SipMessage::Request(req) = &msg {

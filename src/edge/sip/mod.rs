@@ -8,7 +8,7 @@
 mod agent;
 pub mod config;
 mod guard;
-mod info;
+pub mod info;
 pub mod limits;
 mod ports;
 pub mod screen;
@@ -51,6 +51,20 @@ pub enum SipError {
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, NOTIFY, REFER";
 /// What the gateway can take; the screen answers requests for anything else.
 static CAPABILITIES: screen::Capabilities = screen::Capabilities { allow: ALLOW, supported: &[], accept: "application/sdp" };
+/// What a SIP message from the network meets on arrival, before any dialog exists: the screen
+/// with the gateway's capabilities and rsipstack's parser, Via handling and transaction key
+/// behind it, as a datagram (UDP) or as a framed stream message (TCP). It must never panic:
+/// the fuzz targets in `fuzz/` call it with arbitrary bytes.
+pub fn screen_incoming(bytes: &[u8], tcp: bool) -> screen::Verdict {
+    let from = SocketAddr::from(([192, 0, 2, 1], 5060));
+    let (framing, transport) = if tcp {
+        (screen::Framing::Stream, rsipstack::sip::Transport::Tcp)
+    } else {
+        (screen::Framing::Datagram, rsipstack::sip::Transport::Udp)
+    };
+    screen::screen(bytes, framing, &CAPABILITIES, |b| guard::stack_takes(b, from, transport))
+}
+
 /// Codecs the gateway answers with, in its own order of preference (the offerer's order wins
 /// among these).
 const CODECS: [G711; 2] = [G711::Ulaw, G711::Alaw];

@@ -16,11 +16,11 @@
 //! Candidates are not trickled: the answer carries them all (host candidates are immediate).
 
 pub mod agent;
-mod codec;
+pub mod codec;
 pub mod config;
 pub mod desk;
 mod driver;
-mod offer;
+pub mod offer;
 mod peer;
 
 pub use config::WebrtcConfig;
