@@ -591,8 +591,8 @@ pub(crate) const RISK_NOT_ZH: &[&str] = &[
     "投诉…解决了", "投诉…处理好了", "投诉…处理完了", "投诉完",
     // A complaint to or about somebody else ("在物业那边投诉").
     "物业…投诉", "投诉…物业", "快递…投诉", "投诉…快递", "外卖…投诉", "投诉…外卖", "商家…投诉", "投诉…商家",
-    // An anti-fraud feature asked about; a secondary line closed.
     // What leaving early costs, asked about.
     "解约…违约金", "违约金…解约", "解约…多少钱", "解约…费用", "注销…多少钱", "注销…费用",
+    // An anti-fraud feature asked about; a secondary line closed.
     "防诈骗", "反诈骗", "防骗", "反诈", "注销…副卡", "副卡…注销", "注销…副号", "副号…注销", "注销…附属卡",
 ];

@@ -36,7 +36,6 @@
 pub mod config;
 mod lexicon;
 
-
 pub use config::{
     AmbiguityConfig, BrainProposalConfig, ClarifyConfig, EmotionConfig, ExplicitConfig, NegationConfig,
     RepeatContactConfig, RiskConfig, TriageConfig, TriageConfigError, Words,
