@@ -225,13 +225,13 @@ pub fn finish(db: &mut Db, e: &CallEnd) -> Result<(), DbError> {
     })
 }
 
-/// A caller's finished calls since `since_ms`, newest first.
 /// Whose calls: a caller's CRM id, or their number.
 pub enum Who<'a> {
     Customer(&'a str),
     Number(&'a str),
 }
 
+/// A caller's finished calls since `since_ms`, newest first.
 pub fn history(db: &mut Db, who: Who<'_>, since_ms: u64, limit: usize) -> Result<Vec<PastCall>, DbError> {
     let (column, value) = match who {
         Who::Customer(id) => ("customer_id", id),

@@ -400,7 +400,7 @@ pub(crate) const ANGER_EN: &[&str] = &[
     // Past being polite about it.
     "done being polite", "lost my patience", "losing my patience", "end of my tether", "beyond a joke",
     "chat with a toaster", "talking to a toaster", "end of my rope", "wits end",
-    // Sarcasm that opens on mock delight ("Oh wonderful, another robot").
+    // Sarcasm that opens on feigned delight ("Oh wonderful, another robot").
     "oh wonderful", "oh great", "oh brilliant", "oh fantastic", "oh perfect", "oh lovely", "just what i needed",
     "thanks for nothing", "top notch service", "brilliant service really",
 ];

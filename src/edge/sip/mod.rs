@@ -398,7 +398,7 @@ impl Edge {
         let caller = request.from_header().ok().and_then(|f| f.uri().ok()).and_then(|u| u.user().map(str::to_owned)).unwrap_or_default();
         let callee = request.uri.user().map(str::to_owned).unwrap_or_default();
         let sip_call_id = request.call_id_header().map(|c| c.value().to_string()).unwrap_or_default();
-        let customer_id = header_value(&request.headers, &self.sip.customer_id_header).filter(|id| is_customer_id(id));
+        let customer_id = customer_id(&request, &self.sip.customer_id_header);
         let seq = self.next_call.fetch_add(1, Ordering::Relaxed);
         let call_id = format!("fl-{}-{seq}", std::process::id());
         tracing::info!(%call_id, %sip_call_id, %caller, %callee, codec = negotiated.codec.name(), remote = %negotiated.remote, "incoming call");
@@ -468,17 +468,13 @@ struct NewCallInfo {
     customer_id: Option<String>,
 }
 
-/// The value of the header named `name` (any case), trimmed; `None` when `name` is empty or
-/// the request has no such header.
-fn header_value(headers: &rsipstack::sip::Headers, name: &str) -> Option<String> {
+/// The caller's CRM id from the INVITE's header `name` (any case, value trimmed): `None` when
+/// no header is configured (`name` empty), the INVITE has none, or its value is no id.
+fn customer_id(request: &rsipstack::sip::Request, name: &str) -> Option<String> {
     if name.is_empty() {
         return None;
     }
-    headers.iter().find_map(|h| {
-        let line = h.to_string();
-        let (n, v) = line.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-    })
+    request.header_value(name).filter(|id| is_customer_id(id))
 }
 
 /// A CRM id worth keeping: 1 to 64 visible ASCII characters (an id, not free text or a
@@ -768,16 +764,16 @@ fn uri_host(ip: IpAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{header_value, is_customer_id, sipfrag_status};
+    use super::{customer_id, is_customer_id, sipfrag_status};
 
     #[test]
     fn the_crm_id_is_read_from_the_configured_header_in_any_case() {
         let invite = "INVITE sip:ivr@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.2;branch=z9hG4bK1\r\nFrom: <sip:1000@10.0.0.2>;tag=a\r\n\
                       To: <sip:ivr@10.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nx-customer-id:  CRM-4711 \r\nContent-Length: 0\r\n\r\n";
         let request = rsipstack::sip::Request::try_from(invite).expect("a valid INVITE");
-        assert_eq!(header_value(&request.headers, "X-Customer-Id").as_deref(), Some("CRM-4711"));
-        assert_eq!(header_value(&request.headers, ""), None, "off unless configured");
-        assert_eq!(header_value(&request.headers, "X-Account"), None);
+        assert_eq!(customer_id(&request, "X-Customer-Id").as_deref(), Some("CRM-4711"));
+        assert_eq!(customer_id(&request, ""), None, "off unless configured");
+        assert_eq!(customer_id(&request, "X-Account"), None);
         assert!(is_customer_id("CRM-4711"));
         for bad in ["", "two words", &"x".repeat(65), "客户"] {
             assert!(!is_customer_id(bad), "{bad:?}");
