@@ -1,6 +1,7 @@
 //! One source cannot lock the others out: a flood of INVITEs from one address gets its share
 //! of the call slots and 503s past it, while a caller from another address is answered at
-//! once; and with a trusted-source list, anyone else gets 403.
+//! once; with a trusted-source list, anyone else gets 403; with digest users, only callers
+//! with the password get a call.
 
 mod common;
 
@@ -121,4 +122,53 @@ fn with_trusted_sources_others_get_403() {
     let answer = answer.expect("the trusted caller gets an answer");
     assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
     hang_up(&sock, &answer, "trusted");
+}
+
+/// sipp, with its own digest implementation, calls a gateway that requires credentials.
+fn sipp_with_credentials(gw: &Gateway, user: &str, password: &str) -> bool {
+    let dir = temp_dir("auth-");
+    let mut sipp = Command::new("sipp")
+        .arg(format!("127.0.0.1:{}", gw.sip_port()))
+        .arg("-sf")
+        .arg(sipp_scenario("uac_auth.xml"))
+        .args(["-s", "ivr", "-au", user, "-ap", password, "-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
+        .args(["-mi", "127.0.0.1", "-mp", &free_port_block(4).to_string()])
+        .args(["-m", "1", "-l", "1", "-nostdin", "-trace_err"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp (run scripts/setup.sh)");
+    let (status, timed_out) = wait_with_timeout(&mut sipp, Duration::from_secs(30));
+    assert!(!timed_out, "sipp did not finish\n{}", gw.log_tail(20));
+    status.success()
+}
+
+#[test]
+fn with_digest_users_only_callers_with_the_password_get_through() {
+    let dir = temp_dir("digest-");
+    let cfg = dir.path().join("auth.toml");
+    std::fs::write(&cfg, "[sip.auth]\nrealm = \"ivr.example\"\nusers = { pbx1 = \"correct horse\" }\n").unwrap();
+    let gw = Gateway::start(&["--config", cfg.to_str().unwrap(), "--language", "en"]);
+
+    // No credentials: 401 with a challenge for the realm, and no call.
+    let (_, answer, _) = call_from("127.0.0.2", gw.sip_port(), "nocreds");
+    let answer = answer.expect("an INVITE without credentials gets an answer");
+    assert!(answer.starts_with("SIP/2.0 401"), "{answer}");
+    let challenge = header(&answer, "www-authenticate").unwrap_or_else(|| panic!("401 without a challenge: {answer}"));
+    assert!(challenge.starts_with("Digest ") && challenge.contains("realm=\"ivr.example\"") && challenge.contains("nonce="), "{challenge}");
+
+    // The right password: sipp answers the challenge and the call is answered and hung up.
+    assert!(sipp_with_credentials(&gw, "pbx1", "correct horse"), "the authenticated call failed\n{}", gw.log_tail(30));
+    assert_eq!(gw.events("call started").len(), 1, "one call, the authenticated one\n{}", gw.log_tail(30));
+
+    // A wrong password: 403, and still only the one call.
+    assert!(!sipp_with_credentials(&gw, "pbx1", "wrong horse"), "a wrong password got through\n{}", gw.log_tail(30));
+    assert!(
+        gw.events("refusing call: authentication failed").iter().any(|e| e.to_string().contains("wrong credentials")),
+        "the gateway says why it refused\n{}",
+        gw.log_tail(20)
+    );
+    assert_eq!(gw.events("call started").len(), 1);
 }

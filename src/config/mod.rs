@@ -185,6 +185,9 @@ impl Config {
         if let Err((key, message)) = self.sip.source_policy(self.calls.max_concurrent) {
             return Err(invalid(key, message));
         }
+        if let Err((key, message)) = crate::edge::sip::digest::Challenger::new(&self.sip.auth) {
+            return Err(invalid(key, message));
+        }
         if self.endpointing.end_silence_ms < 100 || self.endpointing.max_utterance_ms < self.endpointing.min_utterance_ms {
             return Err(invalid("endpointing.end_silence_ms", "end_silence_ms must be >= 100 and max_utterance_ms >= min_utterance_ms".into()));
         }

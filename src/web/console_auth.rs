@@ -14,9 +14,7 @@
 //! - `POST /console/session` `{"token": "..."}` signs the browser in (sets the cookie)
 //! - `DELETE /console/session` signs it out
 
-use crate::auth::{bearer, constant_time_eq, Tokens};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::auth::{bearer, unix_now, Stamper, Tokens};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -33,38 +31,27 @@ const COOKIE_MAX_AGE_SECS: u32 = 12 * 3600;
 #[derive(Clone)]
 pub struct ConsoleAuth {
     tokens: Tokens,
-    /// Keys the sign-in cookies' MACs; drawn at start, never leaves the process.
-    cookie_key: [u8; 32],
+    /// Stamps the sign-in cookies; its key is drawn at start and never leaves the process.
+    cookies: Stamper,
 }
 
 impl ConsoleAuth {
     pub fn new(tokens: Tokens) -> Self {
-        ConsoleAuth { tokens, cookie_key: rand::random() }
+        ConsoleAuth { tokens, cookies: Stamper::random() }
     }
 
     /// The cookie value for a browser signed in with `token` at `issued` (unix seconds).
     fn session_cookie(&self, token: &str, issued: u64) -> String {
-        format!("{issued}.{}", hex_bytes(&self.mac(token, issued)))
-    }
-
-    fn mac(&self, token: &str, issued: u64) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.cookie_key).expect("HMAC takes a key of any length");
-        mac.update(&issued.to_be_bytes());
-        mac.update(token.as_bytes());
-        mac.finalize().into_bytes().into()
+        self.cookies.stamp(token.as_bytes(), issued)
     }
 
     /// Whether a sign-in cookie was made by this process for a configured token, and is
     /// younger than its maximum age at `now` (unix seconds).
     fn cookie_is_valid(&self, value: &str, now: u64) -> bool {
-        let Some((issued, mac)) = value.split_once('.') else { return false };
-        let (Ok(issued), Some(mac)) = (issued.parse::<u64>(), unhex_bytes(mac)) else { return false };
-        if issued > now.saturating_add(60) || now.saturating_sub(issued) > u64::from(COOKIE_MAX_AGE_SECS) {
-            return false;
-        }
         // Every configured token is tried, each compared in constant time, so the time taken
         // says nothing about which one matched, or how closely.
-        self.tokens.iter().fold(false, |ok, token| ok | constant_time_eq(&self.mac(token, issued), &mac))
+        let issued = self.tokens.iter().fold(None, |found, token| self.cookies.issued(value, token.as_bytes()).or(found));
+        issued.is_some_and(|issued| issued <= now.saturating_add(60) && now.saturating_sub(issued) <= u64::from(COOKIE_MAX_AGE_SECS))
     }
 
     /// No tokens configured: the console needs no sign-in, and answers only on this machine.
@@ -99,21 +86,6 @@ fn peer_of(request: &Request) -> Option<IpAddr> {
 /// `name`'s value in a Cookie header (`a=1; b=2`).
 fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
-}
-
-fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex_bytes(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn refused(why: &str) -> Response {
@@ -195,7 +167,7 @@ mod tests {
         let auth = ConsoleAuth::new(Tokens::new(&[token.into()], None));
         let now = unix_now();
         let value = auth.session_cookie(token, now);
-        assert!(!value.contains(token) && !value.contains(&hex_bytes(token.as_bytes())), "{value}");
+        assert!(!value.contains(token) && !value.contains(&crate::auth::hex_bytes(token.as_bytes())), "{value}");
         // Not a bearer token, and not a cookie another gateway process would take.
         let remote = Some(IpAddr::from([203, 0, 113, 9]));
         assert!(auth.check(&headers(&[(header::AUTHORIZATION, &format!("Bearer {value}"))]), remote).is_err());
@@ -208,7 +180,7 @@ mod tests {
         let (_, mac) = value.split_once('.').unwrap();
         assert!(!auth.cookie_is_valid(&format!("{}.{mac}", now + 100), now + 200));
         // A token taken out of the configuration signs its browsers out.
-        let removed = ConsoleAuth { tokens: Tokens::new(&["another".into()], None), cookie_key: auth.cookie_key };
+        let removed = ConsoleAuth { tokens: Tokens::new(&["another".into()], None), cookies: auth.cookies.clone() };
         assert!(!removed.cookie_is_valid(&value, now));
     }
 
@@ -223,14 +195,5 @@ mod tests {
             let why = auth.check(&HeaderMap::new(), remote).unwrap_err();
             assert!(why.contains("console_tokens"), "{why}");
         }
-    }
-
-    #[test]
-    fn hex_round_trips() {
-        for b in [&b""[..], b"abc", "汉字; =x".as_bytes()] {
-            assert_eq!(unhex_bytes(&hex_bytes(b)).as_deref(), Some(b));
-        }
-        assert_eq!(unhex_bytes("0"), None);
-        assert_eq!(unhex_bytes("zz"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! The `[sip]` section: how the SIP edge listens, answers and limits its callers.
 
+use super::digest::AuthConfig;
 use super::limits::Policy;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +30,8 @@ pub struct SipConfig {
     /// "X-Customer-Id", set by the PBX or SBC after an IVR lookup). Empty: callers are known
     /// by their number only.
     pub customer_id_header: String,
+    /// Digest authentication of new calls (`[sip.auth]`); off while no users are listed.
+    pub auth: AuthConfig,
 }
 
 impl SipConfig {
@@ -67,6 +70,7 @@ impl Default for SipConfig {
             max_calls_per_source: 0,
             trusted_sources: Vec::new(),
             customer_id_header: String::new(),
+            auth: AuthConfig::default(),
         }
     }
 }

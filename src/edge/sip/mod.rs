@@ -7,6 +7,7 @@
 
 mod agent;
 pub mod config;
+pub mod digest;
 mod guard;
 pub mod info;
 pub mod limits;
@@ -161,8 +162,10 @@ impl SipServer {
         let policy = sip
             .source_policy(services.calls.max_concurrent)
             .map_err(|(key, message)| SipError::Stack(format!("{key}: {message}")))?;
+        let digest = digest::Challenger::new(&sip.auth).map_err(|(key, message)| SipError::Stack(format!("{key}: {message}")))?;
         let edge = Arc::new(Edge {
             limits: limits::Limiter::new(policy),
+            digest,
             sip,
             rtp,
             services,
@@ -217,6 +220,8 @@ struct Edge {
     next_call: AtomicU64,
     /// Per-source call admission and the trusted-source list.
     limits: limits::Limiter,
+    /// Digest authentication of new calls, when `[sip.auth] users` is set.
+    digest: Option<digest::Challenger>,
 }
 
 impl Edge {
@@ -270,6 +275,21 @@ impl Edge {
                     }
                     None => None, // no source address (not a network transport)
                 };
+                // Credentials after the limits: an unauthenticated flood is still rate-limited,
+                // and costs no hashing past its share.
+                match self.digest.as_ref().map(|d| d.check_request(&tx.original)) {
+                    None => {}
+                    Some(digest::Verdict::Accepted(user)) => tracing::debug!(%user, "caller authenticated"),
+                    Some(digest::Verdict::Challenge(challenge)) => {
+                        reply(&mut tx, StatusCode::Unauthorized, vec![Header::Other("WWW-Authenticate".into(), challenge)]).await;
+                        return;
+                    }
+                    Some(digest::Verdict::Refused(why)) => {
+                        tracing::warn!(ip = ?source, reason = why, "refusing call: authentication failed");
+                        reply(&mut tx, StatusCode::Forbidden, vec![warning(why)]).await;
+                        return;
+                    }
+                }
                 self.on_invite(tx, slot).await
             }
             Method::Options if self.services.is_draining() => {
