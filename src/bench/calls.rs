@@ -2,7 +2,7 @@
 //! outside by a packet capture on loopback (the gateway's own turn log is read alongside, for
 //! the per-stage breakdown).
 
-use crate::bench::gateway::{Gateway, LoggedTurn};
+use crate::bench::gateway::{Gateway, LoggedTurn, RssSampler};
 use crate::bench::pcap::udp_datagrams;
 use crate::bench::plot::{bars_svg, curve_svg, Bars, Curve};
 use crate::bench::report::{ms, Section, Table};
@@ -17,8 +17,6 @@ use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Issue 7's targets (ms).
@@ -121,19 +119,7 @@ fn run_step(env: &BenchEnv, gw: &Gateway, audio: &[CallerAudio], calls: usize, t
     let capture = Capture::start(&step_dir.join("rtp.pcap"), gw.rtp_ports)?;
     let log_from = gw.log_len();
     let rss_before = gw.rss_kib();
-    let peak = Arc::new(AtomicU64::new(rss_before.unwrap_or(0)));
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (peak, sampling, pid) = (peak.clone(), sampling.clone(), gw.pid);
-        std::thread::spawn(move || {
-            while sampling.load(Ordering::Relaxed) {
-                if let Some(kib) = pid.and_then(|p| crate::bench::gateway::proc_status_kib(p, "VmRSS")) {
-                    peak.fetch_max(kib, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        })
-    };
+    let sampler = RssSampler::start(gw.pid, Duration::from_millis(200));
     let stagger = Duration::from_millis(audio[0].len_ms + reply_ms) / calls.max(1) as u32;
     let mut children = Vec::new();
     for i in 0..calls {
@@ -164,8 +150,7 @@ fn run_step(env: &BenchEnv, gw: &Gateway, audio: &[CallerAudio], calls: usize, t
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    sampling.store(false, Ordering::Relaxed);
-    let _ = sampler.join();
+    let rss_peak = sampler.finish().into_iter().map(|(_, kib)| kib).chain(rss_before).max();
     let datagrams = capture.finish()?;
     let wire = wire_turns(&datagrams, gw.rtp_ports.0..=gw.rtp_ports.1);
     // Give the gateway a moment to write the last calls' turn lines.
@@ -177,7 +162,7 @@ fn run_step(env: &BenchEnv, gw: &Gateway, audio: &[CallerAudio], calls: usize, t
         wire,
         logged: gw.turns_since(log_from),
         rss_before_kib: rss_before,
-        rss_peak_kib: gw.pid.map(|_| peak.load(Ordering::Relaxed)),
+        rss_peak_kib: rss_peak,
     })
 }
 

@@ -150,6 +150,42 @@ pub fn proc_cpu_ms(pid: u32) -> Option<u64> {
     Some(ticks * 1000 / hz)
 }
 
+/// Samples a process's resident memory on a thread until [`finish`](Self::finish)ed: for the
+/// peak during a step, and the curve of a soak.
+pub struct RssSampler {
+    running: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(Duration, u64)>>,
+}
+
+impl RssSampler {
+    /// Samples every `every`, the first at once. No process (an external gateway): no samples.
+    pub fn start(pid: Option<u32>, every: Duration) -> RssSampler {
+        let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = running.clone();
+        let thread = std::thread::spawn(move || {
+            let (started, mut samples) = (Instant::now(), Vec::new());
+            while flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(kib) = pid.and_then(|p| proc_status_kib(p, "VmRSS")) {
+                    samples.push((started.elapsed(), kib));
+                }
+                // Short sleeps, so finish() returns soon even with a long interval.
+                let next = Instant::now() + every;
+                while flag.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < next {
+                    std::thread::sleep(Duration::from_millis(50).min(every));
+                }
+            }
+            samples
+        });
+        RssSampler { running, thread }
+    }
+
+    /// Every sample: (time since start, KiB).
+    pub fn finish(self) -> Vec<(Duration, u64)> {
+        self.running.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
 pub fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;

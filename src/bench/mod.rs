@@ -17,6 +17,7 @@ pub mod pcap;
 pub mod plot;
 pub mod report;
 pub mod requests;
+pub mod sip_load;
 pub mod sipp;
 pub mod stats;
 pub mod triage_voice;
@@ -49,6 +50,9 @@ pub enum Which {
     FirstAudio,
     /// Browser callers over WebRTC: turn latency in the page, gateway CPU per call.
     Browser,
+    /// SIP load steps (calls per second): answered, 503 and failed calls, CPU and memory;
+    /// `--soak-minutes` adds a steady load and the memory curve.
+    SipLoad,
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +86,14 @@ pub struct BenchArgs {
     /// default: every speaker and espeak-ng (with --quick: the configured speaker and espeak-ng).
     #[arg(long, value_delimiter = ',')]
     pub zh_voices: Vec<String>,
+    /// sip-load steps, each RATE/SECONDS/HOLD_S (e.g. 0.5/60/8); default: half the call limit,
+    /// the limit, and one and a half times it, offered for 60 s each (30 with --quick).
+    #[arg(long, value_delimiter = ',', value_parser = sip_load::LoadStep::parse)]
+    pub load_steps: Vec<sip_load::LoadStep>,
+    /// sip-load: after the steps, this many minutes at half the call limit, then 2 idle
+    /// minutes, with the gateway's memory sampled every 10 s (issue 16 asks for 30).
+    #[arg(long, default_value_t = 0)]
+    pub soak_minutes: u64,
     /// Extra `frontline serve` arguments for the gateway under test (after `--`).
     #[arg(last = true)]
     pub serve_args: Vec<String>,
@@ -176,47 +188,53 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let machine = report::machine_description();
     let started = std::time::Instant::now();
-    let needs_root = matches!(args.which, Which::All | Which::Latency | Which::Capacity);
+    let needs_root = matches!(args.which, Which::All | Which::Latency | Which::Capacity | Which::SipLoad);
     if needs_root && unsafe { libc::geteuid() } != 0 {
         bail!("the call benchmarks need root: sipp's rtp_stream uses raw sockets and tcpdump captures loopback");
     }
     let mut sections = Vec::new();
-    let mut run_one = |name: &str, f: fn(&BenchEnv) -> Result<report::Section>| -> Result<()> {
+    let mut run_one = |name: &str, f: &dyn Fn(&BenchEnv) -> Result<Vec<report::Section>>| -> Result<()> {
         eprintln!("bench: {name}…");
         let t = std::time::Instant::now();
-        let s = f(&env).with_context(|| format!("benchmark {name}"))?;
-        println!("\n## {}\n\n{}", s.title, s.table.markdown());
-        for n in &s.notes {
-            println!("{n}\n");
+        for s in f(&env).with_context(|| format!("benchmark {name}"))? {
+            println!("\n## {}\n\n{}", s.title, s.table.markdown());
+            for n in &s.notes {
+                println!("{n}\n");
+            }
+            sections.push(s);
         }
         eprintln!("bench: {name} took {:.0} s", t.elapsed().as_secs_f64());
-        sections.push(s);
         Ok(())
     };
+    // Most benchmarks report one section.
+    let one = |f: fn(&BenchEnv) -> Result<report::Section>| move |env: &BenchEnv| f(env).map(|s| vec![s]);
     let all = args.which == Which::All;
     if all || args.which == Which::Latency {
-        run_one("latency", calls::latency)?;
+        run_one("latency", &one(calls::latency))?;
     }
     if all || args.which == Which::Capacity {
-        run_one("capacity", calls::capacity)?;
+        run_one("capacity", &one(calls::capacity))?;
     }
     if all || args.which == Which::Media {
-        run_one("media", media::media)?;
+        run_one("media", &one(media::media))?;
     }
     if all || args.which == Which::Wer {
-        run_one("wer", wer::wer)?;
+        run_one("wer", &one(wer::wer))?;
     }
     if all || args.which == Which::Weights {
-        run_one("weights", wer::weights)?;
+        run_one("weights", &one(wer::weights))?;
     }
     if all || args.which == Which::ZhVoice {
-        run_one("zh-voice", wer::zh_voice)?;
+        run_one("zh-voice", &one(wer::zh_voice))?;
     }
     if all || args.which == Which::FirstAudio {
-        run_one("first-audio", first_audio::first_audio)?;
+        run_one("first-audio", &one(first_audio::first_audio))?;
     }
     if all || args.which == Which::Browser {
-        run_one("browser", browser::browser)?;
+        run_one("browser", &one(browser::browser))?;
+    }
+    if all || args.which == Which::SipLoad {
+        run_one("sip-load", &|env| sip_load::sip_load(env, &args.load_steps, args.soak_minutes))?;
     }
     let doc = args.doc.or_else(|| all.then(|| PathBuf::from("docs/benchmarks.md")));
     let load_end = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
