@@ -343,17 +343,8 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// The replies that mean "not understood": the playbook's fallbacks and the gateway's own.
 fn fallback_replies(config: &Config) -> Result<Vec<String>> {
-    let playbook = frontline::brain::playbook::Playbook::load_or_embedded(config.brain.playbook.as_deref())?;
-    let prompts = playbook.prompts();
-    Ok(prompts
-        .fallback
-        .all()
-        .chain(prompts.no_understanding.all())
-        .chain(["en", "zh"].map(frontline::call::prompts::not_heard))
-        .map(str::to_string)
-        .collect())
+    frontline::records::cli::fallback_replies(config.brain.playbook.as_deref())
 }
 
 /// `frontline review`: the playbook's misses from the records, grouped; a group made a keyword.
@@ -581,7 +572,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     // The WebRTC edge answers browsers on the console's HTTP port.
     let webrtc = frontline::edge::webrtc::router(config.webrtc.clone(), config.rtp.clone(), services.clone(), console_auth.clone());
-    let (http_addr, _http_task) = frontline::http::serve(config.http.listen, services.clone(), console_auth, &config.metrics, webrtc).await?;
+    let (http_addr, _http_task) =
+        frontline::http::serve(config.http.listen, services.clone(), console_auth, &config.metrics, fallback_replies(&config)?, webrtc).await?;
     let ops_auth = frontline::ops::BearerAuth::new(&config.ops.tokens, std::env::var("FRONTLINE_OPS_TOKEN").ok());
     if ops_auth.is_empty() {
         tracing::warn!("no Ops token configured: every Ops call will be refused (set [ops] tokens or FRONTLINE_OPS_TOKEN)");

@@ -252,6 +252,32 @@ fn real_calls_are_rated_reported_and_their_misses_taught_to_the_playbook() {
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{plot}");
     }
 
+    // The console's report page: the same figures from the running gateway, in chromium.
+    let (status, body) = http_get(&gw.http_url(), "/api/report");
+    assert_eq!(status, 200, "{body}");
+    let api: Value = serde_json::from_str(&body).unwrap();
+    assert!(api["html"].as_str().unwrap_or_default().contains("<strong>Containment: 100.0 %</strong>"), "{api}");
+    assert_eq!(api["plots"].as_array().map(Vec::len), Some(3), "{api}");
+    let (status, body) = http_get(&gw.http_url(), "/api/report?since=2026-13-01");
+    assert!(status == 400 && body.contains("YYYY-MM-DD"), "a bad date gets 400 with the reason: {status} {body}");
+    let page = Command::new("node")
+        .arg(repo_root().join("tests/console/report.mjs"))
+        .arg(format!("{}/console/report", gw.http_url()))
+        .current_dir(repo_root().join("tests/console"))
+        .output()
+        .expect("node (scripts/setup.sh installs it)");
+    let stdout = String::from_utf8_lossy(&page.stdout);
+    assert!(page.status.success(), "report page driver: {}\n{stdout}", String::from_utf8_lossy(&page.stderr));
+    let shown: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(shown["state"], "live", "{shown}");
+    assert!(shown["containment"].to_string().contains("Containment: 100.0 %"), "{shown}");
+    let rows = shown["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r[0] == "balance" && r[2] == "4.50"), "satisfaction by intent on the page: {shown}");
+    assert!(rows.iter().any(|r| r[0] == "fallback" && r[1] == "1"), "the failed turn on the page: {shown}");
+    let plots = shown["plots"].as_array().unwrap();
+    assert!(plots.len() == 3 && plots.iter().all(|p| p["width"].as_u64() > Some(0)), "the plots load as images: {shown}");
+    assert_eq!(shown["errors"], serde_json::json!([]), "{shown}");
+
     // `frontline review`: the question the playbook missed, taught to it, then understood.
     let review = |args: &[&str]| {
         let out = Command::new(frontline_bin()).arg("review").args(args).arg("--records").arg(&db).output().expect("frontline review");

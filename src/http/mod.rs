@@ -7,6 +7,9 @@
 //! - `GET /api/calls/{id}/handoff` the handoff packet (404 with a reason when there is none)
 //! - `GET /api/calls/{id}/suggestions` suggested answers from the brain (501 when it has none)
 //! - `GET /api/events` every [`CallEvent`] as it happens (SSE, event name = its `type`)
+//! - `GET /console/report` the report page, over
+//! - `GET /api/report?since=&until=&days=` `frontline report` over the records: the tables as
+//!   HTML and the plots as SVG
 //!
 //! With `[http] console_tokens` set, `/api/...` and the agents' desks need a sign-in: see
 //! [`crate::web::console_auth`].
@@ -30,7 +33,7 @@ use crate::dialog::DialogError;
 use crate::metrics::MetricsConfig;
 use crate::web::console_auth::{self, ConsoleAuth};
 use crate::web::sse_event;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -49,6 +52,8 @@ use tokio_stream::wrappers::BroadcastStream;
 const PAGE_HTML: &str = include_str!("../../assets/console/index.html");
 const PAGE_JS: &str = include_str!("../../assets/console/console.js");
 const PAGE_CSS: &str = include_str!("../../assets/console/console.css");
+const REPORT_HTML: &str = include_str!("../../assets/console/report.html");
+const REPORT_JS: &str = include_str!("../../assets/console/report.js");
 
 /// How often an idle event stream sends a comment, so proxies and browsers keep it open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -64,6 +69,8 @@ struct App {
     services: Arc<CallServices>,
     /// `[metrics] enabled`: whether `/metrics` answers.
     metrics: bool,
+    /// The replies that mean the AI did not understand, for the report's failed turns.
+    fallback_replies: Arc<Vec<String>>,
 }
 
 /// Binds `addr` (so the caller knows the port even when it asked for 0) and serves the console,
@@ -73,10 +80,11 @@ pub async fn serve(
     services: Arc<CallServices>,
     auth: ConsoleAuth,
     metrics: &MetricsConfig,
+    fallback_replies: Vec<String>,
     edge_routes: Router,
 ) -> Result<(SocketAddr, JoinHandle<()>), HttpError> {
     let (listener, local) = bind(addr).await?;
-    let app = router(App { services, metrics: metrics.enabled }, auth).merge(edge_routes);
+    let app = router(App { services, metrics: metrics.enabled, fallback_replies: Arc::new(fallback_replies) }, auth).merge(edge_routes);
     let task = tokio::spawn(async move {
         // The peer's address reaches the console's sign-in check (loopback-only without tokens).
         if let Err(e) = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await {
@@ -100,6 +108,7 @@ fn router(app: App, auth: ConsoleAuth) -> Router {
         .route("/api/calls/{id}/handoff", get(handoff))
         .route("/api/calls/{id}/suggestions", get(suggestions))
         .route("/api/events", get(events))
+        .route("/api/report", get(report))
         .route_layer(signed_in);
     let session = Router::new()
         .route("/console/session", get(console_auth::session).post(console_auth::sign_in).delete(console_auth::sign_out))
@@ -108,6 +117,8 @@ fn router(app: App, auth: ConsoleAuth) -> Router {
         .route("/console", get(|| async { page(PAGE_HTML, "text/html; charset=utf-8") }))
         .route("/console/console.js", get(|| async { page(PAGE_JS, "text/javascript; charset=utf-8") }))
         .route("/console/console.css", get(|| async { page(PAGE_CSS, "text/css; charset=utf-8") }))
+        .route("/console/report", get(|| async { page(REPORT_HTML, "text/html; charset=utf-8") }))
+        .route("/console/report.js", get(|| async { page(REPORT_JS, "text/javascript; charset=utf-8") }))
         .route("/metrics", get(metrics))
         .merge(api)
         .with_state(app)
@@ -131,6 +142,40 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ReportQuery {
+    since: Option<String>,
+    until: Option<String>,
+    days: Option<u32>,
+}
+
+/// `frontline report` for the console: the same figures from the same records.
+async fn report(State(app): State<App>, Query(q): Query<ReportQuery>) -> Response {
+    use crate::records::cli::{build_report, report_days};
+    let today = (crate::clock::now_ms() / 86_400_000) as i64;
+    let days = match report_days(q.since.as_deref(), q.until.as_deref(), q.days.unwrap_or(7), today) {
+        Ok(days) => days,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let location = app.services.records.location().clone();
+    let rules = crate::records::report::FailureRules { low_confidence: 0.5, fallback_replies: app.fallback_replies.to_vec() };
+    // A database read: off the async workers.
+    let built = tokio::task::spawn_blocking(move || {
+        let (title, report) = build_report(&location, days, &rules)?;
+        Ok::<_, crate::records::RecordError>((title.clone(), crate::records::report::html_of_markdown(&report.markdown(&title)), report.plots()))
+    })
+    .await;
+    match built {
+        Ok(Ok((title, html, Ok(plots)))) => {
+            let plots: Vec<_> = plots.into_iter().map(|(name, svg)| json!({ "name": name, "svg": svg })).collect();
+            Json(json!({ "title": title, "html": html, "plots": plots })).into_response()
+        }
+        Ok(Ok((_, _, Err(e)))) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("drawing the plots: {e}")),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the records cannot be read: {e}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the report failed: {e}")),
+    }
 }
 
 /// Live calls first (newest first), then the recently finished (newest first).

@@ -104,27 +104,49 @@ pub struct ReportArgs {
     low_confidence: f32,
 }
 
+/// The replies that mean "not understood": the playbook's fallbacks and the gateway's own, in
+/// every language (for the report's failed turns and the trainer's review).
+pub fn fallback_replies(playbook: Option<&std::path::Path>) -> anyhow::Result<Vec<String>> {
+    let playbook = crate::brain::playbook::Playbook::load_or_embedded(playbook)?;
+    let prompts = playbook.prompts();
+    Ok(prompts
+        .fallback
+        .all()
+        .chain(prompts.no_understanding.all())
+        .chain(["en", "zh"].map(crate::call::prompts::not_heard))
+        .map(str::to_string)
+        .collect())
+}
+
+/// The days a report covers (days since 1970-01-01, UTC, both included): `until` (default
+/// `today`) and `since` (default `days` before it), or why they make no range.
+pub fn report_days(since: Option<&str>, until: Option<&str>, days: u32, today: i64) -> Result<(i64, i64), String> {
+    use super::report::{date, parse_date};
+    let until = until.map(parse_date).transpose()?.unwrap_or(today);
+    let since = since.map(parse_date).transpose()?.unwrap_or(until - i64::from(days.max(1)) + 1);
+    if since > until {
+        return Err(format!("since {} is after until {}", date(since), date(until)));
+    }
+    Ok((since, until))
+}
+
+/// The report over those days, from the records at `location`, with its title.
+pub fn build_report(location: &Location, (since, until): (i64, i64), rules: &super::report::FailureRules) -> Result<(String, super::report::Report), super::RecordError> {
+    use super::report::{date, Report};
+    let to_ms = |d: i64| u64::try_from(d).unwrap_or(0) * 86_400_000;
+    let data = super::report_data_at(location, to_ms(since), to_ms(until + 1))?;
+    Ok((format!("Calls from {} to {} (UTC), {location}", date(since), date(until)), Report::build(&data, rules)))
+}
+
 /// `frontline report`: tables (and with --out, report.md and SVG plots) from the records.
 /// `fallback_replies` are the replies that mean the AI did not understand (the playbook's).
 pub fn report(args: ReportArgs, section: RecordsSection, fallback_replies: Vec<String>) -> anyhow::Result<()> {
-    use super::report::{date, parse_date, FailureRules, Report};
-    let day = |s: &str| parse_date(s).map_err(|e| anyhow::anyhow!("{e}"));
-    let until = match &args.until {
-        Some(s) => day(s)?,
-        None => (crate::clock::now_ms() / 86_400_000) as i64,
-    };
-    let since = match &args.since {
-        Some(s) => day(s)?,
-        None => until - i64::from(args.days.max(1)) + 1,
-    };
-    if since > until {
-        anyhow::bail!("--since {} is after --until {}", date(since), date(until));
-    }
+    let today = (crate::clock::now_ms() / 86_400_000) as i64;
+    let days = report_days(args.since.as_deref(), args.until.as_deref(), args.days, today).map_err(|e| anyhow::anyhow!("--since/--until: {e}"))?;
     let location = args.source.location(section)?;
-    let to_ms = |d: i64| u64::try_from(d).unwrap_or(0) * 86_400_000;
-    let data = super::report_data_at(&location, to_ms(since), to_ms(until + 1))?;
-    let report = Report::build(&data, &FailureRules { low_confidence: args.low_confidence, fallback_replies });
-    let markdown = report.markdown(&format!("Calls from {} to {} (UTC), {location}", date(since), date(until)));
+    let rules = super::report::FailureRules { low_confidence: args.low_confidence, fallback_replies };
+    let (title, report) = build_report(&location, days, &rules)?;
+    let markdown = report.markdown(&title);
     print!("{markdown}");
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
@@ -173,4 +195,20 @@ pub fn run(command: CallsCommand, section: RecordsSection) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_covers_the_days_asked_for_or_says_why_not() {
+        let day = |s| super::super::report::parse_date(s).unwrap();
+        let today = day("2026-12-07");
+        assert_eq!(report_days(None, None, 7, today), Ok((day("2026-12-01"), today)));
+        assert_eq!(report_days(Some("2026-11-30"), Some("2026-12-02"), 7, today), Ok((day("2026-11-30"), day("2026-12-02"))));
+        assert_eq!(report_days(None, Some("2026-12-02"), 1, today), Ok((day("2026-12-02"), day("2026-12-02"))));
+        assert!(report_days(Some("2026-12-05"), Some("2026-12-01"), 7, today).unwrap_err().contains("after"));
+        assert!(report_days(Some("yesterday"), None, 7, today).unwrap_err().contains("YYYY-MM-DD"));
+    }
 }

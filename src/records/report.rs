@@ -327,6 +327,19 @@ impl Report {
     }
 }
 
+/// The report's Markdown as HTML, for the console's report page. The tables hold what callers
+/// said: any HTML in the text is shown as text, never passed through.
+pub fn html_of_markdown(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser};
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        other => other,
+    });
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events);
+    html
+}
+
 fn sorted_by_count(counts: &BTreeMap<String, usize>) -> Vec<(String, usize)> {
     let mut v: Vec<(String, usize)> = counts.iter().map(|(k, n)| (k.clone(), *n)).collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -437,6 +450,21 @@ mod tests {
         let md = r.markdown("nothing");
         assert!(md.contains("0 calls") && md.contains("No call was handed"), "{md}");
         assert!(r.plots().is_ok());
+    }
+
+    #[test]
+    fn the_html_has_the_tables_and_shows_a_callers_markup_as_text() {
+        let data = ReportData {
+            calls: vec![call("c1", 20_000, Outcome::Contained, &["bill"], None, None)],
+            turns: vec![turn("c1", 1, "<script>alert(1)</script> <b>my bill</b>", "Sorry, I didn't catch that.", 0.9)],
+            decisions: vec![],
+        };
+        let rules = FailureRules { low_confidence: 0.5, fallback_replies: vec!["Sorry, I didn't catch that.".into()] };
+        let html = html_of_markdown(&Report::build(&data, &rules).markdown("Calls"));
+        assert!(html.contains("<h1>Calls</h1>") && html.contains("<strong>Containment: 100.0 %</strong>"), "{html}");
+        assert!(html.contains("<table>") && html.contains("<td>fallback</td>"), "{html}");
+        assert!(!html.contains("<script>") && !html.contains("<b>"), "markup from a caller passed through: {html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
     }
 
     #[test]
