@@ -55,7 +55,7 @@ impl Gateway {
     /// Starts `exe serve` on the given ports with the repo's models and waits for "ready".
     pub fn start(exe: &Path, models: &Path, sip_port: u16, rtp_ports: (u16, u16), extra: &[String]) -> Result<Gateway> {
         let mut child = Command::new(exe)
-            .args(["serve", "--log-format", "json", "--brain-port", "0", "--http-port", "0"])
+            .args(["serve", "--log-format", "json", "--brain-port", "0", "--http-port", "0", "--ops-port", "0"])
             .args(["--sip-port", &sip_port.to_string(), "--rtp-ports", &format!("{}-{}", rtp_ports.0, rtp_ports.1)])
             .arg("--models")
             .arg(models)
