@@ -60,10 +60,7 @@ fn caller_hangs_up(transport: &str) {
 
 /// The gateway hangs up (the call's time limit): the caller gets the BYE on its transport.
 fn gateway_hangs_up(transport: &str) {
-    let dir = temp_dir("pjsip-");
-    let cfg = dir.path().join("short.toml");
-    std::fs::write(&cfg, "[calls]\nmax_duration_secs = 6\n").unwrap();
-    let gw = Gateway::start(&["--config", cfg.to_str().unwrap(), "--language", "en"]);
+    let (dir, gw) = Gateway::with_config("[calls]\nmax_duration_secs = 6\n", &["--language", "en"]);
     let started = Instant::now();
     let v = pjsip_call(&gw, transport, 20.0, true, &dir.path().join("heard.wav"));
     eprintln!("PJSIP over {transport}, gateway hangs up: {v}");

@@ -42,6 +42,14 @@ fn call_from(local_ip: &str, gw_port: u16, tag: &str) -> (UdpSocket, Option<Stri
     (sock, answer, started.elapsed())
 }
 
+/// [`call_from`], which must get a final answer with this status code.
+fn answered_with(local_ip: &str, gw_port: u16, tag: &str, status: u16) -> (UdpSocket, String) {
+    let (sock, answer, _) = call_from(local_ip, gw_port, tag);
+    let answer = answer.unwrap_or_else(|| panic!("the caller from {local_ip} got no answer"));
+    assert!(answer.starts_with(&format!("SIP/2.0 {status} ")), "wanted {status}: {answer}");
+    (sock, answer)
+}
+
 fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
     msg.lines().find_map(|l| l.split_once(':').filter(|(n, _)| n.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
 }
@@ -110,52 +118,27 @@ fn a_flood_from_one_address_does_not_keep_another_caller_out() {
 
 #[test]
 fn with_trusted_sources_others_get_403() {
-    let dir = temp_dir("acl-");
-    let cfg = dir.path().join("acl.toml");
-    std::fs::write(&cfg, "[sip]\ntrusted_sources = [\"127.0.0.3/32\", \"10.0.0.0/8\"]\n").unwrap();
-    let gw = Gateway::start(&["--config", cfg.to_str().unwrap(), "--language", "en"]);
-    let (_, answer, _) = call_from("127.0.0.2", gw.sip_port(), "untrusted");
-    let answer = answer.expect("the untrusted caller gets an answer");
-    assert!(answer.starts_with("SIP/2.0 403"), "{answer}");
+    let (_config, gw) = Gateway::with_config("[sip]\ntrusted_sources = [\"127.0.0.3/32\", \"10.0.0.0/8\"]\n", &["--language", "en"]);
+    let (_, answer) = answered_with("127.0.0.2", gw.sip_port(), "untrusted", 403);
     assert!(header(&answer, "warning").is_some_and(|w| w.contains("trusted")), "{answer}");
-    let (sock, answer, _) = call_from("127.0.0.3", gw.sip_port(), "trusted");
-    let answer = answer.expect("the trusted caller gets an answer");
-    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+    let (sock, answer) = answered_with("127.0.0.3", gw.sip_port(), "trusted", 200);
     hang_up(&sock, &answer, "trusted");
 }
 
 /// sipp, with its own digest implementation, calls a gateway that requires credentials.
 fn sipp_with_credentials(gw: &Gateway, user: &str, password: &str) -> bool {
-    let dir = temp_dir("auth-");
-    let mut sipp = Command::new("sipp")
-        .arg(format!("127.0.0.1:{}", gw.sip_port()))
-        .arg("-sf")
-        .arg(sipp_scenario("uac_auth.xml"))
-        .args(["-s", "ivr", "-au", user, "-ap", password, "-i", "127.0.0.1", "-p", &free_udp_port().to_string()])
-        .args(["-mi", "127.0.0.1", "-mp", &free_port_block(4).to_string()])
-        .args(["-m", "1", "-l", "1", "-nostdin", "-trace_err"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sipp (run scripts/setup.sh)");
-    let (status, timed_out) = wait_with_timeout(&mut sipp, Duration::from_secs(30));
-    assert!(!timed_out, "sipp did not finish\n{}", gw.log_tail(20));
-    status.success()
+    let extra_args = ["-au", user, "-ap", password].map(String::from).to_vec();
+    let done = run_sipp_with(&sipp_scenario("uac_auth.xml"), gw.sip_port(), SippOptions { extra_args, timeout: Duration::from_secs(30), ..SippOptions::default() });
+    assert!(!done.timed_out, "sipp did not finish\n{}\n{}", done.report(), gw.log_tail(20));
+    done.success()
 }
 
 #[test]
 fn with_digest_users_only_callers_with_the_password_get_through() {
-    let dir = temp_dir("digest-");
-    let cfg = dir.path().join("auth.toml");
-    std::fs::write(&cfg, "[sip.auth]\nrealm = \"ivr.example\"\nusers = { pbx1 = \"correct horse\" }\n").unwrap();
-    let gw = Gateway::start(&["--config", cfg.to_str().unwrap(), "--language", "en"]);
+    let (_config, gw) = Gateway::with_config("[sip.auth]\nrealm = \"ivr.example\"\nusers = { pbx1 = \"correct horse\" }\n", &["--language", "en"]);
 
     // No credentials: 401 with a challenge for the realm, and no call.
-    let (_, answer, _) = call_from("127.0.0.2", gw.sip_port(), "nocreds");
-    let answer = answer.expect("an INVITE without credentials gets an answer");
-    assert!(answer.starts_with("SIP/2.0 401"), "{answer}");
+    let (_, answer) = answered_with("127.0.0.2", gw.sip_port(), "nocreds", 401);
     let challenge = header(&answer, "www-authenticate").unwrap_or_else(|| panic!("401 without a challenge: {answer}"));
     assert!(challenge.starts_with("Digest ") && challenge.contains("realm=\"ivr.example\"") && challenge.contains("nonce="), "{challenge}");
 

@@ -360,6 +360,18 @@ impl Gateway {
         gw
     }
 
+    /// A gateway started with this configuration (written to a file in the returned folder,
+    /// which must outlive it) and `extra_args`.
+    pub fn with_config(toml: &str, extra_args: &[&str]) -> (tempfile::TempDir, Gateway) {
+        let dir = temp_dir("config-");
+        let path = dir.path().join("frontline.toml");
+        std::fs::write(&path, toml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut args = vec!["--config", path.to_str().expect("a UTF-8 temp path")];
+        args.extend_from_slice(extra_args);
+        let gw = Gateway::start(&args);
+        (dir, gw)
+    }
+
     pub fn sip_port(&self) -> u16 {
         self.sip_port
     }
