@@ -48,7 +48,8 @@ pub enum Verdict {
     /// 401 with this WWW-Authenticate value: no credentials for our realm, or a nonce that
     /// is not ours, expired or already used.
     Challenge(String),
-    /// 403: credentials for a user we don't know, or the wrong password.
+    /// 403: credentials for a user we don't know, or the wrong password (which of the two is
+    /// for the log only).
     Refused(&'static str),
 }
 

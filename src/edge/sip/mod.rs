@@ -286,7 +286,9 @@ impl Edge {
                     }
                     Some(digest::Verdict::Refused(why)) => {
                         tracing::warn!(ip = ?source, reason = why, "refusing call: authentication failed");
-                        reply(&mut tx, StatusCode::Forbidden, vec![warning(why)]).await;
+                        // The same words whether the user or the password was wrong: the
+                        // answer must not tell a guesser which user names exist.
+                        reply(&mut tx, StatusCode::Forbidden, vec![warning("authentication failed")]).await;
                         return;
                     }
                 }
