@@ -349,25 +349,16 @@ fn fallback_replies(config: &Config) -> Result<Vec<String>> {
 
 /// `frontline review`: the playbook's misses from the records, grouped; a group made a keyword.
 fn review(command: ReviewCommand) -> Result<()> {
-    use frontline::brain::review::{add_keyword, group, Miss};
-    use frontline::records::report::{FailureKind, FailureRules, Report};
+    use frontline::brain::review::add_keyword;
     let source = match &command {
         ReviewCommand::List(s) | ReviewCommand::Add { source: s, .. } => s,
     };
     let config = source.config.as_deref().map(Config::load).transpose()?.unwrap_or_default();
     let location = frontline::records::cli::existing(source.records.clone().unwrap_or_else(|| config.records.location()))?;
-    let until_day = frontline::clock::now_ms() / 86_400_000 + 1;
-    let since_day = until_day.saturating_sub(u64::from(source.days.max(1)));
-    let data = frontline::records::report_data_at(&location, since_day * 86_400_000, until_day * 86_400_000)?;
-    let rules = FailureRules { low_confidence: 0.0, fallback_replies: fallback_replies(&config)? };
-    let misses: Vec<Miss> = Report::build(&data, &rules)
-        .failed_turns
-        .into_iter()
-        .filter(|f| f.kind == FailureKind::Fallback)
-        .map(|f| Miss { call_id: f.call_id, turn: f.turn, heard: f.heard, language: f.language })
-        .collect();
-    let total = misses.len();
-    let groups = group(misses);
+    let today = (frontline::clock::now_ms() / 86_400_000) as i64;
+    let days = frontline::records::cli::report_days(None, None, source.days, today).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let groups = frontline::records::cli::missed_utterances(&location, days, fallback_replies(&config)?)?;
+    let total: usize = groups.iter().map(|g| g.misses.len()).sum();
     match command {
         ReviewCommand::List(_) => {
             println!("{total} caller utterances the playbook did not understand in the last {} days ({location}), in {} groups:", source.days, groups.len());

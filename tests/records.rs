@@ -276,6 +276,9 @@ fn real_calls_are_rated_reported_and_their_misses_taught_to_the_playbook() {
     assert!(rows.iter().any(|r| r[0] == "fallback" && r[1] == "1"), "the failed turn on the page: {shown}");
     let plots = shown["plots"].as_array().unwrap();
     assert!(plots.len() == 3 && plots.iter().all(|p| p["width"].as_u64() > Some(0)), "the plots load as images: {shown}");
+    // The trainer's view on the same page: the question the playbook missed, in its group.
+    let missed = shown["missed"].as_array().unwrap();
+    assert!(missed.len() == 1 && missed[0].as_str().unwrap_or_default().contains("1 time(s), en:"), "the missed question on the page: {shown}");
     assert_eq!(shown["errors"], serde_json::json!([]), "{shown}");
 
     // `frontline review`: the question the playbook missed, taught to it, then understood.

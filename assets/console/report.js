@@ -38,6 +38,24 @@ async function show(since, until) {
       return figure;
     }),
   );
+  // What callers said: set as text, never as markup.
+  $("missed").replaceChildren(
+    ...body.missed.map((g, i) => {
+      const li = document.createElement("li");
+      li.dataset.group = String(i + 1);
+      const head = document.createElement("p");
+      head.textContent = `#${i + 1}, ${g.misses.length} time(s), ${g.misses[0]?.language || "?"}: "${g.phrase}"`;
+      const list = document.createElement("ul");
+      for (const m of g.misses.slice(0, 5)) {
+        const item = document.createElement("li");
+        item.textContent = `${m.call_id} turn ${m.turn}: ${m.heard}`;
+        list.append(item);
+      }
+      li.append(head, list);
+      return li;
+    }),
+  );
+  if (body.missed.length === 0) $("missed").textContent = "Nothing: the playbook understood every caller in these days.";
   $("report-status").dataset.state = "live";
   $("report-status").textContent = body.title;
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 const SAME_GROUP: f64 = 0.55;
 
 /// One utterance the playbook answered with its fallback.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Miss {
     pub call_id: String,
     pub turn: u32,
@@ -22,7 +22,7 @@ pub struct Miss {
 }
 
 /// Misses that say much the same thing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Group {
     pub misses: Vec<Miss>,
     /// What the group has in common, normalized as the playbook matches keywords: the words

@@ -9,7 +9,7 @@
 //! - `GET /api/events` every [`CallEvent`] as it happens (SSE, event name = its `type`)
 //! - `GET /console/report` the report page, over
 //! - `GET /api/report?since=&until=&days=` `frontline report` over the records: the tables as
-//!   HTML and the plots as SVG
+//!   HTML, the plots as SVG, and `frontline review`'s groups of what the playbook missed
 //!
 //! With `[http] console_tokens` set, `/api/...` and the agents' desks need a sign-in: see
 //! [`crate::web::console_auth`].
@@ -151,9 +151,10 @@ struct ReportQuery {
     days: Option<u32>,
 }
 
-/// `frontline report` for the console: the same figures from the same records.
+/// `frontline report` and `frontline review list` for the console: the same figures and groups
+/// from the same records.
 async fn report(State(app): State<App>, Query(q): Query<ReportQuery>) -> Response {
-    use crate::records::cli::{build_report, report_days};
+    use crate::records::cli::{build_report, missed_utterances, report_days};
     let today = (crate::clock::now_ms() / 86_400_000) as i64;
     let days = match report_days(q.since.as_deref(), q.until.as_deref(), q.days.unwrap_or(7), today) {
         Ok(days) => days,
@@ -164,15 +165,16 @@ async fn report(State(app): State<App>, Query(q): Query<ReportQuery>) -> Respons
     // A database read: off the async workers.
     let built = tokio::task::spawn_blocking(move || {
         let (title, report) = build_report(&location, days, &rules)?;
-        Ok::<_, crate::records::RecordError>((title.clone(), crate::records::report::html_of_markdown(&report.markdown(&title)), report.plots()))
+        let missed = missed_utterances(&location, days, rules.fallback_replies.clone())?;
+        Ok::<_, crate::records::RecordError>((title.clone(), crate::records::report::html_of_markdown(&report.markdown(&title)), report.plots(), missed))
     })
     .await;
     match built {
-        Ok(Ok((title, html, Ok(plots)))) => {
+        Ok(Ok((title, html, Ok(plots), missed))) => {
             let plots: Vec<_> = plots.into_iter().map(|(name, svg)| json!({ "name": name, "svg": svg })).collect();
-            Json(json!({ "title": title, "html": html, "plots": plots })).into_response()
+            Json(json!({ "title": title, "html": html, "plots": plots, "missed": missed })).into_response()
         }
-        Ok(Ok((_, _, Err(e)))) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("drawing the plots: {e}")),
+        Ok(Ok((_, _, Err(e), _))) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("drawing the plots: {e}")),
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, format!("the records cannot be read: {e}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("the report failed: {e}")),
     }

@@ -138,6 +138,22 @@ pub fn build_report(location: &Location, (since, until): (i64, i64), rules: &sup
     Ok((format!("Calls from {} to {} (UTC), {location}", date(since), date(until)), Report::build(&data, rules)))
 }
 
+/// The trainer's view over those days: what callers said that the playbook answered with a
+/// fallback, grouped by similarity (`frontline review list` and the console's report page).
+pub fn missed_utterances(location: &Location, days: (i64, i64), fallback_replies: Vec<String>) -> Result<Vec<crate::brain::review::Group>, super::RecordError> {
+    use super::report::{FailureKind, FailureRules};
+    use crate::brain::review::{group, Miss};
+    // Low confidence alone is not a miss here: only what the playbook could not answer.
+    let (_, report) = build_report(location, days, &FailureRules { low_confidence: 0.0, fallback_replies })?;
+    let misses = report
+        .failed_turns
+        .into_iter()
+        .filter(|f| f.kind == FailureKind::Fallback)
+        .map(|f| Miss { call_id: f.call_id, turn: f.turn, heard: f.heard, language: f.language })
+        .collect();
+    Ok(group(misses))
+}
+
 /// `frontline report`: tables (and with --out, report.md and SVG plots) from the records.
 /// `fallback_replies` are the replies that mean the AI did not understand (the playbook's).
 pub fn report(args: ReportArgs, section: RecordsSection, fallback_replies: Vec<String>) -> anyhow::Result<()> {

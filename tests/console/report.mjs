@@ -29,6 +29,7 @@ try {
     containment: [...document.querySelectorAll("#report strong")].map((s) => s.textContent.trim()),
     rows: [...document.querySelectorAll("#report tr")].map((tr) => [...tr.children].map((c) => c.textContent.trim())),
     plots: [...document.querySelectorAll("#report-plots img")].map((i) => ({ name: i.dataset.plot, width: i.naturalWidth })),
+    missed: [...document.querySelectorAll("#missed > li")].map((li) => li.textContent.trim()),
   }));
   process.stdout.write(JSON.stringify({ ...shown, errors }) + "\n");
 } catch (e) {
