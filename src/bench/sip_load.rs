@@ -256,7 +256,7 @@ pub fn sip_load(env: &BenchEnv, steps: &[LoadStep], soak_minutes: u64) -> Result
     }
     let mut load = Section::new("SIP load: calls per second against answered, 503 and failed calls", table);
     load.note(format!(
-        "Every call: {} ms of silence while the greeting plays, then the caller asks for their balance ({} ms of speech, \
+        "Every call: {} ms of silence while the greeting plays, then the caller asks how much data they have left ({} ms of audio, \
          recognized, answered and spoken back), stays on for the hold, and hangs up. One sipp process places a step's calls \
          (`-r 1 -rp PERIOD`), all from 127.0.0.1, against a gateway with calls.max_concurrent = {MAX_CONCURRENT} and the \
          per-source share lifted to it (as behind one trunk). 503 = the gateway was full and said so (Retry-After); failed = \
