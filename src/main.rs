@@ -357,7 +357,9 @@ fn review(command: ReviewCommand) -> Result<()> {
     let location = frontline::records::cli::existing(source.records.clone().unwrap_or_else(|| config.records.location()))?;
     let today = (frontline::clock::now_ms() / 86_400_000) as i64;
     let days = frontline::records::cli::report_days(None, None, source.days, today).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let groups = frontline::records::cli::missed_utterances(&location, days, fallback_replies(&config)?)?;
+    let rules = frontline::records::report::FailureRules { low_confidence: 0.0, fallback_replies: fallback_replies(&config)? };
+    let (_, report) = frontline::records::cli::build_report(&location, days, &rules)?;
+    let groups = frontline::records::cli::missed_utterances(&report);
     let total: usize = groups.iter().map(|g| g.misses.len()).sum();
     match command {
         ReviewCommand::List(_) => {

@@ -165,7 +165,7 @@ async fn report(State(app): State<App>, Query(q): Query<ReportQuery>) -> Respons
     // A database read: off the async workers.
     let built = tokio::task::spawn_blocking(move || {
         let (title, report) = build_report(&location, days, &rules)?;
-        let missed = missed_utterances(&location, days, rules.fallback_replies.clone())?;
+        let missed = missed_utterances(&report);
         Ok::<_, crate::records::RecordError>((title.clone(), crate::records::report::html_of_markdown(&report.markdown(&title)), report.plots(), missed))
     })
     .await;

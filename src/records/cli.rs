@@ -138,20 +138,20 @@ pub fn build_report(location: &Location, (since, until): (i64, i64), rules: &sup
     Ok((format!("Calls from {} to {} (UTC), {location}", date(since), date(until)), Report::build(&data, rules)))
 }
 
-/// The trainer's view over those days: what callers said that the playbook answered with a
+/// The trainer's view of a report's days: what callers said that the playbook answered with a
 /// fallback, grouped by similarity (`frontline review list` and the console's report page).
-pub fn missed_utterances(location: &Location, days: (i64, i64), fallback_replies: Vec<String>) -> Result<Vec<crate::brain::review::Group>, super::RecordError> {
-    use super::report::{FailureKind, FailureRules};
+/// Only fallbacks count: a turn is a fallback whatever its confidence, so any report's rules
+/// give the same groups.
+pub fn missed_utterances(report: &super::report::Report) -> Vec<crate::brain::review::Group> {
+    use super::report::FailureKind;
     use crate::brain::review::{group, Miss};
-    // Low confidence alone is not a miss here: only what the playbook could not answer.
-    let (_, report) = build_report(location, days, &FailureRules { low_confidence: 0.0, fallback_replies })?;
     let misses = report
         .failed_turns
-        .into_iter()
+        .iter()
         .filter(|f| f.kind == FailureKind::Fallback)
-        .map(|f| Miss { call_id: f.call_id, turn: f.turn, heard: f.heard, language: f.language })
+        .map(|f| Miss { call_id: f.call_id.clone(), turn: f.turn, heard: f.heard.clone(), language: f.language.clone() })
         .collect();
-    Ok(group(misses))
+    group(misses)
 }
 
 /// `frontline report`: tables (and with --out, report.md and SVG plots) from the records.
