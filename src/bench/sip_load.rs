@@ -72,14 +72,15 @@ impl LoadStep {
     }
 }
 
-/// The default steps: below the call limit, at it, and well past it.
-pub fn default_steps(quick: bool, call_ms: u64) -> Vec<LoadStep> {
+/// The default steps, each call held `hold_ms` after speaking and lasting `call_ms` in all:
+/// below the call limit, at it, and well past it.
+pub fn default_steps(quick: bool, call_ms: u64, hold_ms: u64) -> Vec<LoadStep> {
     let call_s = call_ms as f64 / 1000.0;
     // Offered concurrency of half the limit, the limit, and one and a half times it.
     let secs = if quick { 30 } else { 60 };
     [0.5, 1.0, 1.5]
         .into_iter()
-        .map(|share| LoadStep { calls_per_second: (share * MAX_CONCURRENT as f64 / call_s * 100.0).round() / 100.0, seconds: secs, hold_ms: 0 })
+        .map(|share| LoadStep { calls_per_second: (share * MAX_CONCURRENT as f64 / call_s * 100.0).round() / 100.0, seconds: secs, hold_ms })
         .collect()
 }
 
@@ -211,9 +212,9 @@ pub fn sip_load(env: &BenchEnv, steps: &[LoadStep], soak_minutes: u64) -> Result
     let gw = Gateway::start(&env.exe, &env.repo.join("models"), free_udp_port(), (rtp_min, rtp_min + 399), &args)?;
     let rss_start = gw.rss_kib();
     let hold_default = env.reply_ms;
-    let call_ms = |s: &LoadStep| env.lead_ms + speech_ms + if s.hold_ms == 0 { hold_default } else { s.hold_ms };
-    let steps: Vec<LoadStep> = if steps.is_empty() { default_steps(env.quick, env.lead_ms + speech_ms + hold_default) } else { steps.to_vec() };
-    let steps: Vec<LoadStep> = steps.into_iter().map(|s| LoadStep { hold_ms: if s.hold_ms == 0 { hold_default } else { s.hold_ms }, ..s }).collect();
+    let call_ms = |s: &LoadStep| env.lead_ms + speech_ms + s.hold_ms;
+    let steps: Vec<LoadStep> =
+        if steps.is_empty() { default_steps(env.quick, env.lead_ms + speech_ms + hold_default, hold_default) } else { steps.to_vec() };
 
     // One call first: the one-time allocations (recognizer and voice buffers, thread stacks)
     // are not the load's.
@@ -362,7 +363,7 @@ mod tests {
         assert!(LoadStep::parse("fast/60/8").unwrap_err().contains("not a number"));
         assert!(LoadStep::parse("0/60/8").is_err() && LoadStep::parse("1/0/8").is_err());
         // The defaults offer half the limit, the limit and one and a half times it.
-        let steps = default_steps(false, 20_000);
+        let steps = default_steps(false, 20_000, 8_000);
         let offered: Vec<f64> = steps.iter().map(|s| s.offered_concurrency(20_000)).collect();
         assert_eq!(offered, vec![8.0, 16.0, 24.0]);
     }
