@@ -162,8 +162,11 @@ fn a_sentence_said_with_pauses_is_one_turn_not_three_misunderstandings() {
     assert!(heard.contains("cat") && heard.contains("car"), "the last turn answered {heard:?}");
 }
 
+/// Three questions, each asked a couple of seconds after the answer to the one before ends.
+/// The pause must stay well under the 6 s no-input prompt on a fast machine too: a pause that
+/// only fits because the reply starts late would turn into two silences and an escalation.
 fn three_questions(dir: &Path) -> PathBuf {
-    let parts: Vec<(PathBuf, f32, f32)> = ["en_balance.wav", "en_data.wav", "en_balance.wav"].iter().map(|name| (fixture(name), 0.0, 9.0)).collect();
+    let parts: Vec<(PathBuf, f32, f32)> = ["en_balance.wav", "en_data.wav", "en_balance.wav"].iter().map(|name| (fixture(name), 0.0, 7.5)).collect();
     padded_and_joined(dir, "questions", &parts)
 }
 
