@@ -274,7 +274,7 @@ pub fn latency(env: &BenchEnv) -> Result<Section> {
         };
         let heard: Vec<String> = step.logged.iter().take(4).map(|t| format!("{:?}", t.heard)).collect();
         notes.push(format!(
-            "**{}**: {} calls one after another, {turns_per_call} turns each ({} requests, {} answered on the wire, {} failed              calls), spoken by {}. Result on the wire: {verdict}. First requests: {}; the gateway heard: {}.",
+            "**{}**: {} calls one after another, {turns_per_call} turns each ({} requests, {} answered on the wire, {} failed calls), spoken by {}. Result on the wire: {verdict}. First requests: {}; the gateway heard: {}.",
             lang.as_str(),
             step.calls,
             audio.len(),

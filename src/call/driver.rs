@@ -336,7 +336,7 @@ impl Driver {
     }
 
     /// Sends one side's utterance to the recognizer; the result comes back as an input.
-    fn transcribe(&self, side: Side, turn: u32, audio: Vec<i16>, language: Option<String>) {
+    fn transcribe(&self, side: Side, turn: u32, audio: Vec<i16>, language: crate::speech::stt::LanguageChoice) {
         if let Some(dir) = std::env::var_os("FRONTLINE_UTTERANCE_DIR") {
             // Diagnostics: exactly what the recognizer hears, one WAV per utterance.
             let path = std::path::Path::new(&dir).join(format!("{}-{side:?}-{turn}.wav", self.call_id));

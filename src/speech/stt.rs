@@ -225,6 +225,36 @@ pub enum SttError {
     Stopped,
 }
 
+/// Which language to read an utterance in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LanguageChoice {
+    /// `Some("en" | "zh")`: read it in this language only. `None`: detect which of the two.
+    pub language: Option<String>,
+    /// When detecting: the language the caller has been speaking on this call, if any.
+    pub leaning: Option<String>,
+}
+
+impl From<Option<String>> for LanguageChoice {
+    fn from(language: Option<String>) -> Self {
+        LanguageChoice { language, leaning: None }
+    }
+}
+
+impl LanguageChoice {
+    /// Detect the language, with no call behind it to lean on.
+    pub fn detect() -> Self {
+        LanguageChoice::default()
+    }
+}
+
+/// A detected reading in a language other than the call's, with a confidence below this, is
+/// read again in the call's language (the same level triage counts as low confidence).
+const RECHECK_BELOW: f32 = 0.5;
+
+fn whisper_failed(what: &str, e: whisper_rs::WhisperError) -> SttError {
+    SttError::Decode(format!("{what}: {e}"))
+}
+
 /// Languages the gateway serves; detection only chooses between these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lang {
@@ -252,6 +282,7 @@ impl Lang {
 struct Job {
     audio: Vec<f32>,
     language: Option<Lang>,
+    leaning: Option<Lang>,
     partial: bool,
     reply: oneshot::Sender<Result<Transcript, SttError>>,
 }
@@ -355,28 +386,31 @@ impl SttPool {
         Ok(SttPool { shared })
     }
 
-    /// Recognizes 16 kHz mono audio. `language`: `Some("en" | "zh")`, or `None` to detect which
-    /// of the two is spoken. Returns `Overloaded` immediately when the queue is full.
-    pub async fn transcribe(&self, audio_16k: Vec<f32>, language: Option<String>) -> Result<Transcript, SttError> {
-        self.submit(audio_16k, language, false).await
+    /// Recognizes 16 kHz mono audio in the language chosen (`Some("en" | "zh")` pins it,
+    /// `None` detects which of the two is spoken; see [`LanguageChoice`]). Returns
+    /// `Overloaded` immediately when the queue is full.
+    pub async fn transcribe(&self, audio_16k: Vec<f32>, language: impl Into<LanguageChoice>) -> Result<Transcript, SttError> {
+        self.submit(audio_16k, language.into(), false).await
     }
 
     /// A partial hypothesis of speech still in progress: greedy, trimmed encoder, and only
     /// when a worker is idle right now (`Busy` otherwise), so it never delays a final.
-    pub async fn transcribe_partial(&self, audio_16k: Vec<f32>, language: Option<String>) -> Result<Transcript, SttError> {
-        self.submit(audio_16k, language, true).await
+    pub async fn transcribe_partial(&self, audio_16k: Vec<f32>, language: impl Into<LanguageChoice>) -> Result<Transcript, SttError> {
+        self.submit(audio_16k, language.into(), true).await
     }
 
-    async fn submit(&self, audio: Vec<f32>, language: Option<String>, partial: bool) -> Result<Transcript, SttError> {
-        let language = match language.as_deref() {
-            None | Some("") | Some("auto") => None,
-            Some(l) => Some(Lang::parse(l).ok_or_else(|| SttError::UnsupportedLanguage(l.to_string()))?),
+    async fn submit(&self, audio: Vec<f32>, choice: LanguageChoice, partial: bool) -> Result<Transcript, SttError> {
+        let parse = |language: Option<&str>| match language {
+            None | Some("") | Some("auto") => Ok(None),
+            Some(l) => Lang::parse(l).map(Some).ok_or_else(|| SttError::UnsupportedLanguage(l.to_string())),
         };
+        let language = parse(choice.language.as_deref())?;
+        let leaning = parse(choice.leaning.as_deref())?;
         let (reply, rx) = oneshot::channel();
         {
             let queue = &self.shared.queue;
             let mut w = queue.waiting.lock().map_err(|_| SttError::Stopped)?;
-            let job = Job { audio, language, partial, reply };
+            let job = Job { audio, language, leaning, partial, reply };
             if partial {
                 // Idle workers not already claimed by a waiting job.
                 if w.idle <= w.finals.len() + w.partials.len() {
@@ -474,8 +508,8 @@ impl Worker {
             if job.reply.is_closed() {
                 continue;
             }
-            let Job { audio, language, partial, reply } = job;
-            let result = catch_unwind(AssertUnwindSafe(|| self.decode(audio, language, partial)))
+            let Job { audio, language, leaning, partial, reply } = job;
+            let result = catch_unwind(AssertUnwindSafe(|| self.decode(audio, language, leaning, partial)))
                 .unwrap_or_else(|_| Err(SttError::Decode("whisper panicked".into())));
             let _ = reply.send(result);
         }
@@ -495,7 +529,7 @@ impl Worker {
         }
     }
 
-    fn decode(&mut self, mut audio: Vec<f32>, language: Option<Lang>, partial: bool) -> Result<Transcript, SttError> {
+    fn decode(&mut self, mut audio: Vec<f32>, language: Option<Lang>, leaning: Option<Lang>, partial: bool) -> Result<Transcript, SttError> {
         let started = Instant::now();
         let audio_ms = (audio.len() as u64 * 1000 / SAMPLE_RATE as u64).min(u32::MAX as u64) as u32;
         if audio.iter().any(|s| !s.is_finite()) {
@@ -505,16 +539,38 @@ impl Worker {
         if audio.len() < MIN_SAMPLES {
             audio.resize(MIN_SAMPLES, 0.0);
         }
-        let dec = |what: &str, e: whisper_rs::WhisperError| SttError::Decode(format!("{what}: {e}"));
 
-        let lang = if !self.multilingual {
-            Lang::En
+        let (lang, detected) = if !self.multilingual {
+            (Lang::En, false)
         } else if let Some(l) = language {
-            l
+            (l, false)
         } else {
-            self.detect(&audio).map_err(|e| dec("language detection", e))?
+            (self.detect(&audio).map_err(|e| whisper_failed("language detection", e))?, true)
         };
+        let (mut lang, (mut text, mut confidence)) = (lang, self.read(&audio, lang, partial)?);
+        // A call's language changes when the caller changes it, clearly. A reading in the other
+        // language that the recognizer is unsure of is more often a garbled line (a rough
+        // voice, noise, words over the tail of a reply) misidentified: read it in the call's
+        // language too and keep the reading the recognizer is surer of.
+        if let Some(call_lang) = leaning.filter(|&l| detected && l != lang && confidence < RECHECK_BELOW) {
+            let (other_text, other_confidence) = self.read(&audio, call_lang, partial)?;
+            tracing::debug!(detected = lang.code(), confidence, call_language = call_lang.code(), other_confidence, "unsure reading in another language: read again in the call's");
+            if other_confidence > confidence {
+                (lang, text, confidence) = (call_lang, other_text, other_confidence);
+            }
+        }
+        Ok(Transcript {
+            text: collapse_loops(&collapse_repeats(text.trim())),
+            language: lang.code().to_string(),
+            confidence,
+            audio_ms,
+            decode_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
+        })
+    }
 
+    /// One reading of the audio in one language: the text (simplified characters for
+    /// Mandarin) and the recognizer's confidence in it.
+    fn read(&mut self, audio: &[f32], lang: Lang, partial: bool) -> Result<(String, f32), SttError> {
         let mut params = match lang {
             Lang::En => self.params_en.clone(),
             Lang::Zh => self.params_zh.clone(),
@@ -527,7 +583,7 @@ impl Worker {
         if self.trim_encoder || partial {
             params.set_audio_ctx(encoder_ctx(audio.len()));
         }
-        let (mut text, mut confidence) = self.decode_once(params, &audio).map_err(|e| dec("decode", e))?;
+        let (mut text, mut confidence) = self.decode_once(params, audio).map_err(|e| whisper_failed("decode", e))?;
         if lang == Lang::Zh && !partial && zh_prompt_leaked(&text) {
             // Whisper sometimes copies its prompt into the transcript in place of the words
             // it heard. Decode again without the prompt: traditional characters are a smaller
@@ -537,24 +593,15 @@ impl Worker {
             if self.trim_encoder {
                 plain.set_audio_ctx(encoder_ctx(audio.len()));
             }
-            (text, confidence) = self.decode_once(plain, &audio).map_err(|e| dec("decode without prompt", e))?;
+            (text, confidence) = self.decode_once(plain, audio).map_err(|e| whisper_failed("decode without prompt", e))?;
         }
         if lang == Lang::Zh {
             // Records, the brain and the console read Mandarin in simplified characters.
             text = crate::chinese::to_simplified(&text);
         }
-        Ok(Transcript {
-            text: collapse_loops(&collapse_repeats(text.trim())),
-            language: lang.code().to_string(),
-            confidence,
-            audio_ms,
-            decode_ms: started.elapsed().as_millis().min(u32::MAX as u128) as u32,
-        })
+        Ok((text, confidence))
     }
 
-    /// Runs whisper's language identification and keeps only Mandarin vs English: callers speak
-    /// one of the two, and a third language winning (often Cantonese or Japanese on accented
-    /// Mandarin) would only produce a transcript the brain cannot use.
     /// One decode: the text, and the mean probability of its text tokens.
     fn decode_once(&mut self, params: FullParams<'static, 'static>, audio: &[f32]) -> Result<(String, f32), whisper_rs::WhisperError> {
         self.state.full(params, audio)?;
@@ -576,6 +623,9 @@ impl Worker {
         Ok((text, if p_count == 0 { 0.0 } else { p_sum / p_count as f32 }))
     }
 
+    /// Runs whisper's language identification and keeps only Mandarin vs English: callers speak
+    /// one of the two, and a third language winning (often Cantonese or Japanese on accented
+    /// Mandarin) would only produce a transcript the brain cannot use.
     ///
     /// Cost: whisper.cpp runs the encoder for detection with the context size the state's
     /// previous decode used (it applies `audio_ctx` only after detecting), so with a trimmed
@@ -677,7 +727,7 @@ mod tests {
         let pool = SttPool::new(SttConfig { model_path: path, workers: 1, queue: 2, threads_per_worker: 2, trim_encoder: true }).unwrap();
         eprintln!("base: model load {} ms", t0.elapsed().as_millis());
         assert!(pool.is_multilingual());
-        let t = rt().block_on(pool.transcribe(audio.clone(), None)).unwrap();
+        let t = rt().block_on(pool.transcribe(audio.clone(), LanguageChoice::detect())).unwrap();
         eprintln!("base (detect): {t:?}");
         assert_jfk_words(&t.text);
         assert_eq!(t.language, "en");
@@ -862,13 +912,42 @@ mod tests {
         };
         let pool = SttPool::new(SttConfig::new(path)).unwrap();
         let rt = rt();
-        let t = rt.block_on(pool.transcribe(zh, None)).unwrap();
+        let t = rt.block_on(pool.transcribe(zh, LanguageChoice::detect())).unwrap();
         eprintln!("zh_agent: {t:?}");
         assert_eq!(t.language, "zh", "{t:?}");
         assert!(t.text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{t:?}");
-        let t = rt.block_on(pool.transcribe(en, None)).unwrap();
+        let t = rt.block_on(pool.transcribe(en, LanguageChoice::detect())).unwrap();
         eprintln!("en_balance: {t:?}");
         assert_eq!(t.language, "en");
         assert!(t.text.to_lowercase().contains("balance"), "{t:?}");
+    }
+
+    /// An English caller whose rough line whisper takes for Mandarin (confidence 0.24, seen on
+    /// a benchmark call) is read in English once the call has been in English; a caller who
+    /// really switches language is still followed, whichever way the call leaned.
+    #[test]
+    fn an_unsure_reading_in_another_language_is_read_again_in_the_calls() {
+        let (Some(path), Some(zh), Some(en)) = (model("ggml-base.bin"), wav("audio-fixtures/zh_agent.wav"), wav("audio-fixtures/en_balance.wav")) else {
+            return;
+        };
+        let rough = Path::new(env!("CARGO_MANIFEST_DIR")).join("audio-fixtures/en_broadband_8k.wav");
+        let rough = crate::media::wav::read_16k_mono(&rough).expect("fixture");
+        let cut = crate::media::utterances::utterances(&rough, Default::default()).into_iter().next().expect("an utterance");
+        let rough: Vec<f32> = rough[cut].iter().map(|&s| s as f32 / 32768.0).collect();
+        let pool = SttPool::new(SttConfig::new(path)).unwrap();
+        let rt = rt();
+        let leaning = |l: &str| LanguageChoice { language: None, leaning: Some(l.into()) };
+
+        let alone = rt.block_on(pool.transcribe(rough.clone(), LanguageChoice::detect())).unwrap();
+        eprintln!("detected with nothing to lean on: {alone:?}");
+        let t = rt.block_on(pool.transcribe(rough, leaning("en"))).unwrap();
+        eprintln!("on an English call: {t:?}");
+        assert_eq!(t.language, "en", "{t:?}");
+        assert!(t.text.to_lowercase().contains("broadband"), "{t:?}");
+
+        let t = rt.block_on(pool.transcribe(zh, leaning("en"))).unwrap();
+        assert_eq!(t.language, "zh", "a caller switching to Mandarin: {t:?}");
+        let t = rt.block_on(pool.transcribe(en, leaning("zh"))).unwrap();
+        assert_eq!(t.language, "en", "a caller switching to English: {t:?}");
     }
 }

@@ -390,7 +390,9 @@ pub(crate) const AFFIRM_ZH: &[&str] = &["是", "对", "嗯", "没错", "是的",
 
 pub(crate) const ANGER_EN: &[&str] = &[
     "furious", "fed up", "sick of", "sick and tired", "pissed", "outrageous", "unacceptable", "ridiculous",
-    "this is a joke", "useless", "rip off", "ripoff", "robbery", "robbing", "thieves", "disgusting",
+    "this is a joke", "useless", "rip off", "ripoff", "robbery",
+    // Robbing someone, not "robbing" alone: it is what a recognizer makes of "dropping out".
+    "robbing me", "robbing us", "robbing people", "robbing customers", "robbing your customers", "thieves", "disgusting",
     "worst company", "worst service", "i hate", "so angry", "im angry", "angry", "absolute joke", "waste of my time",
     "wasting my time", "incompetent", "pathetic", "shut up", "are you deaf", "stupid",
     "unbelievable", "enough is enough", "had enough", "ive had it", "nobody cares", "no one cares", "how dare",

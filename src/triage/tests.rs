@@ -139,6 +139,14 @@ fn anger_and_distress_fire_but_polite_frustration_does_not() {
 }
 
 #[test]
+fn robbing_someone_is_anger_but_a_line_robbing_out_is_a_misheard_dropping_out() {
+    // Heard on a real call: "keeps dropping out" came back as "keeps robbing out".
+    assert_eq!(code_of(&["The internet at home keeps robbing out since Thursday."]), None);
+    assert_eq!(code_of(&["You people are robbing me blind with these charges."]).as_deref(), Some("emotion-anger"));
+    assert_eq!(code_of(&["This bill is daylight robbery."]).as_deref(), Some("emotion-anger"));
+}
+
+#[test]
 fn repeated_refusals_escalate_but_one_no_does_not() {
     assert_eq!(code_of(&["No.", "My internet is slow."]), None);
     assert_eq!(code_of(&["No.", "No, that's wrong.", "Nope."]).as_deref(), Some("emotion-refusals"));

@@ -34,7 +34,7 @@ use crate::handoff::{AgentPool, TranscriptLine};
 use crate::media::session::{MediaCommand, MediaParams, MediaStats, FRAME_16K};
 use crate::proto::dialog::{bot_action, caller_event, BotAction, CallEnd, CallStart, Channel, Dtmf, PastCall, Silence, TurnTimings, Utterance};
 use crate::call::survey::Rating;
-use crate::speech::stt::Transcript;
+use crate::speech::stt::{LanguageChoice, Transcript};
 use crate::speech::tts::Lang;
 use crate::triage::{Decision, PastContact, Triage, UtteranceInput};
 use std::collections::{BTreeMap, VecDeque};
@@ -153,9 +153,9 @@ pub enum Effect {
     Hush,
     Media(MediaCommand),
     /// Recognize one side's utterance; the result comes back as [`Input::Recognized`].
-    Transcribe { side: Side, turn: u32, audio: Vec<i16>, language: Option<String> },
+    Transcribe { side: Side, turn: u32, audio: Vec<i16>, language: LanguageChoice },
     /// Decode the utterance in progress; the result comes back as [`Input::Streamed`].
-    Decode { utterance: u32, kind: DecodeKind, audio: Vec<i16>, language: Option<String> },
+    Decode { utterance: u32, kind: DecodeKind, audio: Vec<i16>, language: LanguageChoice },
     /// Call an agent; the outcome comes back as [`Input::AgentDialed`] with the same attempt.
     Dial { attempt: u32, request: super::AgentDial },
     /// Connect the leg answered on `attempt` with the caller, both ways.
@@ -179,6 +179,8 @@ pub type ControlAnswer = Result<String, ControlRefused>;
 /// Audio a partial must cover before its detected language is trusted for the rest of
 /// the utterance.
 const LANGUAGE_AFTER_MS: u32 = 1_000;
+/// A caller utterance recognized with at least this confidence tells the call's language.
+const SURE_OF_LANGUAGE: f32 = 0.5;
 /// How long a goodbye (or apology) may take to play before the call ends anyway.
 const GOODBYE_GRACE: Duration = Duration::from_secs(20);
 /// A hang-up asked for while nothing plays.
@@ -284,6 +286,9 @@ pub struct CallCore {
     no_inputs: u32,
     /// Until the caller hears a reply to them (or the continuation window passes).
     last_words: Option<LastWords>,
+    /// The language of the caller's last utterance the recognizer was sure of: what an unsure
+    /// reading in the other language is checked against.
+    caller_language: Option<String>,
     collecting: Option<Collecting>,
 
     timers: TimerTable,
@@ -349,6 +354,7 @@ impl CallCore {
             floor_since: None,
             no_inputs: 0,
             last_words: None,
+            caller_language: None,
             collecting: None,
             timers: TimerTable::default(),
             hangup_reason: None,
@@ -779,16 +785,18 @@ impl CallCore {
         self.out.push_back(Effect::Decode { utterance: self.in_progress.number, kind, audio, language });
     }
 
-    /// The language a decode is pinned to; `None` lets whisper detect it.
-    fn decode_language(&self, side: Side) -> Option<String> {
-        if !self.settings.multilingual {
+    /// The language a decode is pinned to, or whisper detects it (leaning on the caller's).
+    fn decode_language(&self, side: Side) -> LanguageChoice {
+        let pinned = if !self.settings.multilingual {
             Some("en".into())
         } else if side == Side::Caller {
             // The utterance's partials already found its language: no second detection.
             self.info.language.clone().or_else(|| self.in_progress.language.clone())
         } else {
             self.info.language.clone()
-        }
+        };
+        let leaning = if side == Side::Caller { self.caller_language.clone() } else { None };
+        LanguageChoice { language: pinned, leaning }
     }
 
     fn on_streamed(&mut self, utterance: u32, kind: DecodeKind, result: Result<Transcript, String>, now: Instant) {
@@ -994,6 +1002,9 @@ impl CallCore {
         turn.heard = shown.clone();
         turn.language = transcript.language.clone();
         turn.confidence = transcript.confidence;
+        if spoken && transcript.confidence >= SURE_OF_LANGUAGE {
+            self.caller_language = Some(transcript.language.clone());
+        }
         tracing::info!(
             call_id = %self.info.call_id, turn = turn_no, language = %transcript.language, text = %shown,
             confidence = transcript.confidence, decode_ms = transcript.decode_ms, "recognized"

@@ -147,7 +147,11 @@ impl Call {
     }
 
     fn heard(&mut self, turn: u32, text: &str, confidence: f32) -> &mut Self {
-        let transcript = Transcript { text: text.into(), language: "en".into(), confidence, audio_ms: 1500, decode_ms: 200 };
+        self.heard_in(turn, text, "en", confidence)
+    }
+
+    fn heard_in(&mut self, turn: u32, text: &str, language: &str, confidence: f32) -> &mut Self {
+        let transcript = Transcript { text: text.into(), language: language.into(), confidence, audio_ms: 1500, decode_ms: 200 };
         self.core.recognizing.insert(turn, Turn::new(turn, self.now, 1200));
         self.core.turns_started = self.core.turns_started.max(turn);
         self.input(Input::Recognized { side: Side::Caller, turn, result: Ok(transcript) })
@@ -757,4 +761,19 @@ fn speech_after_the_reply_was_heard_or_after_a_long_pause_is_a_new_turn() {
         utterances_to_brain(&call),
         [("What is my balance?".to_string(), false), ("And my data?".to_string(), false), ("Hello?".to_string(), false)]
     );
+}
+
+#[test]
+fn the_language_the_caller_was_surely_heard_in_is_what_unsure_readings_lean_on() {
+    let mut call = Call::greeted(settings(|_, _| {}));
+    assert_eq!(call.core.decode_language(Side::Caller).leaning, None, "nothing heard yet: detect freely");
+    call.heard_in(1, "My broadband has been really slow since Monday.", "en", 0.8);
+    assert_eq!(call.core.decode_language(Side::Caller).leaning.as_deref(), Some("en"));
+    // A garbled line read as Mandarin at low confidence does not move the call.
+    call.heard_in(2, "好吗?您先上海上去吧?", "zh", 0.14);
+    assert_eq!(call.core.decode_language(Side::Caller).leaning.as_deref(), Some("en"));
+    // A caller who clearly switches does.
+    call.heard_in(3, "我想查一下话费余额", "zh", 0.85);
+    assert_eq!(call.core.decode_language(Side::Caller).leaning.as_deref(), Some("zh"));
+    assert_eq!(call.core.decode_language(Side::Agent).leaning, None, "the agent's words lean on nothing");
 }
