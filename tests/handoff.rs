@@ -42,9 +42,31 @@ fn caller_script(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_caller_asking_for_a_person_is_bridged_to_the_agent_who_hears_them() {
-    let dir = temp_dir("handoff-");
     let agent = BaresipAgent::start(&fixture("en_data.wav"));
     let gw = Gateway::start(&["--language", "en", "--agent", &agent.uri()]);
+    asks_for_a_person_and_is_heard_by_the_agent(&gw, &agent);
+}
+
+/// An agent whose phone registers with the gateway (`registered:alice`) is rung at the
+/// address it registered from, after the gateway challenged the REGISTER.
+#[test]
+fn an_agent_whose_phone_registered_is_rung_where_it_registered() {
+    let (_dir, gw) = Gateway::with_config("[sip.auth]\nagents = { alice = \"desk-phone\" }\n", &["--language", "en", "--agent", "registered:alice"]);
+    // Without credentials: a challenge, not a binding.
+    let register = sip_request("REGISTER", gw.sip_port(), "UDP", "", "Expires: 600\r\n");
+    let answer = udp_exchange(gw.sip_port(), register.as_bytes()).expect("REGISTER answered");
+    assert!(answer.starts_with("SIP/2.0 401") && answer.contains("WWW-Authenticate: Digest"), "{answer}");
+
+    let registration = Registration { registrar_port: gw.sip_port(), user: "alice", password: "desk-phone" };
+    let agent = BaresipAgent::registered(&fixture("en_data.wav"), &registration);
+    let bound = gw.wait_for_message("agent registered", Duration::from_secs(15)).unwrap_or_else(|| panic!("{}\n{}", gw.log_tail(20), agent.log()));
+    let contact = event_field(&bound, "contact").and_then(Value::as_str).unwrap_or_default().to_string();
+    assert!(contact.contains(&format!(":{}", agent.sip_port())), "bound to the phone's own address: {bound}");
+    asks_for_a_person_and_is_heard_by_the_agent(&gw, &agent);
+}
+
+fn asks_for_a_person_and_is_heard_by_the_agent(gw: &Gateway, agent: &BaresipAgent) {
+    let dir = temp_dir("handoff-");
     let opts = BaresipCallOptions { hangup_after: Duration::from_secs(26), ..BaresipCallOptions::default() };
     let call = run_baresip_call_with(gw.sip_port(), &caller_script(dir.path()), opts);
     assert!(call.established(), "{}", call.log);

@@ -123,7 +123,7 @@ impl AgentDialers {
     /// The dialer for `target`; none while (or when) its edge is not running.
     pub fn for_target(&self, target: &str) -> Option<Arc<dyn AgentDialer>> {
         match AgentTarget::of(target) {
-            AgentTarget::Sip(_) => self.sip.get().cloned(),
+            AgentTarget::Sip(_) | AgentTarget::Registered(_) => self.sip.get().cloned(),
             AgentTarget::Console(_) => self.console.get().cloned(),
         }
     }

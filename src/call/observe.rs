@@ -136,6 +136,7 @@ fn count(event: &CallEvent) {
             let kind = match AgentTarget::of(agent) {
                 AgentTarget::Sip(_) => "sip",
                 AgentTarget::Console(_) => "console",
+                AgentTarget::Registered(_) => "registered",
             };
             metrics::counter!("frontline_agent_dials_total", "kind" => kind, "result" => result.clone()).increment(1);
         }

@@ -170,6 +170,13 @@ impl Config {
         if let (false, Some(agent)) = (self.webrtc.enabled, console_agent) {
             return Err(invalid("handoff.agents", format!("{agent:?} answers on the agent console over WebRTC, but [webrtc] enabled = false: enable WebRTC or use a SIP agent")));
         }
+        let unknown_registered = self.handoff.agents.iter().find(|a| match crate::handoff::AgentTarget::of(a) {
+            crate::handoff::AgentTarget::Registered(name) => !self.sip.auth.agents.contains_key(name),
+            _ => false,
+        });
+        if let Some(agent) = unknown_registered {
+            return Err(invalid("handoff.agents", format!("{agent:?} rings a registered phone, but [sip.auth] agents has no such name: add it with a password its phone registers with")));
+        }
         if let Err((key, message)) = self.ops.validate() {
             return Err(invalid(key, message));
         }
@@ -277,6 +284,12 @@ mod tests {
         let c: Config = toml::from_str("[handoff]\nagents = [\"console:alice\"]\n[webrtc]\nenabled = false\n").unwrap();
         let err = c.validate(Path::new("x.toml")).unwrap_err().to_string();
         assert!(err.contains("handoff.agents") && err.contains("console:alice") && err.contains("enabled = false"), "{err}");
+        // A registered agent needs a password to register with.
+        let c: Config = toml::from_str("[handoff]\nagents = [\"registered:bob\"]\n").unwrap();
+        let err = c.validate(Path::new("x.toml")).unwrap_err().to_string();
+        assert!(err.contains("handoff.agents") && err.contains("registered:bob") && err.contains("[sip.auth] agents"), "{err}");
+        let c: Config = toml::from_str("[handoff]\nagents = [\"registered:bob\"]\n[sip.auth]\nagents = { bob = \"pw\" }\n").unwrap();
+        assert!(c.validate(Path::new("x.toml")).is_ok());
     }
 
     #[test]

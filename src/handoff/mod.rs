@@ -127,40 +127,48 @@ pub enum AgentTarget<'a> {
     Sip(&'a str),
     /// `console:NAME`: an agent signed in on the agent console page, answering over WebRTC.
     Console(&'a str),
+    /// `registered:NAME`: the phone that agent NAME (`[sip.auth] agents`) registered with this
+    /// gateway; the SIP edge sends the INVITE to its contact.
+    Registered(&'a str),
 }
 
 /// Scheme of console agents in `[handoff] agents`.
 pub const CONSOLE_SCHEME: &str = "console:";
+/// Scheme of agents whose phones REGISTER here, in `[handoff] agents`.
+pub const REGISTERED_SCHEME: &str = "registered:";
 
 impl<'a> AgentTarget<'a> {
     /// Which edge a configured target belongs to (validation happens in [`HandoffConfig::validate`]).
     pub fn of(target: &'a str) -> Self {
-        match target.strip_prefix(CONSOLE_SCHEME) {
-            Some(name) => AgentTarget::Console(name),
-            None => AgentTarget::Sip(target),
+        if let Some(name) = target.strip_prefix(CONSOLE_SCHEME) {
+            AgentTarget::Console(name)
+        } else if let Some(name) = target.strip_prefix(REGISTERED_SCHEME) {
+            AgentTarget::Registered(name)
+        } else {
+            AgentTarget::Sip(target)
         }
     }
 }
 
-/// Whether `name` can be a console agent's name: it appears in URLs and logs, so it is kept to
-/// letters, digits, `.`, `_` and `-`, at most 64 of them.
-pub fn valid_console_name(name: &str) -> bool {
+/// Whether `name` can be a console or registered agent's name: it appears in URLs and logs, so
+/// it is kept to letters, digits, `.`, `_` and `-`, at most 64 of them.
+pub fn valid_agent_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// A usable agent target: a `sip:`/`sips:` URI with a host, or `console:NAME`.
+/// A usable agent target: a `sip:`/`sips:` URI with a host, `console:NAME` or `registered:NAME`.
 fn check_agent_uri(agent: &str) -> Result<(), String> {
     use rsipstack::sip::uri::Scheme;
-    if let AgentTarget::Console(name) = AgentTarget::of(agent) {
-        if !valid_console_name(name) {
-            return Err("a console agent's name is 1 to 64 letters, digits, '.', '_' or '-' (e.g. \"console:alice\")".into());
+    if let AgentTarget::Console(name) | AgentTarget::Registered(name) = AgentTarget::of(agent) {
+        if !valid_agent_name(name) {
+            return Err("an agent's name is 1 to 64 letters, digits, '.', '_' or '-' (e.g. \"console:alice\", \"registered:bob\")".into());
         }
         return Ok(());
     }
     let uri = rsipstack::sip::Uri::try_from(agent).map_err(|e| format!("not a SIP URI ({e})"))?;
     match uri.scheme {
         Some(Scheme::Sip) | Some(Scheme::Sips) => {}
-        _ => return Err("the scheme must be sip:, sips: or console: (e.g. \"sip:agent@10.0.0.7:5060\" or \"console:alice\")".into()),
+        _ => return Err("the scheme must be sip:, sips:, console: or registered: (e.g. \"sip:agent@10.0.0.7:5060\", \"console:alice\")".into()),
     }
     if uri.host().to_string().trim().is_empty() {
         return Err("the host is empty".into());
@@ -325,12 +333,16 @@ mod tests {
     }
 
     #[test]
-    fn console_agents_are_told_apart_from_sip_uris() {
+    fn console_and_registered_agents_are_told_apart_from_sip_uris() {
         assert_eq!(AgentTarget::of("console:alice"), AgentTarget::Console("alice"));
+        assert_eq!(AgentTarget::of("registered:bob"), AgentTarget::Registered("bob"));
         assert_eq!(AgentTarget::of("sip:7001@10.0.0.7"), AgentTarget::Sip("sip:7001@10.0.0.7"));
-        let c = HandoffConfig { agents: vec!["console:alice".into(), "sip:7001@10.0.0.7".into(), "console:desk-2.b_c".into()], ..Default::default() };
+        let agents = ["console:alice", "sip:7001@10.0.0.7", "console:desk-2.b_c", "registered:bob"];
+        let c = HandoffConfig { agents: agents.iter().map(|a| a.to_string()).collect(), ..Default::default() };
         assert!(c.validate().is_ok(), "{:?}", c.validate());
-        assert!(!valid_console_name(&"x".repeat(65)));
+        assert!(!valid_agent_name(&"x".repeat(65)));
+        let c = HandoffConfig { agents: vec!["registered:b b".into()], ..Default::default() };
+        assert_eq!(c.validate().unwrap_err().key, "handoff.agents");
     }
 
     #[test]

@@ -904,10 +904,18 @@ struct BaresipSetup {
     record_dir: PathBuf,
 }
 
+/// An account that registers with a registrar: its port, the user name and the password.
+pub struct Registration<'a> {
+    pub registrar_port: u16,
+    pub user: &'a str,
+    pub password: &'a str,
+}
+
 /// Fills tests/peers/baresip/<role>/{config,accounts} into a fresh directory. `speech` is
 /// converted to 8 kHz mono and padded: `lead_s` of silence before, `tail_s` after (baresip
-/// hangs up when its source file ends).
-fn baresip_setup(role: &str, speech: &Path, lead_s: f64, tail_s: f64, codecs: &str) -> BaresipSetup {
+/// hangs up when its source file ends). An agent answers at `agent@` its own port, or
+/// registers as `registration` says.
+fn baresip_setup(role: &str, speech: &Path, lead_s: f64, tail_s: f64, codecs: &str, registration: Option<&Registration>) -> BaresipSetup {
     let dir = temp_dir(&format!("baresip-{role}-"));
     let record_dir = dir.path().join("rec");
     fs::create_dir_all(&record_dir).expect("record dir");
@@ -924,7 +932,13 @@ fn baresip_setup(role: &str, speech: &Path, lead_s: f64, tail_s: f64, codecs: &s
     let base = free_port_block(4);
     let (sip_port, cons_port) = (base, base + 2);
     let rtp = free_port_block(20);
+    let (account, registering) = match registration {
+        Some(r) => (format!("{}@127.0.0.1:{}", r.user, r.registrar_port), format!("auth_pass={};regint=600;", r.password)),
+        None => (format!("agent@127.0.0.1:{sip_port}"), "regint=0;".to_string()),
+    };
     let vars = [
+        ("ACCOUNT", account),
+        ("REGISTRATION", registering),
         ("SIP_PORT", sip_port.to_string()),
         ("CONS_PORT", cons_port.to_string()),
         ("RTP_MIN", rtp.to_string()),
@@ -1071,7 +1085,7 @@ pub fn run_baresip_call(gateway_sip_port: u16, speech: &Path, hangup_after: Dura
 pub fn run_baresip_call_with(gateway_sip_port: u16, speech: &Path, opts: BaresipCallOptions) -> BaresipCall {
     // Pad well past the hang-up, so the file never ends (and baresip never hangs up) first.
     let tail = opts.hangup_after.as_secs_f64() + 30.0;
-    let setup = baresip_setup("caller", speech, opts.lead_silence.as_secs_f64(), tail, &opts.codecs);
+    let setup = baresip_setup("caller", speech, opts.lead_silence.as_secs_f64(), tail, &opts.codecs, None);
     let target = format!("sip:{}@127.0.0.1:{gateway_sip_port}{}", opts.user, opts.uri_params);
     let mut child = baresip_command(&setup)
         .args(["-e", &format!("/dial {target}")])
@@ -1112,7 +1126,16 @@ pub struct BaresipAgent {
 
 impl BaresipAgent {
     pub fn start(speech: &Path) -> BaresipAgent {
-        let setup = baresip_setup("agent", speech, 0.5, 120.0, "PCMU,PCMA");
+        BaresipAgent::start_with(speech, None)
+    }
+
+    /// An agent whose phone registers with the gateway (its REGISTER goes out at start).
+    pub fn registered(speech: &Path, registration: &Registration) -> BaresipAgent {
+        BaresipAgent::start_with(speech, Some(registration))
+    }
+
+    fn start_with(speech: &Path, registration: Option<&Registration>) -> BaresipAgent {
+        let setup = baresip_setup("agent", speech, 0.5, 120.0, "PCMU,PCMA", registration);
         let child = baresip_command(&setup)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start baresip agent: {e} (run scripts/setup.sh)"));

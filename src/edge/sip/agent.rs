@@ -8,6 +8,7 @@ use super::{media_params, uri_host, DialogNews, Edge, CODECS};
 use crate::call::events::call_ended;
 use crate::call::{AgentDial, AgentDialer, AgentLeg, DialOutcome};
 use crate::edge::sdp;
+use crate::handoff::AgentTarget;
 use crate::media::session;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::invitation::InviteOption;
@@ -38,9 +39,16 @@ fn failed(status: Option<u16>, reason: impl Into<String>) -> DialOutcome {
 impl SipDialer {
     async fn place(&self, request: AgentDial) -> DialOutcome {
         let edge = &self.edge;
-        let target = match Uri::try_from(request.target.as_str()) {
+        let target = match AgentTarget::of(&request.target) {
+            AgentTarget::Registered(name) => match edge.registrar.contact_of(name, crate::auth::unix_now()) {
+                Some(contact) => contact,
+                None => return failed(None, format!("agent {name} has no phone registered")),
+            },
+            _ => request.target.clone(),
+        };
+        let target = match Uri::try_from(target.as_str()) {
             Ok(u) => u,
-            Err(e) => return failed(None, format!("agent URI {:?}: {e}", request.target)),
+            Err(e) => return failed(None, format!("agent URI {target:?}: {e}")),
         };
         let agent_ip: Option<IpAddr> = target.host_with_port.host.to_string().parse().ok();
         let local_ip = edge

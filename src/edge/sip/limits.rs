@@ -144,12 +144,28 @@ impl Limiter {
     /// Admits one new call attempt from `ip` at `now`: a slot to hold for the call's life,
     /// or why not. A refused attempt still spends a token, so a flood stays refused.
     pub fn admit(&self, ip: IpAddr, now: Instant) -> Result<Slot, Refusal> {
+        // A poisoned lock only means another task panicked mid-update of plain counters.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let source = self.spend_token(&mut state, ip, now)?;
+        if source.calls >= self.policy.calls_per_source {
+            return Err(Refusal::Share { held: source.calls });
+        }
+        source.calls += 1;
+        Ok(Slot { ip, state: self.state.clone() })
+    }
+
+    /// One request from `ip` at `now` that holds no call (a REGISTER): it spends a token
+    /// from the same bucket as call attempts, so one address cannot flood with those either.
+    pub fn attempt(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        self.spend_token(&mut state, ip, now).map(|_| ())
+    }
+
+    fn spend_token<'s>(&self, state: &'s mut State, ip: IpAddr, now: Instant) -> Result<&'s mut Source, Refusal> {
         if !self.trusted(ip) {
             return Err(Refusal::Untrusted);
         }
         let p = &self.policy;
-        // A poisoned lock only means another task panicked mid-update of plain counters.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.last_sweep.is_none_or(|t| now.duration_since(t).as_secs_f64() > FORGET_AFTER_SECS) {
             state.sources.retain(|_, s| s.calls > 0 || now.duration_since(s.refilled).as_secs_f64() < FORGET_AFTER_SECS);
             state.last_sweep = Some(now);
@@ -162,11 +178,7 @@ impl Limiter {
             return Err(Refusal::Rate);
         }
         source.tokens -= 1.0;
-        if source.calls >= p.calls_per_source {
-            return Err(Refusal::Share { held: source.calls });
-        }
-        source.calls += 1;
-        Ok(Slot { ip, state: self.state.clone() })
+        Ok(source)
     }
 }
 

@@ -8,6 +8,7 @@
 mod agent;
 pub mod config;
 pub mod digest;
+pub mod registrar;
 mod guard;
 pub mod info;
 pub mod limits;
@@ -166,6 +167,7 @@ impl SipServer {
         let edge = Arc::new(Edge {
             limits: limits::Limiter::new(policy),
             digest,
+            registrar: registrar::Registrar::default(),
             sip,
             rtp,
             services,
@@ -220,8 +222,11 @@ struct Edge {
     next_call: AtomicU64,
     /// Per-source call admission and the trusted-source list.
     limits: limits::Limiter,
-    /// Digest authentication of new calls, when `[sip.auth] users` is set.
+    /// Digest authentication of new calls (`[sip.auth] users`) and of agents' phones
+    /// registering (`[sip.auth] agents`).
     digest: Option<digest::Challenger>,
+    /// Where the registered agents' phones are.
+    registrar: registrar::Registrar,
 }
 
 impl Edge {
@@ -277,7 +282,7 @@ impl Edge {
                 };
                 // Credentials after the limits: an unauthenticated flood is still rate-limited,
                 // and costs no hashing past its share.
-                match self.digest.as_ref().map(|d| d.check_request(&tx.original)) {
+                match self.digest.as_ref().filter(|d| d.challenges_calls()).map(|d| d.check_request(&tx.original)) {
                     None => {}
                     Some(digest::Verdict::Accepted(user)) => tracing::debug!(%user, "caller authenticated"),
                     Some(digest::Verdict::Challenge(challenge)) => {
@@ -312,14 +317,63 @@ impl Edge {
                 ];
                 reply(&mut tx, StatusCode::OK, headers).await;
             }
+            Method::Register if self.digest.as_ref().is_some_and(|d| d.registers_agents()) => self.on_register(tx, source).await,
             Method::Ack => {}
             Method::Bye | Method::Cancel => reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await,
-            // Methods we know but take only inside a call, or not at all (REGISTER: we are
-            // no registrar). Unknown methods got 501 from the screen already.
+            // Methods we know but take only inside a call, or not at all (REGISTER when no
+            // agents may register). Unknown methods got 501 from the screen already.
             _ => {
                 let allow = vec![Header::Other("Allow".into(), ALLOW.into())];
                 reply(&mut tx, StatusCode::MethodNotAllowed, allow).await;
             }
+        }
+    }
+
+    /// An agent's phone registering (or refreshing, moving, leaving): rate-limited per source
+    /// like call attempts, then authenticated, then bound.
+    async fn on_register(&self, mut tx: Transaction, source: Option<IpAddr>) {
+        if let Some(Err(why)) = source.map(|ip| self.limits.attempt(ip, std::time::Instant::now())) {
+            let headers = vec![Header::Other("Retry-After".into(), self.services.calls.retry_after_secs.to_string()), warning(why)];
+            reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
+            return;
+        }
+        let Some(digest) = self.digest.as_ref() else { return };
+        let user = match digest.check_request(&tx.original) {
+            digest::Verdict::Accepted(user) => user,
+            digest::Verdict::Challenge(challenge) => {
+                reply(&mut tx, StatusCode::Unauthorized, vec![Header::Other("WWW-Authenticate".into(), challenge)]).await;
+                return;
+            }
+            digest::Verdict::Refused(why) => {
+                tracing::warn!(ip = ?source, reason = why, "refused a registration: authentication failed");
+                reply(&mut tx, StatusCode::Forbidden, vec![warning("authentication failed")]).await;
+                return;
+            }
+        };
+        let request = &tx.original;
+        let to_user = request.to_header().ok().and_then(|t| t.uri().ok()).and_then(|u| u.user().map(str::to_owned));
+        let contacts: Vec<String> = request.headers.iter().filter(|h| matches!(h, Header::Contact(_))).map(|h| h.value().to_string()).collect();
+        let expires = request.headers.iter().find(|h| matches!(h, Header::Expires(_))).and_then(|h| h.value().trim().parse().ok());
+        let asked = registrar::Register { to_user: to_user.as_deref(), contacts: contacts.iter().map(String::as_str).collect(), expires };
+        match self.registrar.register(&user, &asked, crate::auth::unix_now()) {
+            registrar::Answer::Ok(binding) => {
+                let headers = match &binding {
+                    Some((contact, secs)) => {
+                        tracing::info!(agent = %user, %contact, expires_secs = secs, ip = ?source, "agent registered");
+                        vec![Header::Other("Contact".into(), format!("<{contact}>;expires={secs}"))]
+                    }
+                    None => {
+                        tracing::info!(agent = %user, ip = ?source, "agent unregistered");
+                        vec![]
+                    }
+                };
+                reply(&mut tx, StatusCode::OK, headers).await;
+            }
+            registrar::Answer::IntervalTooBrief(min) => {
+                reply(&mut tx, StatusCode::IntervalTooBrief, vec![Header::Other("Min-Expires".into(), min.to_string())]).await;
+            }
+            registrar::Answer::BadRequest(why) => reply(&mut tx, StatusCode::BadRequest, vec![warning(why)]).await,
+            registrar::Answer::Forbidden(why) => reply(&mut tx, StatusCode::Forbidden, vec![warning(why)]).await,
         }
     }
 

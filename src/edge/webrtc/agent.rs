@@ -13,7 +13,7 @@ use super::peer::{PeerWatch, WebrtcEdge};
 use super::{error, origin_allowed, sdp_body, with_cors};
 use crate::call::events::call_ended;
 use crate::call::{AgentDial, AgentDialer, AgentLeg, DialOutcome};
-use crate::handoff::{valid_console_name, AgentTarget, CONSOLE_SCHEME};
+use crate::handoff::{valid_agent_name, AgentTarget, CONSOLE_SCHEME};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -91,7 +91,7 @@ impl ConsoleDialer {
 
 /// The agent name from the path, if it is one the configuration lists as `console:NAME`.
 fn configured_agent(edge: &WebrtcEdge, name: &str) -> Result<(), Response> {
-    if !valid_console_name(name) {
+    if !valid_agent_name(name) {
         return Err(error(StatusCode::BAD_REQUEST, "an agent name is 1 to 64 letters, digits, '.', '_' or '-'"));
     }
     let target = format!("{CONSOLE_SCHEME}{name}");
