@@ -559,6 +559,11 @@ impl Worker {
                 (lang, text, confidence) = (call_lang, other_text, other_confidence);
             }
         }
+        // Told to write Mandarin, whisper sometimes writes the English it heard instead: the
+        // caller spoke English.
+        if lang == Lang::Zh && !crate::brain::text::has_cjk(&text) && text.chars().any(|c| c.is_ascii_alphabetic()) {
+            lang = Lang::En;
+        }
         Ok(Transcript {
             text: collapse_loops(&collapse_repeats(text.trim())),
             language: lang.code().to_string(),

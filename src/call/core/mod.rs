@@ -822,7 +822,13 @@ impl CallCore {
         // Language identification needs a second or so of speech: a short first partial
         // of Mandarin is often taken for English, and fixing that for the whole utterance
         // would decode it in the wrong language. Until then each decode detects on its own.
-        if early || transcript.audio_ms >= LANGUAGE_AFTER_MS {
+        // Even past a second, a partial only confirms the language the caller has been
+        // speaking: on benchmark calls, partials of rough English lines were identified as
+        // Mandarin (with confidence up to 0.68) where the whole utterance was not, and pinning
+        // them had the final decoded, and answered, in Mandarin. A first utterance, or a
+        // switch, is identified on the whole utterance (the early decode or the final).
+        let confirms = self.caller_language.as_deref() == Some(transcript.language.as_str());
+        if early || (confirms && transcript.audio_ms >= LANGUAGE_AFTER_MS) {
             self.in_progress.language.get_or_insert_with(|| transcript.language.clone());
         }
         // Only the early decode is the awaited final: a partial (started before it, and slower

@@ -769,6 +769,15 @@ fn the_language_the_caller_was_surely_heard_in_is_what_unsure_readings_lean_on()
     assert_eq!(call.core.decode_language(Side::Caller).leaning, None, "nothing heard yet: detect freely");
     call.heard_in(1, "My broadband has been really slow since Monday.", "en", 0.8);
     assert_eq!(call.core.decode_language(Side::Caller).leaning.as_deref(), Some("en"));
+    // A partial of the next utterance heard as Mandarin does not fix that utterance's language
+    // (its final detects again, on all of it); one that confirms English does.
+    let n = call.core.in_progress.number;
+    let partial = |language: &str| Ok(Transcript { text: "好吗".into(), language: language.into(), confidence: 0.68, audio_ms: 1500, decode_ms: 90 });
+    call.input(Input::Streamed { utterance: n, kind: DecodeKind::Partial, result: partial("zh") });
+    assert_eq!(call.core.decode_language(Side::Caller).language, None);
+    call.input(Input::Streamed { utterance: n, kind: DecodeKind::Partial, result: partial("en") });
+    assert_eq!(call.core.decode_language(Side::Caller).language.as_deref(), Some("en"));
+    call.core.in_progress.language = None;
     // A garbled line read as Mandarin at low confidence does not move the call.
     call.heard_in(2, "好吗?您先上海上去吧?", "zh", 0.14);
     assert_eq!(call.core.decode_language(Side::Caller).leaning.as_deref(), Some("en"));
