@@ -114,7 +114,10 @@ fn run_step(env: &BenchEnv, gw: &Gateway, audio: &[CallerAudio], calls: usize, t
     }
     let template = std::fs::read_to_string(env.repo.join(TURNS_SCENARIO))?;
     let scenario = step_dir.join("uac_turns.xml");
-    std::fs::write(&scenario, fill_turns(&template, "sipp", env.lead_ms, &blocks)?)?;
+    // A number of its own per caller (sipp fills in its process id): on one number, every
+    // call after the first is a repeat caller to triage, and one that asks about a topic an
+    // earlier call did is handed over as a repeat contact instead of answered.
+    std::fs::write(&scenario, fill_turns(&template, "bench-[pid]", env.lead_ms, &blocks)?)?;
 
     let capture = Capture::start(&step_dir.join("rtp.pcap"), gw.rtp_ports)?;
     let log_from = gw.log_len();
