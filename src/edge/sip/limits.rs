@@ -228,6 +228,21 @@ mod tests {
     }
 
     #[test]
+    fn registrations_spend_the_same_tokens_and_hold_no_slot() {
+        let l = Limiter::new(policy());
+        let t0 = Instant::now();
+        let a = ip("192.0.2.8");
+        for _ in 0..4 {
+            assert_eq!(l.attempt(a, t0), Ok(()));
+        }
+        assert_eq!(l.attempt(a, t0), Err(Refusal::Rate), "a REGISTER flood is refused past the burst");
+        assert_eq!(l.admit(a, t0).unwrap_err(), Refusal::Rate, "and it spent the calls' tokens too");
+        let later = t0 + Duration::from_secs(2);
+        let slots: Vec<Slot> = (0..3).map(|_| l.admit(a, later).unwrap()).collect();
+        assert_eq!(slots.len(), 3, "registrations held no call slot");
+    }
+
+    #[test]
     fn trusted_networks_refuse_everyone_else() {
         let mut p = policy();
         p.trusted = vec!["10.0.0.0/8".parse().unwrap(), "2001:db8::/32".parse().unwrap(), "192.0.2.9".parse().unwrap()];

@@ -337,7 +337,11 @@ impl Edge {
             reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
             return;
         }
-        let Some(digest) = self.digest.as_ref() else { return };
+        let Some(digest) = self.digest.as_ref() else {
+            // (Only reached with agents configured; answered as any unregistrable REGISTER.)
+            reply(&mut tx, StatusCode::MethodNotAllowed, vec![Header::Other("Allow".into(), ALLOW.into())]).await;
+            return;
+        };
         let user = match digest.check_request(&tx.original) {
             digest::Verdict::Accepted(user) => user,
             digest::Verdict::Challenge(challenge) => {
