@@ -190,8 +190,9 @@ struct ServeArgs {
     /// Ring time in milliseconds before answering.
     #[arg(long)]
     answer_delay_ms: Option<u64>,
-    /// A human agent for handoffs: a SIP URI, or console:NAME for an agent answering on the
-    /// console page (repeat for a pool; replaces handoff.agents).
+    /// A human agent for handoffs: a SIP URI, console:NAME for an agent answering on the
+    /// console page, or registered:NAME for the phone agent NAME registered ([sip.auth]
+    /// agents) (repeat for a pool; replaces handoff.agents).
     #[arg(long = "agent", value_name = "URI")]
     agents: Vec<String>,
     /// Port of the agent console and its API (overrides http.listen's port; 0 picks a free one).
