@@ -247,9 +247,10 @@ impl LanguageChoice {
     }
 }
 
-/// A detected reading in a language other than the call's, with a confidence below this, is
-/// read again in the call's language (the same level triage counts as low confidence).
-const RECHECK_BELOW: f32 = 0.5;
+/// A reading with a confidence below this is unsure (the level triage counts as low confidence
+/// by default): a detected reading in a language other than the call's is read again in the
+/// call's, and an unsure reading does not tell the call's language (the call core).
+pub const UNSURE_BELOW: f32 = 0.5;
 
 fn whisper_failed(what: &str, e: whisper_rs::WhisperError) -> SttError {
     SttError::Decode(format!("{what}: {e}"))
@@ -547,12 +548,13 @@ impl Worker {
         } else {
             (self.detect(&audio).map_err(|e| whisper_failed("language detection", e))?, true)
         };
-        let (mut lang, (mut text, mut confidence)) = (lang, self.read(&audio, lang, partial)?);
+        let mut lang = lang;
+        let (mut text, mut confidence) = self.read(&audio, lang, partial)?;
         // A call's language changes when the caller changes it, clearly. A reading in the other
         // language that the recognizer is unsure of is more often a garbled line (a rough
         // voice, noise, words over the tail of a reply) misidentified: read it in the call's
         // language too and keep the reading the recognizer is surer of.
-        if let Some(call_lang) = leaning.filter(|&l| detected && l != lang && confidence < RECHECK_BELOW) {
+        if let Some(call_lang) = leaning.filter(|&l| detected && l != lang && confidence < UNSURE_BELOW) {
             let (other_text, other_confidence) = self.read(&audio, call_lang, partial)?;
             tracing::debug!(detected = lang.code(), confidence, call_language = call_lang.code(), other_confidence, "unsure reading in another language: read again in the call's");
             if other_confidence > confidence {

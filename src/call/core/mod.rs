@@ -34,7 +34,7 @@ use crate::handoff::{AgentPool, TranscriptLine};
 use crate::media::session::{MediaCommand, MediaParams, MediaStats, FRAME_16K};
 use crate::proto::dialog::{bot_action, caller_event, BotAction, CallEnd, CallStart, Channel, Dtmf, PastCall, Silence, TurnTimings, Utterance};
 use crate::call::survey::Rating;
-use crate::speech::stt::{LanguageChoice, Transcript};
+use crate::speech::stt::{LanguageChoice, Transcript, UNSURE_BELOW};
 use crate::speech::tts::Lang;
 use crate::triage::{Decision, PastContact, Triage, UtteranceInput};
 use std::collections::{BTreeMap, VecDeque};
@@ -179,8 +179,6 @@ pub type ControlAnswer = Result<String, ControlRefused>;
 /// Audio a partial must cover before its detected language is trusted for the rest of
 /// the utterance.
 const LANGUAGE_AFTER_MS: u32 = 1_000;
-/// A caller utterance recognized with at least this confidence tells the call's language.
-const SURE_OF_LANGUAGE: f32 = 0.5;
 /// How long a goodbye (or apology) may take to play before the call ends anyway.
 const GOODBYE_GRACE: Duration = Duration::from_secs(20);
 /// A hang-up asked for while nothing plays.
@@ -1008,7 +1006,8 @@ impl CallCore {
         turn.heard = shown.clone();
         turn.language = transcript.language.clone();
         turn.confidence = transcript.confidence;
-        if spoken && transcript.confidence >= SURE_OF_LANGUAGE {
+        // Only a reading the recognizer was sure of tells the call's language.
+        if spoken && transcript.confidence >= UNSURE_BELOW {
             self.caller_language = Some(transcript.language.clone());
         }
         tracing::info!(

@@ -317,31 +317,26 @@ impl Edge {
                 ];
                 reply(&mut tx, StatusCode::OK, headers).await;
             }
-            Method::Register if self.digest.as_ref().is_some_and(|d| d.registers_agents()) => self.on_register(tx, source).await,
+            Method::Register => match self.digest.as_ref().filter(|d| d.registers_agents()) {
+                Some(digest) => self.on_register(tx, digest, source).await,
+                None => reply_not_allowed(&mut tx).await,
+            },
             Method::Ack => {}
             Method::Bye | Method::Cancel => reply(&mut tx, StatusCode::CallTransactionDoesNotExist, vec![]).await,
-            // Methods we know but take only inside a call, or not at all (REGISTER when no
-            // agents may register). Unknown methods got 501 from the screen already.
-            _ => {
-                let allow = vec![Header::Other("Allow".into(), ALLOW.into())];
-                reply(&mut tx, StatusCode::MethodNotAllowed, allow).await;
-            }
+            // Methods we know but take only inside a call, or not at all. Unknown methods got
+            // 501 from the screen already.
+            _ => reply_not_allowed(&mut tx).await,
         }
     }
 
     /// An agent's phone registering (or refreshing, moving, leaving): rate-limited per source
     /// like call attempts, then authenticated, then bound.
-    async fn on_register(&self, mut tx: Transaction, source: Option<IpAddr>) {
+    async fn on_register(&self, mut tx: Transaction, digest: &digest::Challenger, source: Option<IpAddr>) {
         if let Some(Err(why)) = source.map(|ip| self.limits.attempt(ip, std::time::Instant::now())) {
             let headers = vec![Header::Other("Retry-After".into(), self.services.calls.retry_after_secs.to_string()), warning(why)];
             reply(&mut tx, StatusCode::ServiceUnavailable, headers).await;
             return;
         }
-        let Some(digest) = self.digest.as_ref() else {
-            // (Only reached with agents configured; answered as any unregistrable REGISTER.)
-            reply(&mut tx, StatusCode::MethodNotAllowed, vec![Header::Other("Allow".into(), ALLOW.into())]).await;
-            return;
-        };
         let user = match digest.check_request(&tx.original) {
             digest::Verdict::Accepted(user) => user,
             digest::Verdict::Challenge(challenge) => {
@@ -814,6 +809,12 @@ fn source_ip(tx: &Transaction) -> Option<IpAddr> {
 /// A Warning header (RFC 3261 §20.43) saying why a request was refused.
 fn warning(why: impl std::fmt::Display) -> Header {
     Header::Other("Warning".into(), format!("399 frontline \"{why}\""))
+}
+
+/// 405 with what we take: a method outside a call we do not serve (REGISTER when no agents
+/// may register).
+async fn reply_not_allowed(tx: &mut Transaction) {
+    reply(tx, StatusCode::MethodNotAllowed, vec![Header::Other("Allow".into(), ALLOW.into())]).await;
 }
 
 async fn reply(tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {
