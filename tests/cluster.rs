@@ -2,7 +2,8 @@
 //! from Debian's postgresql package), as a cluster behind a SIP proxy runs them: both write
 //! their calls into the one database under their node names; Ops on node A lists node B's
 //! live call, sees both nodes in GetStats, and hangs B's call up through A; a node killed with
-//! -9 has its call marked interrupted by the node still up. Behind Kamailio's dispatcher
+//! -9 has its call marked interrupted by the node still up; an agent whose phone registered
+//! with node A is rung for a caller who came in on node B. Behind Kamailio's dispatcher
 //! (deploy/kamailio/kamailio.cfg), calls are spread over both, and a draining node gets no new
 //! call while no caller sees a failure.
 
@@ -19,14 +20,21 @@ use std::time::{Duration, Instant};
 const NODE_TIMEOUT_SECS: u64 = 6;
 
 fn node(dir: &Path, url: &str, name: &str) -> Gateway {
+    node_with(dir, url, name, "", &[])
+}
+
+/// A node with `extra` configuration (whole TOML tables) and `args`.
+fn node_with(dir: &Path, url: &str, name: &str, extra: &str, args: &[&str]) -> Gateway {
     let config = dir.join(format!("{name}.toml"));
     // Behind a proxy every call comes from its one address: the per-source limits are the
     // gateway's own (as scripts/cluster.sh sets them).
     let toml = format!(
-        "[sip]\nmax_calls_per_source = 16\nmax_attempts_per_second = 50.0\n\n[ops]\ntokens = [\"{OPS_TOKEN}\"]\nlisten = \"127.0.0.1:0\"\n\n[records]\nurl = \"{url}\"\nnode = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\n"
+        "[sip]\nmax_calls_per_source = 16\nmax_attempts_per_second = 50.0\n\n[ops]\ntokens = [\"{OPS_TOKEN}\"]\nlisten = \"127.0.0.1:0\"\n\n[records]\nurl = \"{url}\"\nnode = \"{name}\"\nnode_timeout_secs = {NODE_TIMEOUT_SECS}\n\n{extra}"
     );
     std::fs::write(&config, toml).unwrap();
-    Gateway::start(&["--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"])
+    let mut all = vec!["--config", config.to_str().unwrap(), "--language", "en", "--ops-port", "0"];
+    all.extend_from_slice(args);
+    Gateway::start(&all)
 }
 
 /// A caller asking for its balance (`speech`: `TwoNodes::speech`), with `extra` placeholders.
@@ -168,6 +176,39 @@ fn two_gateways_share_one_postgresql_records_database_and_ops_sees_both() {
     // A still takes calls.
     let after = call_in_background(&a, "uac_stream.xml", caller(&speech, &[("REPLY_MS", "12000")])).join().unwrap();
     assert!(after.success(), "a call on the node still up:\n{}\n{}", after.report(), a.log_tail(30));
+}
+
+#[test]
+fn an_agent_whose_phone_registered_with_one_node_is_rung_for_a_caller_on_the_other() {
+    let server = LocalPostgres::start().expect("a PostgreSQL server (scripts/setup.sh --for-tests installs it)");
+    let dir = temp_dir("cluster-registered-");
+    // One nonce secret: the proxy may take a phone's answer to a challenge to the other node.
+    let agents = "[sip.auth]\nagents = { alice = \"desk-phone\" }\nnonce_secret = \"cluster-test-secret\"\n";
+    let ring_alice = ["--agent", "registered:alice"];
+    let nodes = ["gw-a", "gw-b"].map(|name| node_with(dir.path(), &server.url(), name, agents, &ring_alice));
+    let proxy = Proxy::start(dir.path(), &[&nodes[0], &nodes[1]]);
+
+    // Alice's phone registers through the proxy, with whichever node it picks.
+    let registration = Registration { registrar_port: proxy.port, user: "alice", password: "desk-phone" };
+    let agent = BaresipAgent::registered(&fixture("en_data.wav"), &registration);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let registrar = loop {
+        if let Some(at) = nodes.iter().position(|gw| gw.wait_for_message("agent registered", Duration::from_millis(100)).is_some()) {
+            break at;
+        }
+        assert!(Instant::now() < deadline, "alice's phone never registered\n{}", agent.log());
+    };
+
+    // A caller on the other node asks for a person: it rings alice where she registered.
+    let other = &nodes[1 - registrar];
+    let speech = caller_vars(&fixture("en_agent.wav"), dir.path(), &[]);
+    let call = call_in_background(other, "uac_stream.xml", caller(&speech, &[("REPLY_MS", "20000")]));
+    let bridged = other.wait_for_message("bridged", Duration::from_secs(40)).unwrap_or_else(|| panic!("not bridged\n{}", other.log_tail(40)));
+    assert_eq!(field(&bridged, "agent"), "registered:alice", "{bridged}");
+    let done = call.join().unwrap();
+    assert!(done.success(), "the caller's call:\n{}\n{}", done.report(), other.log_tail(30));
+    assert!(agent.answered(), "alice's phone answered the other node's call:\n{}", agent.log());
+    drop((proxy, nodes));
 }
 
 /// Kamailio with the deploy recipe's configuration, in front of `gateways` on `port`.

@@ -309,6 +309,26 @@ pub struct NodeBeat {
     pub agent_load: Vec<(String, u32)>,
 }
 
+/// An agent's phone registering with a gateway, or leaving (times in unix milliseconds).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegistrationChange {
+    /// The agent's phone is at `contact` from `at_ms` until `expires_ms`.
+    Bound { agent: String, contact: String, at_ms: u64, expires_ms: u64 },
+    /// The agent's phone at `contact` (any phone: None) left at `at_ms`.
+    Ended { agent: String, contact: Option<String>, at_ms: u64 },
+}
+
+/// Where an agent's phone last registered, through any gateway sharing the records; a phone
+/// that left has `expires_ms == at_ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRegistration {
+    pub contact: String,
+    pub at_ms: u64,
+    pub expires_ms: u64,
+    /// The gateway it registered (or left) through.
+    pub node: String,
+}
+
 /// A gateway sharing the records database, as it last said.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeStatus {
@@ -590,6 +610,17 @@ impl RecordStore {
                 Vec::new()
             }
         }
+    }
+
+    /// An agent's phone registered or left: written behind the other writes, off the SIP path.
+    pub fn registration(&self, change: RegistrationChange) {
+        self.inner.writer.send(writer::Write::Registration(change), None);
+    }
+
+    /// Where `agent`'s phone last registered, through this gateway or any other sharing the
+    /// records (still in force or not: the caller compares it with what it knows).
+    pub fn registration_of(&self, agent: &str) -> Result<Option<RecordedRegistration>, RecordError> {
+        db::off_runtime(|| Ok(schema::registration_of(&mut open_reader(&self.inner.location)?, agent)?))
     }
 
     /// The caller's finished calls started at or after `since_ms`, newest first, at most

@@ -3,6 +3,7 @@
 
 use super::db::{Cell, Db, DbError, Row};
 use super::{CallEnd, CallFilter, CallRecord, CallSummary, Cdr, DecisionRecord, NodeBeat, NodeStatus, Outcome, PastCall, StateChange};
+use super::{RecordedRegistration, RegistrationChange};
 use super::TurnSummary;
 
 /// Calls with no outcome when a gateway starts were in progress when it stopped. In a shared
@@ -93,6 +94,35 @@ pub fn nodes(db: &mut Db, up_since: u64) -> Result<Vec<NodeStatus>, DbError> {
             }
         })
         .collect())
+}
+
+/// An agent's phone registered through this node, or left. Leaving ends the binding where it
+/// is (a row kept with expires_ms = registered_ms = when), and only if it is that phone: a
+/// phone that already moved elsewhere stays bound.
+pub fn registration(db: &mut Db, node: &str, change: &RegistrationChange) -> Result<(), DbError> {
+    match change {
+        RegistrationChange::Bound { agent, contact, at_ms, expires_ms } => db.execute(
+            "INSERT INTO registrations (agent, contact, registered_ms, expires_ms, node) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (agent) DO UPDATE SET contact = excluded.contact, registered_ms = excluded.registered_ms,
+                 expires_ms = excluded.expires_ms, node = excluded.node",
+            &[agent.into(), contact.into(), (*at_ms).into(), (*expires_ms).into(), node.into()],
+        )?,
+        RegistrationChange::Ended { agent, contact, at_ms } => db.execute(
+            "UPDATE registrations SET registered_ms = ?3, expires_ms = ?3, node = ?4 WHERE agent = ?1 AND (?2 = '' OR contact = ?2)",
+            &[agent.into(), contact.as_deref().unwrap_or("").into(), (*at_ms).into(), node.into()],
+        )?,
+    };
+    Ok(())
+}
+
+pub fn registration_of(db: &mut Db, agent: &str) -> Result<Option<RecordedRegistration>, DbError> {
+    let rows = db.query("SELECT contact, registered_ms, expires_ms, node FROM registrations WHERE agent = ?1", &[agent.into()])?;
+    Ok(rows.first().map(|r| RecordedRegistration {
+        contact: text(&r[0]),
+        at_ms: ms(&r[1]).unwrap_or(0),
+        expires_ms: ms(&r[2]).unwrap_or(0),
+        node: text(&r[3]),
+    }))
 }
 
 /// Deletes records of calls that started before `cutoff_ms`; returns how many calls.

@@ -374,3 +374,46 @@ fn a_callers_earlier_calls_are_their_history(config: &RecordsConfig) {
     assert_eq!(by_id, ["other", "new-phone"]);
     assert_eq!(records.get("other").unwrap().unwrap().cdr.customer_id, "CRM-77");
 }
+
+#[test]
+fn an_agents_phone_registered_through_one_node_is_found_by_the_others_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    an_agents_phone_registered_through_one_node_is_found_by_the_others(&sqlite(dir.path()));
+}
+
+#[test]
+fn an_agents_phone_registered_through_one_node_is_found_by_the_others_in_postgresql() {
+    let server = LocalPostgres::start().expect("a PostgreSQL server");
+    an_agents_phone_registered_through_one_node_is_found_by_the_others(&postgres(&server));
+}
+
+/// Where an agent's phone registered is in the shared records: the other node (or this one
+/// after a restart) reads it; a phone that moved replaces it; leaving from a contact that already
+/// moved changes nothing; leaving from the bound one ends it where it is.
+fn an_agents_phone_registered_through_one_node_is_found_by_the_others(config: &RecordsConfig) {
+    let a = store(&RecordsConfig { node: "gw-a".into(), ..config.clone() });
+    let b = store(&RecordsConfig { node: "gw-b".into(), ..config.clone() });
+    let bound = |contact: &str, at_ms| RegistrationChange::Bound { agent: "alice".into(), contact: contact.into(), at_ms, expires_ms: at_ms + 600_000 };
+    let ended = |contact: Option<&str>, at_ms| RegistrationChange::Ended { agent: "alice".into(), contact: contact.map(str::to_string), at_ms };
+    let seen = |store: &RecordStore| store.registration_of("alice").unwrap().map(|r| (r.contact, r.at_ms, r.expires_ms, r.node));
+    assert_eq!(seen(&b), None);
+
+    a.registration(bound("sip:alice@10.0.0.5", 1_000));
+    a.sync().unwrap();
+    assert_eq!(seen(&b), Some(("sip:alice@10.0.0.5".into(), 1_000, 601_000, "gw-a".into())));
+    b.registration(bound("sip:alice@10.0.0.6", 2_000));
+    b.sync().unwrap();
+    assert_eq!(seen(&a), Some(("sip:alice@10.0.0.6".into(), 2_000, 602_000, "gw-b".into())), "the phone moved");
+    a.registration(ended(Some("sip:alice@10.0.0.5"), 3_000));
+    a.sync().unwrap();
+    assert_eq!(seen(&b), Some(("sip:alice@10.0.0.6".into(), 2_000, 602_000, "gw-b".into())), "the old phone left: the new one stays");
+    a.registration(ended(Some("sip:alice@10.0.0.6"), 4_000));
+    a.sync().unwrap();
+    assert_eq!(seen(&b), Some(("sip:alice@10.0.0.6".into(), 4_000, 4_000, "gw-a".into())), "ended where it was");
+    b.registration(bound("sip:alice@10.0.0.7", 5_000));
+    b.registration(ended(None, 6_000));
+    b.sync().unwrap();
+    drop(a);
+    let reopened = store(&RecordsConfig { node: "gw-a".into(), ..config.clone() });
+    assert_eq!(seen(&reopened), Some(("sip:alice@10.0.0.7".into(), 6_000, 6_000, "gw-b".into())), "Contact: * ends every phone");
+}

@@ -31,6 +31,8 @@ pub enum Write {
     Heartbeat { beat: super::NodeBeat, at_ms: u64 },
     /// A call event for the other nodes (`relay`).
     Notify { payload: String },
+    /// An agent's phone registered or left.
+    Registration(super::RegistrationChange),
 }
 
 impl Write {
@@ -46,6 +48,7 @@ impl Write {
             Write::Touch { .. } => "touch",
             Write::Heartbeat { .. } => "heartbeat",
             Write::Notify { .. } => "notify",
+            Write::Registration(_) => "registration",
         }
     }
 
@@ -54,7 +57,7 @@ impl Write {
             Write::Begin(c) | Write::Unanswered(c) => &c.call_id,
             Write::Turn { call_id, .. } | Write::Decision { call_id, .. } | Write::Handoff { call_id, .. } | Write::Touch { call_id, .. } => call_id,
             Write::Finish(e) => &e.call_id,
-            Write::Barrier | Write::Heartbeat { .. } | Write::Notify { .. } => "",
+            Write::Barrier | Write::Heartbeat { .. } | Write::Notify { .. } | Write::Registration(_) => "",
         }
     }
 }
@@ -199,6 +202,7 @@ fn apply(db: &mut Db, node: &str, node_timeout: Duration, write: &Write) -> Resu
         Write::Barrier => Ok(()),
         Write::Notify { payload } => schema::notify(db, payload),
         Write::Touch { call_id, at_ms } => schema::touch(db, call_id, *at_ms),
+        Write::Registration(change) => schema::registration(db, node, change),
     }
 }
 

@@ -40,7 +40,7 @@ impl SipDialer {
     async fn place(&self, request: AgentDial) -> DialOutcome {
         let edge = &self.edge;
         let target = match AgentTarget::of(&request.target) {
-            AgentTarget::Registered(name) => match edge.registrar.contact_of(name, crate::auth::unix_now()) {
+            AgentTarget::Registered(name) => match edge.registered_contact(name).await {
                 Some(contact) => contact,
                 None => return failed(None, format!("agent {name} has no phone registered")),
             },

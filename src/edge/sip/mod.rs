@@ -201,6 +201,17 @@ impl SipServer {
     }
 }
 
+/// A registrar change as the records keep it (milliseconds).
+fn recorded(agent: &str, change: registrar::Change) -> crate::records::RegistrationChange {
+    let agent = agent.to_string();
+    match change {
+        registrar::Change::Bound { contact, at, expires_at } => {
+            crate::records::RegistrationChange::Bound { agent, contact, at_ms: at * 1000, expires_ms: expires_at * 1000 }
+        }
+        registrar::Change::Removed { contact, at } => crate::records::RegistrationChange::Ended { agent, contact, at_ms: at * 1000 },
+    }
+}
+
 /// What the per-call signaling task hears about its dialog.
 enum DialogNews {
     State(DialogState),
@@ -355,18 +366,19 @@ impl Edge {
         let expires = request.headers.iter().find(|h| matches!(h, Header::Expires(_))).and_then(|h| h.value().trim().parse().ok());
         let asked = registrar::Register { to_user: to_user.as_deref(), contacts: contacts.iter().map(String::as_str).collect(), expires };
         match self.registrar.register(&user, &asked, crate::auth::unix_now()) {
-            registrar::Answer::Ok(binding) => {
-                let headers = match &binding {
-                    Some((contact, secs)) => {
-                        tracing::info!(agent = %user, %contact, expires_secs = secs, ip = ?source, "agent registered");
-                        vec![Header::Other("Contact".into(), format!("<{contact}>;expires={secs}"))]
+            registrar::Answer::Ok { bound, change } => {
+                match &change {
+                    Some(registrar::Change::Bound { contact, expires_at, at }) => {
+                        tracing::info!(agent = %user, %contact, expires_secs = expires_at - at, ip = ?source, "agent registered")
                     }
-                    None => {
-                        tracing::info!(agent = %user, ip = ?source, "agent unregistered");
-                        vec![]
-                    }
-                };
-                reply(&mut tx, StatusCode::OK, headers).await;
+                    Some(registrar::Change::Removed { contact, .. }) => tracing::info!(agent = %user, ?contact, ip = ?source, "agent unregistered"),
+                    None => {}
+                }
+                if let Some(change) = change {
+                    self.services.records.registration(recorded(&user, change));
+                }
+                let headers = bound.map(|(contact, secs)| Header::Other("Contact".into(), format!("<{contact}>;expires={secs}")));
+                reply(&mut tx, StatusCode::OK, headers.into_iter().collect()).await;
             }
             registrar::Answer::IntervalTooBrief(min) => {
                 reply(&mut tx, StatusCode::IntervalTooBrief, vec![Header::Other("Min-Expires".into(), min.to_string())]).await;
@@ -374,6 +386,24 @@ impl Edge {
             registrar::Answer::BadRequest(why) => reply(&mut tx, StatusCode::BadRequest, vec![warning(why)]).await,
             registrar::Answer::Forbidden(why) => reply(&mut tx, StatusCode::Forbidden, vec![warning(why)]).await,
         }
+    }
+
+    /// Where `agent`'s phone is to be rung now: where it registered last, through this gateway
+    /// or another one sharing the records (`registrar::ring_at`). Unreadable records leave this
+    /// gateway's own binding.
+    async fn registered_contact(&self, agent: &str) -> Option<String> {
+        let now = crate::auth::unix_now();
+        let records = self.services.records.clone();
+        let name = agent.to_string();
+        let read = tokio::task::spawn_blocking(move || records.registration_of(&name)).await;
+        let recorded = match read.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
+            Ok(r) => r.map(|r| registrar::Binding { contact: r.contact, at: r.at_ms / 1000, expires_at: r.expires_ms / 1000 }),
+            Err(error) => {
+                tracing::warn!(agent, %error, "cannot read where the agent registered; using this gateway's own binding");
+                None
+            }
+        };
+        registrar::ring_at(self.registrar.binding_of(agent, now), recorded, now)
     }
 
     /// A new call; `slot` is its source's share of the call slots, held until the call ends.
