@@ -444,16 +444,18 @@ impl Edge {
                 return;
             }
         };
-        if negotiated.remote.is_ipv6() && !self.sip.listen.ip().is_ipv6() && !negotiated.remote.ip().is_unspecified() {
-            // Our RTP sockets are IPv4: answering would give a call with no audio either way.
-            // RFC 3261 §20.43 has a warning code for exactly this.
-            tracing::info!(remote = %negotiated.remote, "IPv6 media offered to an IPv4-only gateway");
-            let w = "301 frontline \"Incompatible network address formats: IPv6 media offered, this gateway has IPv4 only\"";
+        let Some(media_ip) = media_bind_ip(self.sip.listen.ip(), negotiated.remote.ip()) else {
+            // Our RTP sockets are on one IPv4 address: answering would give a call with no
+            // audio either way. RFC 3261 §20.43 has a warning code for exactly this.
+            tracing::info!(remote = %negotiated.remote, listen = %self.sip.listen, "IPv6 media offered to a gateway bound to one IPv4 address");
+            let w = "301 frontline \"Incompatible network address formats: IPv6 media offered, this gateway listens on one IPv4 address\"";
             reply(&mut tx, StatusCode::NotAcceptableHere, vec![Header::Other("Warning".into(), w.into())]).await;
             return;
-        }
-        let local_ip = self.sip.public_ip.unwrap_or_else(|| local_ip_toward(negotiated.remote.ip()));
-        let socket = match self.ports.bind(self.sip.listen.ip(), self.rtp.port_min, self.rtp.port_max).await {
+        };
+        // A public address of the other family than the caller's media cannot be theirs to reach.
+        let public_ip = self.sip.public_ip.filter(|ip| ip.is_ipv4() == negotiated.remote.is_ipv4());
+        let local_ip = public_ip.unwrap_or_else(|| local_ip_toward(negotiated.remote.ip()));
+        let socket = match self.ports.bind(media_ip, self.rtp.port_min, self.rtp.port_max).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port available");
@@ -469,7 +471,10 @@ impl Edge {
             Some(c) if c.is_reliable() => ";transport=tcp",
             _ => "",
         };
-        let contact = format!("sip:frontline@{}:{}{transport}", uri_host(local_ip), self.sip_port);
+        // Signaling and media may differ in family (IPv6 media offered over IPv4 SIP): the
+        // Contact is where the caller's SIP reached us.
+        let signaling_ip = self.sip.public_ip.or_else(|| source_ip(&tx).map(local_ip_toward)).unwrap_or(local_ip);
+        let contact = format!("sip:frontline@{}:{}{transport}", uri_host(signaling_ip), self.sip_port);
         let contact_uri = match rsipstack::sip::Uri::try_from(contact.as_str()) {
             Ok(u) => u,
             Err(e) => {
@@ -855,6 +860,19 @@ async fn reply(tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {
 
 /// The local address the kernel would use to reach `remote`: what goes into SDP and Contact
 /// when no public address is configured. No packet is sent.
+/// Where a call's RTP socket binds for media at `remote`: the SIP listen address, except that a
+/// gateway listening on every IPv4 address (0.0.0.0) takes IPv6 media on every address ([::]),
+/// as a dual-stack SBC or PBX may offer it over IPv4 signaling. None when the two cannot meet:
+/// IPv6 media for a gateway bound to one IPv4 address.
+fn media_bind_ip(listen: IpAddr, remote: IpAddr) -> Option<IpAddr> {
+    match (listen, remote) {
+        (IpAddr::V4(_), IpAddr::V6(r)) if r.is_unspecified() => Some(listen),
+        (IpAddr::V4(l), IpAddr::V6(_)) if l.is_unspecified() => Some(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)),
+        (IpAddr::V4(_), IpAddr::V6(_)) => None,
+        _ => Some(listen),
+    }
+}
+
 pub fn local_ip_toward(remote: IpAddr) -> IpAddr {
     let bind: SocketAddr = if remote.is_ipv4() { "0.0.0.0:0".parse().expect("literal") } else { "[::]:0".parse().expect("literal") };
     std::net::UdpSocket::bind(bind)
@@ -875,7 +893,17 @@ fn uri_host(ip: IpAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{customer_id, is_customer_id, sipfrag_status};
+    use super::{customer_id, is_customer_id, media_bind_ip, sipfrag_status};
+
+    #[test]
+    fn ipv6_media_binds_on_every_address_unless_the_gateway_is_bound_to_one_ipv4_address() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(media_bind_ip(ip("0.0.0.0"), ip("2001:db8::7")), Some(ip("::")));
+        assert_eq!(media_bind_ip(ip("0.0.0.0"), ip("192.0.2.7")), Some(ip("0.0.0.0")));
+        assert_eq!(media_bind_ip(ip("192.0.2.1"), ip("2001:db8::7")), None);
+        assert_eq!(media_bind_ip(ip("192.0.2.1"), ip("::")), Some(ip("192.0.2.1")), "on hold: no address to reach");
+        assert_eq!(media_bind_ip(ip("::"), ip("2001:db8::7")), Some(ip("::")));
+    }
 
     #[test]
     fn the_crm_id_is_read_from_the_configured_header_in_any_case() {
