@@ -85,7 +85,8 @@ async fn vip_callers_escalate_before_the_first_turn() {
 /// - holdout3 (written by the engineer before round 4; after round 7: en P 1.000 R 0.500 F1
 ///   0.667, zh P 1.000 R 0.750 F1 0.857);
 /// - ext-d (80 dialogs written by an outside author who read neither the policy nor the other
-///   splits, sealed; after round 7: en P 0.750 R 0.750, zh P 0.846 R 0.917 F1 0.880).
+///   splits, sealed; after round 7: en P 0.750 R 0.750, zh P 0.846 R 0.917 F1 0.880; after
+///   round 8: en P 0.818 R 0.750 F1 0.783, zh P 0.917 R 0.917 F1 0.917).
 #[tokio::test]
 async fn held_out_splits_score_above_their_floor() {
     let s = sim().await;
@@ -103,7 +104,7 @@ async fn held_out_splits_score_above_their_floor() {
 
 /// The splits the lexicons and thresholds were tuned on, round by round (dev, then test,
 /// holdout and holdout2 once each had been scored as held out, then the outside-written ext-a,
-/// ext-c and ext-b): they must stay where tuning left them, or a change broke something it was
+/// ext-c, ext-b and ext-e): they must stay where tuning left them, or a change broke something it was
 /// shown to handle. The engineer's own splits are at 1.000. The outside splits keep three
 /// Mandarin handovers one turn early where their author labelled the next turn (a grievance,
 /// "从来没开过", said before the refund demand the label waits for): 0.8 leaves room for them.
@@ -111,7 +112,7 @@ async fn held_out_splits_score_above_their_floor() {
 async fn tuned_splits_keep_their_score() {
     let s = sim().await;
     let own = ["triage-dev.jsonl", "triage-test.jsonl", "triage-holdout.jsonl", "triage-holdout2.jsonl"].map(|f| (f, 0.95));
-    let outside = ["triage-ext-a.jsonl", "triage-ext-b.jsonl", "triage-ext-c.jsonl"].map(|f| (f, 0.8));
+    let outside = ["triage-ext-a.jsonl", "triage-ext-b.jsonl", "triage-ext-c.jsonl", "triage-ext-e.jsonl"].map(|f| (f, 0.8));
     for (file, floor) in own.into_iter().chain(outside) {
         let r = run_eval(&s, &eval_file(file)).await.unwrap();
         let table = r.table();
@@ -134,6 +135,7 @@ async fn dev_split_is_balanced_as_the_issue_asks() {
         "triage-ext-b.jsonl",
         "triage-ext-c.jsonl",
         "triage-ext-d.jsonl",
+        "triage-ext-e.jsonl",
     ] {
         all.extend(eval_file(file));
     }

@@ -319,6 +319,9 @@ pub(crate) const EXPLICIT_NOT_EN: &[&str] = &[
     "am i talking to a real person", "is this a real person", "are you a real person", "are you a human",
     "account manager said", "store manager", "estate agent", "insurance agent", "booking agent", "shipping agent",
     "customs agent",
+    // The caller is a manager ("I'm the manager of a little café").
+    "im the manager", "i am the manager", "im a manager", "i am a manager", "im the … manager", "im a … manager",
+    "i am the … manager",
     // The caller's own boss sent them ("my manager asked me to get an invoice").
     "my manager", "my supervisor", "my boss", "our manager", "our supervisor", "our office manager",
     // Asking what they are talking to is not asking to be put through.
@@ -333,6 +336,8 @@ pub(crate) const EXPLICIT_NOT_ZH: &[&str] = &[
     // 你是机器人还是人工？ asks what the caller is talking to.
     "机器人还是人工", "机器人还是真人", "机器还是人工", "人工还是机器", "真人还是机器", "是人工吗", "是人工还是",
     "你是人工", "你是机器人",
+    // The caller is one ("我是这家店的经理"); a place named for man-made things (人工湖).
+    "我是…经理", "我是…店长", "我是…主管", "我是…负责人", "人工湖", "人工岛", "人工河", "人工草坪",
     // The caller's own boss sent them ("我们经理让我来开发票").
     "我们经理", "我们主管", "我们领导", "我们部门经理", "经理让我", "主管让我", "领导让我", "经理叫我", "主管叫我", "领导叫我",
 ];
@@ -368,7 +373,7 @@ pub(crate) const RESOLVED_EN: &[&str] = &[
     "it works", "it worked", "its working", "working again", "works again", "works now", "working now",
     "back to normal", "its fixed", "fixed now", "thats fixed", "all sorted", "sorted now", "problem solved",
     "thats solved", "all good now", "its back", "back online", "that did it", "that did the trick", "works",
-    "working fine", "fine now",
+    "working fine", "fine now", "got sorted", "was sorted", "been sorted", "got resolved", "was resolved", "been fine",
 ];
 pub(crate) const RESOLVED_ZH: &[&str] =
     &["好了", "能用了", "正常了", "可以用了", "恢复了", "解决了", "能上网了", "没问题了", "修好了", "通了", "稳定了", "没事了", "好使了"];
@@ -421,13 +426,20 @@ pub(crate) const ANGER_NOT: &[&str] = &[
     "他…火大", "她…火大", "他…气死", "她…气死", "he was angry", "she was angry", "he is angry", "she is angry",
     "hes angry", "shes angry", "he got angry", "she got angry", "they were angry", "he was furious", "she was furious",
     "junk mail", "junk texts", "spam texts",
+    // The caller's own feeling, over: "last week I was properly fed up, but it's been fine since".
+    "i was fed up", "i was so fed up", "i was properly fed up", "i was really fed up", "we were fed up", "i was furious",
+    "i was so angry", "i was angry", "i was really angry", "i was livid", "i was fuming", "we were furious",
+    "当时…生气", "当时…火大", "之前…生气", "那时候…生气", "那会儿…生气",
 ];
 pub(crate) const DISTRESS_EN: &[&str] = &[
     "emergency", "please help me", "im scared", "i am scared", "desperate", "panicking", "im crying",
     "i cant cope", "begging you", "life or death", "in danger", "scared", "terrified", "frightened", "worried sick",
+    // Tears that do not stop; at a loss for what to do next.
+    "cant stop crying", "been crying", "in tears", "breaking down", "dont know what to do anymore",
 ];
 pub(crate) const DISTRESS_ZH: &[&str] =
-    &["救命", "紧急", "急死了", "求求你", "怎么办啊", "害怕", "崩溃", "哭了", "走投无路", "出事了", "危险"];
+    &["救命", "紧急", "急死了", "求求你", "怎么办啊", "害怕", "崩溃", "哭了", "走投无路", "出事了", "危险", "一直哭", "止不住地哭",
+      "不知道该怎么办了", "不知道怎么办了"];
 pub(crate) const DISTRESS_NOT_EN: &[&str] = &["emergency call", "emergency number"];
 pub(crate) const DISTRESS_NOT_ZH: &[&str] = &["紧急联系人", "紧急呼叫"];
 
@@ -446,6 +458,8 @@ pub(crate) const THIRD_PARTY: &[&str] = &[
     // Theirs, not "a colleague of yours" (one of our staff, asked for).
     "my friend", "friend of mine", "my colleague", "my coworker", "my workmate",
     "my neighbour", "my neighbor", "朋友", "同事", "邻居", "别人家",
+    // News and hearsay about other people ("I read an article about fraud texts").
+    "an article", "in the news", "on the news", "read about", "heard about", "新闻", "报道", "网上看到",
 ];
 pub(crate) const OWN: &[&str] = &["my", "me", "mine", "我"];
 
@@ -482,6 +496,9 @@ pub(crate) const RISK_UNORDERED_EN: &[&str] = &[
     "never ordered", "didnt order", "did not order", "never signed up", "didnt sign up", "did not sign up",
     "never subscribed", "didnt subscribe", "never asked for", "didnt agree", "never agreed", "without my consent",
     "without my permission", "never authorized", "never authorised", "didnt ask for", "did not ask for",
+    // Nobody in the household did it ("nobody in this house signed up for that").
+    "nobody … signed up", "no one … signed up", "none of us … signed up", "nobody … ordered", "no one … ordered",
+    "nobody … subscribed", "no one … subscribed", "nobody … asked for", "no one … asked for",
 ];
 pub(crate) const RISK_UNORDERED_ZH: &[&str] = &[
     "没有订", "没订", "没有开通", "没开通", "不是我订", "不是我开", "从来没订", "没有同意", "没同意", "擅自", "私自开通",
@@ -527,11 +544,19 @@ pub(crate) const RISK_FRAUD_EN: &[&str] = &[
     "taken over my number", "took over my number", "hijacked", "swapped my sim", "sim … swapped",
     "gave … the code", "gave … verification code", "told … the code", "read out the code", "pretending to be from",
     "claimed to be from", "said they were from",
+    // A caller who claimed to be us, and what they asked for.
+    "saying hes from", "saying he was from", "saying she was from", "saying shes from", "said he was from",
+    "said she was from", "says hes from", "says shes from", "claiming to be from", "read him the", "read her the",
+    "read them the",
+    // Money gone from the caller's account.
+    "money … missing from", "money … gone from", "money … disappeared", "money … taken from my",
 ];
 pub(crate) const RISK_FRAUD_ZH: &[&str] =
     &["号码被…转走", "号码被人", "诈骗", "盗用",
       // A code read out to a caller who claimed to be us: the account is being taken.
-      "验证码…告诉", "验证码…给了", "验证码…念给", "验证码…发给", "说是你们客服", "自称客服", "冒充客服", "冒用", "冒充", "冒名", "假冒", "被盗", "身份证被", "不是我本人", "有人用我", "被骗", "骗了我", "盗刷", "被人办"];
+      "验证码…告诉", "验证码…给了", "验证码…念给", "验证码…发给", "说是你们客服", "自称客服", "冒充客服", "冒用", "冒充", "冒名", "假冒", "被盗", "身份证被", "不是我本人", "有人用我", "被骗", "骗了我", "盗刷", "被人办",
+      // Money gone from the caller's account.
+      "钱少了", "钱不见了", "钱被转走", "钱被划走", "验证码…报给"];
 pub(crate) const RISK_LOST_EN: &[&str] = &[
     "lost my phone", "phone was stolen", "stolen phone", "phone stolen", "phone got stolen", "lost phone",
     "block my sim", "someone stole my phone", "stole my phone",
@@ -569,6 +594,8 @@ pub(crate) const RISK_NOT_EN: &[&str] = &[
     "fraud alert", "scam alert", "early termination fee", "cancellation fee", "cost to cancel", "how much … to cancel", "cancel … extra line", "cancel … second line", "cancel … additional line",
     "court road", "court lane", "court avenue", "court drive", "court way", "court close", "court place",
     "food court", "tennis court", "basketball court", "court yard",
+    // Where a port the caller asked for has got to: a question about its progress.
+    "port … progress", "porting … progress", "status of my port", "progress of my port",
 ];
 /// Words that make a refund a question about policy ("Do I get a refund automatically if…",
 /// "我就问问"): anywhere in the utterance.
@@ -585,7 +612,11 @@ pub(crate) const DISPUTE_INQUIRY: &[&str] = &[
 /// refund in the same clause a question about policy. English names the subject ("if I", not
 /// "if you don't refund me"); Chinese conditions don't, so a condition on the company's refusal
 /// ([`HYPOTHETICAL_THREAT`]: "不退钱的话", "如果你们不给我退款") keeps it a demand.
-pub(crate) const HYPOTHETICAL: &[&str] = &["if i", "if we", "what if i", "what happens if i", "的话", "要是", "假如", "如果", "万一"];
+pub(crate) const HYPOTHETICAL: &[&str] = &[
+    "if i", "if we", "what if i", "what happens if i", "how would i", "what would i", "what should i do if", "what do i do if",
+    "if it happened", "if that happened", "just in case",
+    "的话", "要是", "假如", "如果", "万一",
+];
 pub(crate) const HYPOTHETICAL_THREAT: &[&str] =
     &["不退", "不给", "不还", "不赔", "不解决", "不处理", "不把", "再不", "你们不", "不马上", "不能退", "不肯", "不同意"];
 pub(crate) const RISK_NOT_ZH: &[&str] = &[
@@ -597,4 +628,34 @@ pub(crate) const RISK_NOT_ZH: &[&str] = &[
     "解约…违约金", "违约金…解约", "解约…多少钱", "解约…费用", "注销…多少钱", "注销…费用",
     // An anti-fraud feature asked about; a secondary line closed.
     "防诈骗", "反诈骗", "防骗", "反诈", "注销…副卡", "副卡…注销", "注销…副号", "副号…注销", "注销…附属卡",
+    // Places named after a court; the progress of a port already asked for.
+    "法院街", "法院路", "法院东", "法院西", "法院南", "法院北", "法院附近", "法院旁边", "法院对面", "转网…进度", "进度…转网",
+];
+
+/// A refund that has come ("the refund landed this morning", "退款今天到账了"): thanks, not a
+/// demand, unless it has not ([`NOT_YET`]).
+pub(crate) const REFUND_ARRIVED: &[&str] = &[
+    "landed", "arrived", "came through", "came in", "went through", "received", "got the refund", "got my refund",
+    "到账", "收到", "退回来了",
+];
+pub(crate) const NOT_YET: &[&str] = &["not", "never", "hasnt", "havent", "hadnt", "didnt", "yet", "still", "没", "未"];
+
+/// A complaint the caller made before ("I made a complaint back in March"): settled when the
+/// utterance also says it was resolved.
+pub(crate) const PAST_COMPLAINT: &[&str] = &[
+    "made a complaint", "filed a complaint", "lodged a complaint", "raised a complaint", "i complained", "we complained",
+    "投诉过", "之前投诉", "上次投诉", "以前投诉",
+];
+
+/// A caller saying again what they said ("like I said, it drops every evening"): a repeat,
+/// however differently worded.
+pub(crate) const RESTATING: &[&str] = &[
+    "like i said", "as i said", "as i told you", "i already told you", "i already said", "ive already said",
+    "ive told you", "i told you already", "我说了", "我都说了", "我刚才说了", "我已经说了", "我说过了", "跟你说了",
+];
+
+/// Business that needs a person with authority: a formal tender or procurement, a stamped quote.
+pub(crate) const BUSINESS_PROCUREMENT: &[&str] = &[
+    "tender", "procurement", "purchase order", "request for proposal", "rfp", "invitation to bid", "招投标", "投标", "招标",
+    "公章", "盖章", "采购流程",
 ];

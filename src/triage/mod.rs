@@ -294,6 +294,11 @@ struct Lexicons {
     dispute_inquiry: Vec<Kw>,
     hypothetical: Vec<Kw>,
     hypothetical_threat: Vec<Kw>,
+    refund_arrived: Vec<Kw>,
+    not_yet: Vec<Kw>,
+    past_complaint: Vec<Kw>,
+    restating: Vec<Kw>,
+    business: Vec<Kw>,
 }
 
 impl Lexicons {
@@ -348,6 +353,11 @@ impl Lexicons {
             dispute_inquiry: m(&[DISPUTE_INQUIRY], &Words::default()),
             hypothetical: m(&[HYPOTHETICAL], &Words::default()),
             hypothetical_threat: m(&[HYPOTHETICAL_THREAT], &Words::default()),
+            refund_arrived: m(&[REFUND_ARRIVED], &Words::default()),
+            not_yet: m(&[NOT_YET], &Words::default()),
+            past_complaint: m(&[PAST_COMPLAINT], &Words::default()),
+            restating: m(&[RESTATING], &Words::default()),
+            business: m(&[BUSINESS_PROCUREMENT], &Words::default()),
         }
     }
 }
@@ -534,9 +544,15 @@ impl Triage {
         let mut risk_found = false;
         if self.cfg.risk.enabled {
             for r in &self.lex.risks {
-                // A refund asked about is a question for the AI; only a demand is a dispute.
-                let about =
-                    |c: &str| (r.code == "risk-dispute" && self.refund_inquiry(&clauses, c)) || self.someone_elses_story(c);
+                // A refund asked about (or thanked for) is a question for the AI; only a demand is a
+                // dispute. A complaint made before and settled is history; a risk supposed ("how
+                // would I block my SIM if it happened to me?") a question.
+                let about = |c: &str| {
+                    (r.code == "risk-dispute" && (self.refund_inquiry(&clauses, c) || self.refund_arrived(c)))
+                        || (r.code == "risk-complaint" && self.settled_complaint(&clauses, c))
+                        || self.supposed(c)
+                        || self.in_someone_elses_story(&clauses, c)
+                };
                 let Some(h) = self.heard(&clauses, &alt_clauses, &r.kws, &self.lex.risk_not, about, u.confidence) else {
                     continue;
                 };
@@ -602,7 +618,7 @@ impl Triage {
         if self.cfg.explicit.enabled {
             let l = &self.lex;
             let about = |c: &str| {
-                lexicon::contains_any(c, &l.explicit_inquiry) || self.taken_back(&clauses, c) || self.someone_elses_story(c)
+                lexicon::contains_any(c, &l.explicit_inquiry) || self.taken_back(&clauses, c) || self.in_someone_elses_story(&clauses, c)
             };
             if let Some(h) = self.heard(&clauses, &alt_clauses, &l.explicit, &l.explicit_not, about, u.confidence) {
                 if h.strength >= self.cfg.clarify.escalate_at {
@@ -615,6 +631,12 @@ impl Triage {
             }
         }
         self.last_verdict = Some(TurnVerdict { turn, explicit: explicit_found, risk: risk_found });
+
+        // Business for someone with authority to sign: a tender, a stamped quote.
+        let business = lexicon::scan(&clauses, &self.lex.business, &[], Some(neg));
+        if !business.found.is_empty() {
+            fired.push(words_fired(Category::Other, "other-business", Priority::Normal, &business, turn));
+        }
 
         // The caller says the problem is gone: what led there was not a loop.
         let resolved = !lexicon::scan(&clauses, &self.lex.resolved, &self.lex.resolved_not, Some(neg)).found.is_empty();
@@ -653,6 +675,9 @@ impl Triage {
                 let best = self.history.iter().map(|(_, h)| lexicon::similarity(&toks, h)).fold(0.0f32, f32::max);
                 if best >= a.repeat_similarity {
                     self.repeats.push(ev(format!("ambiguity-repeat: {:.2}", best), u.text.trim()));
+                } else if let Some(f) = lexicon::scan(&clauses, &self.lex.restating, &[], None).found.first().filter(|_| self.caller_turns > 1) {
+                    // Said again in other words, and the caller says so.
+                    self.repeats.push(ev(format!("ambiguity-repeat: {}", f.kw), u.text.trim()));
                 }
                 self.history.push((turn, toks));
             }
@@ -736,14 +761,50 @@ impl Triage {
         })
     }
 
+    /// The clause belongs to somebody else's story: it tells one itself, or it goes on with the
+    /// one told in the clauses right before it without coming back to the caller ("我同事跟别的
+    /// 运营商吵起来了，说要去工信部告他们").
+    fn in_someone_elses_story(&self, utterance: &[String], clause: &str) -> bool {
+        if self.someone_elses_story(clause) {
+            return true;
+        }
+        let Some(at) = utterance.iter().position(|c| c == clause) else { return false };
+        for earlier in utterance[..=at].iter().rev() {
+            if self.someone_elses_story(earlier) {
+                return true;
+            }
+            if lexicon::contains_any(earlier, &self.lex.own) {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// A supposition about the caller's own doing ("if I", "如果…的话"), not a condition on the
+    /// company refusing ("不退钱的话").
+    fn supposed(&self, clause: &str) -> bool {
+        let l = &self.lex;
+        lexicon::contains_any(clause, &l.hypothetical) && !lexicon::contains_any(clause, &l.hypothetical_threat)
+    }
+
+    /// The refund has come ("landed this morning", "今天到账了"), and not "hasn't arrived".
+    fn refund_arrived(&self, clause: &str) -> bool {
+        lexicon::contains_any(clause, &self.lex.refund_arrived) && !lexicon::contains_any(clause, &self.lex.not_yet)
+    }
+
+    /// A complaint made before, in an utterance that says it was resolved.
+    fn settled_complaint(&self, utterance: &[String], clause: &str) -> bool {
+        lexicon::contains_any(clause, &self.lex.past_complaint)
+            && !lexicon::scan(utterance, &self.lex.resolved, &self.lex.resolved_not, Some(&self.lex.negation)).found.is_empty()
+    }
+
     /// The caller asks about refunds rather than demanding one: an inquiry word anywhere in the
     /// utterance ("just asking", "policy", "我就问问"), or a hypothetical about their own doing in
     /// the same clause as the refund ("if I stop it halfway", "没用完的话") that is not a
     /// condition on the company refusing ("不退钱的话").
     fn refund_inquiry(&self, utterance: &[String], clause: &str) -> bool {
         let l = &self.lex;
-        utterance.iter().any(|c| lexicon::contains_any(c, &l.dispute_inquiry))
-            || (lexicon::contains_any(clause, &l.hypothetical) && !lexicon::contains_any(clause, &l.hypothetical_threat))
+        utterance.iter().any(|c| lexicon::contains_any(c, &l.dispute_inquiry)) || self.supposed(clause)
     }
 
     /// A lexicon's hits in the transcript and the alternatives, weighed; None when nothing

@@ -741,3 +741,47 @@ fn a_threat_to_leave_a_code_given_to_a_fake_agent_and_an_exhausted_caller_are_fo
     assert_eq!(code_of(&["I'm at my wits end with this line."]).as_deref(), Some("emotion-anger"));
     assert_eq!(code_of(&["第三次了，你们就是觉得我好欺负"]).as_deref(), Some("emotion-anger"));
 }
+
+/// Round 8 (ext-e): each class in words of its own.
+#[test]
+fn tears_nobody_in_the_house_money_gone_and_a_stamped_quote_go_to_a_person() {
+    assert_eq!(code_of(&["Everything's gone wrong this week and I've been crying all morning."]).as_deref(), Some("emotion-distress"));
+    assert_eq!(code_of(&["家里出了事，我真的不知道该怎么办了"]).as_deref(), Some("emotion-distress"));
+    assert_eq!(code_of(&["There's a music service on the bill and no one here ever signed up for it."]).as_deref(), Some("risk-unordered"));
+    assert_eq!(code_of(&["Someone phoned claiming to be from your billing team and wanted my card details."]).as_deref(), Some("risk-fraud"));
+    assert_eq!(code_of(&["昨天接了个电话，今天卡里的钱少了五百"]).as_deref(), Some("risk-fraud"));
+    let e = run(&["我们单位要做一次采购，想先了解一下", "得有盖章的方案，我们走招标"]).expect("a tender needs a person");
+    assert_eq!((e.category, e.code.as_str(), e.evidence[0].turn), (Category::Other, "other-business", 1));
+}
+
+#[test]
+fn a_refund_that_came_a_settled_complaint_news_a_supposed_theft_and_the_callers_own_title_stay_with_the_ai() {
+    for s in [
+        "The refund came through yesterday, thanks, all fine.",
+        "那笔退款已经收到了，谢谢你们",
+        "We complained last spring about the slow line; it was resolved quickly. Now I'd like faster speeds.",
+        "There was something in the news about phone fraud; do you offer call blocking?",
+        "What would I do if my phone got stolen abroad, how would I block it?",
+        "I'm the IT manager at a small school and we need ten SIMs.",
+        "我是这家奶茶店的店长，想办个宽带",
+        "我们小区就在人工湖旁边，能装宽带吗",
+        "我邻居跟他那边的运营商闹翻了，说要去法院告他们",
+        "Back then I was so angry about the outage, but it's been fine for weeks. Can I change my plan?",
+    ] {
+        assert_eq!(code_of(&[s]), None, "{s:?}");
+    }
+    // A refund that has not come is still a demand.
+    assert_eq!(code_of(&["The refund never arrived and I want my money back now."]).as_deref(), Some("risk-dispute"));
+    assert_eq!(code_of(&["退款到现在还没到账，赶紧退给我"]).as_deref(), Some("risk-dispute"));
+}
+
+#[test]
+fn a_caller_who_says_they_said_it_already_is_repeating_themselves() {
+    let e = run(&[
+        "My landline crackles whenever it rains.",
+        "Like I said, crackling on the line whenever there's rain.",
+        "As I told you, it only crackles in the rain.",
+    ])
+    .expect("said three times");
+    assert_eq!((e.code.as_str(), e.evidence.last().map(|v| v.turn)), ("ambiguity-repeat", Some(2)));
+}
