@@ -612,11 +612,16 @@ pub(crate) const DISPUTE_INQUIRY: &[&str] = &[
 /// refund in the same clause a question about policy. English names the subject ("if I", not
 /// "if you don't refund me"); Chinese conditions don't, so a condition on the company's refusal
 /// ([`HYPOTHETICAL_THREAT`]: "不退钱的话", "如果你们不给我退款") keeps it a demand.
-pub(crate) const HYPOTHETICAL: &[&str] = &[
-    "if i", "if we", "what if i", "what happens if i", "how would i", "what would i", "what should i do if", "what do i do if",
-    "if it happened", "if that happened", "just in case",
-    "的话", "要是", "假如", "如果", "万一",
+pub(crate) const HYPOTHETICAL: &[&str] = &["if i", "if we", "what if i", "what happens if i", "的话", "要是", "假如", "如果", "万一"];
+/// A risk supposed in a question ("how would I block my SIM if it happened to me?", "万一手机丢了
+/// 怎么办"): asked about, not happening. Narrower than [`HYPOTHETICAL`]: "if I don't hear back
+/// today I'm calling my lawyer" is a threat.
+pub(crate) const SUPPOSING: &[&str] = &[
+    "how would i", "what would i", "what should i do if", "what do i do if", "what happens if", "if it happened",
+    "if that happened", "if it ever", "just in case", "万一", "假如", "要是…怎么办", "如果…怎么办",
 ];
+/// Words by which a clause speaks of the caller, ending somebody else's story told before it.
+pub(crate) const SPEAKER: &[&str] = &["i", "im", "ive", "id", "we", "us", "our", "my", "me", "mine", "我"];
 pub(crate) const HYPOTHETICAL_THREAT: &[&str] =
     &["不退", "不给", "不还", "不赔", "不解决", "不处理", "不把", "再不", "你们不", "不马上", "不能退", "不肯", "不同意"];
 pub(crate) const RISK_NOT_ZH: &[&str] = &[

@@ -294,6 +294,8 @@ struct Lexicons {
     dispute_inquiry: Vec<Kw>,
     hypothetical: Vec<Kw>,
     hypothetical_threat: Vec<Kw>,
+    supposing: Vec<Kw>,
+    speaker: Vec<Kw>,
     refund_arrived: Vec<Kw>,
     not_yet: Vec<Kw>,
     past_complaint: Vec<Kw>,
@@ -353,6 +355,8 @@ impl Lexicons {
             dispute_inquiry: m(&[DISPUTE_INQUIRY], &Words::default()),
             hypothetical: m(&[HYPOTHETICAL], &Words::default()),
             hypothetical_threat: m(&[HYPOTHETICAL_THREAT], &Words::default()),
+            supposing: m(&[SUPPOSING], &Words::default()),
+            speaker: m(&[SPEAKER], &Words::default()),
             refund_arrived: m(&[REFUND_ARRIVED], &Words::default()),
             not_yet: m(&[NOT_YET], &Words::default()),
             past_complaint: m(&[PAST_COMPLAINT], &Words::default()),
@@ -550,7 +554,7 @@ impl Triage {
                 let about = |c: &str| {
                     (r.code == "risk-dispute" && (self.refund_inquiry(&clauses, c) || self.refund_arrived(c)))
                         || (r.code == "risk-complaint" && self.settled_complaint(&clauses, c))
-                        || self.supposed(c)
+                        || (lexicon::contains_any(c, &self.lex.supposing) && !lexicon::contains_any(c, &self.lex.hypothetical_threat))
                         || self.in_someone_elses_story(&clauses, c)
                 };
                 let Some(h) = self.heard(&clauses, &alt_clauses, &r.kws, &self.lex.risk_not, about, u.confidence) else {
@@ -763,7 +767,7 @@ impl Triage {
 
     /// The clause belongs to somebody else's story: it tells one itself, or it goes on with the
     /// one told in the clauses right before it without coming back to the caller ("我同事跟别的
-    /// 运营商吵起来了，说要去工信部告他们").
+    /// 运营商吵起来了，说要去工信部告他们"; "I was scammed too" comes back).
     fn in_someone_elses_story(&self, utterance: &[String], clause: &str) -> bool {
         if self.someone_elses_story(clause) {
             return true;
@@ -773,18 +777,11 @@ impl Triage {
             if self.someone_elses_story(earlier) {
                 return true;
             }
-            if lexicon::contains_any(earlier, &self.lex.own) {
+            if lexicon::contains_any(earlier, &self.lex.speaker) {
                 return false;
             }
         }
         false
-    }
-
-    /// A supposition about the caller's own doing ("if I", "如果…的话"), not a condition on the
-    /// company refusing ("不退钱的话").
-    fn supposed(&self, clause: &str) -> bool {
-        let l = &self.lex;
-        lexicon::contains_any(clause, &l.hypothetical) && !lexicon::contains_any(clause, &l.hypothetical_threat)
     }
 
     /// The refund has come ("landed this morning", "今天到账了"), and not "hasn't arrived".
@@ -804,7 +801,8 @@ impl Triage {
     /// condition on the company refusing ("不退钱的话").
     fn refund_inquiry(&self, utterance: &[String], clause: &str) -> bool {
         let l = &self.lex;
-        utterance.iter().any(|c| lexicon::contains_any(c, &l.dispute_inquiry)) || self.supposed(clause)
+        utterance.iter().any(|c| lexicon::contains_any(c, &l.dispute_inquiry))
+            || (lexicon::contains_any(clause, &l.hypothetical) && !lexicon::contains_any(clause, &l.hypothetical_threat))
     }
 
     /// A lexicon's hits in the transcript and the alternatives, weighed; None when nothing

@@ -770,6 +770,9 @@ fn a_refund_that_came_a_settled_complaint_news_a_supposed_theft_and_the_callers_
     ] {
         assert_eq!(code_of(&[s]), None, "{s:?}");
     }
+    // A threat on a condition is still a threat; a story that comes back to the caller is theirs.
+    assert_eq!(code_of(&["If I don't hear back today I'm going to the ombudsman"]).as_deref(), Some("risk-regulator"));
+    assert_eq!(code_of(&["My neighbour got a call from a fake engineer, and I was scammed the same way"]).as_deref(), Some("risk-fraud"));
     // A refund that has not come is still a demand.
     assert_eq!(code_of(&["The refund never arrived and I want my money back now."]).as_deref(), Some("risk-dispute"));
     assert_eq!(code_of(&["退款到现在还没到账，赶紧退给我"]).as_deref(), Some("risk-dispute"));

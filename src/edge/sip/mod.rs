@@ -858,8 +858,6 @@ async fn reply(tx: &mut Transaction, status: StatusCode, headers: Vec<Header>) {
     }
 }
 
-/// The local address the kernel would use to reach `remote`: what goes into SDP and Contact
-/// when no public address is configured. No packet is sent.
 /// Where a call's RTP socket binds for media at `remote`: the SIP listen address, except that a
 /// gateway listening on every IPv4 address (0.0.0.0) takes IPv6 media on every address ([::]),
 /// as a dual-stack SBC or PBX may offer it over IPv4 signaling. None when the two cannot meet:
@@ -873,6 +871,8 @@ fn media_bind_ip(listen: IpAddr, remote: IpAddr) -> Option<IpAddr> {
     }
 }
 
+/// The local address the kernel would use to reach `remote`: what goes into SDP and Contact
+/// when no public address is configured. No packet is sent.
 pub fn local_ip_toward(remote: IpAddr) -> IpAddr {
     let bind: SocketAddr = if remote.is_ipv4() { "0.0.0.0:0".parse().expect("literal") } else { "[::]:0".parse().expect("literal") };
     std::net::UdpSocket::bind(bind)
