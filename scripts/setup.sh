@@ -52,9 +52,10 @@ packages=(
 if ((for_tests)); then
   packages+=(python3-venv openssl)
 fi
-# Test-only: the agent console's browser test (tests/console.rs) drives headless Debian chromium.
+# Test-only: the agent console's browser test (tests/console.rs) drives headless Debian chromium;
+# tests/sip_interop.rs calls with linphone (linphonec) besides PJSIP.
 if ((for_tests)); then
-  packages+=(chromium)
+  packages+=(chromium linphone-cli)
 fi
 # Several gateways: Kamailio's dispatcher in front, PostgreSQL for the shared records. The tests
 # run both (tests/cluster.rs; PostgreSQL servers they start themselves with initdb + pg_ctl,
