@@ -620,8 +620,9 @@ pub(crate) const SUPPOSING: &[&str] = &[
     "how would i", "what would i", "what should i do if", "what do i do if", "what happens if", "if it happened",
     "if that happened", "if it ever", "just in case", "万一", "假如", "要是…怎么办", "如果…怎么办",
 ];
-/// Words by which a clause speaks of the caller, ending somebody else's story told before it.
-pub(crate) const SPEAKER: &[&str] = &["i", "im", "ive", "id", "we", "us", "our", "my", "me", "mine", "我"];
+/// With [`OWN`], the words by which a clause speaks of the caller, ending somebody else's story
+/// told before it ("…and I was scammed the same way").
+pub(crate) const SPEAKER: &[&str] = &["i", "im", "ive", "id", "we", "us", "our"];
 pub(crate) const HYPOTHETICAL_THREAT: &[&str] =
     &["不退", "不给", "不还", "不赔", "不解决", "不处理", "不把", "再不", "你们不", "不马上", "不能退", "不肯", "不同意"];
 pub(crate) const RISK_NOT_ZH: &[&str] = &[

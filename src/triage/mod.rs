@@ -356,7 +356,7 @@ impl Lexicons {
             hypothetical: m(&[HYPOTHETICAL], &Words::default()),
             hypothetical_threat: m(&[HYPOTHETICAL_THREAT], &Words::default()),
             supposing: m(&[SUPPOSING], &Words::default()),
-            speaker: m(&[SPEAKER], &Words::default()),
+            speaker: m(&[OWN, SPEAKER], &Words::default()),
             refund_arrived: m(&[REFUND_ARRIVED], &Words::default()),
             not_yet: m(&[NOT_YET], &Words::default()),
             past_complaint: m(&[PAST_COMPLAINT], &Words::default()),
@@ -544,6 +544,10 @@ impl Triage {
             }
         }
 
+        // The caller says the problem is gone: what led there was not a loop, and a complaint
+        // they made about it before is settled.
+        let resolved = !lexicon::scan(&clauses, &self.lex.resolved, &self.lex.resolved_not, Some(neg)).found.is_empty();
+
         // Risk.
         let mut risk_found = false;
         if self.cfg.risk.enabled {
@@ -553,8 +557,8 @@ impl Triage {
                 // would I block my SIM if it happened to me?") a question.
                 let about = |c: &str| {
                     (r.code == "risk-dispute" && (self.refund_inquiry(&clauses, c) || self.refund_arrived(c)))
-                        || (r.code == "risk-complaint" && self.settled_complaint(&clauses, c))
-                        || (lexicon::contains_any(c, &self.lex.supposing) && !lexicon::contains_any(c, &self.lex.hypothetical_threat))
+                        || (r.code == "risk-complaint" && resolved && lexicon::contains_any(c, &self.lex.past_complaint))
+                        || self.supposed(c, &self.lex.supposing)
                         || self.in_someone_elses_story(&clauses, c)
                 };
                 let Some(h) = self.heard(&clauses, &alt_clauses, &r.kws, &self.lex.risk_not, about, u.confidence) else {
@@ -642,8 +646,6 @@ impl Triage {
             fired.push(words_fired(Category::Other, "other-business", Priority::Normal, &business, turn));
         }
 
-        // The caller says the problem is gone: what led there was not a loop.
-        let resolved = !lexicon::scan(&clauses, &self.lex.resolved, &self.lex.resolved_not, Some(neg)).found.is_empty();
         if !lexicon::scan(&clauses, &self.lex.courtesy, &[], Some(neg)).found.is_empty() {
             self.uncounted_turn = Some(turn);
         }
@@ -769,10 +771,8 @@ impl Triage {
     /// one told in the clauses right before it without coming back to the caller ("我同事跟别的
     /// 运营商吵起来了，说要去工信部告他们"; "I was scammed too" comes back).
     fn in_someone_elses_story(&self, utterance: &[String], clause: &str) -> bool {
-        if self.someone_elses_story(clause) {
-            return true;
-        }
-        let Some(at) = utterance.iter().position(|c| c == clause) else { return false };
+        // A clause of the recognizer's other readings stands alone.
+        let Some(at) = utterance.iter().position(|c| c == clause) else { return self.someone_elses_story(clause) };
         for earlier in utterance[..=at].iter().rev() {
             if self.someone_elses_story(earlier) {
                 return true;
@@ -789,10 +789,10 @@ impl Triage {
         lexicon::contains_any(clause, &self.lex.refund_arrived) && !lexicon::contains_any(clause, &self.lex.not_yet)
     }
 
-    /// A complaint made before, in an utterance that says it was resolved.
-    fn settled_complaint(&self, utterance: &[String], clause: &str) -> bool {
-        lexicon::contains_any(clause, &self.lex.past_complaint)
-            && !lexicon::scan(utterance, &self.lex.resolved, &self.lex.resolved_not, Some(&self.lex.negation)).found.is_empty()
+    /// The clause supposes in one of `forms` ("if I…", "how would I…"), and is not a condition
+    /// on the company refusing ("不退钱的话").
+    fn supposed(&self, clause: &str, forms: &[Kw]) -> bool {
+        lexicon::contains_any(clause, forms) && !lexicon::contains_any(clause, &self.lex.hypothetical_threat)
     }
 
     /// The caller asks about refunds rather than demanding one: an inquiry word anywhere in the
@@ -801,8 +801,7 @@ impl Triage {
     /// condition on the company refusing ("不退钱的话").
     fn refund_inquiry(&self, utterance: &[String], clause: &str) -> bool {
         let l = &self.lex;
-        utterance.iter().any(|c| lexicon::contains_any(c, &l.dispute_inquiry))
-            || (lexicon::contains_any(clause, &l.hypothetical) && !lexicon::contains_any(clause, &l.hypothetical_threat))
+        utterance.iter().any(|c| lexicon::contains_any(c, &l.dispute_inquiry)) || self.supposed(clause, &l.hypothetical)
     }
 
     /// A lexicon's hits in the transcript and the alternatives, weighed; None when nothing

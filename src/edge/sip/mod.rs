@@ -367,14 +367,13 @@ impl Edge {
         let asked = registrar::Register { to_user: to_user.as_deref(), contacts: contacts.iter().map(String::as_str).collect(), expires };
         match self.registrar.register(&user, &asked, crate::auth::unix_now()) {
             registrar::Answer::Ok { bound, change } => {
-                match &change {
-                    Some(registrar::Change::Bound { contact, expires_at, at }) => {
-                        tracing::info!(agent = %user, %contact, expires_secs = expires_at - at, ip = ?source, "agent registered")
-                    }
-                    Some(registrar::Change::Removed { contact, .. }) => tracing::info!(agent = %user, ?contact, ip = ?source, "agent unregistered"),
-                    None => {}
-                }
                 if let Some(change) = change {
+                    match &change {
+                        registrar::Change::Bound { contact, expires_at, at } => {
+                            tracing::info!(agent = %user, %contact, expires_secs = expires_at - at, ip = ?source, "agent registered")
+                        }
+                        registrar::Change::Removed { contact, .. } => tracing::info!(agent = %user, ?contact, ip = ?source, "agent unregistered"),
+                    }
                     self.services.records.registration(recorded(&user, change));
                 }
                 let headers = bound.map(|(contact, secs)| Header::Other("Contact".into(), format!("<{contact}>;expires={secs}")));
